@@ -1,0 +1,51 @@
+# The targets a person runs are the targets CI runs (.ci/run calls `make lint test`).
+
+CARGO ?= cargo
+PORT ?= 8080
+export PORT
+
+.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query build
+
+help:
+	@echo "make run     start the local stack and the service on PORT (default 8080)"
+	@echo "make test    start the local stack and run every test"
+	@echo "make lint    rustfmt check and clippy (warnings are errors)"
+	@echo "make openapi refresh openapi/openapi.json from the code"
+	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md)"
+
+stack:
+	@./scripts/stack.sh
+
+build:
+	$(CARGO) build --bin telemetry-server
+
+run: stack build
+	@echo ""
+	@echo "  Telemetry service on http://localhost:$(PORT)"
+	@echo "  Swagger UI:   http://localhost:$(PORT)/docs"
+	@echo "  Readiness:    http://localhost:$(PORT)/readyz"
+	@echo "  Dev API key:  dev-key-0000000000000001 (tenant demo; see config/dev.toml)"
+	@echo ""
+	$(CARGO) run --quiet --bin telemetry-server -- --config config/dev.toml serve
+
+test: stack
+	@./scripts/clean-test-data.sh
+	$(CARGO) build --workspace --all-targets
+	@./scripts/check-layering.sh
+	$(CARGO) test --workspace --all-targets -- --test-threads=8
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+openapi:
+	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
+
+check-layering:
+	@./scripts/check-layering.sh
+
+clean-test-data:
+	@./scripts/clean-test-data.sh

@@ -1,0 +1,86 @@
+//! Running commands against aggregates.
+//!
+//! [`CommandBus`] does what `cqrs_es::CqrsFramework::execute_with_metadata` does (load the
+//! aggregate from its event store, let it handle the command, commit the resulting events
+//! with optimistic concurrency) but returns the committed events to the caller, who needs
+//! them for the response (an ingest receipt), and does not run read-model updates inside
+//! the request: committed events reach the read models through the event processors, which
+//! the bus only wakes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use tokio::sync::Notify;
+
+/// Commands for aggregates of type `A`.
+#[async_trait]
+pub trait AggregateCommands<A: Aggregate>: Send + Sync {
+    /// Handles `command` on aggregate `aggregate_id` and commits the resulting events,
+    /// returning them. An empty list means the command changed nothing.
+    async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>>;
+
+    /// The current state of aggregate `aggregate_id` (the default state if it has no events).
+    async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>>;
+}
+
+/// [`AggregateCommands`] over any `cqrs-es` event store.
+pub struct CommandBus<A: Aggregate, ES: EventStore<A>> {
+    store: ES,
+    services: A::Services,
+    committed: Arc<Notify>,
+}
+
+impl<A: Aggregate, ES: EventStore<A>> CommandBus<A, ES> {
+    /// `committed` is notified after every successful commit (to wake event processors).
+    pub fn new(store: ES, services: A::Services, committed: Arc<Notify>) -> Self {
+        Self {
+            store,
+            services,
+            committed,
+        }
+    }
+}
+
+#[async_trait]
+impl<A, ES> AggregateCommands<A> for CommandBus<A, ES>
+where
+    A: Aggregate + 'static,
+    A::Command: Send + 'static,
+    ES: EventStore<A> + 'static,
+    ES::AC: Send,
+{
+    async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let mut context = self.store.load_aggregate(aggregate_id).await?;
+        let sink = EventSink::<A>::default();
+        context
+            .aggregate()
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(AggregateError::UserError)?;
+        let events = sink.collect().await;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let committed = self.store.commit(events, context, metadata).await?;
+        self.committed.notify_waiters();
+        Ok(committed)
+    }
+
+    async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
+        let mut context = self.store.load_aggregate(aggregate_id).await?;
+        Ok(std::mem::take(context.aggregate()))
+    }
+}

@@ -1,0 +1,19 @@
+//! Application layer: command and query handlers, the ports they need, and the event
+//! processors that turn committed domain events into read models.
+//!
+//! Nothing here knows about HTTP, SQL, ClickHouse or Redis; those sit behind [`ports`].
+//!
+//! - [`commands`]: running commands against `cqrs-es` aggregates.
+//! - [`ingest`]: the ingest command handler (exactly-once recording of telemetry).
+//! - [`auth`]: API keys and bearer tokens, principals and permissions.
+//! - [`rate_limit`]: per-tenant budgets, failing open.
+//! - [`readiness`]: dependency checks for `/readyz`.
+//! - [`metrics`]: counters exposed at `/metrics`.
+
+pub mod auth;
+pub mod commands;
+pub mod ingest;
+pub mod metrics;
+pub mod ports;
+pub mod rate_limit;
+pub mod readiness;

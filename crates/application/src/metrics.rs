@@ -1,0 +1,96 @@
+//! Process-wide counters, rendered in the Prometheus text format at `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters the application increments; cheap enough for every request.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub ingest_requests: AtomicU64,
+    pub ingest_events_accepted: AtomicU64,
+    pub ingest_events_duplicate: AtomicU64,
+    pub ingest_rejected: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub rate_limit_fail_open: AtomicU64,
+    pub cache_l1_hits: AtomicU64,
+    pub cache_l1_misses: AtomicU64,
+    pub cache_l2_hits: AtomicU64,
+    pub cache_l2_misses: AtomicU64,
+    pub cache_l2_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Every counter as `(name, help, value)`.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        vec![
+            (
+                "telemetry_ingest_requests_total",
+                "Ingest requests that reached the ingest service.",
+                read(&self.ingest_requests),
+            ),
+            (
+                "telemetry_ingest_events_accepted_total",
+                "Events recorded.",
+                read(&self.ingest_events_accepted),
+            ),
+            (
+                "telemetry_ingest_events_duplicate_total",
+                "Events skipped as duplicates.",
+                read(&self.ingest_events_duplicate),
+            ),
+            (
+                "telemetry_ingest_rejected_total",
+                "Ingest requests refused (4xx or 5xx).",
+                read(&self.ingest_rejected),
+            ),
+            (
+                "telemetry_rate_limited_total",
+                "Requests refused by the rate limiter.",
+                read(&self.rate_limited),
+            ),
+            (
+                "telemetry_rate_limit_fail_open_total",
+                "Requests allowed because the rate limiter was unavailable.",
+                read(&self.rate_limit_fail_open),
+            ),
+            (
+                "telemetry_cache_l1_hits_total",
+                "In-process cache hits.",
+                read(&self.cache_l1_hits),
+            ),
+            (
+                "telemetry_cache_l1_misses_total",
+                "In-process cache misses.",
+                read(&self.cache_l1_misses),
+            ),
+            (
+                "telemetry_cache_l2_hits_total",
+                "Shared (Redis) cache hits.",
+                read(&self.cache_l2_hits),
+            ),
+            (
+                "telemetry_cache_l2_misses_total",
+                "Shared (Redis) cache misses.",
+                read(&self.cache_l2_misses),
+            ),
+            (
+                "telemetry_cache_l2_errors_total",
+                "Shared (Redis) cache operations that failed.",
+                read(&self.cache_l2_errors),
+            ),
+        ]
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, value) in self.snapshot() {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        out
+    }
+}

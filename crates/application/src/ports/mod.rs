@@ -1,0 +1,21 @@
+//! Ports: the traits the application needs from the outside world.
+//!
+//! Infrastructure implements them (Postgres, ClickHouse, Redis, moka, HTTP); tests and
+//! benchmarks can implement them too. Every port reports failures as [`PortError`], which
+//! says whether the dependency was unavailable (retry later) or something else went wrong.
+
+mod auth;
+mod dedup;
+mod error;
+mod event_log;
+mod health;
+mod lease;
+mod rate_limit;
+
+pub use auth::*;
+pub use dedup::*;
+pub use error::*;
+pub use event_log::*;
+pub use health::*;
+pub use lease::*;
+pub use rate_limit::*;

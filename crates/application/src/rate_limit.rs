@@ -1,0 +1,163 @@
+//! Per-tenant request budgets, shared across instances, failing open.
+//!
+//! The limiter itself lives behind the [`RateLimiter`] port (Redis in production). When it
+//! cannot answer, requests are let through: losing rate limiting for a moment is better than
+//! refusing telemetry. Every such decision is logged (at most once per second) and counted.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use telemetry_domain::values::TenantId;
+use tracing::warn;
+
+use crate::metrics::Metrics;
+use crate::ports::{RateDecision, RateLimit, RateLimiter};
+
+/// The default budget and per-tenant exceptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitPolicy {
+    pub default: RateLimit,
+    pub overrides: HashMap<TenantId, RateLimit>,
+}
+
+impl RateLimitPolicy {
+    pub fn limit_for(&self, tenant: &TenantId) -> RateLimit {
+        self.overrides.get(tenant).copied().unwrap_or(self.default)
+    }
+
+    /// Parses `tenant=max_requests,tenant=max_requests`; overrides share the default window.
+    pub fn parse_overrides(
+        spec: &str,
+        window: Duration,
+    ) -> Result<HashMap<TenantId, RateLimit>, String> {
+        let mut overrides = HashMap::new();
+        for entry in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
+            let (tenant, max) = entry
+                .split_once('=')
+                .ok_or("each RATE_LIMIT_OVERRIDES entry must look like tenant=max_requests")?;
+            let tenant = TenantId::parse(tenant.trim())
+                .map_err(|error| format!("tenant in RATE_LIMIT_OVERRIDES {error}"))?;
+            let max_requests = max
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("rate limit for {tenant} must be a whole number"))?;
+            overrides.insert(
+                tenant,
+                RateLimit {
+                    max_requests,
+                    window,
+                },
+            );
+        }
+        Ok(overrides)
+    }
+}
+
+pub struct RateLimitService {
+    limiter: Arc<dyn RateLimiter>,
+    policy: RateLimitPolicy,
+    metrics: Arc<Metrics>,
+    last_warning: Mutex<Option<Instant>>,
+    fail_open_total: AtomicU64,
+}
+
+impl RateLimitService {
+    pub fn new(
+        limiter: Arc<dyn RateLimiter>,
+        policy: RateLimitPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            limiter,
+            policy,
+            metrics,
+            last_warning: Mutex::new(None),
+            fail_open_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Spends one request of `tenant`'s budget.
+    pub async fn check(&self, tenant: &TenantId) -> RateDecision {
+        let limit = self.policy.limit_for(tenant);
+        match self.limiter.acquire(tenant, limit).await {
+            Ok(decision) => {
+                if !decision.allowed {
+                    self.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                decision
+            }
+            Err(error) => {
+                self.fail_open_total.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .rate_limit_fail_open
+                    .fetch_add(1, Ordering::Relaxed);
+                self.warn_throttled(&error.to_string());
+                RateDecision {
+                    allowed: true,
+                    limit: limit.max_requests,
+                    remaining: limit.max_requests,
+                    reset_after: Duration::ZERO,
+                    retry_after: Duration::ZERO,
+                }
+            }
+        }
+    }
+
+    /// Requests let through because the limiter could not answer.
+    pub fn fail_open_total(&self) -> u64 {
+        self.fail_open_total.load(Ordering::Relaxed)
+    }
+
+    fn warn_throttled(&self, error: &str) {
+        let Ok(mut last) = self.last_warning.lock() else {
+            return;
+        };
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            *last = Some(Instant::now());
+            warn!(
+                error,
+                fail_open_total = self.fail_open_total(),
+                "rate limiter unavailable, allowing requests"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_parse_and_apply() {
+        let window = Duration::from_secs(60);
+        let overrides = RateLimitPolicy::parse_overrides("acme=5, globex = 7", window).unwrap();
+        let policy = RateLimitPolicy {
+            default: RateLimit {
+                max_requests: 100,
+                window,
+            },
+            overrides,
+        };
+        assert_eq!(
+            policy
+                .limit_for(&TenantId::parse("acme").unwrap())
+                .max_requests,
+            5
+        );
+        assert_eq!(
+            policy
+                .limit_for(&TenantId::parse("other").unwrap())
+                .max_requests,
+            100
+        );
+        assert!(RateLimitPolicy::parse_overrides("acme", window).is_err());
+        assert!(RateLimitPolicy::parse_overrides("acme=lots", window).is_err());
+    }
+}

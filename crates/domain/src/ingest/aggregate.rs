@@ -1,0 +1,314 @@
+//! The `IngestBatch` aggregate: decides what of a request is recorded.
+
+use std::collections::HashSet;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::commands::IngestEvents;
+use super::errors::IngestError;
+use super::events::{BatchAccepted, IngestBatchEvent, TypeCounts};
+use super::record::{EventSection, TelemetryEvent};
+use super::validation::validate_submissions;
+use crate::values::{EventType, TenantId};
+
+/// What the producer of a batch is told; kept so a retried request gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReceipt {
+    pub batch_id: String,
+    pub tenant_id: TenantId,
+    pub ingested: u32,
+    pub duplicates: u32,
+    pub request_fingerprint: String,
+}
+
+/// One ingestion request. Fresh instances accept a batch once; afterwards they only answer
+/// with their receipt.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct IngestBatch {
+    receipt: Option<BatchReceipt>,
+}
+
+impl IngestBatch {
+    pub fn receipt(&self) -> Option<&BatchReceipt> {
+        self.receipt.as_ref()
+    }
+}
+
+impl Aggregate for IngestBatch {
+    const TYPE: &'static str = "IngestBatch";
+    type Command = IngestEvents;
+    type Event = IngestBatchEvent;
+    type Error = IngestError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        if let Some(receipt) = &self.receipt {
+            return Err(IngestError::AlreadyRecorded(receipt.clone()));
+        }
+        if command.submissions.is_empty() {
+            return Err(IngestError::EmptyBatch);
+        }
+        let events = validate_submissions(&command.submissions, command.received_at)
+            .map_err(IngestError::InvalidEvents)?;
+
+        let mut seen = HashSet::with_capacity(events.len());
+        let mut by_type: [Vec<TelemetryEvent>; 3] = Default::default();
+        let mut accepted_by_type = TypeCounts::default();
+        let mut duplicates = 0u32;
+        for (index, event) in events.into_iter().enumerate() {
+            let first_in_batch = seen.insert(event.event_id.clone());
+            if !first_in_batch || command.known_duplicates.contains(&index) {
+                duplicates += 1;
+                continue;
+            }
+            accepted_by_type.add(event.event_type);
+            by_type[type_slot(event.event_type)].push(event);
+        }
+        let ingested = accepted_by_type.log + accepted_by_type.metric + accepted_by_type.trace;
+
+        let accepted = IngestBatchEvent::BatchAccepted(BatchAccepted {
+            batch_id: command.batch_id,
+            tenant_id: command.tenant_id.clone(),
+            key_id: command.key_id,
+            received_at: command.received_at,
+            request_fingerprint: command.request_fingerprint,
+            ingested,
+            duplicates,
+            accepted_by_type,
+        });
+        sink.write(accepted, self).await;
+        for (event_type, events) in EventType::ALL.into_iter().zip(by_type) {
+            if events.is_empty() {
+                continue;
+            }
+            let section = EventSection {
+                tenant_id: command.tenant_id.clone(),
+                event_type,
+                events,
+            };
+            sink.write(IngestBatchEvent::section(section), self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        if let IngestBatchEvent::BatchAccepted(accepted) = event {
+            self.receipt = Some(BatchReceipt {
+                batch_id: accepted.batch_id,
+                tenant_id: accepted.tenant_id,
+                ingested: accepted.ingested,
+                duplicates: accepted.duplicates,
+                request_fingerprint: accepted.request_fingerprint,
+            });
+        }
+    }
+}
+
+fn type_slot(event_type: EventType) -> usize {
+    match event_type {
+        EventType::Log => 0,
+        EventType::Metric => 1,
+        EventType::Trace => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+    use crate::ingest::{EventSubmission, FieldViolation, Payload};
+    use crate::values::{ApiKeyId, EventId, ServiceName, Timestamp, UserId};
+
+    type BatchTest = TestFramework<IngestBatch>;
+
+    fn received_at() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-01-21T12:00:00Z").unwrap()
+    }
+
+    fn submission(id: &str, event_type: &str, payload: &str) -> EventSubmission {
+        EventSubmission::from_json(&format!(
+            r#"{{"eventId":"{id}","eventType":"{event_type}","serviceName":"api-gateway",
+            "timestamp":"2026-01-21T11:00:00Z","userId":"u1","payload":{payload}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn command(submissions: Vec<EventSubmission>) -> IngestEvents {
+        IngestEvents {
+            batch_id: "batch-1".to_string(),
+            tenant_id: TenantId::parse("acme").unwrap(),
+            key_id: ApiKeyId::parse("0123456789abcdef").unwrap(),
+            received_at: received_at(),
+            request_fingerprint: "fp".to_string(),
+            submissions: std::sync::Arc::new(submissions),
+            known_duplicates: BTreeSet::new(),
+        }
+    }
+
+    fn event(id: &str, event_type: EventType, payload: &str) -> TelemetryEvent {
+        TelemetryEvent {
+            event_id: EventId::parse(id).unwrap(),
+            event_type,
+            service_name: ServiceName::parse("api-gateway").unwrap(),
+            timestamp: Timestamp::parse_rfc3339("2026-01-21T11:00:00Z").unwrap(),
+            user_id: Some(UserId::parse("u1").unwrap()),
+            payload: Payload::from_stored(payload.to_string()),
+        }
+    }
+
+    fn accepted(ingested: u32, duplicates: u32, by_type: TypeCounts) -> IngestBatchEvent {
+        IngestBatchEvent::BatchAccepted(BatchAccepted {
+            batch_id: "batch-1".to_string(),
+            tenant_id: TenantId::parse("acme").unwrap(),
+            key_id: ApiKeyId::parse("0123456789abcdef").unwrap(),
+            received_at: received_at(),
+            request_fingerprint: "fp".to_string(),
+            ingested,
+            duplicates,
+            accepted_by_type: by_type,
+        })
+    }
+
+    fn section(event_type: EventType, events: Vec<TelemetryEvent>) -> IngestBatchEvent {
+        IngestBatchEvent::section(EventSection {
+            tenant_id: TenantId::parse("acme").unwrap(),
+            event_type,
+            events,
+        })
+    }
+
+    const METRIC: &str = r#"{"name":"cpu","value":0.5}"#;
+    const LOG: &str = r#"{"message":"hi"}"#;
+
+    #[test]
+    fn a_new_batch_records_a_receipt_and_one_section_per_type() {
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(command(vec![
+                submission("m1", "metric", METRIC),
+                submission("l1", "log", LOG),
+                submission("m2", "metric", METRIC),
+            ]))
+            .then_expect_events(vec![
+                accepted(
+                    3,
+                    0,
+                    TypeCounts {
+                        log: 1,
+                        metric: 2,
+                        trace: 0,
+                    },
+                ),
+                section(EventType::Log, vec![event("l1", EventType::Log, LOG)]),
+                section(
+                    EventType::Metric,
+                    vec![
+                        event("m1", EventType::Metric, METRIC),
+                        event("m2", EventType::Metric, METRIC),
+                    ],
+                ),
+            ]);
+    }
+
+    #[test]
+    fn repeated_ids_within_a_batch_count_as_duplicates() {
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(command(vec![
+                submission("l1", "log", LOG),
+                submission("l1", "log", LOG),
+            ]))
+            .then_expect_events(vec![
+                accepted(
+                    1,
+                    1,
+                    TypeCounts {
+                        log: 1,
+                        ..TypeCounts::default()
+                    },
+                ),
+                section(EventType::Log, vec![event("l1", EventType::Log, LOG)]),
+            ]);
+    }
+
+    #[test]
+    fn events_known_to_the_deduplication_index_are_skipped() {
+        let mut cmd = command(vec![
+            submission("l1", "log", LOG),
+            submission("l2", "log", LOG),
+        ]);
+        cmd.known_duplicates = BTreeSet::from([0]);
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(cmd)
+            .then_expect_events(vec![
+                accepted(
+                    1,
+                    1,
+                    TypeCounts {
+                        log: 1,
+                        ..TypeCounts::default()
+                    },
+                ),
+                section(EventType::Log, vec![event("l2", EventType::Log, LOG)]),
+            ]);
+    }
+
+    #[test]
+    fn an_all_duplicate_batch_still_records_its_receipt() {
+        let mut cmd = command(vec![submission("l1", "log", LOG)]);
+        cmd.known_duplicates = BTreeSet::from([0]);
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(cmd)
+            .then_expect_events(vec![accepted(0, 1, TypeCounts::default())]);
+    }
+
+    #[test]
+    fn one_invalid_event_rejects_the_whole_batch() {
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(command(vec![
+                submission("ok", "log", LOG),
+                submission("bad", "metric", r#"{"name":"cpu"}"#),
+            ]))
+            .then_expect_error(IngestError::InvalidEvents(vec![FieldViolation {
+                index: 1,
+                field: "payload.value".to_string(),
+                code: "required".to_string(),
+                message: "metric events need payload.value".to_string(),
+            }]));
+    }
+
+    #[test]
+    fn an_empty_batch_is_refused() {
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(command(vec![]))
+            .then_expect_error(IngestError::EmptyBatch);
+    }
+
+    #[test]
+    fn a_recorded_batch_answers_with_its_original_receipt() {
+        BatchTest::with(())
+            .given(vec![accepted(2, 1, TypeCounts::default())])
+            .when(command(vec![submission("l9", "log", LOG)]))
+            .then_expect_error(IngestError::AlreadyRecorded(BatchReceipt {
+                batch_id: "batch-1".to_string(),
+                tenant_id: TenantId::parse("acme").unwrap(),
+                ingested: 2,
+                duplicates: 1,
+                request_fingerprint: "fp".to_string(),
+            }));
+    }
+}

@@ -1,0 +1,191 @@
+//! Bearer tokens: HS256 with a shared secret, or RS256 with a key pair.
+//!
+//! `exp`, `iss` and `aud` are always checked; the token carries `sub`, `tenant` and `role`.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use telemetry_application::ports::{Role, TokenError, TokenVerifier, UserClaims};
+use telemetry_domain::values::TenantId;
+
+/// Key material and expected claims. Either `secret` (HS256) or `public_key_pem` (RS256).
+#[derive(Clone, Default)]
+pub struct JwtSettings {
+    pub secret: Option<String>,
+    pub public_key_pem: Option<String>,
+    /// Only needed to mint RS256 tokens.
+    pub private_key_pem: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    tenant: String,
+    role: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+}
+
+pub struct JwtCodec {
+    algorithm: Algorithm,
+    decoding: Option<DecodingKey>,
+    encoding: Option<EncodingKey>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtCodec {
+    pub fn new(settings: &JwtSettings) -> Result<Self, String> {
+        let (algorithm, decoding, encoding) = match (&settings.secret, &settings.public_key_pem) {
+            (Some(_), Some(_)) => {
+                return Err("configure either JWT_SECRET or JWT_PUBLIC_KEY_FILE, not both".into())
+            }
+            (Some(secret), None) => {
+                if secret.len() < 32 {
+                    return Err("JWT_SECRET must be at least 32 bytes".into());
+                }
+                (
+                    Algorithm::HS256,
+                    Some(DecodingKey::from_secret(secret.as_bytes())),
+                    Some(EncodingKey::from_secret(secret.as_bytes())),
+                )
+            }
+            (None, Some(public_pem)) => {
+                let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes())
+                    .map_err(|error| format!("JWT public key: {error}"))?;
+                let encoding = settings
+                    .private_key_pem
+                    .as_ref()
+                    .map(|pem| EncodingKey::from_rsa_pem(pem.as_bytes()))
+                    .transpose()
+                    .map_err(|error| format!("JWT private key: {error}"))?;
+                (Algorithm::RS256, Some(decoding), encoding)
+            }
+            (None, None) => (Algorithm::HS256, None, None),
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Ok(Self {
+            algorithm,
+            decoding,
+            encoding,
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// Mints a token for an operator or a test.
+    pub fn mint(
+        &self,
+        subject: &str,
+        tenant: &TenantId,
+        role: Role,
+        ttl: Duration,
+    ) -> Result<String, String> {
+        let Some(key) = &self.encoding else {
+            return Err(
+                "minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE (RS256)".to_string(),
+            );
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: subject.to_string(),
+            tenant: tenant.to_string(),
+            role: role.as_str().to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + ttl.as_secs(),
+            iat: now,
+        };
+        encode(&Header::new(self.algorithm), &claims, key).map_err(|error| error.to_string())
+    }
+}
+
+impl TokenVerifier for JwtCodec {
+    fn verify(&self, token: &str) -> Result<UserClaims, TokenError> {
+        let Some(key) = &self.decoding else {
+            return Err(TokenError::NotConfigured);
+        };
+        let data =
+            decode::<Claims>(token, key, &self.validation).map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid(error.to_string()),
+            })?;
+        let claims = data.claims;
+        let tenant_id = TenantId::parse(claims.tenant)
+            .map_err(|error| TokenError::Invalid(format!("tenant claim {error}")))?;
+        let role = Role::parse(&claims.role)
+            .ok_or_else(|| TokenError::Invalid("role must be viewer, editor or admin".into()))?;
+        Ok(UserClaims {
+            subject: claims.sub,
+            tenant_id,
+            role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec(secret: &str, issuer: &str) -> JwtCodec {
+        JwtCodec::new(&JwtSettings {
+            secret: Some(secret.to_string()),
+            issuer: issuer.to_string(),
+            audience: "telemetry-api".to_string(),
+            ..JwtSettings::default()
+        })
+        .unwrap()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn minted_tokens_verify() {
+        let codec = codec(SECRET, "telemetry");
+        let tenant = TenantId::parse("acme").unwrap();
+        let token = codec
+            .mint("alice", &tenant, Role::Editor, Duration::from_secs(60))
+            .unwrap();
+        let claims = codec.verify(&token).unwrap();
+        assert_eq!(claims.subject, "alice");
+        assert_eq!(claims.tenant_id, tenant);
+        assert_eq!(claims.role, Role::Editor);
+    }
+
+    #[test]
+    fn wrong_issuer_or_secret_is_refused() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let token = codec(SECRET, "someone-else")
+            .mint("alice", &tenant, Role::Admin, Duration::from_secs(60))
+            .unwrap();
+        assert!(matches!(
+            codec(SECRET, "telemetry").verify(&token),
+            Err(TokenError::Invalid(_))
+        ));
+        let other = codec("another-secret-another-secret-xx", "telemetry");
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn short_secrets_and_missing_keys_are_reported() {
+        assert!(JwtCodec::new(&JwtSettings {
+            secret: Some("short".into()),
+            ..JwtSettings::default()
+        })
+        .is_err());
+        let unconfigured = JwtCodec::new(&JwtSettings::default()).unwrap();
+        assert_eq!(unconfigured.verify("x.y.z"), Err(TokenError::NotConfigured));
+    }
+}

@@ -1,0 +1,114 @@
+//! ClickHouse: client set-up, versioned DDL (`clickhouse/`), readiness.
+//!
+//! The same code talks to ClickHouse 18.16 (Debian's package, used by tests) and current
+//! servers (docker-compose, production). 18.16 does not understand the typed RowBinary
+//! header the `clickhouse` crate validates rows with, so validation is switched off and row
+//! structs must match column types exactly.
+
+mod migrations;
+
+use async_trait::async_trait;
+use clickhouse::Client;
+use telemetry_application::ports::{DependencyCheck, PortError};
+
+pub use migrations::{apply_migrations, MigrationError, MIGRATIONS};
+
+/// How to reach ClickHouse.
+#[derive(Debug, Clone)]
+pub struct ClickHouseSettings {
+    /// HTTP endpoint, such as `http://127.0.0.1:8123`.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+}
+
+/// Clients for one ClickHouse database.
+#[derive(Clone)]
+pub struct ClickHouse {
+    client: Client,
+    server: Client,
+    database: String,
+}
+
+impl ClickHouse {
+    /// Fails when the database name is not a plain identifier (it is spliced into DDL).
+    pub fn new(settings: &ClickHouseSettings) -> Result<Self, PortError> {
+        let valid_name = !settings.database.is_empty()
+            && settings
+                .database
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_name {
+            return Err(PortError::failed(
+                "CLICKHOUSE_DATABASE may only contain letters, digits and '_'",
+            ));
+        }
+        let server = Client::default()
+            .with_url(&settings.url)
+            .with_user(&settings.user)
+            .with_password(&settings.password)
+            .with_validation(false);
+        let client = server.clone().with_database(&settings.database);
+        Ok(Self {
+            client,
+            server,
+            database: settings.database.clone(),
+        })
+    }
+
+    /// The client bound to the service's database.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `CREATE DATABASE IF NOT EXISTS`.
+    pub async fn ensure_database(&self) -> Result<(), PortError> {
+        self.server
+            .query(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))
+            .execute()
+            .await
+            .map_err(port_error)
+    }
+}
+
+/// Classifies a ClickHouse client error.
+pub(crate) fn port_error(error: clickhouse::error::Error) -> PortError {
+    match error {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            PortError::unavailable(error)
+        }
+        other => PortError::failed(other),
+    }
+}
+
+/// `/readyz` check: `SELECT 1`.
+pub struct ClickHouseCheck {
+    clickhouse: ClickHouse,
+}
+
+impl ClickHouseCheck {
+    pub fn new(clickhouse: ClickHouse) -> Self {
+        Self { clickhouse }
+    }
+}
+
+#[async_trait]
+impl DependencyCheck for ClickHouseCheck {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
+    async fn check(&self) -> Result<(), PortError> {
+        self.clickhouse
+            .server
+            .query("SELECT 1")
+            .execute()
+            .await
+            .map_err(port_error)
+    }
+}

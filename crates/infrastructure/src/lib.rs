@@ -1,0 +1,31 @@
+//! Adapters that implement the application's ports against real systems.
+//!
+//! - [`postgres`]: connection pool and migrations, the `postgres-es` event stores, the
+//!   deduplication index, the event log that processors tail, advisory-lock leases.
+//! - [`clickhouse`]: client set-up for 18.16 and current servers, versioned DDL.
+//! - [`redis`]: the shared connection, the GCRA rate limiter.
+//! - [`auth`]: JWT verification and minting, the cached API key directory.
+
+pub mod auth;
+pub mod clickhouse;
+pub mod postgres;
+pub mod redis;
+
+use std::time::Duration;
+
+use telemetry_application::ports::PortError;
+
+/// Runs `operation` with a deadline; a missed deadline is reported as unavailability.
+pub(crate) async fn with_deadline<T>(
+    deadline: Duration,
+    what: &str,
+    operation: impl std::future::Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    match tokio::time::timeout(deadline, operation).await {
+        Ok(result) => result,
+        Err(_) => Err(PortError::unavailable(format!(
+            "{what} did not answer within {} ms",
+            deadline.as_millis()
+        ))),
+    }
+}

@@ -1,0 +1,151 @@
+//! Postgres: the pool, migrations (`migrations/`), and the adapters that use them.
+
+mod dedup;
+mod event_log;
+mod event_store;
+mod lease;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use telemetry_application::ports::{DependencyCheck, PortError};
+
+pub use sqlx::PgPool;
+
+pub use dedup::PostgresDuplicateIndex;
+pub use event_log::PostgresEventLog;
+pub use event_store::{event_store, ApiKeyStore, IngestBatchStore};
+pub use lease::AdvisoryLeases;
+
+/// How to reach Postgres.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the store counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+/// A pool that connects on first use, so the service can start (and report not-ready)
+/// while Postgres is still coming up.
+pub fn pool(settings: &PostgresSettings) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(&settings.url)?.application_name("telemetry-server");
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .test_before_acquire(false)
+        .connect_lazy_with(options))
+}
+
+/// Applies `migrations/` (embedded at build time). Safe to run from several instances at
+/// once: sqlx serializes migrators with an advisory lock.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("../../migrations").run(pool).await
+}
+
+/// [`migrate`], retrying while Postgres does not accept connections, for up to `patience`.
+pub async fn migrate_when_available(
+    pool: &PgPool,
+    patience: Duration,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let started = std::time::Instant::now();
+    loop {
+        match migrate(pool).await {
+            Err(sqlx::migrate::MigrateError::Execute(error))
+                if started.elapsed() < patience && is_unavailable(&error) =>
+            {
+                tracing::warn!(error = %error, "postgres not answering yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Runs `work` while holding a session advisory lock named `name`, so only one instance at
+/// a time does it.
+pub async fn exclusively<T, F, Fut>(pool: &PgPool, name: &str, work: F) -> Result<T, PortError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut connection = pool.acquire().await.map_err(port_error)?;
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(name)
+        .execute(&mut *connection)
+        .await
+        .map_err(port_error)?;
+    let result = work().await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(name)
+        .execute(&mut *connection)
+        .await
+        .map_err(port_error)?;
+    Ok(result)
+}
+
+/// Creates and drops the partitions of the deduplication index for a window of
+/// `window_days` days (see `migrations/0002_ingest_dedup.sql`).
+pub async fn maintain_dedup_partitions(pool: &PgPool, window_days: u32) -> Result<(), PortError> {
+    let window = i32::try_from(window_days).unwrap_or(i32::MAX);
+    sqlx::query("SELECT ingest_dedup_maintain($1)")
+        .bind(window)
+        .execute(pool)
+        .await
+        .map_err(port_error)?;
+    Ok(())
+}
+
+/// Classifies a sqlx error: connection trouble is "unavailable", the rest "failed".
+pub(crate) fn port_error(error: sqlx::Error) -> PortError {
+    if is_unavailable(&error) {
+        PortError::unavailable(error)
+    } else {
+        PortError::failed(error)
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08") || code == "57P01" || code == "57P03" || code == "53300"
+        }),
+        _ => false,
+    }
+}
+
+/// `/readyz` check: `SELECT 1`.
+pub struct PostgresCheck {
+    pool: PgPool,
+}
+
+impl PostgresCheck {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl DependencyCheck for PostgresCheck {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn check(&self) -> Result<(), PortError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+}

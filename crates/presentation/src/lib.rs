@@ -1,0 +1,88 @@
+//! Presentation: the HTTP interface.
+//!
+//! - [`routes`]: one router per resource (health, ingestion, ...).
+//! - [`auth`]: extractors that authenticate callers (API key, bearer JWT).
+//! - [`error`]: the single error type and JSON error body; all status mapping lives there.
+//! - [`openapi`]: the generated OpenAPI document and Swagger UI.
+//! - [`state`]: what handlers share.
+
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::{AppState, HttpLimits};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP API, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.limits.request_timeout;
+    let api = Router::new()
+        .merge(routes::health::router())
+        .merge(routes::ingest::router())
+        .route("/api-docs/openapi.json", get(serve_openapi))
+        .fallback(not_found)
+        .with_state(state);
+    Router::new()
+        .merge(SwaggerUi::new("/docs"))
+        .merge(api)
+        .layer(axum::middleware::map_response(error::ensure_json_errors))
+        .layer(CatchPanicLayer::custom(|_| {
+            error::ApiError::internal(&"a request handler panicked").into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(cors())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+            header::RETRY_AFTER,
+            REQUEST_ID,
+        ])
+}
+
+async fn serve_openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::openapi_json(),
+    )
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found("no such endpoint")
+}

@@ -1,0 +1,348 @@
+//! `POST /ingest`: push one event or a batch of events.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use telemetry_application::auth::Permission;
+use telemetry_application::ingest::{body_fingerprint, IngestRequest};
+use telemetry_application::ports::RateDecision;
+use telemetry_domain::ingest::EventSubmission;
+use utoipa::ToSchema;
+
+use crate::auth::ApiKeyCaller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ingest", post(ingest))
+}
+
+/// One telemetry event, as pushed by a producer.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({
+    "eventId": "evt_1234567890", "eventType": "log", "serviceName": "api-gateway",
+    "timestamp": "2026-01-21T12:00:00Z", "userId": "12345",
+    "payload": {"level": "info", "message": "User logged in"}
+}))]
+pub struct IngestEvent {
+    /// Unique per tenant; the deduplication key (1-128 characters).
+    #[schema(rename = "eventId", min_length = 1, max_length = 128)]
+    event_id: String,
+    #[schema(rename = "eventType")]
+    event_type: EventTypeDoc,
+    /// 1-128 characters.
+    #[schema(rename = "serviceName", min_length = 1, max_length = 128)]
+    service_name: String,
+    /// RFC 3339; at most one hour in the future.
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// Optional; `payload.userId` is used when absent.
+    #[schema(rename = "userId", nullable = false)]
+    user_id: Option<String>,
+    /// A JSON object. Metric events need `name` (string) and `value` (finite number) and
+    /// may carry `unit` and `attributes` (string map); trace events may carry `traceId`,
+    /// `spanId` and `durationMs`.
+    payload: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum EventTypeDoc {
+    Log,
+    Metric,
+    Trace,
+}
+
+/// One event or an array of up to the configured maximum of events.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum IngestBody {
+    #[schema(title = "One event")]
+    One(IngestEvent),
+    #[schema(title = "Batch of events")]
+    Many(Vec<IngestEvent>),
+}
+
+/// The receipt for an accepted request: the events are durable when it is sent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestResponse {
+    /// Events recorded by this request.
+    pub ingested: u32,
+    /// Events skipped because their `eventId` was already recorded (or repeated in the batch).
+    pub duplicates: u32,
+    pub batch_id: String,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// Ingest telemetry events.
+///
+/// Accepts one event object or an array of them. Answers `202` only after every accepted event
+/// is committed to the event store. Events whose `eventId` was already recorded for the
+/// tenant are counted as duplicates and not stored again. A batch with any invalid event
+/// stores nothing.
+#[utoipa::path(
+    post,
+    path = "/ingest",
+    tag = "ingestion",
+    request_body(content = IngestBody, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retried request return the original receipt (1-255 characters)"),
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Events recorded", body = IngestResponse, headers(
+            ("X-RateLimit-Limit" = u64, description = "Requests allowed per window"),
+            ("X-RateLimit-Remaining" = u64, description = "Requests left right now"),
+            ("X-RateLimit-Reset" = u64, description = "Seconds until the budget is full again"),
+        )),
+        (status = 400, description = "Invalid JSON or invalid events (details name index and field)", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body or batch larger than the configured limits", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different body", body = ErrorBody),
+        (status = 429, description = "Rate limited (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Event store unavailable (see Retry-After)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(name = "http_ingest", skip_all, fields(tenant_id = %caller.0.tenant_id))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: ApiKeyCaller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    state
+        .metrics
+        .ingest_requests
+        .fetch_add(1, Ordering::Relaxed);
+    let decision = state.rate_limits.check(&caller.0.tenant_id).await;
+    let mut response = match accept(&state, caller, &headers, body, decision).await {
+        Ok(response) => response,
+        Err(error) => {
+            state
+                .metrics
+                .ingest_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            error.into_response()
+        }
+    };
+    apply_rate_limit_headers(response.headers_mut(), &decision);
+    response
+}
+
+async fn accept(
+    state: &AppState,
+    caller: ApiKeyCaller,
+    headers: &HeaderMap,
+    body: Body,
+    decision: RateDecision,
+) -> Result<Response, ApiError> {
+    let principal = caller.0;
+    if !principal.may(Permission::Ingest) {
+        return Err(ApiError::forbidden());
+    }
+    if !decision.allowed {
+        let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "the tenant's limit of {} requests per window is used up",
+                decision.limit
+            ),
+        )
+        .retry_after(retry_after));
+    }
+    require_json(headers)?;
+    let telemetry_application::auth::Credential::ApiKey { key_id } = principal.credential else {
+        return Err(ApiError::forbidden());
+    };
+    let idempotency_key = idempotency_key(headers)?;
+    let bytes = to_bytes(body, state.limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is larger than {} bytes",
+                    state.limits.max_body_bytes
+                ),
+            )
+        })?;
+    let submissions = parse_submissions(&bytes)?;
+    if submissions.len() > state.limits.max_batch_events {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "a batch may hold at most {} events, this one has {}",
+                state.limits.max_batch_events,
+                submissions.len()
+            ),
+        ));
+    }
+    let body_fingerprint = match idempotency_key {
+        Some(_) => body_fingerprint(&bytes),
+        None => String::new(),
+    };
+    drop(bytes);
+    let receipt = state
+        .ingest
+        .ingest(IngestRequest {
+            tenant_id: principal.tenant_id,
+            key_id,
+            idempotency_key,
+            body_fingerprint,
+            submissions,
+        })
+        .await?;
+    if !receipt.replayed {
+        let metrics = &state.metrics;
+        metrics
+            .ingest_events_accepted
+            .fetch_add(u64::from(receipt.ingested), Ordering::Relaxed);
+        metrics
+            .ingest_events_duplicate
+            .fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
+    }
+    let replayed = receipt.replayed;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(IngestResponse {
+            ingested: receipt.ingested,
+            duplicates: receipt.duplicates,
+            batch_id: receipt.batch_id,
+        }),
+    )
+        .into_response();
+    if replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send events as application/json",
+    ))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        )
+    };
+    let key = value.to_str().map_err(|_| invalid())?.trim();
+    let valid = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(invalid());
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// One object or an array of objects.
+fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let parsed = match first {
+        Some(b'[') => serde_json::from_slice::<Vec<EventSubmission>>(bytes),
+        Some(b'{') => serde_json::from_slice::<EventSubmission>(bytes).map(|one| vec![one]),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body must be a JSON event object or an array of them",
+            ))
+        }
+    };
+    let submissions = parsed.map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {error}"),
+        )
+    })?;
+    if submissions.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "the batch contains no events",
+        ));
+    }
+    Ok(submissions)
+}
+
+fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_may_be_one_object_or_an_array() {
+        assert_eq!(parse_submissions(br#" {"eventId":"a"}"#).unwrap().len(), 1);
+        assert_eq!(
+            parse_submissions(br#"[{"eventId":"a"},{"eventId":"b"}]"#)
+                .unwrap()
+                .len(),
+            2
+        );
+        let error = parse_submissions(b"[]").unwrap_err();
+        assert_eq!(error.code, "empty_batch");
+        let error = parse_submissions(b"\"text\"").unwrap_err();
+        assert_eq!(error.code, "invalid_json");
+        let error = parse_submissions(b"[{\"eventId\":").unwrap_err();
+        assert_eq!(error.code, "invalid_json");
+        let error = parse_submissions(b"[1, 2]").unwrap_err();
+        assert_eq!(error.code, "invalid_json");
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        let mut headers = HeaderMap::new();
+        assert!(require_json(&headers).is_err());
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(require_json(&headers).is_ok());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(require_json(&headers).is_err());
+    }
+}

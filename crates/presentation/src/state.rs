@@ -1,0 +1,29 @@
+//! What every handler can reach: the application services and the HTTP limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use telemetry_application::auth::AuthService;
+use telemetry_application::ingest::IngestService;
+use telemetry_application::metrics::Metrics;
+use telemetry_application::rate_limit::RateLimitService;
+use telemetry_application::readiness::ReadinessService;
+
+/// Request-size and time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_batch_events: usize,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// Shared handler state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub ingest: Arc<IngestService>,
+    pub auth: Arc<AuthService>,
+    pub rate_limits: Arc<RateLimitService>,
+    pub readiness: Arc<ReadinessService>,
+    pub metrics: Arc<Metrics>,
+    pub limits: HttpLimits,
+}

@@ -1,0 +1,499 @@
+//! Configuration in layers: defaults in code, then an optional TOML file (`CONFIG_FILE` or
+//! `--config`), then environment variables. Every setting and its variable is listed in the
+//! README; `config/example.toml` shows the file form.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+/// A value that must never appear in logs or error messages.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub clickhouse: ClickHouseConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub ingest: IngestConfig,
+    pub log: LogConfig,
+    pub readiness: ReadinessConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for requests and background work to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    /// How long start-up keeps retrying while Postgres does not answer.
+    pub startup_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: Secret,
+    /// Prepended to every key, so deployments (and tests) can share one Redis.
+    pub key_prefix: String,
+    /// Upper bound for one Redis call before the caller degrades.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `key:tenant,key:tenant`, registered (hashed) at start-up.
+    pub api_keys: Secret,
+    /// HS256 secret (at least 32 bytes). Leave empty to use RS256 or no bearer tokens.
+    pub jwt_secret: Secret,
+    /// RS256 public key (PEM file) for verifying tokens.
+    pub jwt_public_key_file: String,
+    /// RS256 private key (PEM file), only needed to mint tokens.
+    pub jwt_private_key_file: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// How long an API key lookup is cached (revocations elsewhere apply within this).
+    pub api_key_cache_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub window_ms: u64,
+    pub max_requests: u64,
+    /// `tenant=max_requests,tenant=max_requests` (same window).
+    pub overrides: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_batch_events: usize,
+    pub max_body_bytes: usize,
+    /// Duplicate detection window, in days of event time.
+    pub dedup_window_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `info,telemetry_application=debug`, ...
+    pub level: String,
+    /// `json` (default) or `pretty`.
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadinessConfig {
+    /// Dependencies that make `/readyz` answer 503 when down.
+    pub required: Vec<String>,
+    pub check_timeout_ms: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+            request_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/telemetry"),
+            max_connections: 32,
+            acquire_timeout_ms: 3_000,
+            startup_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "telemetry".into(),
+            user: "default".into(),
+            password: Secret::default(),
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("redis://127.0.0.1:6379"),
+            key_prefix: "telemetry:".into(),
+            timeout_ms: 250,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: Secret::default(),
+            jwt_secret: Secret::default(),
+            jwt_public_key_file: String::new(),
+            jwt_private_key_file: String::new(),
+            jwt_issuer: "telemetry-platform".into(),
+            jwt_audience: "telemetry-api".into(),
+            api_key_cache_ttl_ms: 30_000,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            window_ms: 60_000,
+            max_requests: 1_000,
+            overrides: String::new(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_events: 10_000,
+            max_body_bytes: 10 * 1024 * 1024,
+            dedup_window_days: 7,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "json".into(),
+        }
+    }
+}
+
+impl Default for ReadinessConfig {
+    fn default() -> Self {
+        Self {
+            required: vec!["postgres".into(), "clickhouse".into()],
+            check_timeout_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("invalid config file {path}: {error}")]
+    Parse {
+        path: String,
+        error: toml::de::Error,
+    },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Environment variable names and the settings they set.
+pub const ENVIRONMENT_VARIABLES: &[&str] = &[
+    "PORT",
+    "HOST",
+    "REQUEST_TIMEOUT_MS",
+    "SHUTDOWN_GRACE_MS",
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "DATABASE_ACQUIRE_TIMEOUT_MS",
+    "DATABASE_STARTUP_TIMEOUT_MS",
+    "CLICKHOUSE_URL",
+    "CLICKHOUSE_DATABASE",
+    "CLICKHOUSE_USER",
+    "CLICKHOUSE_PASSWORD",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "REDIS_TIMEOUT_MS",
+    "API_KEYS",
+    "JWT_SECRET",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_PRIVATE_KEY_FILE",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "API_KEY_CACHE_TTL_MS",
+    "RATE_LIMIT_WINDOW_MS",
+    "RATE_LIMIT_MAX_REQUESTS",
+    "RATE_LIMIT_OVERRIDES",
+    "INGEST_MAX_BATCH_EVENTS",
+    "INGEST_MAX_BODY_BYTES",
+    "DEDUP_WINDOW_DAYS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "READINESS_REQUIRED",
+    "READINESS_CHECK_TIMEOUT_MS",
+];
+
+impl Settings {
+    /// Defaults, then `config_file` (if any), then the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| environment.get("CONFIG_FILE").map(Into::into));
+        let mut settings = match file {
+            Some(path) => Self::from_file(&path)?,
+            None => Self::default(),
+        };
+        settings.apply_environment(&environment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: display.clone(),
+            error,
+        })?;
+        toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: display,
+            error,
+        })
+    }
+
+    /// Overrides settings from environment variables (see [`ENVIRONMENT_VARIABLES`]).
+    pub fn apply_environment(
+        &mut self,
+        environment: &HashMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        let env = Env(environment);
+        env.parse("PORT", &mut self.server.port)?;
+        env.text("HOST", &mut self.server.host);
+        env.parse("REQUEST_TIMEOUT_MS", &mut self.server.request_timeout_ms)?;
+        env.parse("SHUTDOWN_GRACE_MS", &mut self.server.shutdown_grace_ms)?;
+        env.secret("DATABASE_URL", &mut self.database.url);
+        env.parse(
+            "DATABASE_MAX_CONNECTIONS",
+            &mut self.database.max_connections,
+        )?;
+        env.parse(
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            &mut self.database.acquire_timeout_ms,
+        )?;
+        env.parse(
+            "DATABASE_STARTUP_TIMEOUT_MS",
+            &mut self.database.startup_timeout_ms,
+        )?;
+        env.text("CLICKHOUSE_URL", &mut self.clickhouse.url);
+        env.text("CLICKHOUSE_DATABASE", &mut self.clickhouse.database);
+        env.text("CLICKHOUSE_USER", &mut self.clickhouse.user);
+        env.secret("CLICKHOUSE_PASSWORD", &mut self.clickhouse.password);
+        env.secret("REDIS_URL", &mut self.redis.url);
+        env.text("REDIS_KEY_PREFIX", &mut self.redis.key_prefix);
+        env.parse("REDIS_TIMEOUT_MS", &mut self.redis.timeout_ms)?;
+        env.secret("API_KEYS", &mut self.auth.api_keys);
+        env.secret("JWT_SECRET", &mut self.auth.jwt_secret);
+        env.text("JWT_PUBLIC_KEY_FILE", &mut self.auth.jwt_public_key_file);
+        env.text("JWT_PRIVATE_KEY_FILE", &mut self.auth.jwt_private_key_file);
+        env.text("JWT_ISSUER", &mut self.auth.jwt_issuer);
+        env.text("JWT_AUDIENCE", &mut self.auth.jwt_audience);
+        env.parse("API_KEY_CACHE_TTL_MS", &mut self.auth.api_key_cache_ttl_ms)?;
+        env.parse("RATE_LIMIT_WINDOW_MS", &mut self.rate_limit.window_ms)?;
+        env.parse("RATE_LIMIT_MAX_REQUESTS", &mut self.rate_limit.max_requests)?;
+        env.text("RATE_LIMIT_OVERRIDES", &mut self.rate_limit.overrides);
+        env.parse("INGEST_MAX_BATCH_EVENTS", &mut self.ingest.max_batch_events)?;
+        env.parse("INGEST_MAX_BODY_BYTES", &mut self.ingest.max_body_bytes)?;
+        env.parse("DEDUP_WINDOW_DAYS", &mut self.ingest.dedup_window_days)?;
+        env.text("LOG_LEVEL", &mut self.log.level);
+        env.text("LOG_FORMAT", &mut self.log.format);
+        if let Some(required) = environment.get("READINESS_REQUIRED") {
+            self.readiness.required = required
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        env.parse(
+            "READINESS_CHECK_TIMEOUT_MS",
+            &mut self.readiness.check_timeout_ms,
+        )?;
+        Ok(())
+    }
+
+    /// Rejects combinations that cannot work, with a message naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.to_string()));
+        if self.rate_limit.window_ms == 0 {
+            return invalid("RATE_LIMIT_WINDOW_MS must be greater than 0");
+        }
+        if self.ingest.max_batch_events == 0 || self.ingest.max_body_bytes == 0 {
+            return invalid(
+                "INGEST_MAX_BATCH_EVENTS and INGEST_MAX_BODY_BYTES must be greater than 0",
+            );
+        }
+        if self.ingest.dedup_window_days == 0 {
+            return invalid("DEDUP_WINDOW_DAYS must be at least 1");
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            return invalid("LOG_FORMAT must be json or pretty");
+        }
+        for name in &self.readiness.required {
+            if !matches!(name.as_str(), "postgres" | "clickhouse" | "redis") {
+                return invalid("READINESS_REQUIRED may list postgres, clickhouse and redis");
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Env<'a>(&'a HashMap<String, String>);
+
+impl Env<'_> {
+    fn text(&self, name: &'static str, target: &mut String) {
+        if let Some(value) = self.0.get(name) {
+            *target = value.clone();
+        }
+    }
+
+    fn secret(&self, name: &'static str, target: &mut Secret) {
+        if let Some(value) = self.0.get(name) {
+            *target = Secret::new(value.clone());
+        }
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, target: &mut T) -> Result<(), ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        if let Some(value) = self.0.get(name) {
+            *target = value
+                .trim()
+                .parse()
+                .map_err(|error: T::Err| ConfigError::Env {
+                    name,
+                    message: format!("cannot parse {value:?}: {error}"),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut settings = Settings::default();
+        settings
+            .apply_environment(&env(&[
+                ("PORT", "9090"),
+                ("DATABASE_URL", "postgres://u:p@db/x"),
+                ("RATE_LIMIT_MAX_REQUESTS", "5"),
+                ("READINESS_REQUIRED", "postgres, redis"),
+            ]))
+            .unwrap();
+        assert_eq!(settings.server.port, 9090);
+        assert_eq!(settings.database.url.expose(), "postgres://u:p@db/x");
+        assert_eq!(settings.rate_limit.max_requests, 5);
+        assert_eq!(settings.readiness.required, vec!["postgres", "redis"]);
+    }
+
+    #[test]
+    fn unparsable_values_name_the_variable() {
+        let mut settings = Settings::default();
+        let error = settings
+            .apply_environment(&env(&[("PORT", "eighty")]))
+            .unwrap_err();
+        assert!(error.to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn files_set_values_and_unknown_keys_are_errors() {
+        let settings: Settings =
+            toml::from_str("[server]\nport = 7000\n[ingest]\ndedup_window_days = 3\n").unwrap();
+        assert_eq!(settings.server.port, 7000);
+        assert_eq!(settings.ingest.dedup_window_days, 3);
+        assert_eq!(settings.ingest.max_batch_events, 10_000);
+        assert!(toml::from_str::<Settings>("[server]\nprot = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_example_file_parses_and_matches_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
+        let from_file = Settings::from_file(Path::new(path)).unwrap();
+        assert_eq!(from_file, Settings::default());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings::default();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("postgres://postgres@"));
+        assert!(printed.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,142 @@
+//! `telemetry-server`: runs the service, or one operator command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use telemetry_application::ports::Role;
+use telemetry_domain::values::TenantId;
+use telemetry_server::config::Settings;
+use telemetry_server::observability::init_logging;
+use telemetry_server::startup::{migrate_clickhouse, Application, Infrastructure};
+
+#[derive(Parser)]
+#[command(
+    name = "telemetry-server",
+    version,
+    about = "Multi-tenant telemetry ingestion and analytics"
+)]
+struct Cli {
+    /// TOML configuration file (overrides defaults; environment overrides the file).
+    #[arg(long, global = true, env = "CONFIG_FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Apply the Postgres and ClickHouse migrations, then exit.
+    Migrate,
+    /// Print a bearer token for a user of a tenant.
+    MintToken {
+        #[arg(long)]
+        tenant: String,
+        /// viewer, editor or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// The `sub` claim.
+        #[arg(long, default_value = "operator")]
+        subject: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            init_logging(&settings.log);
+            let infrastructure = Infrastructure::connect(&settings).await?;
+            let applied =
+                migrate_clickhouse(&infrastructure.pool, &infrastructure.clickhouse).await?;
+            tracing::info!(?applied, "migrations applied");
+            Ok(())
+        }
+        Command::MintToken {
+            tenant,
+            role,
+            subject,
+            ttl,
+        } => {
+            let tenant = TenantId::parse(tenant).context("invalid --tenant")?;
+            let role = Role::parse(&role).context("--role must be viewer, editor or admin")?;
+            let settings_jwt =
+                telemetry_infrastructure::auth::JwtCodec::new(&jwt_settings_for_cli(&settings)?)
+                    .map_err(anyhow::Error::msg)?;
+            let token = settings_jwt
+                .mint(&subject, &tenant, role, Duration::from_secs(ttl))
+                .map_err(anyhow::Error::msg)?;
+            write_line(&token)
+        }
+        Command::Openapi => write_line(&telemetry_presentation::openapi::openapi_json()),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_logging(&settings.log);
+    tracing::info!(settings = ?settings, "starting");
+    let application = Application::build(settings).await?;
+    application.run_until_stopped(shutdown_signal()).await
+}
+
+fn jwt_settings_for_cli(
+    settings: &Settings,
+) -> anyhow::Result<telemetry_infrastructure::auth::JwtSettings> {
+    let auth = &settings.auth;
+    let read = |path: &str| -> anyhow::Result<Option<String>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        ))
+    };
+    Ok(telemetry_infrastructure::auth::JwtSettings {
+        secret: (!auth.jwt_secret.is_empty()).then(|| auth.jwt_secret.expose().to_string()),
+        public_key_pem: read(&auth.jwt_public_key_file)?,
+        private_key_pem: read(&auth.jwt_private_key_file)?,
+        issuer: auth.jwt_issuer.clone(),
+        audience: auth.jwt_audience.clone(),
+    })
+}
+
+fn write_line(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,344 @@
+//! Start-up as a function: configuration -> adapters -> application services -> router.
+//!
+//! Tests and the binary start exactly the same thing: `Application::build(settings)` binds
+//! the listener (port 0 picks a free port) and returns; `run_until_stopped` serves until the
+//! shutdown future completes, then stops background work.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use telemetry_application::auth::{parse_api_key_list, AuthService, KeyCommandFailure};
+use telemetry_application::commands::{AggregateCommands, CommandBus};
+use telemetry_application::ingest::IngestService;
+use telemetry_application::metrics::Metrics;
+use telemetry_application::ports::{DependencyCheck, RateLimit};
+use telemetry_application::rate_limit::{RateLimitPolicy, RateLimitService};
+use telemetry_application::readiness::ReadinessService;
+use telemetry_domain::api_key::{ApiKey, ApiKeyError};
+use telemetry_domain::ingest::IngestBatch;
+use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
+use telemetry_infrastructure::clickhouse::{
+    self as ch, ClickHouse, ClickHouseCheck, ClickHouseSettings,
+};
+use telemetry_infrastructure::postgres::{self as pg, PgPool, PostgresCheck, PostgresSettings};
+use telemetry_infrastructure::redis::{Redis, RedisCheck, RedisRateLimiter};
+use telemetry_presentation::{AppState, HttpLimits};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::config::Settings;
+
+/// A built, bound service, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    port: u16,
+    background: Background,
+    shutdown_grace: Duration,
+}
+
+/// Long-running tasks (maintenance, schema set-up, processors) and their stop signal.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Background {
+    fn new() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// A receiver that turns `true` when the service stops.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(task);
+    }
+
+    async fn shut_down(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!("background tasks did not stop in time; aborting them");
+            self.tasks.abort_all();
+        }
+    }
+}
+
+/// Adapters shared by the services, built once.
+pub struct Infrastructure {
+    pub pool: PgPool,
+    pub clickhouse: ClickHouse,
+    pub redis: Redis,
+    pub committed: Arc<Notify>,
+    pub jwt: Arc<JwtCodec>,
+}
+
+impl Infrastructure {
+    /// Connects lazily to everything and applies the Postgres migrations (waiting for
+    /// Postgres up to the configured start-up timeout).
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let pool = pg::pool(&PostgresSettings {
+            url: settings.database.url.expose().to_string(),
+            max_connections: settings.database.max_connections,
+            acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+        })
+        .context("invalid DATABASE_URL")?;
+        pg::migrate_when_available(
+            &pool,
+            Duration::from_millis(settings.database.startup_timeout_ms),
+        )
+        .await
+        .context("applying Postgres migrations")?;
+        let clickhouse = ClickHouse::new(&ClickHouseSettings {
+            url: settings.clickhouse.url.clone(),
+            database: settings.clickhouse.database.clone(),
+            user: settings.clickhouse.user.clone(),
+            password: settings.clickhouse.password.expose().to_string(),
+        })?;
+        let redis = Redis::connect_lazily(
+            settings.redis.url.expose(),
+            &settings.redis.key_prefix,
+            Duration::from_millis(settings.redis.timeout_ms),
+        )
+        .context("invalid REDIS_URL")?;
+        let jwt = Arc::new(JwtCodec::new(&jwt_settings(settings)?).map_err(anyhow::Error::msg)?);
+        Ok(Self {
+            pool,
+            clickhouse,
+            redis,
+            committed: Arc::new(Notify::new()),
+            jwt,
+        })
+    }
+}
+
+fn jwt_settings(settings: &Settings) -> anyhow::Result<JwtSettings> {
+    let read = |path: &str, what: &str| -> anyhow::Result<Option<String>> {
+        if path.is_empty() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(path)
+            .map(Some)
+            .with_context(|| format!("cannot read {what} {path}"))
+    };
+    let auth = &settings.auth;
+    Ok(JwtSettings {
+        secret: (!auth.jwt_secret.is_empty()).then(|| auth.jwt_secret.expose().to_string()),
+        public_key_pem: read(&auth.jwt_public_key_file, "JWT_PUBLIC_KEY_FILE")?,
+        private_key_pem: read(&auth.jwt_private_key_file, "JWT_PRIVATE_KEY_FILE")?,
+        issuer: auth.jwt_issuer.clone(),
+        audience: auth.jwt_audience.clone(),
+    })
+}
+
+/// Applies the ClickHouse DDL, one instance at a time (Postgres advisory lock).
+pub async fn migrate_clickhouse(
+    pool: &PgPool,
+    clickhouse: &ClickHouse,
+) -> anyhow::Result<Vec<u32>> {
+    let applied = pg::exclusively(pool, "clickhouse_migrations", || {
+        ch::apply_migrations(clickhouse)
+    })
+    .await??;
+    Ok(applied)
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let infrastructure = Infrastructure::connect(&settings).await?;
+        let mut background = Background::new();
+        let metrics = Arc::new(Metrics::default());
+
+        let batches: Arc<dyn AggregateCommands<IngestBatch>> = Arc::new(CommandBus::new(
+            pg::event_store::<IngestBatch>(infrastructure.pool.clone()),
+            (),
+            Arc::clone(&infrastructure.committed),
+        ));
+        let keys: Arc<dyn AggregateCommands<ApiKey>> = Arc::new(CommandBus::new(
+            pg::event_store::<ApiKey>(infrastructure.pool.clone()),
+            (),
+            Arc::clone(&infrastructure.committed),
+        ));
+        let directory = Arc::new(CachedApiKeyDirectory::new(
+            Arc::clone(&keys),
+            Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
+        ));
+        let auth = Arc::new(AuthService::new(
+            keys,
+            directory,
+            Arc::clone(&infrastructure.jwt) as _,
+        ));
+        bootstrap_api_keys(&auth, &settings).await?;
+
+        let ingest = Arc::new(IngestService::new(
+            batches,
+            Arc::new(pg::PostgresDuplicateIndex::new(infrastructure.pool.clone())),
+        ));
+        let window = Duration::from_millis(settings.rate_limit.window_ms);
+        let policy = RateLimitPolicy {
+            default: RateLimit {
+                max_requests: settings.rate_limit.max_requests,
+                window,
+            },
+            overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)
+                .map_err(anyhow::Error::msg)?,
+        };
+        let rate_limits = Arc::new(RateLimitService::new(
+            Arc::new(RedisRateLimiter::new(infrastructure.redis.clone())),
+            policy,
+            Arc::clone(&metrics),
+        ));
+        let readiness = Arc::new(readiness(&settings, &infrastructure));
+
+        spawn_dedup_maintenance(
+            &mut background,
+            &infrastructure.pool,
+            settings.ingest.dedup_window_days,
+        );
+        spawn_clickhouse_schema(&mut background, &infrastructure);
+
+        let state = AppState {
+            ingest,
+            auth,
+            rate_limits,
+            readiness,
+            metrics,
+            limits: HttpLimits {
+                max_batch_events: settings.ingest.max_batch_events,
+                max_body_bytes: settings.ingest.max_body_bytes,
+                request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
+            },
+        };
+        let router = telemetry_presentation::router(state);
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            router,
+            port,
+            background,
+            shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then stops the
+    /// background tasks (bounded by the shutdown grace period).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        info!(port = self.port, "listening");
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        info!("http server stopped; stopping background tasks");
+        self.background.shut_down(self.shutdown_grace).await;
+        served.context("http server failed")
+    }
+}
+
+fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessService {
+    let required = |name: &str| settings.readiness.required.iter().any(|r| r == name);
+    let checks: Vec<Arc<dyn DependencyCheck>> = vec![
+        Arc::new(PostgresCheck::new(infrastructure.pool.clone())),
+        Arc::new(ClickHouseCheck::new(infrastructure.clickhouse.clone())),
+        Arc::new(RedisCheck::new(infrastructure.redis.clone())),
+    ];
+    ReadinessService::new(
+        checks
+            .into_iter()
+            .map(|check| {
+                let is_required = required(check.name());
+                (check, is_required)
+            })
+            .collect(),
+        Duration::from_millis(settings.readiness.check_timeout_ms),
+    )
+}
+
+/// Registers the keys of `API_KEYS` (idempotent). A key that belongs to another tenant stops
+/// start-up; a revoked key is skipped with a warning.
+async fn bootstrap_api_keys(auth: &AuthService, settings: &Settings) -> anyhow::Result<()> {
+    let keys = parse_api_key_list(settings.auth.api_keys.expose()).map_err(anyhow::Error::msg)?;
+    for (key, tenant) in keys {
+        match auth.register_key(&tenant, &key, "API_KEYS").await {
+            Ok(key_id) => info!(tenant_id = %tenant, key_id = %key_id, "api key registered"),
+            Err(KeyCommandFailure::Refused(ApiKeyError::Revoked)) => {
+                warn!(tenant_id = %tenant, "a key in API_KEYS was revoked; it stays revoked");
+            }
+            Err(KeyCommandFailure::Refused(ApiKeyError::OwnedByAnotherTenant)) => {
+                bail!(
+                    "a key in API_KEYS for tenant {tenant} is already registered to another tenant"
+                )
+            }
+            Err(error) => bail!("registering API_KEYS: {error}"),
+        }
+    }
+    Ok(())
+}
+
+fn spawn_dedup_maintenance(background: &mut Background, pool: &PgPool, window_days: u32) {
+    let pool = pool.clone();
+    let mut stop = background.stop_signal();
+    background.spawn(async move {
+        loop {
+            match pg::maintain_dedup_partitions(&pool, window_days).await {
+                Ok(()) => info!(window_days, "deduplication partitions maintained"),
+                Err(error) => error!(error = %error, "deduplication partition maintenance failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    });
+}
+
+/// Applies the ClickHouse schema in the background, retrying while ClickHouse is down, so
+/// ingestion (which needs only Postgres) is available immediately.
+fn spawn_clickhouse_schema(background: &mut Background, infrastructure: &Infrastructure) {
+    let pool = infrastructure.pool.clone();
+    let clickhouse = infrastructure.clickhouse.clone();
+    let mut stop = background.stop_signal();
+    background.spawn(async move {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match migrate_clickhouse(&pool, &clickhouse).await {
+                Ok(applied) => {
+                    info!(
+                        ?applied,
+                        database = clickhouse.database(),
+                        "clickhouse schema up to date"
+                    );
+                    return;
+                }
+                Err(error) => warn!(error = %error, "clickhouse schema not applied yet; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return,
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    });
+}

@@ -1,0 +1,7 @@
+//! Black-box tests: each test starts the real service (port 0, its own Postgres database,
+//! ClickHouse database and Redis key prefix) and talks HTTP to it.
+//!
+//! One test binary with a module per area keeps link time down.
+
+mod health;
+mod helpers;
