@@ -281,7 +281,10 @@ fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessS
 async fn bootstrap_api_keys(auth: &AuthService, settings: &Settings) -> anyhow::Result<()> {
     let keys = parse_api_key_list(settings.auth.api_keys.expose()).map_err(anyhow::Error::msg)?;
     for (key, tenant) in keys {
-        match auth.register_key(&tenant, &key, "API_KEYS").await {
+        match auth
+            .register_key(&tenant, &key, "API_KEYS", "system:bootstrap")
+            .await
+        {
             Ok(key_id) => info!(tenant_id = %tenant, key_id = %key_id, "api key registered"),
             Err(KeyCommandFailure::Refused(ApiKeyError::Revoked)) => {
                 warn!(tenant_id = %tenant, "a key in API_KEYS was revoked; it stays revoked");

@@ -157,3 +157,108 @@ pub fn closed_port() -> u16 {
 pub async fn json(response: Response) -> Value {
     response.json().await.expect("the body is not JSON")
 }
+
+// --- Talking to the ingestion API ---------------------------------------------------------
+
+impl TestApp {
+    /// `POST /ingest` with an API key and a JSON body.
+    pub async fn ingest(&self, api_key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/ingest"))
+            .header("X-API-Key", api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `POST /ingest` that must succeed; returns the receipt.
+    pub async fn ingest_ok(&self, api_key: &str, body: &Value) -> Value {
+        let response = self.ingest(api_key, body).await;
+        let status = response.status();
+        let receipt = json(response).await;
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{receipt}");
+        receipt
+    }
+
+    /// A connection to the test's own Postgres database, for assertions.
+    pub async fn postgres(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.database_url)
+            .await
+            .expect("cannot connect to the test database")
+    }
+
+    /// Telemetry events recorded in the event store for `tenant`.
+    pub async fn stored_events(&self, tenant: &str) -> i64 {
+        let pool = self.postgres().await;
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(json_array_length(json_extract_path(payload, event_type, 'ids')))::bigint
+             FROM events
+             WHERE aggregate_type = 'IngestBatch' AND event_type <> 'BatchAccepted'
+               AND metadata ->> 'tenant_id' = $1",
+        )
+        .bind(tenant)
+        .fetch_one(&pool)
+        .await
+        .expect("count query failed");
+        pool.close().await;
+        count.unwrap_or(0)
+    }
+
+    /// A bearer token for a user of `tenant`.
+    pub fn token(&self, tenant: &str, role: &str) -> String {
+        let codec = telemetry_infrastructure::auth::JwtCodec::new(
+            &telemetry_infrastructure::auth::JwtSettings {
+                secret: Some(JWT_SECRET.to_string()),
+                issuer: self.settings.auth.jwt_issuer.clone(),
+                audience: self.settings.auth.jwt_audience.clone(),
+                ..Default::default()
+            },
+        )
+        .expect("jwt codec");
+        codec
+            .mint(
+                "test-user",
+                &telemetry_domain::values::TenantId::parse(tenant).expect("tenant"),
+                telemetry_application::ports::Role::parse(role).expect("role"),
+                Duration::from_secs(600),
+            )
+            .expect("mint")
+    }
+}
+
+/// A log event with a recent timestamp.
+pub fn log_event(event_id: &str) -> Value {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": "log",
+        "serviceName": "api-gateway",
+        "timestamp": recent_timestamp(),
+        "userId": "12345",
+        "payload": {"level": "info", "message": "User logged in"}
+    })
+}
+
+/// A metric event with a recent timestamp.
+pub fn metric_event(event_id: &str, name: &str, value: f64) -> Value {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": "metric",
+        "serviceName": "checkout",
+        "timestamp": recent_timestamp(),
+        "payload": {"name": name, "value": value, "unit": "ms"}
+    })
+}
+
+/// `count` log events with ids `<prefix>-0`, `<prefix>-1`, ...
+pub fn log_batch(prefix: &str, count: usize) -> Value {
+    Value::Array(
+        (0..count)
+            .map(|index| log_event(&format!("{prefix}-{index}")))
+            .collect(),
+    )
+}
+
+pub fn recent_timestamp() -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339()
+}

@@ -3,5 +3,10 @@
 //!
 //! One test binary with a module per area keeps link time down.
 
+// Test code: a panic is how an assertion fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod health;
 mod helpers;
+mod ingest;
+mod proxy;

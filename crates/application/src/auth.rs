@@ -174,12 +174,14 @@ impl AuthService {
         })
     }
 
-    /// Records `raw_key` as a key of `tenant` (idempotent).
+    /// Records `raw_key` as a key of `tenant` (idempotent). `actor` is who asked, for the
+    /// audit log.
     pub async fn register_key(
         &self,
         tenant: &TenantId,
         raw_key: &str,
         label: &str,
+        actor: &str,
     ) -> Result<ApiKeyId, KeyCommandFailure> {
         let KeyDigest { key_id, digest } = KeyDigest::of(raw_key);
         let command = ApiKeyCommand::Issue {
@@ -189,7 +191,7 @@ impl AuthService {
             label: label.to_string(),
             issued_at: now(),
         };
-        self.run(&key_id, command, tenant).await?;
+        self.run(&key_id, command, tenant, actor).await?;
         Ok(key_id)
     }
 
@@ -198,9 +200,10 @@ impl AuthService {
         &self,
         tenant: &TenantId,
         label: &str,
+        actor: &str,
     ) -> Result<IssuedKey, KeyCommandFailure> {
         let key = format!("tk_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        let key_id = self.register_key(tenant, &key, label).await?;
+        let key_id = self.register_key(tenant, &key, label, actor).await?;
         Ok(IssuedKey { key_id, key })
     }
 
@@ -209,6 +212,7 @@ impl AuthService {
         &self,
         tenant: &TenantId,
         key_id: &ApiKeyId,
+        actor: &str,
     ) -> Result<(), KeyCommandFailure> {
         let current = self
             .keys
@@ -219,7 +223,7 @@ impl AuthService {
             return Err(KeyCommandFailure::NotFound);
         }
         let command = ApiKeyCommand::Revoke { revoked_at: now() };
-        self.run(key_id, command, tenant).await
+        self.run(key_id, command, tenant, actor).await
     }
 
     async fn run(
@@ -227,11 +231,9 @@ impl AuthService {
         key_id: &ApiKeyId,
         command: ApiKeyCommand,
         tenant: &TenantId,
+        actor: &str,
     ) -> Result<(), KeyCommandFailure> {
-        let metadata = std::collections::HashMap::from([(
-            crate::ingest::TENANT_METADATA_KEY.to_string(),
-            tenant.to_string(),
-        )]);
+        let metadata = crate::commands::command_metadata(tenant, actor);
         let result = self.keys.execute(key_id.as_str(), command, metadata).await;
         self.directory.invalidate(key_id).await;
         result

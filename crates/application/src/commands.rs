@@ -13,7 +13,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use telemetry_domain::values::TenantId;
 use tokio::sync::Notify;
+
+/// Metadata key holding the tenant of a command's events (the deduplication trigger and
+/// the processors read it).
+pub const TENANT_METADATA_KEY: &str = "tenant_id";
+/// Metadata key holding who issued a command (`key:<id>`, `user:<subject>`, `system`), for
+/// the audit log.
+pub const ACTOR_METADATA_KEY: &str = "actor";
+
+/// The metadata every command carries.
+pub fn command_metadata(tenant: &TenantId, actor: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (TENANT_METADATA_KEY.to_string(), tenant.to_string()),
+        (ACTOR_METADATA_KEY.to_string(), actor.to_string()),
+    ])
+}
 
 /// Commands for aggregates of type `A`.
 #[async_trait]

@@ -10,7 +10,7 @@
 //! which events exist and records the batch again without them. The common case costs one
 //! index insert per event and no lookup.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use cqrs_es::AggregateError;
@@ -23,15 +23,11 @@ use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::commands::AggregateCommands;
+use crate::commands::{command_metadata, AggregateCommands};
 use crate::ports::{DuplicateIndex, PortError};
 
 /// How often a batch is re-recorded after deduplication conflicts before giving up.
 const MAX_ATTEMPTS: usize = 5;
-
-/// Metadata key holding the tenant of every event of a batch; the deduplication trigger
-/// reads it.
-pub const TENANT_METADATA_KEY: &str = "tenant_id";
 
 /// One authenticated ingestion request.
 #[derive(Debug, Clone)]
@@ -98,10 +94,7 @@ impl IngestService {
             None => Uuid::now_v7().to_string(),
         };
         tracing::Span::current().record("batch_id", batch_id.as_str());
-        let metadata = HashMap::from([(
-            TENANT_METADATA_KEY.to_string(),
-            request.tenant_id.to_string(),
-        )]);
+        let metadata = command_metadata(&request.tenant_id, &format!("key:{}", request.key_id));
         let submissions = Arc::new(request.submissions);
         let mut known_duplicates = BTreeSet::new();
 

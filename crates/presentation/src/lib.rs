@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::health::router())
         .merge(routes::ingest::router())
+        .merge(routes::api_keys::router())
         .route("/api-docs/openapi.json", get(serve_openapi))
         .fallback(not_found)
         .with_state(state);

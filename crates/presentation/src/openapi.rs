@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{health, ingest};
+use crate::routes::{api_keys, health, ingest};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,14 +17,19 @@ use crate::routes::{health, ingest};
 tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         license(name = "Apache-2.0")
     ),
-    paths(health::healthz, health::readyz, health::metrics, ingest::ingest),
+    paths(
+        health::healthz, health::readyz, health::metrics, ingest::ingest,
+        api_keys::issue_key, api_keys::revoke_key,
+    ),
     components(schemas(
         ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
+        api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingestion", description = "Push telemetry"),
+        (name = "administration", description = "Tenant administration (admin users)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

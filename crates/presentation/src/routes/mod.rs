@@ -1,4 +1,5 @@
 //! One router per resource.
 
+pub mod api_keys;
 pub mod health;
 pub mod ingest;

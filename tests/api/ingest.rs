@@ -1,0 +1,546 @@
+//! Ingestion: durability, exactly-once counting, validation, limits, idempotency, isolation.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    json, log_batch, log_event, metric_event, spawn_app, spawn_app_with, ACME_KEY, GLOBEX_KEY,
+};
+
+#[tokio::test]
+async fn a_single_event_is_recorded_before_the_answer() {
+    let app = spawn_app().await;
+    let receipt = app.ingest_ok(ACME_KEY, &log_event("evt_1")).await;
+    assert_eq!(receipt["ingested"], 1);
+    assert_eq!(receipt["duplicates"], 0);
+    assert!(receipt["batchId"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(app.stored_events("acme").await, 1);
+}
+
+#[tokio::test]
+async fn a_mixed_batch_is_recorded_whole() {
+    let app = spawn_app().await;
+    let mut events: Vec<Value> = (0..40).map(|i| log_event(&format!("log-{i}"))).collect();
+    events.extend((0..30).map(|i| metric_event(&format!("metric-{i}"), "latency", i as f64)));
+    events.extend((0..30).map(|i| {
+        json!({"eventId": format!("trace-{i}"), "eventType": "trace", "serviceName": "checkout",
+               "timestamp": crate::helpers::recent_timestamp(),
+               "payload": {"traceId": "t1", "spanId": format!("s{i}"), "durationMs": 12.5}})
+    }));
+    let receipt = app.ingest_ok(ACME_KEY, &Value::Array(events)).await;
+    assert_eq!(receipt["ingested"], 100);
+    assert_eq!(receipt["duplicates"], 0);
+    assert_eq!(app.stored_events("acme").await, 100);
+}
+
+#[tokio::test]
+async fn the_same_batch_twice_is_all_duplicates_the_second_time() {
+    let app = spawn_app().await;
+    let batch = log_batch("again", 50);
+    let first = app.ingest_ok(ACME_KEY, &batch).await;
+    let second = app.ingest_ok(ACME_KEY, &batch).await;
+    assert_eq!(
+        (first["ingested"].as_u64(), first["duplicates"].as_u64()),
+        (Some(50), Some(0))
+    );
+    assert_eq!(
+        (second["ingested"].as_u64(), second["duplicates"].as_u64()),
+        (Some(0), Some(50))
+    );
+    assert_ne!(first["batchId"], second["batchId"]);
+    assert_eq!(app.stored_events("acme").await, 50);
+}
+
+#[tokio::test]
+async fn a_half_new_batch_records_only_the_new_half() {
+    let app = spawn_app().await;
+    app.ingest_ok(ACME_KEY, &log_batch("half", 20)).await;
+    let mixed: Vec<Value> = (10..30).map(|i| log_event(&format!("half-{i}"))).collect();
+    let receipt = app.ingest_ok(ACME_KEY, &Value::Array(mixed)).await;
+    assert_eq!(receipt["ingested"], 10);
+    assert_eq!(receipt["duplicates"], 10);
+    assert_eq!(app.stored_events("acme").await, 30);
+}
+
+#[tokio::test]
+async fn repeats_within_one_batch_count_as_duplicates() {
+    let app = spawn_app().await;
+    let batch = json!([log_event("same"), log_event("same"), log_event("other")]);
+    let receipt = app.ingest_ok(ACME_KEY, &batch).await;
+    assert_eq!(receipt["ingested"], 2);
+    assert_eq!(receipt["duplicates"], 1);
+    assert_eq!(app.stored_events("acme").await, 2);
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_batch_record_each_event_once() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let batch = std::sync::Arc::new(log_batch("race", 200));
+    let mut requests = Vec::new();
+    for _ in 0..6 {
+        let (app, batch) = (app.clone(), batch.clone());
+        requests.push(tokio::spawn(async move {
+            app.ingest_ok(ACME_KEY, &batch).await
+        }));
+    }
+    let mut ingested = 0;
+    let mut duplicates = 0;
+    for request in requests {
+        let receipt = request.await.unwrap();
+        ingested += receipt["ingested"].as_u64().unwrap();
+        duplicates += receipt["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!(ingested, 200);
+    assert_eq!(duplicates, 5 * 200);
+    assert_eq!(app.stored_events("acme").await, 200);
+}
+
+/// One invalid event among valid ones: 400, the event's index and field named, nothing stored.
+async fn assert_rejected(event: Value, field: &str, code: &str) {
+    let app = spawn_app().await;
+    let batch = json!([log_event("fine-0"), event, log_event("fine-2")]);
+    let response = app.ingest(ACME_KEY, &batch).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "invalid_events", "{body}");
+    let details = body["error"]["details"].as_array().unwrap();
+    assert!(
+        details
+            .iter()
+            .any(|d| d["index"] == 1 && d["field"] == field && d["code"] == code),
+        "expected index 1, field {field}, code {code} in {body}"
+    );
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+fn with(mut event: Value, field: &str, value: Value) -> Value {
+    event[field] = value;
+    event
+}
+
+fn without(mut event: Value, field: &str) -> Value {
+    event.as_object_mut().unwrap().remove(field);
+    event
+}
+
+#[tokio::test]
+async fn validation_errors_name_index_field_and_code_and_store_nothing() {
+    let base = log_event("bad");
+    let cases = vec![
+        (without(base.clone(), "eventId"), "eventId", "required"),
+        (with(base.clone(), "eventId", json!("")), "eventId", "empty"),
+        (
+            with(base.clone(), "eventId", json!("x".repeat(129))),
+            "eventId",
+            "too_long",
+        ),
+        (
+            with(base.clone(), "eventId", json!(42)),
+            "eventId",
+            "invalid_type",
+        ),
+        (
+            with(base.clone(), "eventType", json!("audit")),
+            "eventType",
+            "unknown_value",
+        ),
+        (
+            without(base.clone(), "serviceName"),
+            "serviceName",
+            "required",
+        ),
+        (
+            with(base.clone(), "serviceName", json!("s".repeat(129))),
+            "serviceName",
+            "too_long",
+        ),
+        (
+            with(base.clone(), "timestamp", json!("yesterday")),
+            "timestamp",
+            "invalid_timestamp",
+        ),
+        (
+            with(
+                base.clone(),
+                "timestamp",
+                json!((chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()),
+            ),
+            "timestamp",
+            "timestamp_in_future",
+        ),
+        (
+            with(base.clone(), "userId", json!(12345)),
+            "userId",
+            "invalid_type",
+        ),
+        (
+            with(base.clone(), "payload", json!("text")),
+            "payload",
+            "invalid_type",
+        ),
+        (without(base.clone(), "payload"), "payload", "required"),
+        (
+            with(base.clone(), "colour", json!("red")),
+            "colour",
+            "unknown_field",
+        ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"value": 1.0}),
+            ),
+            "payload.name",
+            "required",
+        ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"name": "cpu", "value": "high"}),
+            ),
+            "payload.value",
+            "invalid_type",
+        ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"name": "cpu", "value": 1, "attributes": {"a": 1}}),
+            ),
+            "payload.attributes",
+            "invalid_type",
+        ),
+    ];
+    for (event, field, code) in cases {
+        assert_rejected(event, field, code).await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_and_never_500() {
+    let app = spawn_app().await;
+    for body in [
+        "{\"eventId\": ",
+        "[1, 2, 3]",
+        "\"just text\"",
+        "[]",
+        "null",
+        "",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "body {body:?}");
+        let error = json(response).await;
+        assert!(
+            ["invalid_json", "empty_batch"].contains(&error["error"]["code"].as_str().unwrap()),
+            "{error}"
+        );
+    }
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn missing_or_unknown_keys_are_401() {
+    let app = spawn_app().await;
+    let missing = app
+        .client
+        .post(app.url("/ingest"))
+        .json(&log_event("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(missing).await["error"]["code"], "missing_credentials");
+
+    let unknown = app.ingest("not-a-real-key-123", &log_event("x")).await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(unknown).await["error"]["code"], "invalid_api_key");
+
+    let bearer_only = app
+        .client
+        .post(app.url("/ingest"))
+        .bearer_auth(app.token("acme", "admin"))
+        .json(&log_event("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer_only.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn revoked_keys_stop_working() {
+    let app = spawn_app().await;
+    let admin = app.token("acme", "admin");
+    let issued = app
+        .client
+        .post(app.url("/admin/api-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"label": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(issued.status(), StatusCode::CREATED);
+    let issued = json(issued).await;
+    let key = issued["key"].as_str().unwrap().to_string();
+    app.ingest_ok(&key, &log_event("with-new-key")).await;
+
+    let viewer = app.token("acme", "viewer");
+    let forbidden = app
+        .client
+        .delete(app.url(&format!(
+            "/admin/api-keys/{}",
+            issued["keyId"].as_str().unwrap()
+        )))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let other_tenant = app.token("globex", "admin");
+    let not_theirs = app
+        .client
+        .delete(app.url(&format!(
+            "/admin/api-keys/{}",
+            issued["keyId"].as_str().unwrap()
+        )))
+        .bearer_auth(&other_tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_theirs.status(), StatusCode::NOT_FOUND);
+
+    let revoked = app
+        .client
+        .delete(app.url(&format!(
+            "/admin/api-keys/{}",
+            issued["keyId"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let refused = app.ingest(&key, &log_event("after-revoke")).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_batches_are_413() {
+    let app = spawn_app_with(|settings| {
+        settings.ingest.max_batch_events = 5;
+        settings.ingest.max_body_bytes = 4_000;
+    })
+    .await;
+    let too_many = app.ingest(ACME_KEY, &log_batch("many", 6)).await;
+    assert_eq!(too_many.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(too_many).await["error"]["code"], "batch_too_large");
+
+    let mut big = log_event("big");
+    big["payload"]["message"] = json!("x".repeat(5_000));
+    let too_big = app.ingest(ACME_KEY, &big).await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(too_big).await["error"]["code"], "payload_too_large");
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn non_json_content_types_are_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/ingest"))
+        .header("X-API-Key", ACME_KEY)
+        .header("Content-Type", "text/plain")
+        .body(log_event("x").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        json(response).await["error"]["code"],
+        "unsupported_media_type"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_headers_per_tenant() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.max_requests = 2;
+        settings.rate_limit.window_ms = 60_000;
+    })
+    .await;
+    let first = app.ingest(ACME_KEY, &log_event("r1")).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert_eq!(first.headers()["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "1");
+    assert!(first.headers().contains_key("x-ratelimit-reset"));
+    app.ingest_ok(ACME_KEY, &log_event("r2")).await;
+
+    let limited = app.ingest(ACME_KEY, &log_event("r3")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let headers = limited.headers().clone();
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    let reset: u64 = headers["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset >= retry_after);
+    assert_eq!(json(limited).await["error"]["code"], "rate_limited");
+
+    // Another tenant has its own budget.
+    app.ingest_ok(GLOBEX_KEY, &log_event("g1")).await;
+    assert_eq!(app.stored_events("acme").await, 2);
+}
+
+#[tokio::test]
+async fn per_tenant_overrides_apply() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.max_requests = 100;
+        settings.rate_limit.overrides = "acme=1".into();
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_event("o1")).await;
+    let limited = app.ingest(ACME_KEY, &log_event("o2")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let globex = app.ingest(GLOBEX_KEY, &log_event("o1")).await;
+    assert_eq!(globex.headers()["x-ratelimit-limit"], "100");
+}
+
+#[tokio::test]
+async fn ingestion_fails_open_when_redis_is_down() {
+    let app = spawn_app_with(|settings| {
+        settings.redis.url = telemetry_server::config::Secret::new(format!(
+            "redis://127.0.0.1:{}",
+            crate::helpers::closed_port()
+        ));
+        settings.rate_limit.max_requests = 1;
+    })
+    .await;
+    for index in 0..3 {
+        let response = app
+            .ingest(ACME_KEY, &log_event(&format!("open-{index}")))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert!(response.headers().contains_key("x-ratelimit-limit"));
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("telemetry_rate_limit_fail_open_total 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_original_answer() {
+    let app = spawn_app().await;
+    let batch = log_batch("idem", 10);
+    let send = |body: &Value, key: &str| {
+        app.client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+    };
+    let first = send(&batch, "request-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first = json(first).await;
+    let replay = send(&batch, "request-1").await.unwrap();
+    assert_eq!(replay.status(), StatusCode::ACCEPTED);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replay = json(replay).await;
+    assert_eq!(replay, first);
+    assert_eq!(replay["ingested"], 10);
+
+    let reused = send(&log_batch("other", 3), "request-1").await.unwrap();
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        json(reused).await["error"]["code"],
+        "idempotency_key_reused"
+    );
+
+    // The same key from another tenant is another request.
+    let globex = app
+        .client
+        .post(app.url("/ingest"))
+        .header("X-API-Key", GLOBEX_KEY)
+        .header("Idempotency-Key", "request-1")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    let globex = json(globex).await;
+    assert_eq!(globex["ingested"], 10);
+    assert_ne!(globex["batchId"], first["batchId"]);
+    assert_eq!(app.stored_events("acme").await, 10);
+}
+
+#[tokio::test]
+async fn tenants_have_separate_event_id_spaces() {
+    let app = spawn_app().await;
+    let acme = app.ingest_ok(ACME_KEY, &log_event("shared-id")).await;
+    let globex = app.ingest_ok(GLOBEX_KEY, &log_event("shared-id")).await;
+    assert_eq!(acme["ingested"], 1);
+    assert_eq!(globex["ingested"], 1);
+    assert_eq!(app.stored_events("acme").await, 1);
+    assert_eq!(app.stored_events("globex").await, 1);
+}
+
+#[tokio::test]
+async fn postgres_outage_is_503_with_retry_after_and_the_service_recovers() {
+    let proxy = crate::proxy::TcpProxy::start("127.0.0.1:5432").await;
+    let app = spawn_app_with(|settings| {
+        let url = settings
+            .database
+            .url
+            .expose()
+            .replace(":5432/", &format!(":{}/", proxy.port));
+        settings.database.url = telemetry_server::config::Secret::new(url);
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_event("before")).await;
+
+    proxy.disable();
+    let during = app.ingest(ACME_KEY, &log_event("during")).await;
+    assert_eq!(during.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(during.headers().contains_key("retry-after"));
+    assert_eq!(
+        json(during).await["error"]["code"],
+        "event_store_unavailable"
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        json(ready).await["dependencies"]["postgres"]["status"],
+        "down"
+    );
+
+    proxy.enable();
+    let mut recovered = false;
+    for _ in 0..40 {
+        let response = app.ingest(ACME_KEY, &log_event("after")).await;
+        if response.status() == StatusCode::ACCEPTED {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "ingestion did not recover after Postgres came back"
+    );
+    assert_eq!(app.stored_events("acme").await, 2);
+}

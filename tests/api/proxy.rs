@@ -1,0 +1,58 @@
+//! A TCP proxy a test can cut: used to make a dependency unavailable to the service under
+//! test without stopping the shared server other tests use.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub struct TcpProxy {
+    pub port: u16,
+    enabled: Arc<AtomicBool>,
+    cut: watch::Sender<u64>,
+}
+
+impl TcpProxy {
+    /// Forwards 127.0.0.1:<port> to `upstream` (host:port).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("address").port();
+        let enabled = Arc::new(AtomicBool::new(true));
+        let (cut, _) = watch::channel(0u64);
+        let upstream = upstream.to_string();
+        let accepting = Arc::clone(&enabled);
+        let cuts = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cut_signal = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_signal.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { port, enabled, cut }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn disable(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::SeqCst);
+    }
+}
