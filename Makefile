@@ -44,6 +44,11 @@ fmt:
 openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
 
+bench: bench-ingest
+
+bench-ingest: stack
+	@./scripts/bench-ingest.sh
+
 check-layering:
 	@./scripts/check-layering.sh
 

@@ -10,15 +10,19 @@
 -- event, same timestamp) always lands in the partition holding the original, and the
 -- window is enforced by dropping whole partitions. Events older than the window when they
 -- first arrive go to the default partition and are deleted by receipt date instead.
+--
+-- Uniqueness is enforced per partition: each day partition has a unique index on event_key
+-- alone (the day is implied), which keeps index entries at 16 bytes of key; the default
+-- partition, which mixes days, is unique on (event_key, event_day).
 CREATE TABLE ingest_dedup
 (
     event_key   uuid NOT NULL,
     event_day   date NOT NULL,
-    received_on date NOT NULL DEFAULT current_date,
-    PRIMARY KEY (event_key, event_day)
+    received_on date NOT NULL DEFAULT current_date
 ) PARTITION BY RANGE (event_day);
 
 CREATE TABLE ingest_dedup_late PARTITION OF ingest_dedup DEFAULT;
+CREATE UNIQUE INDEX ingest_dedup_late_key ON ingest_dedup_late (event_key, event_day);
 CREATE INDEX ingest_dedup_late_received_on ON ingest_dedup_late (received_on);
 
 CREATE FUNCTION ingest_dedup_key(tenant_id text, event_id text) RETURNS uuid
@@ -31,7 +35,8 @@ CREATE FUNCTION ingest_dedup_claim() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 DECLARE
-    tenant text := NEW.metadata ->> 'tenant_id';
+    tenant  text  := NEW.metadata ->> 'tenant_id';
+    section jsonb := NEW.payload -> NEW.event_type;
 BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'ingest section % of batch % has no tenant_id metadata',
@@ -39,11 +44,10 @@ BEGIN
     END IF;
     INSERT INTO ingest_dedup (event_key, event_day)
     SELECT ingest_dedup_key(tenant, ids.id),
-           date '1970-01-01' + (stamps.micros::bigint / 86400000000)::int
-    FROM json_array_elements_text(json_extract_path(NEW.payload, NEW.event_type, 'ids'))
-             WITH ORDINALITY AS ids(id, n)
-    JOIN json_array_elements_text(json_extract_path(NEW.payload, NEW.event_type, 'timestamps'))
-             WITH ORDINALITY AS stamps(micros, n) USING (n);
+           date '1970-01-01' + ((stamps.micros)::bigint / 86400000000)::int
+    FROM jsonb_array_elements_text(section -> 'ids') WITH ORDINALITY AS ids(id, n)
+    JOIN jsonb_array_elements(section -> 'timestamps') WITH ORDINALITY AS stamps(micros, n)
+        USING (n);
     RETURN NULL;
 END
 $$;
@@ -74,6 +78,9 @@ BEGIN
             EXECUTE format(
                 'CREATE TABLE %I PARTITION OF ingest_dedup FOR VALUES FROM (%L) TO (%L)',
                 format('ingest_dedup_%s', to_char(day, 'YYYYMMDD')), day, day + 1);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (event_key)',
+                format('ingest_dedup_%s_key', to_char(day, 'YYYYMMDD')),
+                format('ingest_dedup_%s', to_char(day, 'YYYYMMDD')));
         END IF;
     END LOOP;
     FOR part IN

@@ -11,6 +11,11 @@ use telemetry_server::config::Settings;
 use telemetry_server::observability::init_logging;
 use telemetry_server::startup::{migrate_clickhouse, Application, Infrastructure};
 
+/// Ingestion allocates and frees many small strings per event across worker threads;
+/// mimalloc handles that pattern with much less overhead than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "telemetry-server",

@@ -192,7 +192,7 @@ impl TestApp {
     pub async fn stored_events(&self, tenant: &str) -> i64 {
         let pool = self.postgres().await;
         let count: Option<i64> = sqlx::query_scalar(
-            "SELECT sum(json_array_length(json_extract_path(payload, event_type, 'ids')))::bigint
+            "SELECT sum(jsonb_array_length(payload -> event_type -> 'ids'))::bigint
              FROM events
              WHERE aggregate_type = 'IngestBatch' AND event_type <> 'BatchAccepted'
                AND metadata ->> 'tenant_id' = $1",

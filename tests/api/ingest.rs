@@ -544,3 +544,22 @@ async fn postgres_outage_is_503_with_retry_after_and_the_service_recovers() {
     );
     assert_eq!(app.stored_events("acme").await, 2);
 }
+
+#[tokio::test]
+async fn very_high_limits_are_enforced_without_failing_open() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.max_requests = 1_000_000_000;
+    })
+    .await;
+    for index in 0..3 {
+        let response = app
+            .ingest(ACME_KEY, &log_event(&format!("high-{index}")))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("telemetry_rate_limit_fail_open_total 0"),
+        "{metrics}"
+    );
+}

@@ -91,7 +91,7 @@ impl Aggregate for IngestBatch {
             let section = EventSection {
                 tenant_id: command.tenant_id.clone(),
                 event_type,
-                events,
+                events: events.into(),
             };
             sink.write(IngestBatchEvent::section(section), self).await;
         }
@@ -183,7 +183,7 @@ mod tests {
         IngestBatchEvent::section(EventSection {
             tenant_id: TenantId::parse("acme").unwrap(),
             event_type,
-            events,
+            events: events.into(),
         })
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
@@ -88,11 +89,14 @@ impl MetricSample {
 /// as an array of objects: field names are written once per batch instead of once per event,
 /// similar values sit next to each other for the store's compression, and the event store's
 /// deduplication trigger reads `ids` and `timestamps` without touching the payloads.
+///
+/// The events are shared (`Arc`): `cqrs-es` clones every event it applies, and a section
+/// can hold thousands of events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventSection {
     pub tenant_id: TenantId,
     pub event_type: EventType,
-    pub events: Vec<TelemetryEvent>,
+    pub events: Arc<[TelemetryEvent]>,
 }
 
 impl EventSection {
@@ -137,7 +141,7 @@ impl Serialize for EventSection {
         fn payload(e: &TelemetryEvent) -> &str {
             e.payload.as_str()
         }
-        let events = self.events.as_slice();
+        let events = &self.events[..];
         let mut section = serializer.serialize_struct("EventSection", 7)?;
         section.serialize_field("tenant_id", &self.tenant_id)?;
         section.serialize_field("event_type", &self.event_type)?;
@@ -195,7 +199,7 @@ impl<'de> Deserialize<'de> for EventSection {
         Ok(Self {
             tenant_id: stored.tenant_id,
             event_type: stored.event_type,
-            events,
+            events: events.into(),
         })
     }
 }
@@ -226,7 +230,7 @@ mod tests {
         let section = EventSection {
             tenant_id: TenantId::parse("acme").unwrap(),
             event_type: EventType::Metric,
-            events: vec![event("a", Some("u1")), event("b", None)],
+            events: vec![event("a", Some("u1")), event("b", None)].into(),
         };
         let json = serde_json::to_value(&section).unwrap();
         assert_eq!(json["ids"], serde_json::json!(["a", "b"]));

@@ -23,7 +23,7 @@ local allow_at = new_tat - window
 if now < allow_at then
   return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return {1, math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
 ";
 

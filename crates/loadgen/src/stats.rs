@@ -1,0 +1,58 @@
+//! Latency samples and their percentiles.
+
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Latencies {
+    micros: Vec<u64>,
+}
+
+pub struct Summary {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latencies {
+    pub fn record(&mut self, elapsed: Duration) {
+        self.micros
+            .push(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Nearest-rank percentiles.
+    pub fn summary(&self) -> Summary {
+        let mut sorted = self.micros.clone();
+        sorted.sort_unstable();
+        let at = |quantile: f64| -> f64 {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let rank = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            sorted[rank - 1] as f64 / 1000.0
+        };
+        Summary {
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut latencies = Latencies::default();
+        for ms in 1..=100 {
+            latencies.record(Duration::from_millis(ms));
+        }
+        let summary = latencies.summary();
+        assert_eq!(summary.p50_ms, 50.0);
+        assert_eq!(summary.p99_ms, 99.0);
+        assert_eq!(summary.max_ms, 100.0);
+    }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Ingestion benchmark (make bench-ingest). Prints figures; asserts nothing.
+#
+# 1. Starts a release build of the service against a fresh database `bench_ingest`.
+# 2. Sends batches of BATCH_SIZE unique seed-shaped events over CONNECTIONS connections for
+#    DURATION seconds as fast as they are acknowledged: events/s and latency.
+# 3. Reads the server's peak RSS and the event store's bytes per event.
+# 4. Runs again at half the measured rate: latency at half load.
+# 5. Measures the raw limit: the same number of seed-shaped events copied into a plain
+#    Postgres table with `psql \copy`, and prints our rate as a ratio of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNECTIONS=${CONNECTIONS:-8}
+BATCH_SIZE=${BATCH_SIZE:-1000}
+DURATION=${DURATION:-20}
+PORT=${BENCH_PORT:-18080}
+DB=bench_ingest
+PG="psql -h 127.0.0.1 -U postgres -qtA"
+KEY=bench-key-0000000001
+OUT=${BENCH_OUT:-bench-results}
+mkdir -p "$OUT"
+
+./scripts/stack.sh
+cargo build --release --quiet -p telemetry-server -p telemetry-loadgen
+SERVER=target/release/telemetry-server
+LOADGEN=target/release/telemetry-loadgen
+
+$PG -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+curl -sf http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
+
+PORT=$PORT DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB CLICKHOUSE_DATABASE=$DB \
+REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=1000000000 \
+LOG_LEVEL=warn $SERVER serve > "$OUT/ingest-server.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
+
+run() { # run <label> <extra loadgen args...>
+    local label=$1; shift
+    $LOADGEN ingest --url "http://127.0.0.1:$PORT" --api-key "$KEY" --connections "$CONNECTIONS" \
+        --batch-size "$BATCH_SIZE" --run-id "$label-$(date +%s%N)" "$@" | tee "$OUT/ingest-$label.txt" >&2
+    grep '^RESULT ' "$OUT/ingest-$label.txt" | sed 's/^RESULT //'
+}
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+echo "warm-up (3 s)" >&2
+run warmup --duration 3 >/dev/null
+echo "maximum rate ($DURATION s)" >&2
+MAX=$(run max --duration "$DURATION")
+RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
+
+STORED=$($PG -d $DB -c "SELECT sum(jsonb_array_length(payload -> event_type -> 'ids'))
+    FROM events WHERE aggregate_type = 'IngestBatch' AND event_type <> 'BatchAccepted'")
+STORE_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('events')")
+DEDUP_BYTES=$($PG -d $DB -c "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)
+    FROM pg_inherits WHERE inhparent = 'ingest_dedup'::regclass")
+MAX_RATE=$(field "$MAX" events_per_second)
+SENT=$(field "$MAX" ingested)
+
+# Start the half-load run from a clean checkpoint, so it does not pay for the writes of the
+# maximum-rate run (checkpoints during the run itself are part of the measurement).
+$PG -d $DB -c "CHECKPOINT"
+sleep 3
+HALF=$(python3 -c "print(int($MAX_RATE / 2))")
+echo "half load: $HALF events/s ($DURATION s)" >&2
+HALF_RESULT=$(run half --duration "$DURATION" --rate "$HALF" --timeline)
+RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
+kill $SERVER_PID
+
+# The raw limit: the same number of seed-shaped events, written by one `psql \copy` into a
+# plain table (no index), and into a table with a unique (tenant, event id) index (what
+# exactly-once costs Postgres at minimum).
+COPY_FILE=$(mktemp /tmp/bench-copy.XXXXXX)
+$LOADGEN copy-file --out "$COPY_FILE" --events "$SENT"
+copy_rate() { # copy_rate <table> -> events/s
+    local start end
+    $PG -d $DB -c "CHECKPOINT"
+    start=$(date +%s.%N)
+    $PG -d $DB -c "\\copy $1 FROM '$COPY_FILE'"
+    end=$(date +%s.%N)
+    python3 -c "print($SENT / ($end - $start))"
+}
+$PG -d $DB -c "CREATE TABLE raw_events (tenant_id text, event_id text, event_type text,
+    service_name text, ts timestamptz, user_id text, payload json)"
+$PG -d $DB -c "CREATE TABLE raw_events_unique (LIKE raw_events)"
+$PG -d $DB -c "CREATE UNIQUE INDEX ON raw_events_unique (tenant_id, event_id)"
+echo "raw baseline: psql \\copy of $SENT events" >&2
+COPY_RATE=$(copy_rate raw_events)
+UNIQUE_COPY_RATE=$(copy_rate raw_events_unique)
+RAW_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('raw_events')")
+rm -f "$COPY_FILE"
+
+python3 - "$MAX" "$HALF_RESULT" <<PY | tee "$OUT/ingest-summary.md"
+import json, sys
+mx, half = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+stored, store, dedup, raw = $STORED, $STORE_BYTES, $DEDUP_BYTES, $RAW_BYTES
+copy_rate = $COPY_RATE
+print("| Figure | Value |")
+print("|---|---|")
+print(f"| Acknowledged events/s (max, {mx['requests']} requests of $BATCH_SIZE, $CONNECTIONS connections) | {mx['events_per_second']:,.0f} |")
+print(f"| Latency at max p50 / p95 / p99 | {mx['p50_ms']:.0f} / {mx['p95_ms']:.0f} / {mx['p99_ms']:.0f} ms |")
+print(f"| Raw limit: psql \\\\copy of {mx['ingested']:,} events | {copy_rate:,.0f} events/s |")
+print(f"| Ratio to raw copy | {mx['events_per_second'] / copy_rate:.2f} |")
+print(f"| psql \\\\copy into a table with a unique (tenant, eventId) index | {$UNIQUE_COPY_RATE:,.0f} events/s (ratio {mx['events_per_second'] / $UNIQUE_COPY_RATE:.2f}) |")
+print(f"| Latency at half load ({half['events_per_second']:,.0f} events/s) p50 / p95 / p99 | {half['p50_ms']:.0f} / {half['p95_ms']:.0f} / {half['p99_ms']:.0f} ms |")
+print(f"| Server peak RSS | {$RSS_KB / 1024:.0f} MB |")
+print(f"| Event store bytes per event (events table, TOAST and indexes) | {store / stored:.0f} |")
+print(f"| Deduplication index bytes per event | {dedup / stored:.0f} |")
+print(f"| Raw copy table bytes per event (for comparison) | {raw / mx['ingested']:.0f} |")
+print(f"| Failures (status:count) at max / half | {mx['failures']} / {half['failures']} |")
+PY
