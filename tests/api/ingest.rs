@@ -345,6 +345,19 @@ async fn oversized_bodies_and_batches_are_413() {
     assert_eq!(too_many.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(json(too_many).await["error"]["code"], "batch_too_large");
 
+    // Refused from the Content-Length alone, before the body is read.
+    let declared = app
+        .client
+        .post(app.url("/ingest"))
+        .header("X-API-Key", ACME_KEY)
+        .header("Content-Type", "application/json")
+        .body(vec![b' '; 5_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(declared).await["error"]["code"], "payload_too_large");
+
     let mut big = log_event("big");
     big["payload"]["message"] = json!("x".repeat(5_000));
     let too_big = app.ingest(ACME_KEY, &big).await;
@@ -562,4 +575,12 @@ async fn very_high_limits_are_enforced_without_failing_open() {
         metrics.contains("telemetry_rate_limit_fail_open_total 0"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn requests_over_the_time_limit_get_408_with_the_standard_body() {
+    let app = spawn_app_with(|settings| settings.server.request_timeout_ms = 1).await;
+    let response = app.ingest(ACME_KEY, &log_batch("slow", 3_000)).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(json(response).await["error"]["code"], "request_timeout");
 }

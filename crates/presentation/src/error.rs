@@ -187,11 +187,16 @@ impl From<IngestFailure> for ApiError {
     }
 }
 
-/// Gives bodiless error responses (from timeouts, unknown methods, ...) the standard body.
+/// Gives error responses that middleware produced without the standard body (timeouts,
+/// body limits, unknown methods) the standard JSON body.
 pub async fn ensure_json_errors(response: Response) -> Response {
     let status = response.status();
-    let has_body_type = response.headers().contains_key(header::CONTENT_TYPE);
-    if !(status.is_client_error() || status.is_server_error()) || has_body_type {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let code = match status {
@@ -206,6 +211,7 @@ pub async fn ensure_json_errors(response: Response) -> Response {
     let message = status.canonical_reason().unwrap_or("error").to_lowercase();
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
     let mut rebuilt = ApiError::new(status, code, message).into_response();
     for (name, value) in parts.headers.iter() {
         rebuilt.headers_mut().entry(name).or_insert(value.clone());

@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -30,6 +31,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP API, ready to serve.
 pub fn router(state: AppState) -> Router {
     let timeout = state.limits.request_timeout;
+    let max_body_bytes = state.limits.max_body_bytes;
     let api = Router::new()
         .merge(routes::health::router())
         .merge(routes::ingest::router())
@@ -40,11 +42,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(SwaggerUi::new("/docs"))
         .merge(api)
-        .layer(axum::middleware::map_response(error::ensure_json_errors))
+        // Layers wrap the ones above them: the JSON error mapping must sit outside the
+        // limits that answer by themselves.
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal(&"a request handler panicked").into_response()
         }))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::map_response(error::ensure_json_errors))
         .layer(cors())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
