@@ -48,6 +48,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub ingest: IngestConfig,
+    pub cache: CacheConfig,
+    pub processors: ProcessorConfig,
     pub log: LogConfig,
     pub readiness: ReadinessConfig,
 }
@@ -106,6 +108,8 @@ pub struct AuthConfig {
     pub jwt_audience: String,
     /// How long an API key lookup is cached (revocations elsewhere apply within this).
     pub api_key_cache_ttl_ms: u64,
+    /// Admins of this tenant may rebuild read models over HTTP (empty: nobody may).
+    pub operator_tenant: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -124,6 +128,31 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// Duplicate detection window, in days of event time.
     pub dedup_window_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// In-process (moka) entry lifetime.
+    pub l1_ttl_ms: u64,
+    /// In-process cache size bound.
+    pub l1_max_bytes: u64,
+    /// Shared (Redis) entry lifetime: the most a cached answer can be stale when
+    /// invalidation cannot reach it.
+    pub l2_ttl_ms: u64,
+    /// How often tenants with new data get a new cache generation.
+    pub invalidation_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// Run the event processors in this instance (several instances share them by lease).
+    pub enabled: bool,
+    /// Store events read per round (a section holds up to a whole batch of events).
+    pub batch_events: usize,
+    /// Longest wait for new events committed by other instances.
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -196,6 +225,7 @@ impl Default for AuthConfig {
             jwt_issuer: "telemetry-platform".into(),
             jwt_audience: "telemetry-api".into(),
             api_key_cache_ttl_ms: 30_000,
+            operator_tenant: String::new(),
         }
     }
 }
@@ -216,6 +246,27 @@ impl Default for IngestConfig {
             max_batch_events: 10_000,
             max_body_bytes: 10 * 1024 * 1024,
             dedup_window_days: 7,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            l1_ttl_ms: 5_000,
+            l1_max_bytes: 64 * 1024 * 1024,
+            l2_ttl_ms: 60_000,
+            invalidation_interval_ms: 500,
+        }
+    }
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            batch_events: 16,
+            poll_interval_ms: 250,
         }
     }
 }
@@ -277,12 +328,20 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "API_KEY_CACHE_TTL_MS",
+    "OPERATOR_TENANT",
     "RATE_LIMIT_WINDOW_MS",
     "RATE_LIMIT_MAX_REQUESTS",
     "RATE_LIMIT_OVERRIDES",
     "INGEST_MAX_BATCH_EVENTS",
     "INGEST_MAX_BODY_BYTES",
     "DEDUP_WINDOW_DAYS",
+    "CACHE_L1_TTL_MS",
+    "CACHE_L1_MAX_BYTES",
+    "CACHE_L2_TTL_MS",
+    "CACHE_INVALIDATION_INTERVAL_MS",
+    "PROCESSORS_ENABLED",
+    "PROCESSOR_BATCH_EVENTS",
+    "PROCESSOR_POLL_INTERVAL_MS",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -354,12 +413,26 @@ impl Settings {
         env.text("JWT_ISSUER", &mut self.auth.jwt_issuer);
         env.text("JWT_AUDIENCE", &mut self.auth.jwt_audience);
         env.parse("API_KEY_CACHE_TTL_MS", &mut self.auth.api_key_cache_ttl_ms)?;
+        env.text("OPERATOR_TENANT", &mut self.auth.operator_tenant);
         env.parse("RATE_LIMIT_WINDOW_MS", &mut self.rate_limit.window_ms)?;
         env.parse("RATE_LIMIT_MAX_REQUESTS", &mut self.rate_limit.max_requests)?;
         env.text("RATE_LIMIT_OVERRIDES", &mut self.rate_limit.overrides);
         env.parse("INGEST_MAX_BATCH_EVENTS", &mut self.ingest.max_batch_events)?;
         env.parse("INGEST_MAX_BODY_BYTES", &mut self.ingest.max_body_bytes)?;
         env.parse("DEDUP_WINDOW_DAYS", &mut self.ingest.dedup_window_days)?;
+        env.parse("CACHE_L1_TTL_MS", &mut self.cache.l1_ttl_ms)?;
+        env.parse("CACHE_L1_MAX_BYTES", &mut self.cache.l1_max_bytes)?;
+        env.parse("CACHE_L2_TTL_MS", &mut self.cache.l2_ttl_ms)?;
+        env.parse(
+            "CACHE_INVALIDATION_INTERVAL_MS",
+            &mut self.cache.invalidation_interval_ms,
+        )?;
+        env.parse("PROCESSORS_ENABLED", &mut self.processors.enabled)?;
+        env.parse("PROCESSOR_BATCH_EVENTS", &mut self.processors.batch_events)?;
+        env.parse(
+            "PROCESSOR_POLL_INTERVAL_MS",
+            &mut self.processors.poll_interval_ms,
+        )?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);
         if let Some(required) = environment.get("READINESS_REQUIRED") {
@@ -390,6 +463,22 @@ impl Settings {
         }
         if self.ingest.dedup_window_days == 0 {
             return invalid("DEDUP_WINDOW_DAYS must be at least 1");
+        }
+        if self.cache.l1_ttl_ms == 0 || self.cache.l2_ttl_ms == 0 {
+            return invalid("CACHE_L1_TTL_MS and CACHE_L2_TTL_MS must be greater than 0");
+        }
+        if self.cache.l2_ttl_ms > 60_000 {
+            return invalid(
+                "CACHE_L2_TTL_MS may be at most 60000 (answers may be at most a minute stale)",
+            );
+        }
+        if self.processors.batch_events == 0 {
+            return invalid("PROCESSOR_BATCH_EVENTS must be greater than 0");
+        }
+        if !self.auth.operator_tenant.is_empty()
+            && telemetry_domain::values::TenantId::parse(&self.auth.operator_tenant).is_err()
+        {
+            return invalid("OPERATOR_TENANT must be a valid tenant id");
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return invalid("LOG_FORMAT must be json or pretty");

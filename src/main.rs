@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use telemetry_application::ports::Role;
+use telemetry_domain::read_model::ReadModelName;
 use telemetry_domain::values::TenantId;
 use telemetry_server::config::Settings;
 use telemetry_server::observability::init_logging;
@@ -52,6 +53,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Drop a ClickHouse read model (`aggregation` or `audit`) and replay the event store
+    /// into it. The running service (whichever instance owns the read model) does the work.
+    Rebuild { read_model: String },
 }
 
 #[tokio::main]
@@ -85,6 +89,24 @@ async fn main() -> anyhow::Result<()> {
             write_line(&token)
         }
         Command::Openapi => write_line(&telemetry_presentation::openapi::openapi_json()),
+        Command::Rebuild { read_model } => {
+            init_logging(&settings.log);
+            let name = ReadModelName::parse(&read_model)
+                .context("READ_MODEL must be aggregation or audit")?;
+            let tenant = if settings.auth.operator_tenant.is_empty() {
+                TenantId::parse("operator")?
+            } else {
+                TenantId::parse(&settings.auth.operator_tenant)?
+            };
+            let infrastructure = Infrastructure::connect(&settings).await?;
+            let generation = infrastructure
+                .read_model_admin()
+                .request_rebuild(name, &tenant, "system:cli")
+                .await?;
+            write_line(&format!(
+                "rebuild of {name} requested (generation {generation}); the service that owns it replays the event store now"
+            ))
+        }
     }
 }
 

@@ -13,17 +13,32 @@ use telemetry_application::auth::{parse_api_key_list, AuthService, KeyCommandFai
 use telemetry_application::commands::{AggregateCommands, CommandBus};
 use telemetry_application::ingest::IngestService;
 use telemetry_application::metrics::Metrics;
-use telemetry_application::ports::{DependencyCheck, RateLimit};
+use telemetry_application::ports::{
+    AuditEntry, DependencyCheck, EventLog, EventRow, RateLimit, ReadModelStore, SourcedRow,
+};
+use telemetry_application::processing::{
+    aggregation, audit, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
+    RunnerSettings,
+};
+use telemetry_application::query::cache::TwoLevelCache;
+use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::{RateLimitPolicy, RateLimitService};
+use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
 use telemetry_domain::api_key::{ApiKey, ApiKeyError};
 use telemetry_domain::ingest::IngestBatch;
+use telemetry_domain::read_model::{ReadModel, ReadModelName};
+use telemetry_domain::values::TenantId;
 use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
 use telemetry_infrastructure::clickhouse::{
-    self as ch, ClickHouse, ClickHouseCheck, ClickHouseSettings,
+    self as ch, ClickHouse, ClickHouseAnalytics, ClickHouseCheck, ClickHouseReadModel,
+    ClickHouseSettings,
 };
+use telemetry_infrastructure::memory_cache::MokaCache;
 use telemetry_infrastructure::postgres::{self as pg, PgPool, PostgresCheck, PostgresSettings};
-use telemetry_infrastructure::redis::{Redis, RedisCheck, RedisRateLimiter};
+use telemetry_infrastructure::redis::{
+    Redis, RedisCache, RedisCheck, RedisGenerations, RedisRateLimiter,
+};
 use telemetry_presentation::{AppState, HttpLimits};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -123,6 +138,16 @@ impl Infrastructure {
             jwt,
         })
     }
+
+    /// Rebuild requests, recorded through the `ReadModel` aggregate.
+    pub fn read_model_admin(&self) -> Arc<ReadModelAdmin> {
+        let read_models: Arc<dyn AggregateCommands<ReadModel>> = Arc::new(CommandBus::new(
+            pg::event_store::<ReadModel>(self.pool.clone()),
+            (),
+            Arc::clone(&self.committed),
+        ));
+        Arc::new(ReadModelAdmin::new(read_models))
+    }
 }
 
 fn jwt_settings(settings: &Settings) -> anyhow::Result<JwtSettings> {
@@ -202,13 +227,58 @@ impl Application {
             Arc::clone(&metrics),
         ));
         let readiness = Arc::new(readiness(&settings, &infrastructure));
+        let read_models = infrastructure.read_model_admin();
+        let event_log: Arc<dyn EventLog> =
+            Arc::new(pg::PostgresEventLog::new(infrastructure.pool.clone()));
+        let cache = Arc::new(TwoLevelCache::new(
+            Arc::new(MokaCache::new(
+                Duration::from_millis(settings.cache.l1_ttl_ms),
+                settings.cache.l1_max_bytes,
+            )),
+            Arc::new(RedisCache::new(
+                infrastructure.redis.clone(),
+                Duration::from_millis(settings.cache.l2_ttl_ms),
+            )),
+            Arc::new(RedisGenerations::new(infrastructure.redis.clone())),
+            Arc::clone(&metrics),
+        ));
+        let queries = Arc::new(QueryService::new(
+            Arc::new(ClickHouseAnalytics::new(infrastructure.clickhouse.clone())),
+            Arc::clone(&cache),
+        ));
+        let monitor = Arc::new(ProcessorMonitor::default());
 
         spawn_dedup_maintenance(
             &mut background,
             &infrastructure.pool,
             settings.ingest.dedup_window_days,
         );
-        spawn_clickhouse_schema(&mut background, &infrastructure);
+        spawn_cache_invalidation(
+            &mut background,
+            &cache,
+            Duration::from_millis(settings.cache.invalidation_interval_ms),
+        );
+        let processors = if settings.processors.enabled {
+            processors(&infrastructure, &read_models, &cache)
+        } else {
+            Vec::new()
+        };
+        let runner = ProcessorRunner::new(
+            Arc::clone(&event_log),
+            Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
+            Arc::clone(&infrastructure.committed),
+            Arc::clone(&monitor),
+            RunnerSettings {
+                batch_events: settings.processors.batch_events,
+                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+                ..RunnerSettings::default()
+            },
+        );
+        spawn_clickhouse_and_processors(&mut background, &infrastructure, runner, processors);
+        let operator_tenant = (!settings.auth.operator_tenant.is_empty())
+            .then(|| TenantId::parse(&settings.auth.operator_tenant))
+            .transpose()
+            .map_err(|error| anyhow::anyhow!("OPERATOR_TENANT {error}"))?;
 
         let state = AppState {
             ingest,
@@ -221,6 +291,11 @@ impl Application {
                 max_body_bytes: settings.ingest.max_body_bytes,
                 request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
             },
+            queries,
+            read_models,
+            processors: monitor,
+            event_log,
+            operator_tenant,
         };
         let router = telemetry_presentation::router(state);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -317,9 +392,54 @@ fn spawn_dedup_maintenance(background: &mut Background, pool: &PgPool, window_da
     });
 }
 
-/// Applies the ClickHouse schema in the background, retrying while ClickHouse is down, so
-/// ingestion (which needs only Postgres) is available immediately.
-fn spawn_clickhouse_schema(background: &mut Background, infrastructure: &Infrastructure) {
+/// The event processors of this service. Adding one is adding it here.
+fn processors(
+    infrastructure: &Infrastructure,
+    read_models: &Arc<ReadModelAdmin>,
+    cache: &Arc<TwoLevelCache>,
+) -> Vec<Arc<dyn EventProcessor>> {
+    let store = ClickHouseReadModel::aggregation(infrastructure.clickhouse.clone());
+    let invalidation = Arc::clone(cache);
+    let aggregation = ProjectionProcessor::new(
+        ReadModelName::Aggregation,
+        aggregation::filters(),
+        aggregation::event_rows,
+        Arc::new(store) as Arc<dyn ReadModelStore<EventRow>>,
+        Arc::clone(read_models),
+    )
+    .after_write(Arc::new(move |rows: &[EventRow]| {
+        invalidation.invalidate(rows.iter().map(SourcedRow::tenant));
+    }));
+    let audit = ProjectionProcessor::new(
+        ReadModelName::Audit,
+        audit::filters(),
+        audit::audit_entries,
+        Arc::new(ClickHouseReadModel::audit(
+            infrastructure.clickhouse.clone(),
+        )) as Arc<dyn ReadModelStore<AuditEntry>>,
+        Arc::clone(read_models),
+    );
+    vec![Arc::new(aggregation), Arc::new(audit)]
+}
+
+fn spawn_cache_invalidation(
+    background: &mut Background,
+    cache: &Arc<TwoLevelCache>,
+    interval: Duration,
+) {
+    let cache = Arc::clone(cache);
+    let stop = background.stop_signal();
+    background.spawn(async move { cache.run_invalidation(interval, stop).await });
+}
+
+/// Applies the ClickHouse schema in the background, retrying while ClickHouse is down, then
+/// runs the event processors. Ingestion (which needs only Postgres) is available meanwhile.
+fn spawn_clickhouse_and_processors(
+    background: &mut Background,
+    infrastructure: &Infrastructure,
+    runner: ProcessorRunner,
+    processors: Vec<Arc<dyn EventProcessor>>,
+) {
     let pool = infrastructure.pool.clone();
     let clickhouse = infrastructure.clickhouse.clone();
     let mut stop = background.stop_signal();
@@ -333,7 +453,7 @@ fn spawn_clickhouse_schema(background: &mut Background, infrastructure: &Infrast
                         database = clickhouse.database(),
                         "clickhouse schema up to date"
                     );
-                    return;
+                    break;
                 }
                 Err(error) => warn!(error = %error, "clickhouse schema not applied yet; retrying"),
             }
@@ -343,5 +463,9 @@ fn spawn_clickhouse_schema(background: &mut Background, infrastructure: &Infrast
             }
             delay = (delay * 2).min(Duration::from_secs(10));
         }
+        let runs = processors
+            .into_iter()
+            .map(|processor| runner.run(processor, stop.clone()));
+        futures_util::future::join_all(runs).await;
     });
 }

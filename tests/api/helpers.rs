@@ -262,3 +262,224 @@ pub fn log_batch(prefix: &str, count: usize) -> Value {
 pub fn recent_timestamp() -> String {
     (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339()
 }
+
+// --- Reading back ----------------------------------------------------------------------------
+
+impl TestApp {
+    /// `POST /query` with an API key.
+    pub async fn query(&self, api_key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/query"))
+            .header("X-API-Key", api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `GET` with an API key.
+    pub async fn get_with_key(&self, api_key: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("X-API-Key", api_key)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// The tenant's 24h summary.
+    pub async fn summary(&self, api_key: &str, tenant: &str) -> Value {
+        let response = self
+            .get_with_key(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        json(response).await
+    }
+
+    /// Events of the last `hours` hours counted by `/query`.
+    pub async fn queried_total(&self, api_key: &str) -> u64 {
+        let response = self.query(api_key, &last_hours(2)).await;
+        if response.status() != reqwest::StatusCode::OK {
+            return u64::MAX;
+        }
+        json(response).await["pagination"]["total"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits until the read side reports `expected` events for the tenant of `api_key`
+    /// (through `/query` and the summary), or fails after `timeout`.
+    pub async fn wait_for_events(
+        &self,
+        api_key: &str,
+        tenant: &str,
+        expected: u64,
+        timeout: Duration,
+    ) {
+        let started = std::time::Instant::now();
+        loop {
+            let queried = self.queried_total(api_key).await;
+            let summarized = self
+                .get_with_key(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
+                .await;
+            let summarized = if summarized.status() == reqwest::StatusCode::OK {
+                json(summarized).await["totalEvents"].as_u64()
+            } else {
+                None
+            };
+            if queried == expected && summarized == Some(expected) {
+                // One INSERT feeds the raw table first and its rollups a moment later; an
+                // answer cached in between is dropped at the next cache invalidation
+                // (every 500 ms by default). Wait that out so callers read settled data.
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                return;
+            }
+            assert!(
+                queried == u64::MAX || queried <= expected,
+                "more events visible ({queried}) than acknowledged ({expected})"
+            );
+            assert!(
+                started.elapsed() < timeout,
+                "read side shows {queried} (query) / {summarized:?} (summary), expected {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A `/query` body for the last `hours` hours (plus a minute ahead).
+pub fn last_hours(hours: i64) -> Value {
+    let now = chrono::Utc::now();
+    serde_json::json!({
+        "startTime": (now - chrono::Duration::hours(hours)).to_rfc3339(),
+        "endTime": (now + chrono::Duration::minutes(1)).to_rfc3339(),
+    })
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    let rank = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+// --- Running the real binary -------------------------------------------------------------
+
+/// Starts a second in-process instance sharing `settings` (databases, Redis prefix).
+pub async fn spawn_instance(settings: Settings) -> TestApp {
+    init_logging();
+    let application = Application::build(settings.clone())
+        .await
+        .expect("the service failed to start");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client"),
+        database_url: settings.database.url.expose().to_string(),
+        clickhouse_database: settings.clickhouse.database.clone(),
+        settings,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+/// The service as a separate process (so a test can `kill -9` it).
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+    pub log_path: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `telemetry-server serve` configured like `settings`, on a fixed free port, and
+    /// waits until it answers.
+    // The child is reaped by `kill` or by `Drop`, which clippy cannot see through the struct.
+    #[allow(clippy::zombie_processes)]
+    pub async fn start(settings: &Settings, port: u16) -> Self {
+        let log_path =
+            std::env::temp_dir().join(format!("{}-server.log", settings.clickhouse.database));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("server log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-server"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", settings.database.url.expose())
+            .env("CLICKHOUSE_URL", &settings.clickhouse.url)
+            .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
+            .env("REDIS_URL", settings.redis.url.expose())
+            .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
+            .env("API_KEYS", settings.auth.api_keys.expose())
+            .env("JWT_SECRET", settings.auth.jwt_secret.expose())
+            .env("LOG_LEVEL", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start telemetry-server");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("{address}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Self {
+                    child,
+                    address,
+                    log_path,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("telemetry-server did not start; see {}", log_path.display());
+    }
+
+    /// SIGKILL: no shutdown, no flush, connections cut mid-request.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free local port (there is a small race until the server binds it).
+pub fn free_port() -> u16 {
+    closed_port()
+}
+
+impl TestApp {
+    /// A handle on a service running elsewhere (a separate process), for its HTTP helpers.
+    pub fn attach(address: &str, settings: Settings) -> TestApp {
+        TestApp {
+            address: address.to_string(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            database_url: settings.database.url.expose().to_string(),
+            clickhouse_database: settings.clickhouse.database.clone(),
+            settings,
+            stop: None,
+            server: None,
+        }
+    }
+}

@@ -10,3 +10,5 @@ mod health;
 mod helpers;
 mod ingest;
 mod proxy;
+mod queries;
+mod resilience;

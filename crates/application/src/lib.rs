@@ -9,11 +9,17 @@
 //! - [`rate_limit`]: per-tenant budgets, failing open.
 //! - [`readiness`]: dependency checks for `/readyz`.
 //! - [`metrics`]: counters exposed at `/metrics`.
+//! - [`processing`]: event processors (aggregation, audit) and the runner that owns them.
+//! - [`read_models`]: rebuild requests for read models.
+//! - [`query`]: event queries, summaries and time series, and the two-level cache.
 
 pub mod auth;
 pub mod commands;
 pub mod ingest;
 pub mod metrics;
 pub mod ports;
+pub mod processing;
+pub mod query;
 pub mod rate_limit;
+pub mod read_models;
 pub mod readiness;

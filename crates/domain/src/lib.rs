@@ -7,7 +7,9 @@
 //! - [`values`]: validated newtypes shared by every aggregate (`TenantId`, `EventId`, ...).
 //! - [`ingest`]: the `IngestBatch` aggregate, one instance per accepted request.
 //! - [`api_key`]: the `ApiKey` aggregate, one instance per hashed tenant key.
+//! - [`read_model`]: the `ReadModel` aggregate, which records rebuild requests.
 
 pub mod api_key;
 pub mod ingest;
+pub mod read_model;
 pub mod values;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use telemetry_application::auth::AuthFailure;
 use telemetry_application::ingest::IngestFailure;
 use telemetry_application::ports::TokenError;
+use telemetry_application::query::QueryFailure;
 use utoipa::ToSchema;
 
 /// Error response body.
@@ -183,6 +184,22 @@ impl From<IngestFailure> for ApiError {
                 )
             }
             IngestFailure::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<QueryFailure> for ApiError {
+    fn from(failure: QueryFailure) -> Self {
+        match failure {
+            QueryFailure::Invalid { code, message } => Self::bad_request(code, message),
+            QueryFailure::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "analytics store unavailable");
+                Self::unavailable(
+                    "analytics_unavailable",
+                    "the analytics store is unavailable, retry later",
+                )
+            }
+            QueryFailure::Internal(cause) => Self::internal(&cause),
         }
     }
 }

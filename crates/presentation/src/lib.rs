@@ -36,6 +36,11 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::ingest::router())
         .merge(routes::api_keys::router())
+        .merge(routes::query::router())
+        .merge(routes::accounts::router())
+        .merge(routes::timeseries::router())
+        .merge(routes::audit::router())
+        .merge(routes::read_models::router())
         .route("/api-docs/openapi.json", get(serve_openapi))
         .fallback(not_found)
         .with_state(state);

@@ -7,7 +7,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{api_keys, health, ingest};
+use crate::routes::{
+    accounts, api_keys, audit, dto, health, ingest, query, read_models, timeseries,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,15 +22,23 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
     paths(
         health::healthz, health::readyz, health::metrics, ingest::ingest,
         api_keys::issue_key, api_keys::revoke_key,
+        query::query, accounts::summary, timeseries::timeseries,
+        audit::audit_log, read_models::rebuild,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody,
+        ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
         api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse,
+        query::QueryRequest, query::QueryResponse, query::PageResponse, query::CursorResponse,
+        query::GroupResponse, query::Pagination, dto::EventDto, dto::GroupDto, dto::StatsDto,
+        accounts::SummaryResponse, accounts::MetricSummary,
+        timeseries::TimeseriesResponse, timeseries::PointDto,
+        audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingestion", description = "Push telemetry"),
+        (name = "queries", description = "Events, summaries and time series"),
         (name = "administration", description = "Tenant administration (admin users)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

@@ -6,8 +6,13 @@ use std::time::Duration;
 use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
 use telemetry_application::metrics::Metrics;
+use telemetry_application::ports::EventLog;
+use telemetry_application::processing::ProcessorMonitor;
+use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::RateLimitService;
+use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_domain::values::TenantId;
 
 /// Request-size and time limits.
 #[derive(Debug, Clone, Copy)]
@@ -26,4 +31,12 @@ pub struct AppState {
     pub readiness: Arc<ReadinessService>,
     pub metrics: Arc<Metrics>,
     pub limits: HttpLimits,
+    pub queries: Arc<QueryService>,
+    pub read_models: Arc<ReadModelAdmin>,
+    pub processors: Arc<ProcessorMonitor>,
+    /// For processor lag in `/readyz`.
+    pub event_log: Arc<dyn EventLog>,
+    /// The tenant whose admins operate the platform (read-model rebuilds); none disables
+    /// rebuilds over HTTP.
+    pub operator_tenant: Option<TenantId>,
 }

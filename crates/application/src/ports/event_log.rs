@@ -19,6 +19,14 @@ impl LogPosition {
         transaction_id: 0,
         position: 0,
     };
+
+    /// A position just before this one: reading after it returns this event again.
+    pub fn just_before(self) -> LogPosition {
+        LogPosition {
+            transaction_id: self.transaction_id,
+            position: self.position - 1,
+        }
+    }
 }
 
 /// One committed domain event as stored, payload still serialized.

@@ -4,18 +4,24 @@
 //! benchmarks can implement them too. Every port reports failures as [`PortError`], which
 //! says whether the dependency was unavailable (retry later) or something else went wrong.
 
+mod analytics;
 mod auth;
+mod cache;
 mod dedup;
 mod error;
 mod event_log;
 mod health;
 mod lease;
 mod rate_limit;
+mod read_models;
 
+pub use analytics::*;
 pub use auth::*;
+pub use cache::*;
 pub use dedup::*;
 pub use error::*;
 pub use event_log::*;
 pub use health::*;
 pub use lease::*;
 pub use rate_limit::*;
+pub use read_models::*;

@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_events.sql"),
     migration!(2, "0002_rollups.sql"),
     migration!(3, "0003_audit_log.sql"),
+    migration!(4, "0004_read_model_generations.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

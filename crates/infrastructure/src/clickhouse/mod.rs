@@ -5,13 +5,17 @@
 //! header the `clickhouse` crate validates rows with, so validation is switched off and row
 //! structs must match column types exactly.
 
+mod analytics;
 mod migrations;
+mod read_models;
 
 use async_trait::async_trait;
 use clickhouse::Client;
 use telemetry_application::ports::{DependencyCheck, PortError};
 
+pub use analytics::ClickHouseAnalytics;
 pub use migrations::{apply_migrations, MigrationError, MIGRATIONS};
+pub use read_models::{ClickHouseReadModel, AGGREGATION_TABLES};
 
 /// How to reach ClickHouse.
 #[derive(Debug, Clone)]
@@ -76,13 +80,23 @@ impl ClickHouse {
     }
 }
 
+/// ClickHouse error codes that mean "not set up yet" (unknown table, unknown database): the
+/// schema is applied in the background at start-up, so callers should retry. (18.16 writes
+/// `Code: 60,`, current versions `Code: 60.`)
+const NOT_READY_CODES: [&str; 4] = ["Code: 60,", "Code: 60.", "Code: 81,", "Code: 81."];
+
 /// Classifies a ClickHouse client error.
 pub(crate) fn port_error(error: clickhouse::error::Error) -> PortError {
-    match error {
+    match &error {
         clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
             PortError::unavailable(error)
         }
-        other => PortError::failed(other),
+        clickhouse::error::Error::BadResponse(message)
+            if NOT_READY_CODES.iter().any(|code| message.contains(code)) =>
+        {
+            PortError::unavailable(error)
+        }
+        _ => PortError::failed(error),
     }
 }
 

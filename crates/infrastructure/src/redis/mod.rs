@@ -3,6 +3,7 @@
 //! Redis is optional for correctness: callers treat every failure here as "degrade"
 //! (rate limiting fails open, caches fall back), so every call is bounded by a short deadline.
 
+mod cache;
 mod rate_limiter;
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use telemetry_application::ports::{DependencyCheck, PortError};
 
+pub use cache::{RedisCache, RedisGenerations};
 pub use rate_limiter::RedisRateLimiter;
 
 use crate::with_deadline;

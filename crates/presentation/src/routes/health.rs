@@ -43,6 +43,20 @@ pub struct DependencyBody {
     pub error: Option<String>,
 }
 
+/// One event processor as this instance sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessorBody {
+    /// `running` (this instance owns it), `standby` (another instance does), `starting` or
+    /// `retrying`.
+    pub status: &'static str,
+    /// Store events committed after the processor's position (counted up to 100,000).
+    pub lag_events: Option<u64>,
+    /// Age of the oldest event the processor has not applied yet.
+    pub lag_seconds: Option<f64>,
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessBody {
     /// `ready` or `not_ready`.
@@ -50,20 +64,38 @@ pub struct ReadinessBody {
     pub status: &'static str,
     /// Per dependency: `postgres`, `clickhouse`, `redis`.
     pub dependencies: std::collections::BTreeMap<&'static str, DependencyBody>,
+    /// Per event processor (`aggregation`, `audit`, ...): state and lag. Informational: lag
+    /// does not make the service unready.
+    pub processors: std::collections::BTreeMap<&'static str, ProcessorBody>,
 }
 
 /// Readiness: every required dependency answers.
 ///
-/// Postgres, ClickHouse and Redis are each checked; the body lists each one's status. The
-/// answer is 503 when a required dependency is down (by default Postgres and ClickHouse;
-/// without Redis the service keeps working, degraded).
+/// Postgres, ClickHouse and Redis are each checked; the body lists each one's status and each
+/// event processor's lag. The answer is 503 when a required dependency is down (by default
+/// Postgres and ClickHouse; without Redis the service keeps working, degraded).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = ReadinessBody),
         (status = 503, description = "A required dependency is down", body = ReadinessBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let report = state.readiness.report().await;
+    let (report, processors) = tokio::join!(
+        state.readiness.report(),
+        state.processors.report(&*state.event_log)
+    );
+    let processors = processors
+        .into_iter()
+        .map(|(name, processor)| {
+            let body = ProcessorBody {
+                status: processor.status,
+                lag_events: processor.lag_events,
+                lag_seconds: processor.lag_seconds,
+                last_error: processor.last_error,
+            };
+            (name, body)
+        })
+        .collect();
     let dependencies = report
         .dependencies
         .into_iter()
@@ -87,6 +119,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Json(ReadinessBody {
             status,
             dependencies,
+            processors,
         }),
     )
 }

@@ -1,5 +1,11 @@
 //! One router per resource.
 
+pub mod accounts;
 pub mod api_keys;
+pub mod audit;
+pub mod dto;
 pub mod health;
 pub mod ingest;
+pub mod query;
+pub mod read_models;
+pub mod timeseries;

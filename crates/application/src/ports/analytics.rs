@@ -1,0 +1,183 @@
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use telemetry_domain::values::{EventType, TenantId, Timestamp};
+
+use super::PortError;
+
+/// Which raw events a query is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFilterSpec {
+    pub tenant_id: TenantId,
+    /// Inclusive.
+    pub from: Timestamp,
+    /// Exclusive.
+    pub to: Timestamp,
+    pub event_type: Option<EventType>,
+    pub service_name: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// One event as ingested, read back from the analytics store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTelemetry {
+    pub event_id: String,
+    pub event_type: EventType,
+    pub service_name: String,
+    pub timestamp: Timestamp,
+    pub user_id: Option<String>,
+    /// The payload JSON exactly as ingested.
+    pub payload: String,
+}
+
+/// A place in the newest-first order of events: (timestamp descending, event id ascending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keyset {
+    pub timestamp_us: i64,
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Service,
+    Type,
+    User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCount {
+    pub key: String,
+    pub count: u64,
+}
+
+/// Rollup granularities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Granularity {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        }
+    }
+
+    pub fn as_step(self) -> &'static str {
+        match self {
+            Self::Minute => "1m",
+            Self::Hour => "1h",
+            Self::Day => "1d",
+        }
+    }
+}
+
+/// A half-open range of whole buckets of one rollup: `[from, to)` in epoch seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRange {
+    pub granularity: Granularity,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Statistics of one metric (over a window or one bucket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricStats {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+/// What a summary is computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryData {
+    pub by_type: Vec<GroupCount>,
+    pub top_services: Vec<GroupCount>,
+    pub top_users: Vec<GroupCount>,
+    pub metrics: Vec<(String, MetricStats)>,
+}
+
+/// One bucket of a metric time series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Bucket start, epoch seconds.
+    pub bucket: i64,
+    pub stats: MetricStats,
+}
+
+/// One audit log entry as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub occurred_at: Timestamp,
+    pub action: String,
+    pub actor: String,
+    pub subject: String,
+    pub details: String,
+    /// Orders entries recorded in the same second.
+    pub source: super::RowPosition,
+}
+
+/// Reads from the analytics store (ClickHouse).
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
+    async fn count_events(&self, filter: &EventFilterSpec) -> Result<u64, PortError>;
+
+    /// Newest first (ties by event id), skipping `offset`.
+    async fn events_page(
+        &self,
+        filter: &EventFilterSpec,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredTelemetry>, PortError>;
+
+    /// Newest first (ties by event id), strictly after `after` in that order.
+    async fn events_after(
+        &self,
+        filter: &EventFilterSpec,
+        after: Option<&Keyset>,
+        limit: u64,
+    ) -> Result<Vec<StoredTelemetry>, PortError>;
+
+    /// Event counts per group, largest first.
+    async fn group_counts(
+        &self,
+        filter: &EventFilterSpec,
+        by: GroupBy,
+        limit: u64,
+    ) -> Result<Vec<GroupCount>, PortError>;
+
+    /// Counts by type, top services and users, and per-metric statistics over the ranges.
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        top: u64,
+    ) -> Result<SummaryData, PortError>;
+
+    /// The tenant's audit entries, newest first, strictly older than `before`.
+    async fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<(Timestamp, super::RowPosition)>,
+        action: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<AuditRecord>, PortError>;
+
+    /// One point per non-empty bucket of `range`.
+    async fn metric_series(
+        &self,
+        tenant: &TenantId,
+        metric: &str,
+        service_name: Option<&str>,
+        range: BucketRange,
+    ) -> Result<Vec<SeriesPoint>, PortError>;
+}

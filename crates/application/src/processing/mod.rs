@@ -1,0 +1,53 @@
+//! Event processors: the event store is the log, and every read model is a processor that
+//! applies committed events in log order from its own checkpoint.
+//!
+//! - [`runner`]: leases (one owner per processor across instances), the read loop, retries,
+//!   status and lag.
+//! - [`projection`]: a processor for read models that are their own checkpoint
+//!   ([`ReadModelStore`](crate::ports::ReadModelStore)).
+//! - [`aggregation`] and [`audit`]: what the ClickHouse read models contain.
+//!
+//! Adding a processor is one registration: implement [`EventProcessor`] (or a projection
+//! function) and hand it to [`ProcessorRunner::run`].
+
+pub mod aggregation;
+pub mod audit;
+pub mod projection;
+pub mod runner;
+
+use async_trait::async_trait;
+
+pub use projection::ProjectionProcessor;
+pub use runner::{ProcessorMonitor, ProcessorReport, ProcessorRunner, RunnerSettings};
+
+use crate::ports::{EventFilter, LogPosition, PortError, StoredEvent};
+
+/// Something that applies committed domain events, in log order.
+#[async_trait]
+pub trait EventProcessor: Send + Sync {
+    /// Stable name: the lease, the status report and the logs use it.
+    fn name(&self) -> &'static str;
+
+    /// The events it reads.
+    fn filters(&self) -> &[EventFilter<'static>];
+
+    /// Called after taking the lease: brings the target to the requested generation and
+    /// returns the position to read after.
+    async fn prepare(&self) -> Result<LogPosition, PortError>;
+
+    /// Applies `events` (in log order). On error the runner calls `prepare` again and
+    /// resumes from what the target says it holds.
+    async fn process(&self, events: &[crate::ports::StoredEvent]) -> Result<(), PortError>;
+
+    /// Whether the processor must start over (a rebuild was requested).
+    async fn needs_restart(&self) -> Result<bool, PortError>;
+}
+
+/// Reads a string from a stored event's metadata.
+pub fn metadata_field(event: &StoredEvent, key: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(&event.metadata)
+        .ok()?
+        .get(key)?
+        .as_str()
+        .map(str::to_string)
+}

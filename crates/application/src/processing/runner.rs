@@ -1,0 +1,271 @@
+//! Runs event processors: one task per processor, each owning its work through a lease.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+use tracing::{error, info, warn};
+
+use super::EventProcessor;
+use crate::ports::{EventLog, LeaseProvider, LogPosition, PortError};
+
+/// Tuning of the processor loop.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// Store events read per round.
+    pub batch_events: usize,
+    /// Longest wait for new events when nothing wakes the processor (other instances write).
+    pub poll_interval: Duration,
+    /// How often an instance without the lease tries to take it.
+    pub lease_retry: Duration,
+    /// How often the lease and rebuild requests are checked while running.
+    pub check_interval: Duration,
+    /// First and longest wait after a failure.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+    /// How often a processor that is behind logs its lag.
+    pub lag_log_interval: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_events: 16,
+            poll_interval: Duration::from_millis(250),
+            lease_retry: Duration::from_secs(2),
+            check_interval: Duration::from_secs(1),
+            retry_min: Duration::from_millis(200),
+            retry_max: Duration::from_secs(10),
+            lag_log_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What one processor is doing, as this instance sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessorState {
+    /// `starting`, `running`, `standby` (another instance holds the lease) or `retrying`.
+    pub status: &'static str,
+    pub position: Option<LogPosition>,
+    pub last_error: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A processor's state plus its lag behind the event log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessorReport {
+    pub status: &'static str,
+    pub position: Option<LogPosition>,
+    /// Store events committed after the processor's position (capped count).
+    pub lag_events: Option<u64>,
+    /// Age of the oldest of those events.
+    pub lag_seconds: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+/// Shared view of every processor of this instance.
+#[derive(Default)]
+pub struct ProcessorMonitor {
+    states: Mutex<BTreeMap<&'static str, ProcessorState>>,
+}
+
+impl ProcessorMonitor {
+    fn set(
+        &self,
+        name: &'static str,
+        status: &'static str,
+        position: Option<LogPosition>,
+        error: Option<String>,
+    ) {
+        if let Ok(mut states) = self.states.lock() {
+            states.insert(
+                name,
+                ProcessorState {
+                    status,
+                    position,
+                    last_error: error,
+                    updated_at: Utc::now(),
+                },
+            );
+        }
+    }
+
+    pub fn states(&self) -> BTreeMap<&'static str, ProcessorState> {
+        self.states
+            .lock()
+            .map(|states| states.clone())
+            .unwrap_or_default()
+    }
+
+    /// States with lag computed against `log` (for processors this instance runs).
+    pub async fn report(&self, log: &dyn EventLog) -> BTreeMap<&'static str, ProcessorReport> {
+        let mut reports = BTreeMap::new();
+        for (name, state) in self.states() {
+            let lag = match (state.status, state.position) {
+                ("running" | "retrying", Some(position)) => log.lag(position).await.ok(),
+                _ => None,
+            };
+            let lag_seconds = lag.map(|lag| {
+                lag.oldest_recorded_at
+                    .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
+                    .unwrap_or(0.0)
+            });
+            reports.insert(
+                name,
+                ProcessorReport {
+                    status: state.status,
+                    position: state.position,
+                    lag_events: lag.map(|lag| lag.events),
+                    lag_seconds,
+                    last_error: state.last_error,
+                },
+            );
+        }
+        reports
+    }
+}
+
+/// Runs processors until the stop signal turns true.
+pub struct ProcessorRunner {
+    log: Arc<dyn EventLog>,
+    leases: Arc<dyn LeaseProvider>,
+    wake: Arc<Notify>,
+    monitor: Arc<ProcessorMonitor>,
+    settings: RunnerSettings,
+}
+
+impl ProcessorRunner {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        leases: Arc<dyn LeaseProvider>,
+        wake: Arc<Notify>,
+        monitor: Arc<ProcessorMonitor>,
+        settings: RunnerSettings,
+    ) -> Self {
+        Self {
+            log,
+            leases,
+            wake,
+            monitor,
+            settings,
+        }
+    }
+
+    /// Runs one processor: take the lease, resume from where its read model says, apply
+    /// events in log order, and start over after a failure or a rebuild request.
+    pub async fn run(&self, processor: Arc<dyn EventProcessor>, mut stop: watch::Receiver<bool>) {
+        let name = processor.name();
+        self.monitor.set(name, "starting", None, None);
+        let mut retry = self.settings.retry_min;
+        while !*stop.borrow() {
+            let lease = match self.leases.try_acquire(&format!("processor:{name}")).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    self.monitor.set(name, "standby", None, None);
+                    if wait(&mut stop, self.settings.lease_retry).await {
+                        return;
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    self.monitor
+                        .set(name, "retrying", None, Some(error.to_string()));
+                    warn!(processor = name, error = %error, "cannot take the processor lease");
+                    if wait(&mut stop, retry).await {
+                        return;
+                    }
+                    retry = (retry * 2).min(self.settings.retry_max);
+                    continue;
+                }
+            };
+            info!(processor = name, "processor lease taken");
+            match self.drive(processor.as_ref(), lease, &mut stop).await {
+                Ok(()) => retry = self.settings.retry_min,
+                Err(error) => {
+                    error!(processor = name, error = %error, "processor failed; resuming from its read model");
+                    self.monitor
+                        .set(name, "retrying", None, Some(error.to_string()));
+                    if wait(&mut stop, retry).await {
+                        return;
+                    }
+                    retry = (retry * 2).min(self.settings.retry_max);
+                }
+            }
+        }
+    }
+
+    /// Holds the lease until stopped, the lease is lost, a restart is needed, or a failure.
+    async fn drive(
+        &self,
+        processor: &dyn EventProcessor,
+        mut lease: Box<dyn crate::ports::Lease>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), PortError> {
+        let name = processor.name();
+        let mut position = processor.prepare().await?;
+        info!(processor = name, ?position, "processor resuming");
+        self.monitor.set(name, "running", Some(position), None);
+        let mut last_check = Instant::now();
+        let mut last_lag_log = Instant::now();
+        loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            if last_check.elapsed() >= self.settings.check_interval {
+                last_check = Instant::now();
+                if !lease.is_held().await {
+                    warn!(processor = name, "processor lease lost");
+                    return Ok(());
+                }
+                if processor.needs_restart().await? {
+                    info!(processor = name, "processor restarting (rebuild requested)");
+                    return Ok(());
+                }
+            }
+            // Registered before reading, so a commit between the read and the wait still
+            // wakes this processor.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let events = self
+                .log
+                .read_after(position, processor.filters(), self.settings.batch_events)
+                .await?;
+            let Some(last) = events.last().map(|event| event.position) else {
+                tokio::select! {
+                    _ = woken => {}
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+                continue;
+            };
+            processor.process(&events).await?;
+            position = last;
+            self.monitor.set(name, "running", Some(position), None);
+            if last_lag_log.elapsed() >= self.settings.lag_log_interval {
+                last_lag_log = Instant::now();
+                if let Ok(lag) = self.log.lag(position).await {
+                    if lag.events > 0 {
+                        let seconds = lag
+                            .oldest_recorded_at
+                            .map(|oldest| (Utc::now() - oldest).num_milliseconds() as f64 / 1000.0);
+                        info!(processor = name, lag_events = lag.events, lag_seconds = ?seconds, "processor behind");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for `duration`; true if the stop signal fired meanwhile.
+async fn wait(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

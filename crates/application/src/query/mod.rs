@@ -1,0 +1,397 @@
+//! Query handlers: events (offset pages, keyset cursors, group-by), account summaries and
+//! metric time series, read from the analytics store; summaries and series through the
+//! two-level cache.
+
+pub mod cache;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use telemetry_domain::values::{EventType, TenantId, Timestamp};
+
+use self::cache::{CacheOutcome, TwoLevelCache};
+use crate::ports::{
+    AnalyticsStore, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount, Keyset,
+    MetricStats, PortError, StoredTelemetry,
+};
+
+/// Largest page or group list.
+pub const MAX_LIMIT: u64 = 1_000;
+/// Largest time series.
+pub const MAX_POINTS: i64 = 10_000;
+/// Longest range an event query or time series may span.
+pub const MAX_RANGE_SECONDS: i64 = 366 * 86_400;
+/// Services and users listed in a summary.
+pub const SUMMARY_TOP: u64 = 10;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryFailure {
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("the analytics store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl QueryFailure {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<PortError> for QueryFailure {
+    fn from(error: PortError) -> Self {
+        if error.is_unavailable() {
+            Self::Unavailable(error.message)
+        } else {
+            Self::Internal(error.message)
+        }
+    }
+}
+
+/// How an event query is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsMode {
+    /// Offset pages (1-based) with totals.
+    Page { page: u64, limit: u64 },
+    /// Keyset continuation from a cursor (or the newest event).
+    Cursor { after: Option<Keyset>, limit: u64 },
+    /// Counts per group, largest first.
+    Groups { by: GroupBy, limit: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsAnswer {
+    Page {
+        data: Vec<StoredTelemetry>,
+        page: u64,
+        limit: u64,
+        total: u64,
+        /// Continues after the last event of the page by keyset.
+        next: Option<Keyset>,
+    },
+    Cursor {
+        data: Vec<StoredTelemetry>,
+        next: Option<Keyset>,
+    },
+    Groups {
+        data: Vec<GroupCount>,
+        total: u64,
+    },
+}
+
+/// Summary windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SummaryWindow {
+    #[serde(rename = "15m")]
+    FifteenMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "24h")]
+    OneDay,
+    #[serde(rename = "7d")]
+    SevenDays,
+}
+
+impl SummaryWindow {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "15m" => Some(Self::FifteenMinutes),
+            "1h" => Some(Self::OneHour),
+            "24h" => Some(Self::OneDay),
+            "7d" => Some(Self::SevenDays),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FifteenMinutes => "15m",
+            Self::OneHour => "1h",
+            Self::OneDay => "24h",
+            Self::SevenDays => "7d",
+        }
+    }
+
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::FifteenMinutes => 900,
+            Self::OneHour => 3_600,
+            Self::OneDay => 86_400,
+            Self::SevenDays => 7 * 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedMetric {
+    pub name: String,
+    pub stats: MetricStats,
+}
+
+/// A tenant's activity over a window, from the rollups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub account_id: TenantId,
+    pub window: SummaryWindow,
+    /// Inclusive, minute-aligned.
+    pub from: DateTime<Utc>,
+    /// Exclusive: the end of the current minute.
+    pub to: DateTime<Utc>,
+    pub total_events: u64,
+    pub by_type: BTreeMap<EventType, u64>,
+    pub top_services: Vec<GroupCount>,
+    pub top_users: Vec<GroupCount>,
+    pub metrics: Vec<NamedMetric>,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// A metric time series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub metric: String,
+    pub service_name: Option<String>,
+    pub step: Granularity,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub points: Vec<(DateTime<Utc>, MetricStats)>,
+}
+
+pub struct QueryService {
+    store: Arc<dyn AnalyticsStore>,
+    cache: Arc<TwoLevelCache>,
+}
+
+impl QueryService {
+    pub fn new(store: Arc<dyn AnalyticsStore>, cache: Arc<TwoLevelCache>) -> Self {
+        Self { store, cache }
+    }
+
+    pub fn cache(&self) -> &Arc<TwoLevelCache> {
+        &self.cache
+    }
+
+    /// Events matching `filter`, answered as `mode` says.
+    pub async fn events(
+        &self,
+        filter: &EventFilterSpec,
+        mode: EventsMode,
+    ) -> Result<EventsAnswer, QueryFailure> {
+        check_range(filter.from, filter.to)?;
+        match mode {
+            EventsMode::Page { page, limit } => {
+                check_limit(limit)?;
+                if page == 0 {
+                    return Err(QueryFailure::invalid("invalid_page", "page starts at 1"));
+                }
+                let offset = (page - 1).saturating_mul(limit);
+                let (total, data) = tokio::try_join!(
+                    self.store.count_events(filter),
+                    self.store.events_page(filter, offset, limit)
+                )?;
+                let next = (offset + (data.len() as u64) < total)
+                    .then(|| data.last().map(keyset_of))
+                    .flatten();
+                Ok(EventsAnswer::Page {
+                    data,
+                    page,
+                    limit,
+                    total,
+                    next,
+                })
+            }
+            EventsMode::Cursor { after, limit } => {
+                check_limit(limit)?;
+                let mut data = self
+                    .store
+                    .events_after(filter, after.as_ref(), limit + 1)
+                    .await?;
+                let has_more = data.len() as u64 > limit;
+                data.truncate(limit as usize);
+                let next = if has_more {
+                    data.last().map(keyset_of)
+                } else {
+                    None
+                };
+                Ok(EventsAnswer::Cursor { data, next })
+            }
+            EventsMode::Groups { by, limit } => {
+                check_limit(limit)?;
+                let (total, data) = tokio::try_join!(
+                    self.store.count_events(filter),
+                    self.store.group_counts(filter, by, limit)
+                )?;
+                Ok(EventsAnswer::Groups { data, total })
+            }
+        }
+    }
+
+    /// The tenant's summary over `window` ending with the current minute.
+    pub async fn summary(
+        &self,
+        tenant: &TenantId,
+        window: SummaryWindow,
+        now: DateTime<Utc>,
+    ) -> Result<(Summary, CacheOutcome), QueryFailure> {
+        let to = now.timestamp().div_euclid(60) * 60 + 60;
+        let from = to - window.seconds();
+        let key = format!("summary:{}:{to}", window.as_str());
+        self.cache
+            .get_or_compute(tenant, &key, || async move {
+                let ranges = plan::cover(from, to);
+                let data = self.store.summary(tenant, &ranges, SUMMARY_TOP).await?;
+                let by_type: BTreeMap<EventType, u64> = EventType::ALL
+                    .into_iter()
+                    .map(|event_type| {
+                        let count = data
+                            .by_type
+                            .iter()
+                            .find(|group| group.key == event_type.as_str())
+                            .map_or(0, |group| group.count);
+                        (event_type, count)
+                    })
+                    .collect();
+                Ok::<_, QueryFailure>(Summary {
+                    account_id: tenant.clone(),
+                    window,
+                    from: datetime(from),
+                    to: datetime(to),
+                    total_events: by_type.values().sum(),
+                    by_type,
+                    top_services: data.top_services,
+                    top_users: data.top_users,
+                    metrics: data
+                        .metrics
+                        .into_iter()
+                        .map(|(name, stats)| NamedMetric { name, stats })
+                        .collect(),
+                    generated_at: Utc::now(),
+                })
+            })
+            .await
+    }
+
+    /// One metric's statistics per bucket of `step` (chosen from the range when absent).
+    pub async fn series(
+        &self,
+        tenant: &TenantId,
+        metric: &str,
+        service_name: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+        step: Option<Granularity>,
+    ) -> Result<(Series, CacheOutcome), QueryFailure> {
+        check_range(from, to)?;
+        let (from_s, to_s) = (
+            from.as_micros() / 1_000_000,
+            (to.as_micros() + 999_999) / 1_000_000,
+        );
+        let step = step.unwrap_or_else(|| plan::default_step(to_s - from_s));
+        let (from_s, to_s) = plan::align(step, from_s, to_s);
+        let points = (to_s - from_s) / step.seconds();
+        if points > MAX_POINTS {
+            return Err(QueryFailure::invalid(
+                "too_many_points",
+                format!(
+                    "{points} points of {}; at most {MAX_POINTS}: use a larger step",
+                    step.as_step()
+                ),
+            ));
+        }
+        let key = format!(
+            "series:{}:{from_s}:{to_s}:{metric}:{}",
+            step.as_step(),
+            service_name.unwrap_or("")
+        );
+        self.cache
+            .get_or_compute(tenant, &key, || async move {
+                let range = BucketRange {
+                    granularity: step,
+                    from: from_s,
+                    to: to_s,
+                };
+                let points = self
+                    .store
+                    .metric_series(tenant, metric, service_name, range)
+                    .await?;
+                Ok::<_, QueryFailure>(Series {
+                    metric: metric.to_string(),
+                    service_name: service_name.map(str::to_string),
+                    step,
+                    from: datetime(from_s),
+                    to: datetime(to_s),
+                    points: points
+                        .into_iter()
+                        .map(|point| (datetime(point.bucket), point.stats))
+                        .collect(),
+                })
+            })
+            .await
+    }
+}
+
+impl QueryService {
+    /// The tenant's audit log, newest first; `limit + 1` is asked for to tell whether more
+    /// entries follow.
+    pub async fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<(Timestamp, crate::ports::RowPosition)>,
+        action: Option<&str>,
+        limit: u64,
+    ) -> Result<(Vec<crate::ports::AuditRecord>, bool), QueryFailure> {
+        check_limit(limit)?;
+        let mut entries = self
+            .store
+            .audit_log(tenant, before, action, limit + 1)
+            .await?;
+        let has_more = entries.len() as u64 > limit;
+        entries.truncate(limit as usize);
+        Ok((entries, has_more))
+    }
+}
+
+fn keyset_of(event: &StoredTelemetry) -> Keyset {
+    Keyset {
+        timestamp_us: event.timestamp.as_micros(),
+        event_id: event.event_id.clone(),
+    }
+}
+
+fn datetime(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+fn check_limit(limit: u64) -> Result<(), QueryFailure> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(QueryFailure::invalid(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ))
+    }
+}
+
+fn check_range(from: Timestamp, to: Timestamp) -> Result<(), QueryFailure> {
+    if from >= to {
+        return Err(QueryFailure::invalid(
+            "invalid_range",
+            "the start of the range must be before its end",
+        ));
+    }
+    if to.as_micros() - from.as_micros() > MAX_RANGE_SECONDS * 1_000_000 {
+        return Err(QueryFailure::invalid(
+            "invalid_range",
+            "the range may span at most 366 days",
+        ));
+    }
+    Ok(())
+}

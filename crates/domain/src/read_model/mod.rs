@@ -1,0 +1,57 @@
+//! Read models: the ClickHouse tables derived from the event store. The `ReadModel`
+//! aggregate (one instance per read model) records requests to rebuild one: each request bumps
+//! the read model's generation, and the processor that owns the read model replays the event
+//! store into it from the start when it sees a newer generation.
+
+mod aggregate;
+mod commands;
+mod errors;
+mod events;
+
+pub use aggregate::ReadModel;
+pub use commands::ReadModelCommand;
+pub use errors::ReadModelError;
+pub use events::ReadModelEvent;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::values::ValueError;
+
+/// The read models that can be rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadModelName {
+    /// Raw events and their minute, hour and day rollups.
+    Aggregation,
+    /// The audit log.
+    Audit,
+}
+
+impl ReadModelName {
+    pub const ALL: [ReadModelName; 2] = [ReadModelName::Aggregation, ReadModelName::Audit];
+
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        match value {
+            "aggregation" => Ok(Self::Aggregation),
+            "audit" => Ok(Self::Audit),
+            _ => Err(ValueError::UnknownVariant {
+                expected: "aggregation, audit",
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aggregation => "aggregation",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+impl fmt::Display for ReadModelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

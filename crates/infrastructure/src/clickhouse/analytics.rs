@@ -1,0 +1,549 @@
+//! Reads for the query API: raw events (filters, pages, keyset cursors, group-by) and the
+//! minute/hour/day rollups (summaries, time series).
+//!
+//! Every value from the caller is bound (`?`), never spliced; only table names chosen here
+//! are formatted into the SQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use clickhouse::query::Query;
+use clickhouse::Row;
+use serde::Deserialize;
+use telemetry_application::ports::{
+    AnalyticsStore, AuditRecord, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount,
+    Keyset, LogPosition, MetricStats, PortError, RowPosition, SeriesPoint, StoredTelemetry,
+    SummaryData,
+};
+use telemetry_domain::values::{EventType, TenantId, Timestamp};
+
+use super::{port_error, ClickHouse};
+
+pub struct ClickHouseAnalytics {
+    clickhouse: ClickHouse,
+}
+
+impl ClickHouseAnalytics {
+    pub fn new(clickhouse: ClickHouse) -> Self {
+        Self { clickhouse }
+    }
+}
+
+/// `WHERE` for raw events plus its bound values, applied in order.
+struct Filter<'a> {
+    sql: String,
+    spec: &'a EventFilterSpec,
+}
+
+impl<'a> Filter<'a> {
+    fn new(spec: &'a EventFilterSpec) -> Self {
+        let mut sql = String::from("tenant_id = ? AND ts_us >= ? AND ts_us < ?");
+        if spec.event_type.is_some() {
+            sql.push_str(" AND event_type = ?");
+        }
+        if spec.service_name.is_some() {
+            sql.push_str(" AND service_name = ?");
+        }
+        if spec.user_id.is_some() {
+            sql.push_str(" AND user_id = ?");
+        }
+        Self { sql, spec }
+    }
+
+    fn bind(&self, mut query: Query) -> Query {
+        let spec = self.spec;
+        query = query
+            .bind(spec.tenant_id.as_str())
+            .bind(spec.from.as_micros())
+            .bind(spec.to.as_micros());
+        if let Some(event_type) = spec.event_type {
+            query = query.bind(event_type.as_str());
+        }
+        if let Some(service) = &spec.service_name {
+            query = query.bind(service.as_str());
+        }
+        if let Some(user) = &spec.user_id {
+            query = query.bind(user.as_str());
+        }
+        query
+    }
+}
+
+#[derive(Row, Deserialize)]
+struct EventKey {
+    ts_us: i64,
+    event_id: String,
+}
+
+#[derive(Row, Deserialize)]
+struct EventRecord {
+    event_id: String,
+    event_type: String,
+    service_name: String,
+    ts_us: i64,
+    user_id: String,
+    payload: String,
+}
+
+#[derive(Row, Deserialize)]
+struct Counted {
+    key: String,
+    count: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct TypeServiceCount {
+    event_type: String,
+    service_name: String,
+    count: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct MetricRecord {
+    name: String,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    quantiles: Vec<f64>,
+}
+
+#[derive(Row, Deserialize)]
+struct PointRecord {
+    bucket: u32,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    quantiles: Vec<f64>,
+}
+
+#[derive(Row, Deserialize)]
+struct AuditRow {
+    occurred_at: u32,
+    action: String,
+    actor: String,
+    subject: String,
+    details: String,
+    src_tx: u64,
+    src_pos: i64,
+    src_idx: u32,
+}
+
+fn stats(count: u64, sum: f64, min: f64, max: f64, quantiles: &[f64]) -> MetricStats {
+    let quantile = |index: usize| quantiles.get(index).copied().unwrap_or(0.0);
+    MetricStats {
+        count,
+        sum,
+        min,
+        max,
+        p50: quantile(0),
+        p90: quantile(1),
+        p95: quantile(2),
+        p99: quantile(3),
+    }
+}
+
+const MERGED_STATS: &str = "countMerge(samples) AS count, sumMerge(total) AS sum, \
+    minMerge(minimum) AS min, maxMerge(maximum) AS max, \
+    arrayMap(q -> toFloat64(q), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(quantiles)) AS quantiles";
+
+fn rollup_table(prefix: &str, granularity: Granularity) -> String {
+    let suffix = match granularity {
+        Granularity::Minute => "1m",
+        Granularity::Hour => "1h",
+        Granularity::Day => "1d",
+    };
+    format!("{prefix}_{suffix}")
+}
+
+/// `SELECT columns FROM <prefix>_<g> WHERE tenant AND bucket in ranges` for every
+/// granularity present, joined by `UNION ALL`; binds are the tenant and each range's bounds.
+fn rollup_union(prefix: &str, columns: &str, ranges: &[BucketRange]) -> (String, Vec<i64>) {
+    let mut parts = Vec::new();
+    let mut bounds = Vec::new();
+    for granularity in [Granularity::Day, Granularity::Hour, Granularity::Minute] {
+        let of_granularity: Vec<&BucketRange> = ranges
+            .iter()
+            .filter(|range| range.granularity == granularity)
+            .collect();
+        if of_granularity.is_empty() {
+            continue;
+        }
+        let conditions: Vec<&str> = of_granularity
+            .iter()
+            .map(|_| "(bucket >= toDateTime(?) AND bucket < toDateTime(?))")
+            .collect();
+        for range in of_granularity {
+            bounds.push(range.from);
+            bounds.push(range.to);
+        }
+        parts.push(format!(
+            "SELECT {columns} FROM {} WHERE tenant_id = ? AND ({})",
+            rollup_table(prefix, granularity),
+            conditions.join(" OR ")
+        ));
+    }
+    (parts.join(" UNION ALL "), bounds)
+}
+
+fn bind_union(
+    mut query: Query,
+    tenant: &TenantId,
+    ranges: &[BucketRange],
+    bounds: &[i64],
+) -> Query {
+    let mut remaining = bounds.iter();
+    for granularity in [Granularity::Day, Granularity::Hour, Granularity::Minute] {
+        let count = ranges
+            .iter()
+            .filter(|r| r.granularity == granularity)
+            .count();
+        if count == 0 {
+            continue;
+        }
+        query = query.bind(tenant.as_str());
+        for _ in 0..count * 2 {
+            if let Some(bound) = remaining.next() {
+                query = query.bind(*bound);
+            }
+        }
+    }
+    query
+}
+
+impl ClickHouseAnalytics {
+    async fn fetch_events(
+        &self,
+        filter: &Filter<'_>,
+        keys: Vec<EventKey>,
+    ) -> Result<Vec<StoredTelemetry>, PortError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let timestamps: Vec<i64> = keys.iter().map(|key| key.ts_us).collect();
+        let ids: Vec<&str> = keys.iter().map(|key| key.event_id.as_str()).collect();
+        let records: Vec<EventRecord> = self
+            .clickhouse
+            .client()
+            .query(
+                "SELECT event_id, toString(event_type), service_name, ts_us, user_id, payload \
+                 FROM events WHERE tenant_id = ? \
+                   AND ts_us IN (SELECT arrayJoin(CAST(? AS Array(Int64)))) \
+                   AND event_id IN (SELECT arrayJoin(CAST(? AS Array(String))))",
+            )
+            .bind(filter.spec.tenant_id.as_str())
+            .bind(&timestamps)
+            .bind(&ids)
+            .fetch_all()
+            .await
+            .map_err(port_error)?;
+        let mut by_key: HashMap<(i64, String), EventRecord> = records
+            .into_iter()
+            .map(|record| ((record.ts_us, record.event_id.clone()), record))
+            .collect();
+        keys.into_iter()
+            .filter_map(|key| by_key.remove(&(key.ts_us, key.event_id)))
+            .map(|record| {
+                let event_type = EventType::parse(&record.event_type).map_err(PortError::failed)?;
+                let timestamp = Timestamp::from_micros(record.ts_us).map_err(PortError::failed)?;
+                Ok(StoredTelemetry {
+                    event_id: record.event_id,
+                    event_type,
+                    service_name: record.service_name,
+                    timestamp,
+                    user_id: (!record.user_id.is_empty()).then_some(record.user_id),
+                    payload: record.payload,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AnalyticsStore for ClickHouseAnalytics {
+    async fn count_events(&self, spec: &EventFilterSpec) -> Result<u64, PortError> {
+        let filter = Filter::new(spec);
+        let sql = format!("SELECT count() FROM events WHERE {}", filter.sql);
+        filter
+            .bind(self.clickhouse.client().query(&sql))
+            .fetch_one()
+            .await
+            .map_err(port_error)
+    }
+
+    async fn events_page(
+        &self,
+        spec: &EventFilterSpec,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredTelemetry>, PortError> {
+        // Sort on the two small key columns only, then read the few full rows needed.
+        let filter = Filter::new(spec);
+        let sql = format!(
+            "SELECT ts_us, event_id FROM events WHERE {} \
+             ORDER BY ts_us DESC, event_id ASC LIMIT ?, ?",
+            filter.sql
+        );
+        let keys: Vec<EventKey> = filter
+            .bind(self.clickhouse.client().query(&sql))
+            .bind(offset)
+            .bind(limit)
+            .fetch_all()
+            .await
+            .map_err(port_error)?;
+        self.fetch_events(&filter, keys).await
+    }
+
+    async fn events_after(
+        &self,
+        spec: &EventFilterSpec,
+        after: Option<&Keyset>,
+        limit: u64,
+    ) -> Result<Vec<StoredTelemetry>, PortError> {
+        let filter = Filter::new(spec);
+        let continuation = if after.is_some() {
+            " AND ts_us <= ? AND (ts_us < ? OR event_id > ?)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT ts_us, event_id FROM events WHERE {}{continuation} \
+             ORDER BY ts_us DESC, event_id ASC LIMIT ?",
+            filter.sql
+        );
+        let mut query = filter.bind(self.clickhouse.client().query(&sql));
+        if let Some(after) = after {
+            query = query
+                .bind(after.timestamp_us)
+                .bind(after.timestamp_us)
+                .bind(after.event_id.as_str());
+        }
+        let keys: Vec<EventKey> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+        self.fetch_events(&filter, keys).await
+    }
+
+    async fn group_counts(
+        &self,
+        spec: &EventFilterSpec,
+        by: GroupBy,
+        limit: u64,
+    ) -> Result<Vec<GroupCount>, PortError> {
+        let column = match by {
+            GroupBy::Service => "service_name",
+            GroupBy::Type => "toString(event_type)",
+            GroupBy::User => "user_id",
+        };
+        let filter = Filter::new(spec);
+        let sql = format!(
+            "SELECT {column} AS key, count() AS count FROM events WHERE {} \
+             GROUP BY key ORDER BY count DESC, key ASC LIMIT ?",
+            filter.sql
+        );
+        let groups: Vec<Counted> = filter
+            .bind(self.clickhouse.client().query(&sql))
+            .bind(limit)
+            .fetch_all()
+            .await
+            .map_err(port_error)?;
+        Ok(groups
+            .into_iter()
+            .map(|group| GroupCount {
+                key: group.key,
+                count: group.count,
+            })
+            .collect())
+    }
+
+    async fn summary(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        top: u64,
+    ) -> Result<SummaryData, PortError> {
+        if ranges.is_empty() {
+            return Ok(SummaryData {
+                by_type: Vec::new(),
+                top_services: Vec::new(),
+                top_users: Vec::new(),
+                metrics: Vec::new(),
+            });
+        }
+        let client = self.clickhouse.client();
+
+        let (counts_union, bounds) =
+            rollup_union("event_counts", "event_type, service_name, events", ranges);
+        let counts_sql = format!(
+            "SELECT toString(event_type) AS event_type, service_name, sum(events) AS count \
+             FROM ({counts_union}) GROUP BY event_type, service_name"
+        );
+        let counts = bind_union(client.query(&counts_sql), tenant, ranges, &bounds)
+            .fetch_all::<TypeServiceCount>();
+
+        let (users_union, bounds) = rollup_union("user_counts", "user_id, events", ranges);
+        let users_sql = format!(
+            "SELECT user_id AS key, sum(events) AS count FROM ({users_union}) \
+             GROUP BY key ORDER BY count DESC, key ASC LIMIT ?"
+        );
+        let users = bind_union(client.query(&users_sql), tenant, ranges, &bounds)
+            .bind(top)
+            .fetch_all::<Counted>();
+
+        let (metrics_union, bounds) = rollup_union(
+            "metric_stats",
+            "metric_name, samples, total, minimum, maximum, quantiles",
+            ranges,
+        );
+        let metrics_sql = format!(
+            "SELECT metric_name AS name, {MERGED_STATS} FROM ({metrics_union}) \
+             GROUP BY name ORDER BY name LIMIT 1000"
+        );
+        let metrics = bind_union(client.query(&metrics_sql), tenant, ranges, &bounds)
+            .fetch_all::<MetricRecord>();
+
+        let (counts, users, metrics) =
+            tokio::try_join!(counts, users, metrics).map_err(port_error)?;
+
+        let mut by_type: HashMap<String, u64> = HashMap::new();
+        let mut by_service: HashMap<String, u64> = HashMap::new();
+        for row in counts {
+            *by_type.entry(row.event_type).or_default() += row.count;
+            *by_service.entry(row.service_name).or_default() += row.count;
+        }
+        let mut top_services: Vec<GroupCount> = by_service
+            .into_iter()
+            .map(|(key, count)| GroupCount { key, count })
+            .collect();
+        top_services.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+        top_services.truncate(usize::try_from(top).unwrap_or(usize::MAX));
+        Ok(SummaryData {
+            by_type: by_type
+                .into_iter()
+                .map(|(key, count)| GroupCount { key, count })
+                .collect(),
+            top_services,
+            top_users: users
+                .into_iter()
+                .map(|user| GroupCount {
+                    key: user.key,
+                    count: user.count,
+                })
+                .collect(),
+            metrics: metrics
+                .into_iter()
+                .map(|metric| {
+                    let stats = stats(
+                        metric.count,
+                        metric.sum,
+                        metric.min,
+                        metric.max,
+                        &metric.quantiles,
+                    );
+                    (metric.name, stats)
+                })
+                .collect(),
+        })
+    }
+
+    async fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<(Timestamp, RowPosition)>,
+        action: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<AuditRecord>, PortError> {
+        let mut sql = String::from(
+            "SELECT toUInt32(occurred_at) AS occurred_at, action, actor, subject, details, \
+             src_tx, src_pos, src_idx FROM audit_log WHERE tenant_id = ?",
+        );
+        if before.is_some() {
+            sql.push_str(
+                " AND (toUInt32(occurred_at), src_tx, src_pos, src_idx) < (?, ?, ?, ?) \
+                 AND occurred_at <= toDateTime(?)",
+            );
+        }
+        if action.is_some() {
+            sql.push_str(" AND action = ?");
+        }
+        sql.push_str(" ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?");
+        let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
+        if let Some((occurred_at, position)) = before {
+            let seconds = occurred_at.as_micros().div_euclid(1_000_000);
+            query = query
+                .bind(seconds)
+                .bind(position.event.transaction_id)
+                .bind(position.event.position)
+                .bind(position.index)
+                .bind(seconds);
+        }
+        if let Some(action) = action {
+            query = query.bind(action);
+        }
+        let rows: Vec<AuditRow> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    occurred_at: Timestamp::from_micros(i64::from(row.occurred_at) * 1_000_000)
+                        .map_err(PortError::failed)?,
+                    action: row.action,
+                    actor: row.actor,
+                    subject: row.subject,
+                    details: row.details,
+                    source: RowPosition {
+                        event: LogPosition {
+                            transaction_id: row.src_tx,
+                            position: row.src_pos,
+                        },
+                        index: row.src_idx,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn metric_series(
+        &self,
+        tenant: &TenantId,
+        metric: &str,
+        service_name: Option<&str>,
+        range: BucketRange,
+    ) -> Result<Vec<SeriesPoint>, PortError> {
+        let service_condition = if service_name.is_some() {
+            " AND service_name = ?"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT toUInt32(bucket) AS bucket, {MERGED_STATS} FROM {} \
+             WHERE tenant_id = ? AND metric_name = ? \
+               AND bucket >= toDateTime(?) AND bucket < toDateTime(?){service_condition} \
+             GROUP BY bucket ORDER BY bucket",
+            rollup_table("metric_stats", range.granularity)
+        );
+        let mut query = self
+            .clickhouse
+            .client()
+            .query(&sql)
+            .bind(tenant.as_str())
+            .bind(metric)
+            .bind(range.from)
+            .bind(range.to);
+        if let Some(service) = service_name {
+            query = query.bind(service);
+        }
+        let points: Vec<PointRecord> = query.fetch_all().await.map_err(port_error)?;
+        Ok(points
+            .into_iter()
+            .map(|point| SeriesPoint {
+                bucket: i64::from(point.bucket),
+                stats: stats(
+                    point.count,
+                    point.sum,
+                    point.min,
+                    point.max,
+                    &point.quantiles,
+                ),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,76 @@
+//! `POST /admin/read-models/{name}/rebuild`: drop a ClickHouse read model and replay the
+//! event store into it (operators only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use telemetry_application::auth::Permission;
+use telemetry_domain::read_model::ReadModelName;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/admin/read-models/{name}/rebuild", post(rebuild))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildResponse {
+    pub read_model: String,
+    /// The generation the read model is being rebuilt to.
+    pub generation: u64,
+}
+
+/// Rebuild a read model (`aggregation` or `audit`) from the event store.
+///
+/// The processor that owns the read model (on whichever instance holds it) truncates its
+/// tables and replays every event; queries see partial data until it has caught up. Admins
+/// of the operator tenant (`OPERATOR_TENANT`) only.
+#[utoipa::path(post, path = "/admin/read-models/{name}/rebuild", tag = "administration",
+    params(("name" = String, Path, description = "`aggregation` or `audit`")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Rebuild requested", body = RebuildResponse),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not an admin of the operator tenant", body = ErrorBody),
+        (status = 404, description = "No such read model", body = ErrorBody),
+    ))]
+pub async fn rebuild(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<RebuildResponse>), ApiError> {
+    let principal = caller.require(Permission::Administer)?;
+    if state.operator_tenant.as_ref() != Some(&principal.tenant_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "rebuilds are reserved to admins of the operator tenant (OPERATOR_TENANT)",
+        ));
+    }
+    let name =
+        ReadModelName::parse(&name).map_err(|_| ApiError::not_found("no such read model"))?;
+    let generation = state
+        .read_models
+        .request_rebuild(name, &principal.tenant_id, &principal.actor())
+        .await
+        .map_err(|error| {
+            if error.is_unavailable() {
+                ApiError::unavailable("event_store_unavailable", "the event store is unavailable")
+            } else {
+                ApiError::internal(&error)
+            }
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RebuildResponse {
+            read_model: name.to_string(),
+            generation,
+        }),
+    ))
+}

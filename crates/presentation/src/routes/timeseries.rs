@@ -1,0 +1,123 @@
+//! `GET /timeseries`: one metric's statistics per minute, hour or day.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use telemetry_application::auth::Permission;
+use telemetry_application::ports::Granularity;
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::{invalid, timestamp, StatsDto};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/timeseries", get(timeseries))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimeseriesParams {
+    /// The metric name (`payload.name` of metric events).
+    pub metric: String,
+    /// RFC 3339, inclusive (widened to the start of its bucket).
+    pub from: String,
+    /// RFC 3339, exclusive (widened to the end of its bucket).
+    pub to: String,
+    /// `1m`, `1h` or `1d`; chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h).
+    pub step: Option<String>,
+    /// Only samples from this service.
+    pub service_name: Option<String>,
+}
+
+/// One bucket with samples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointDto {
+    /// Bucket start, RFC 3339.
+    pub t: String,
+    #[serde(flatten)]
+    pub stats: StatsDto,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeseriesResponse {
+    pub metric: String,
+    pub service_name: Option<String>,
+    pub step: String,
+    pub from: String,
+    pub to: String,
+    /// Buckets without samples are left out.
+    pub points: Vec<PointDto>,
+}
+
+/// A metric time series from the matching rollup.
+#[utoipa::path(get, path = "/timeseries", tag = "queries",
+    params(TimeseriesParams),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The series", body = TimeseriesResponse),
+        (status = 400, description = "Invalid range, step or parameter; more than 10,000 points", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "Analytics store unavailable", body = ErrorBody),
+    ))]
+#[tracing::instrument(name = "http_timeseries", skip_all, fields(tenant_id = %caller.0.tenant_id))]
+pub async fn timeseries(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<TimeseriesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let Query(params) = params
+        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    if params.metric.is_empty() {
+        return Err(invalid("metric", "must not be empty"));
+    }
+    let step = match params.step.as_deref() {
+        None => None,
+        Some("1m") => Some(Granularity::Minute),
+        Some("1h") => Some(Granularity::Hour),
+        Some("1d") => Some(Granularity::Day),
+        Some(_) => return Err(invalid("step", "must be 1m, 1h or 1d")),
+    };
+    let from = timestamp("from", &params.from)?;
+    let to = timestamp("to", &params.to)?;
+    let (series, outcome) = state
+        .queries
+        .series(
+            &principal.tenant_id,
+            &params.metric,
+            params.service_name.as_deref(),
+            from,
+            to,
+            step,
+        )
+        .await?;
+    let seconds =
+        |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = TimeseriesResponse {
+        metric: series.metric,
+        service_name: series.service_name,
+        step: series.step.as_step().to_string(),
+        from: seconds(series.from),
+        to: seconds(series.to),
+        points: series
+            .points
+            .iter()
+            .map(|(at, stats)| PointDto {
+                t: seconds(*at),
+                stats: StatsDto::from_stats(stats),
+            })
+            .collect(),
+    };
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert("x-cache", HeaderValue::from_static(outcome.as_str()));
+    Ok(response)
+}

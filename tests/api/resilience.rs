@@ -1,0 +1,394 @@
+//! Exactly-once effect through crashes and outages, processor ownership, rebuilds, audit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    free_port, json, log_batch, log_event, spawn_app, spawn_app_with, spawn_instance,
+    test_settings, ServerProcess, ACME_KEY,
+};
+use crate::proxy::TcpProxy;
+
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// A producer that pushes numbered batches to `address` until stopped, retrying each batch
+/// (same event ids) until it is acknowledged, and adds up the events acknowledged.
+///
+/// A batch answered 202 is durable exactly once whether this answer counted its events as
+/// `ingested` or (because an earlier attempt was recorded but its answer was lost to a
+/// crash) as `duplicates`, so the events to expect are `ingested + duplicates` per batch.
+struct Producer {
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Producer {
+    fn start(address: Arc<std::sync::Mutex<String>>, prefix: &str, batch_size: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        let batches = Arc::new(AtomicU64::new(0));
+        let (stop_flag, total, count) = (stop.clone(), acknowledged.clone(), batches.clone());
+        let prefix = prefix.to_string();
+        let task = tokio::spawn(async move {
+            let client = Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let mut number = 0u64;
+            while !stop_flag.load(Ordering::SeqCst) {
+                let batch = log_batch(&format!("{prefix}-{number}"), batch_size);
+                loop {
+                    let url = format!("{}/ingest", address.lock().unwrap());
+                    let sent = client
+                        .post(url)
+                        .header("X-API-Key", ACME_KEY)
+                        .json(&batch)
+                        .send()
+                        .await;
+                    if let Ok(response) = sent {
+                        if response.status() == StatusCode::ACCEPTED {
+                            let receipt: Value = response.json().await.unwrap();
+                            let events = receipt["ingested"].as_u64().unwrap()
+                                + receipt["duplicates"].as_u64().unwrap();
+                            assert_eq!(events, batch_size as u64, "{receipt}");
+                            total.fetch_add(events, Ordering::SeqCst);
+                            count.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                number += 1;
+            }
+        });
+        Self {
+            stop,
+            acknowledged,
+            batches,
+            task,
+        }
+    }
+
+    /// Stops after the batch in flight is acknowledged; returns the acknowledged total.
+    async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap();
+        self.acknowledged.load(Ordering::SeqCst)
+    }
+}
+
+async fn audit_ingested_total(app_address: &str, token: &str) -> u64 {
+    let client = Client::new();
+    let mut total = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{app_address}/audit?action=ingest.batch&limit=1000");
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: Value = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for entry in page["data"].as_array().unwrap() {
+            total += entry["details"]["ingested"].as_u64().unwrap();
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test]
+async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
+    let settings = test_settings().await;
+    let port = free_port();
+    let mut server = ServerProcess::start(&settings, port).await;
+    let address = Arc::new(std::sync::Mutex::new(server.address.clone()));
+    let producer = Producer::start(address.clone(), "kill", 400);
+
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server = ServerProcess::start(&settings, port).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let batches = producer.batches.load(Ordering::SeqCst);
+    let acknowledged = producer.finish().await;
+    assert!(
+        batches >= 3,
+        "the producer made too little progress ({batches} batches)"
+    );
+
+    let app = crate::helpers::TestApp::attach(&server.address, settings.clone());
+    app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
+        .await;
+    assert_eq!(app.stored_events("acme").await as u64, acknowledged);
+    let token = app.token("acme", "admin");
+    let started = std::time::Instant::now();
+    loop {
+        let audited = audit_ingested_total(&server.address, &token).await;
+        if audited == acknowledged {
+            break;
+        }
+        assert!(
+            audited < acknowledged,
+            "audit counts {audited} > {acknowledged}"
+        );
+        assert!(
+            started.elapsed() < CATCH_UP,
+            "audit log shows {audited} of {acknowledged}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_clickhouse_outage_during_ingestion_is_caught_up_exactly() {
+    let proxy = TcpProxy::start("127.0.0.1:8123").await;
+    let app = spawn_app_with(|settings| {
+        settings.clickhouse.url = format!("http://127.0.0.1:{}", proxy.port);
+    })
+    .await;
+    let address = Arc::new(std::sync::Mutex::new(app.address.clone()));
+    app.ingest_ok(ACME_KEY, &log_event("before-outage")).await;
+    app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
+
+    let producer = Producer::start(address, "outage", 500);
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        proxy.disable();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let ready = json(app.get("/readyz").await).await;
+        assert_eq!(
+            ready["dependencies"]["clickhouse"]["status"], "down",
+            "{ready}"
+        );
+        proxy.enable();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acknowledged = producer.finish().await + 1;
+
+    app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
+        .await;
+    let ready = json(app.get("/readyz").await).await;
+    assert_eq!(
+        ready["processors"]["aggregation"]["status"], "running",
+        "{ready}"
+    );
+}
+
+#[tokio::test]
+async fn processor_ownership_moves_when_the_owner_stops() {
+    let first = spawn_app().await;
+    let second = spawn_instance(first.settings.clone()).await;
+    first.ingest_ok(ACME_KEY, &log_batch("owner", 50)).await;
+    first.wait_for_events(ACME_KEY, "acme", 50, CATCH_UP).await;
+
+    let status = |ready: &Value| {
+        ready["processors"]["aggregation"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let started = std::time::Instant::now();
+    let (owner, standby) = loop {
+        let one = status(&json(first.get("/readyz").await).await);
+        let two = status(&json(second.get("/readyz").await).await);
+        match (one.as_str(), two.as_str()) {
+            ("running", "standby") => break (first, second),
+            ("standby", "running") => break (second, first),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "statuses {one} / {two}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    owner.stop().await;
+    standby
+        .ingest_ok(ACME_KEY, &log_batch("after-handover", 30))
+        .await;
+    standby
+        .wait_for_events(ACME_KEY, "acme", 80, CATCH_UP)
+        .await;
+    let ready = json(standby.get("/readyz").await).await;
+    assert_eq!(status(&ready), "running");
+}
+
+#[tokio::test]
+async fn readiness_shows_processor_lag() {
+    let app = spawn_app().await;
+    app.ingest_ok(ACME_KEY, &log_event("lag")).await;
+    app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
+    let ready = json(app.get("/readyz").await).await;
+    for name in ["aggregation", "audit"] {
+        let processor = &ready["processors"][name];
+        assert_eq!(processor["status"], "running", "{ready}");
+        assert!(processor["lagEvents"].is_u64(), "{ready}");
+        assert!(processor["lagSeconds"].is_number(), "{ready}");
+    }
+}
+
+#[tokio::test]
+async fn administrative_actions_and_batches_land_in_the_audit_log() {
+    let app = spawn_app().await;
+    let admin = app.token("acme", "admin");
+    let issued = json(
+        app.client
+            .post(app.url("/admin/api-keys"))
+            .bearer_auth(&admin)
+            .json(&json!({"label": "audit-test"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let key = issued["key"].as_str().unwrap().to_string();
+    let key_id = issued["keyId"].as_str().unwrap().to_string();
+    app.ingest_ok(&key, &log_batch("audited", 7)).await;
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/admin/api-keys/{key_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    let started = std::time::Instant::now();
+    let entries = loop {
+        let page = json(
+            app.client
+                .get(app.url("/audit"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let entries = page["data"].as_array().cloned().unwrap_or_default();
+        let actions: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        if actions.contains(&"api_key.revoked") && actions.contains(&"ingest.batch") {
+            break entries;
+        }
+        assert!(started.elapsed() < CATCH_UP, "audit log so far: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap()
+            .clone()
+    };
+    let issued_entry = find("api_key.issued");
+    assert_eq!(issued_entry["actor"], "user:test-user");
+    assert_eq!(issued_entry["subject"], key_id.as_str());
+    assert_eq!(issued_entry["details"]["label"], "audit-test");
+    let batch = find("ingest.batch");
+    assert_eq!(batch["actor"], format!("key:{key_id}"));
+    assert_eq!(batch["details"]["ingested"], 7);
+    assert_eq!(find("api_key.revoked")["actor"], "user:test-user");
+
+    let globex_admin = app.token("globex", "admin");
+    let other = json(
+        app.client
+            .get(app.url("/audit"))
+            .bearer_auth(&globex_admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(other["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["subject"] != key_id.as_str()));
+    let viewer = app.token("acme", "viewer");
+    let forbidden = app
+        .client
+        .get(app.url("/audit"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_rebuild_replays_the_event_store_into_the_read_model() {
+    let app = spawn_app_with(|settings| settings.auth.operator_tenant = "acme".into()).await;
+    app.ingest_ok(ACME_KEY, &log_batch("rebuild", 120)).await;
+    app.wait_for_events(ACME_KEY, "acme", 120, CATCH_UP).await;
+
+    let not_operator = app
+        .client
+        .post(app.url("/admin/read-models/aggregation/rebuild"))
+        .bearer_auth(app.token("globex", "admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_operator.status(), StatusCode::FORBIDDEN);
+    let response = app
+        .client
+        .post(app.url("/admin/read-models/aggregation/rebuild"))
+        .bearer_auth(app.token("acme", "admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        json(response).await,
+        json!({"readModel": "aggregation", "generation": 1})
+    );
+
+    let generation_url = format!(
+        "{}/?database={}&query=SELECT%20max(generation)%20FROM%20read_model_generations%20WHERE%20name%20%3D%20'aggregation'",
+        app.settings.clickhouse.url, app.settings.clickhouse.database
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let generation = Client::new()
+            .get(&generation_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if generation.trim() == "1" {
+            break;
+        }
+        assert!(started.elapsed() < CATCH_UP, "the rebuild did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.wait_for_events(ACME_KEY, "acme", 120, CATCH_UP).await;
+    let unknown = app
+        .client
+        .post(app.url("/admin/read-models/nope/rebuild"))
+        .bearer_auth(app.token("acme", "admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
