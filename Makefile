@@ -44,10 +44,13 @@ fmt:
 openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
 
-bench: bench-ingest
+bench: bench-ingest bench-query
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
+
+bench-query: stack
+	@./scripts/bench-query.sh
 
 check-layering:
 	@./scripts/check-layering.sh

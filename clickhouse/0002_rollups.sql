@@ -3,6 +3,10 @@
 -- A view sees exactly the block inserted into `events`, so the rollups stay consistent with
 -- the raw table even when an INSERT is cut short. Readers always aggregate again
 -- (sum(...), *Merge(...)) because merges are eventual.
+--
+-- Sort keys start with (tenant_id, bucket): summaries read a time range across all series,
+-- and a bucket-first key maps it to one contiguous run of granules. Small granules keep the
+-- rows read for the edges of a range (and their aggregate states) few.
 
 -- Event counts by type and service.
 CREATE TABLE IF NOT EXISTS event_counts_1m
@@ -11,7 +15,7 @@ CREATE TABLE IF NOT EXISTS event_counts_1m
     event_type Enum8('log' = 1, 'metric' = 2, 'trace' = 3), service_name String,
     events UInt64
 ) ENGINE = SummingMergeTree(events) PARTITION BY toYYYYMM(bucket)
-  ORDER BY (tenant_id, bucket, event_type, service_name);
+  ORDER BY (tenant_id, bucket, event_type, service_name) SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS event_counts_1h AS event_counts_1m;
 CREATE TABLE IF NOT EXISTS event_counts_1d AS event_counts_1m;
@@ -34,7 +38,7 @@ CREATE TABLE IF NOT EXISTS user_counts_1m
 (
     tenant_id String, bucket DateTime('UTC'), user_id String, events UInt64
 ) ENGINE = SummingMergeTree(events) PARTITION BY toYYYYMM(bucket)
-  ORDER BY (tenant_id, bucket, user_id);
+  ORDER BY (tenant_id, bucket, user_id) SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS user_counts_1h AS user_counts_1m;
 CREATE TABLE IF NOT EXISTS user_counts_1d AS user_counts_1m;
@@ -61,7 +65,7 @@ CREATE TABLE IF NOT EXISTS metric_stats_1m
     maximum   AggregateFunction(max, Float64),
     quantiles AggregateFunction(quantilesTDigest(0.5, 0.9, 0.95, 0.99), Float64)
 ) ENGINE = AggregatingMergeTree PARTITION BY toYYYYMM(bucket)
-  ORDER BY (tenant_id, metric_name, bucket, service_name);
+  ORDER BY (tenant_id, bucket, metric_name, service_name) SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS metric_stats_1h AS metric_stats_1m;
 CREATE TABLE IF NOT EXISTS metric_stats_1d AS metric_stats_1m;

@@ -153,6 +153,8 @@ pub struct ProcessorConfig {
     pub batch_events: usize,
     /// Longest wait for new events committed by other instances.
     pub poll_interval_ms: u64,
+    /// Pause after a round that found few events, so read-model writes come in larger blocks.
+    pub coalesce_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -265,8 +267,9 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            batch_events: 16,
+            batch_events: 128,
             poll_interval_ms: 250,
+            coalesce_ms: 200,
         }
     }
 }
@@ -342,6 +345,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "PROCESSORS_ENABLED",
     "PROCESSOR_BATCH_EVENTS",
     "PROCESSOR_POLL_INTERVAL_MS",
+    "PROCESSOR_COALESCE_MS",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -433,6 +437,7 @@ impl Settings {
             "PROCESSOR_POLL_INTERVAL_MS",
             &mut self.processors.poll_interval_ms,
         )?;
+        env.parse("PROCESSOR_COALESCE_MS", &mut self.processors.coalesce_ms)?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);
         if let Some(required) = environment.get("READINESS_REQUIRED") {

@@ -271,6 +271,7 @@ impl Application {
             RunnerSettings {
                 batch_events: settings.processors.batch_events,
                 poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+                coalesce: Duration::from_millis(settings.processors.coalesce_ms),
                 ..RunnerSettings::default()
             },
         );

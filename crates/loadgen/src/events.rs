@@ -119,22 +119,23 @@ pub struct BatchTemplate {
 const SEQUENCE_DIGITS: usize = 10;
 
 impl BatchTemplate {
+    /// Event timestamps lie within `spread_millis` (at least one second) before
+    /// `timestamp_millis`.
     pub fn new(
         prefix: &str,
         batch_size: usize,
         timestamp_millis: i64,
+        spread_millis: i64,
         metric_names: usize,
     ) -> Self {
         let mut body = String::with_capacity(batch_size * 330);
         let mut sequence_offsets = Vec::with_capacity(batch_size);
+        let spread = spread_millis.max(1000) as u64;
+        let seed = mix(prefix.len() as u64 ^ timestamp_millis as u64);
         body.push('[');
         for index in 0..batch_size as u64 {
-            let mut generated = event(
-                prefix,
-                index,
-                timestamp_millis - (index as i64 % 1000),
-                metric_names,
-            );
+            let offset = (mix(seed ^ index) % spread) as i64;
+            let mut generated = event(prefix, index, timestamp_millis - offset, metric_names);
             generated.event_id = format!("{prefix}-{}-{index}", "0".repeat(SEQUENCE_DIGITS));
             if index > 0 {
                 body.push(',');
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn templates_give_every_request_new_ids() {
-        let mut template = BatchTemplate::new("run-0", 3, 1_700_000_000_000, 5);
+        let mut template = BatchTemplate::new("run-0", 3, 1_700_000_000_000, 1_000, 5);
         template.stamp(7);
         let first: serde_json::Value = serde_json::from_str(&template.body).unwrap();
         assert_eq!(first[1]["eventId"], "run-0-0000000007-1");

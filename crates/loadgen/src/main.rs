@@ -2,6 +2,7 @@
 //! figures. It measures; it asserts nothing.
 
 mod events;
+mod reads;
 mod stats;
 
 use std::io::Write as _;
@@ -30,6 +31,10 @@ enum Command {
     Ingest(IngestArgs),
     /// Write `events` seed-shaped events in PostgreSQL COPY text format (the raw baseline).
     CopyFile(CopyFileArgs),
+    /// Measure summary and event-query latency.
+    QueryBench(reads::QueryBenchArgs),
+    /// Measure the time from a 202 to the event being queryable.
+    Freshness(reads::FreshnessArgs),
 }
 
 #[derive(Args)]
@@ -72,6 +77,14 @@ struct IngestArgs {
     /// Also print the slowest request of every second (to spot stalls).
     #[arg(long)]
     timeline: bool,
+    /// Spread batches over this many seconds before now: each request covers one random
+    /// minute of that span (like history replayed in order by several producers); without
+    /// it every request reuses one template's timestamps, a second before the start.
+    #[arg(long, default_value_t = 0)]
+    spread_seconds: u64,
+    /// Stop once this many events are acknowledged (0: run for --duration).
+    #[arg(long, default_value_t = 0)]
+    total_events: u64,
 }
 
 #[tokio::main]
@@ -79,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ingest(args) => ingest(args).await,
         Command::CopyFile(args) => copy_file(&args),
+        Command::QueryBench(args) => reads::query_bench(args).await,
+        Command::Freshness(args) => reads::freshness(args).await,
     }
 }
 
@@ -136,10 +151,13 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 .timeout(Duration::from_secs(60))
                 .build()?;
             let offset = interval.map(|i| i.mul_f64(connection as f64 / args.connections as f64));
+            let prefix = format!("{}-{connection}", args.run_id);
+            let spread_millis = (args.spread_seconds * 1000) as i64;
             let mut template = events::BatchTemplate::new(
-                &format!("{}-{connection}", args.run_id),
+                &prefix,
                 args.batch_size,
                 chrono::Utc::now().timestamp_millis(),
+                spread_millis,
                 args.metric_names,
             );
             let mut sequence: u64 = 0;
@@ -154,6 +172,20 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 };
                 if scheduled >= deadline {
                     break;
+                }
+                if args.total_events > 0 && totals.lock().await.ingested >= args.total_events {
+                    break;
+                }
+                if args.spread_seconds > 0 {
+                    let slice = events::mix((connection as u64) << 40 ^ sequence)
+                        % spread_millis.max(1) as u64;
+                    template = events::BatchTemplate::new(
+                        &prefix,
+                        args.batch_size,
+                        chrono::Utc::now().timestamp_millis() - 1_000 - slice as i64,
+                        60_000,
+                        args.metric_names,
+                    );
                 }
                 template.stamp(sequence);
                 let body = template.body.clone();

@@ -19,6 +19,10 @@ pub struct RunnerSettings {
     pub batch_events: usize,
     /// Longest wait for new events when nothing wakes the processor (other instances write).
     pub poll_interval: Duration,
+    /// After a round that was not full (the processor is caught up), wait this long before
+    /// reading again, so writes to the read model come in a few larger blocks rather than one
+    /// per ingest commit. Bounds the extra staleness this adds.
+    pub coalesce: Duration,
     /// How often an instance without the lease tries to take it.
     pub lease_retry: Duration,
     /// How often the lease and rebuild requests are checked while running.
@@ -33,8 +37,9 @@ pub struct RunnerSettings {
 impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
-            batch_events: 16,
+            batch_events: 128,
             poll_interval: Duration::from_millis(250),
+            coalesce: Duration::from_millis(200),
             lease_retry: Duration::from_secs(2),
             check_interval: Duration::from_secs(1),
             retry_min: Duration::from_millis(200),
@@ -247,6 +252,12 @@ impl ProcessorRunner {
             processor.process(&events).await?;
             position = last;
             self.monitor.set(name, "running", Some(position), None);
+            if events.len() < self.settings.batch_events {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.coalesce) => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
             if last_lag_log.elapsed() >= self.settings.lag_log_interval {
                 last_lag_log = Instant::now();
                 if let Ok(lag) = self.log.lag(position).await {

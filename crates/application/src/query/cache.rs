@@ -66,11 +66,13 @@ impl TwoLevelCache {
         }
     }
 
-    /// The cached answer for `key` of `tenant`, or `compute`'s, which is then cached.
+    /// The cached answer for `key` of `tenant`, or `compute`'s, which is then cached. With
+    /// `refresh`, the cached answer is ignored and replaced (a client's `no-cache`).
     pub async fn get_or_compute<T, F, Fut, E>(
         &self,
         tenant: &TenantId,
         key: &str,
+        refresh: bool,
         compute: F,
     ) -> Result<(T, CacheOutcome), E>
     where
@@ -85,13 +87,15 @@ impl TwoLevelCache {
                 format!("{tenant}:l{}:{key}", self.local_generation(tenant))
             }
         };
-        if let Some(value) = self.read_l1(&full_key).await {
-            return Ok((value, CacheOutcome::L1));
-        }
-        if let Some(bytes) = self.read_l2(&full_key).await {
-            if let Ok(value) = serde_json::from_slice(&bytes) {
-                let _ = self.l1.put(&full_key, bytes).await;
-                return Ok((value, CacheOutcome::L2));
+        if !refresh {
+            if let Some(value) = self.read_l1(&full_key).await {
+                return Ok((value, CacheOutcome::L1));
+            }
+            if let Some(bytes) = self.read_l2(&full_key).await {
+                if let Ok(value) = serde_json::from_slice(&bytes) {
+                    let _ = self.l1.put(&full_key, bytes).await;
+                    return Ok((value, CacheOutcome::L2));
+                }
             }
         }
         let value = compute().await?;

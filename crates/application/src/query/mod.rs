@@ -239,12 +239,13 @@ impl QueryService {
         tenant: &TenantId,
         window: SummaryWindow,
         now: DateTime<Utc>,
+        refresh: bool,
     ) -> Result<(Summary, CacheOutcome), QueryFailure> {
         let to = now.timestamp().div_euclid(60) * 60 + 60;
         let from = to - window.seconds();
         let key = format!("summary:{}:{to}", window.as_str());
         self.cache
-            .get_or_compute(tenant, &key, || async move {
+            .get_or_compute(tenant, &key, refresh, || async move {
                 let ranges = plan::cover(from, to);
                 let data = self.store.summary(tenant, &ranges, SUMMARY_TOP).await?;
                 let by_type: BTreeMap<EventType, u64> = EventType::ALL
@@ -279,6 +280,7 @@ impl QueryService {
     }
 
     /// One metric's statistics per bucket of `step` (chosen from the range when absent).
+    #[allow(clippy::too_many_arguments)]
     pub async fn series(
         &self,
         tenant: &TenantId,
@@ -287,6 +289,7 @@ impl QueryService {
         from: Timestamp,
         to: Timestamp,
         step: Option<Granularity>,
+        refresh: bool,
     ) -> Result<(Series, CacheOutcome), QueryFailure> {
         check_range(from, to)?;
         let (from_s, to_s) = (
@@ -311,7 +314,7 @@ impl QueryService {
             service_name.unwrap_or("")
         );
         self.cache
-            .get_or_compute(tenant, &key, || async move {
+            .get_or_compute(tenant, &key, refresh, || async move {
                 let range = BucketRange {
                     granularity: step,
                     from: from_s,

@@ -212,7 +212,56 @@ fn bind_union(
     query
 }
 
+/// The first window a newest-first scan reads, and how much wider each next one is.
+const FIRST_WINDOW_US: i64 = 60_000_000;
+const WINDOW_GROWTH: i64 = 8;
+
 impl ClickHouseAnalytics {
+    /// Keys of the newest `limit` events after `after` (in newest-first order).
+    ///
+    /// Reads a short time window just below the upper bound first and widens it only while
+    /// it holds fewer than `limit` events, so the cost follows how far back the page reaches,
+    /// not the size of the whole range: the first page and a cursor 100,000 events deep
+    /// cost the same. (ClickHouse 18.16 cannot read a sort-key range in reverse order by
+    /// itself.)
+    async fn newest_keys(
+        &self,
+        filter: &Filter<'_>,
+        after: Option<&Keyset>,
+        limit: u64,
+    ) -> Result<Vec<EventKey>, PortError> {
+        let spec = filter.spec;
+        let continuation = if after.is_some() {
+            " AND ts_us <= ? AND (ts_us < ? OR event_id > ?)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT ts_us, event_id FROM events WHERE {} AND ts_us >= ?{continuation} \
+             ORDER BY ts_us DESC, event_id ASC LIMIT ?",
+            filter.sql
+        );
+        let upper = after.map_or(spec.to.as_micros(), |keyset| keyset.timestamp_us + 1);
+        let mut width = FIRST_WINDOW_US;
+        loop {
+            let lower = upper.saturating_sub(width).max(spec.from.as_micros());
+            let mut query = filter
+                .bind(self.clickhouse.client().query(&sql))
+                .bind(lower);
+            if let Some(after) = after {
+                query = query
+                    .bind(after.timestamp_us)
+                    .bind(after.timestamp_us)
+                    .bind(after.event_id.as_str());
+            }
+            let keys: Vec<EventKey> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+            if keys.len() as u64 >= limit || lower <= spec.from.as_micros() {
+                return Ok(keys);
+            }
+            width = width.saturating_mul(WINDOW_GROWTH);
+        }
+    }
+
     async fn fetch_events(
         &self,
         filter: &Filter<'_>,
@@ -278,20 +327,24 @@ impl AnalyticsStore for ClickHouseAnalytics {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<StoredTelemetry>, PortError> {
-        // Sort on the two small key columns only, then read the few full rows needed.
         let filter = Filter::new(spec);
-        let sql = format!(
-            "SELECT ts_us, event_id FROM events WHERE {} \
-             ORDER BY ts_us DESC, event_id ASC LIMIT ?, ?",
-            filter.sql
-        );
-        let keys: Vec<EventKey> = filter
-            .bind(self.clickhouse.client().query(&sql))
-            .bind(offset)
-            .bind(limit)
-            .fetch_all()
-            .await
-            .map_err(port_error)?;
+        let keys = if offset == 0 {
+            self.newest_keys(&filter, None, limit).await?
+        } else {
+            // Sort on the two small key columns only, then read the few full rows needed.
+            let sql = format!(
+                "SELECT ts_us, event_id FROM events WHERE {} \
+                 ORDER BY ts_us DESC, event_id ASC LIMIT ?, ?",
+                filter.sql
+            );
+            filter
+                .bind(self.clickhouse.client().query(&sql))
+                .bind(offset)
+                .bind(limit)
+                .fetch_all()
+                .await
+                .map_err(port_error)?
+        };
         self.fetch_events(&filter, keys).await
     }
 
@@ -302,24 +355,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
         limit: u64,
     ) -> Result<Vec<StoredTelemetry>, PortError> {
         let filter = Filter::new(spec);
-        let continuation = if after.is_some() {
-            " AND ts_us <= ? AND (ts_us < ? OR event_id > ?)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT ts_us, event_id FROM events WHERE {}{continuation} \
-             ORDER BY ts_us DESC, event_id ASC LIMIT ?",
-            filter.sql
-        );
-        let mut query = filter.bind(self.clickhouse.client().query(&sql));
-        if let Some(after) = after {
-            query = query
-                .bind(after.timestamp_us)
-                .bind(after.timestamp_us)
-                .bind(after.event_id.as_str());
-        }
-        let keys: Vec<EventKey> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+        let keys = self.newest_keys(&filter, after, limit).await?;
         self.fetch_events(&filter, keys).await
     }
 
@@ -390,7 +426,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
             .fetch_all::<Counted>();
 
         let (metrics_union, bounds) = rollup_union(
-            "metric_stats",
+            "metric_overall",
             "metric_name, samples, total, minimum, maximum, quantiles",
             ranges,
         );
@@ -508,17 +544,18 @@ impl AnalyticsStore for ClickHouseAnalytics {
         service_name: Option<&str>,
         range: BucketRange,
     ) -> Result<Vec<SeriesPoint>, PortError> {
-        let service_condition = if service_name.is_some() {
-            " AND service_name = ?"
+        // Without a service filter, the rollup across services has one state per bucket.
+        let (prefix, service_condition) = if service_name.is_some() {
+            ("metric_stats", " AND service_name = ?")
         } else {
-            ""
+            ("metric_overall", "")
         };
         let sql = format!(
             "SELECT toUInt32(bucket) AS bucket, {MERGED_STATS} FROM {} \
              WHERE tenant_id = ? AND metric_name = ? \
                AND bucket >= toDateTime(?) AND bucket < toDateTime(?){service_condition} \
              GROUP BY bucket ORDER BY bucket",
-            rollup_table("metric_stats", range.granularity)
+            rollup_table(prefix, range.granularity)
         );
         let mut query = self
             .clickhouse

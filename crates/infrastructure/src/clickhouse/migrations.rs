@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_rollups.sql"),
     migration!(3, "0003_audit_log.sql"),
     migration!(4, "0004_read_model_generations.sql"),
+    migration!(5, "0005_metric_overall.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

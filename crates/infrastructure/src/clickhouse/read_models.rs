@@ -47,6 +47,9 @@ pub const AGGREGATION_TABLES: &[&str] = &[
     "metric_stats_1m",
     "metric_stats_1h",
     "metric_stats_1d",
+    "metric_overall_1m",
+    "metric_overall_1h",
+    "metric_overall_1d",
 ];
 
 impl ClickHouseReadModel {

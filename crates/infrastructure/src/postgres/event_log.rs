@@ -20,16 +20,23 @@ impl PostgresEventLog {
 }
 
 /// `$3`: aggregate types whose every event matches; `$4`: `Aggregate.Event` pairs.
+///
+/// The inner query picks the page by the small key columns only; the payloads (large, and
+/// converted to text) are read for the rows of the page alone, whatever plan Postgres picks
+/// for the inner query.
 const READ_AFTER: &str = "
-SELECT transaction_id::text::bigint AS transaction_id, position, aggregate_type, aggregate_id,
-       sequence, event_type, event_version, payload::text AS payload,
-       metadata::text AS metadata, recorded_at
-FROM events
-WHERE (transaction_id, position) > ($1::text::xid8, $2)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-  AND (aggregate_type = ANY($3) OR (aggregate_type || '.' || event_type) = ANY($4))
-ORDER BY transaction_id, position
-LIMIT $5";
+SELECT e.transaction_id::text::bigint AS txid, e.position, e.aggregate_type, e.aggregate_id,
+       e.sequence, e.event_type, e.event_version, e.payload::text AS payload,
+       e.metadata::text AS metadata, e.recorded_at
+FROM (SELECT aggregate_type, aggregate_id, sequence
+      FROM events
+      WHERE (transaction_id, position) > ($1::text::xid8, $2)
+        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        AND (aggregate_type = ANY($3) OR (aggregate_type || '.' || event_type) = ANY($4))
+      ORDER BY transaction_id, position
+      LIMIT $5) AS page
+JOIN events e USING (aggregate_type, aggregate_id, sequence)
+ORDER BY e.transaction_id, e.position";
 
 /// Counts at most this many events when measuring lag.
 const LAG_COUNT_CAP: i64 = 100_000;
@@ -72,7 +79,7 @@ impl EventLog for PostgresEventLog {
             .map_err(port_error)?;
         rows.iter()
             .map(|row| {
-                let transaction_id: i64 = row.try_get("transaction_id")?;
+                let transaction_id: i64 = row.try_get("txid")?;
                 Ok(StoredEvent {
                     position: LogPosition {
                         transaction_id: u64::try_from(transaction_id).unwrap_or_default(),

@@ -12,7 +12,7 @@ use telemetry_application::auth::Permission;
 use telemetry_application::query::SummaryWindow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, GroupDto};
+use super::dto::{invalid, wants_fresh, GroupDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -65,7 +65,8 @@ pub struct SummaryResponse {
 /// A tenant's summary.
 ///
 /// `accountId` is the caller's tenant id; any other id answers 404. Served from the minute,
-/// hour and day rollups through the cache (`X-Cache` says which level answered).
+/// hour and day rollups through the cache (`X-Cache` says which level answered;
+/// `Cache-Control: no-cache` asks for a fresh answer).
 #[utoipa::path(get, path = "/accounts/{accountId}/summary", tag = "queries",
     params(("accountId" = String, Path, description = "The tenant id"), SummaryParams),
     security(("api_key" = []), ("bearer" = [])),
@@ -81,6 +82,7 @@ pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,
     Path(account_id): Path<String>,
+    headers: axum::http::HeaderMap,
     params: Result<Query<SummaryParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Permission::Read)?;
@@ -96,7 +98,12 @@ pub async fn summary(
     };
     let (summary, outcome) = state
         .queries
-        .summary(&principal.tenant_id, window, chrono::Utc::now())
+        .summary(
+            &principal.tenant_id,
+            window,
+            chrono::Utc::now(),
+            wants_fresh(&headers),
+        )
         .await?;
     let body = SummaryResponse {
         account_id: summary.account_id.to_string(),

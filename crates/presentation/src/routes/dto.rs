@@ -87,6 +87,20 @@ impl StatsDto {
     }
 }
 
+/// Whether the client asked for a fresh answer (`Cache-Control: no-cache`).
+pub fn wants_fresh(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|directive| {
+            let directive = directive.trim();
+            directive.eq_ignore_ascii_case("no-cache")
+                || directive.eq_ignore_ascii_case("max-age=0")
+        })
+}
+
 /// Parses an RFC 3339 parameter, naming it in the error.
 pub fn timestamp(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse_rfc3339(value).map_err(|error| {

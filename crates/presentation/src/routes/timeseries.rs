@@ -10,7 +10,7 @@ use telemetry_application::auth::Permission;
 use telemetry_application::ports::Granularity;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, StatsDto};
+use super::dto::{invalid, timestamp, wants_fresh, StatsDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -70,6 +70,7 @@ pub struct TimeseriesResponse {
 pub async fn timeseries(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     params: Result<Query<TimeseriesParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Permission::Read)?;
@@ -96,6 +97,7 @@ pub async fn timeseries(
             from,
             to,
             step,
+            wants_fresh(&headers),
         )
         .await?;
     let seconds =

@@ -1,0 +1,253 @@
+//! Read-side measurements: summary latency (computed and cached), first-page and
+//! deep-cursor query latency, and freshness (time from a 202 to the event being queryable).
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::stats::{Latencies, Summary};
+
+#[derive(Args, Clone)]
+pub struct QueryBenchArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long)]
+    api_key: String,
+    #[arg(long)]
+    tenant: String,
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Depth of the deep cursor (events before it).
+    #[arg(long, default_value_t = 100_000)]
+    deep: u64,
+    /// Days of data the event queries span.
+    #[arg(long, default_value_t = 8)]
+    days: i64,
+}
+
+#[derive(Args, Clone)]
+pub struct FreshnessArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long)]
+    api_key: String,
+    /// How long to probe, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Pause between probes, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    interval_ms: u64,
+}
+
+fn line(name: &str, summary: &Summary) -> String {
+    format!(
+        "{name}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        summary.p50_ms, summary.p95_ms, summary.p99_ms, summary.max_ms
+    )
+}
+
+fn figures(summary: &Summary) -> Value {
+    json!({"p50_ms": summary.p50_ms, "p95_ms": summary.p95_ms, "p99_ms": summary.p99_ms, "max_ms": summary.max_ms})
+}
+
+/// Sends `request` `count` times, one after another; fails on any non-2xx answer.
+async fn measure(
+    count: usize,
+    mut request: impl FnMut() -> reqwest::RequestBuilder,
+) -> anyhow::Result<(Summary, Vec<String>)> {
+    let mut latencies = Latencies::default();
+    let mut cache_levels = Vec::new();
+    for _ in 0..count {
+        let started = Instant::now();
+        let response = request().send().await?;
+        let status = response.status();
+        if let Some(level) = response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+        {
+            cache_levels.push(level.to_string());
+        }
+        let body = response.bytes().await?;
+        latencies.record(started.elapsed());
+        if !status.is_success() {
+            bail!("{status}: {}", String::from_utf8_lossy(&body));
+        }
+    }
+    Ok((latencies.summary(), cache_levels))
+}
+
+pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let mut out = std::io::stdout().lock();
+    let mut results = serde_json::Map::new();
+
+    for window in ["24h", "7d"] {
+        let url = format!(
+            "{}/accounts/{}/summary?window={window}",
+            args.url, args.tenant
+        );
+        let (uncached, _) = measure(args.requests, || {
+            client
+                .get(&url)
+                .header("X-API-Key", &args.api_key)
+                .header("Cache-Control", "no-cache")
+        })
+        .await?;
+        let (cached, levels) = measure(args.requests, || {
+            client.get(&url).header("X-API-Key", &args.api_key)
+        })
+        .await?;
+        let hits = levels.iter().filter(|level| *level != "MISS").count();
+        writeln!(
+            out,
+            "{}",
+            line(&format!("summary {window} computed"), &uncached)
+        )?;
+        writeln!(
+            out,
+            "{} ({hits}/{} from cache)",
+            line(&format!("summary {window} cached"), &cached),
+            levels.len()
+        )?;
+        results.insert(format!("summary_{window}_computed"), figures(&uncached));
+        results.insert(format!("summary_{window}_cached"), figures(&cached));
+    }
+
+    let now = chrono::Utc::now();
+    let range = json!({
+        "startTime": (now - chrono::Duration::days(args.days)).to_rfc3339(),
+        "endTime": (now + chrono::Duration::minutes(1)).to_rfc3339(),
+        "limit": 100,
+    });
+    let query_url = format!("{}/query", args.url);
+    let post = |body: &Value| {
+        client
+            .post(&query_url)
+            .header("X-API-Key", &args.api_key)
+            .json(body)
+    };
+    let first: Value = post(&range).send().await?.json().await?;
+    let total = first["pagination"]["total"].as_u64().unwrap_or(0);
+    writeln!(out, "events in range: {total}")?;
+    results.insert("events_in_range".into(), json!(total));
+    let (first_page, _) = measure(args.requests, || post(&range)).await?;
+    writeln!(
+        out,
+        "{}",
+        line("first page (page 1, with total)", &first_page)
+    )?;
+    results.insert("first_page".into(), figures(&first_page));
+
+    let with_cursor = |cursor: &Value| {
+        let mut body = range.clone();
+        body["cursor"] = cursor.clone();
+        body
+    };
+    let shallow = with_cursor(&first["nextCursor"]);
+    let (shallow_page, _) = measure(args.requests, || post(&shallow)).await?;
+    writeln!(out, "{}", line("cursor page at depth 100", &shallow_page))?;
+    results.insert("cursor_depth_100".into(), figures(&shallow_page));
+
+    let mut deep_page = range.clone();
+    deep_page["page"] = json!(args.deep / 100);
+    let deep_started = Instant::now();
+    let deep: Value = post(&deep_page).send().await?.json().await?;
+    let offset_ms = deep_started.elapsed().as_secs_f64() * 1000.0;
+    writeln!(
+        out,
+        "page {} by offset (once): {offset_ms:.1} ms",
+        args.deep / 100
+    )?;
+    results.insert("offset_page_deep_ms".into(), json!(offset_ms));
+    let deep_cursor = deep["nextCursor"].clone();
+    if deep_cursor.is_null() {
+        bail!("fewer than {} events in range: no deep cursor", args.deep);
+    }
+    let deep_body = with_cursor(&deep_cursor);
+    let (deep_latency, _) = measure(args.requests, || post(&deep_body)).await?;
+    writeln!(
+        out,
+        "{}",
+        line(
+            &format!("cursor page at depth {}", args.deep),
+            &deep_latency
+        )
+    )?;
+    results.insert("cursor_depth_deep".into(), figures(&deep_latency));
+    writeln!(out, "RESULT {}", Value::Object(results))?;
+    Ok(())
+}
+
+pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let run = format!("fresh-{}", chrono::Utc::now().timestamp_millis());
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let mut latencies = Latencies::default();
+    let mut probe = 0u64;
+    while Instant::now() < deadline {
+        probe += 1;
+        let user = format!("{run}-{probe}");
+        let now = chrono::Utc::now();
+        let event = json!({
+            "eventId": user, "eventType": "log", "serviceName": "freshness-probe",
+            "timestamp": now.to_rfc3339(), "userId": user, "payload": {"probe": probe},
+        });
+        let accepted = client
+            .post(format!("{}/ingest", args.url))
+            .header("X-API-Key", &args.api_key)
+            .json(&event)
+            .send()
+            .await?;
+        if accepted.status().as_u16() != 202 {
+            bail!("probe ingest answered {}", accepted.status());
+        }
+        let acknowledged_at = Instant::now();
+        let query = json!({
+            "startTime": (now - chrono::Duration::minutes(5)).to_rfc3339(),
+            "endTime": (now + chrono::Duration::minutes(5)).to_rfc3339(),
+            "userId": user, "limit": 1,
+        });
+        loop {
+            let answer: Value = client
+                .post(format!("{}/query", args.url))
+                .header("X-API-Key", &args.api_key)
+                .json(&query)
+                .send()
+                .await?
+                .json()
+                .await
+                .context("query answer")?;
+            if answer["pagination"]["total"].as_u64() == Some(1) {
+                latencies.record(acknowledged_at.elapsed());
+                break;
+            }
+            if acknowledged_at.elapsed() > Duration::from_secs(120) {
+                bail!("probe {probe} not visible after 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+    }
+    let summary = latencies.summary();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} ({probe} probes)",
+        line("freshness (202 to visible)", &summary)
+    )?;
+    writeln!(
+        out,
+        "RESULT {}",
+        json!({"probes": probe, "freshness": figures(&summary)})
+    )?;
+    Ok(())
+}
