@@ -16,33 +16,15 @@ BATCH_SIZE=${BATCH_SIZE:-1000}
 DURATION=${DURATION:-20}
 PORT=${BENCH_PORT:-18080}
 DB=bench_ingest
-PG="psql -h 127.0.0.1 -U postgres -qtA"
-KEY=bench-key-0000000001
-OUT=${BENCH_OUT:-bench-results}
-mkdir -p "$OUT"
-
-./scripts/stack.sh
-cargo build --release --quiet -p telemetry-server -p telemetry-loadgen
-SERVER=target/release/telemetry-server
-LOADGEN=target/release/telemetry-loadgen
-
-$PG -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-curl -sf http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
-
-PORT=$PORT DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB CLICKHOUSE_DATABASE=$DB \
-REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=1000000000 \
-LOG_LEVEL=warn $SERVER serve > "$OUT/ingest-server.log" 2>&1 &
-SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
+source scripts/bench-lib.sh
+start_service "$DB" "$PORT" "$OUT/ingest-server.log"
 
 run() { # run <label> <extra loadgen args...>
     local label=$1; shift
-    $LOADGEN ingest --url "http://127.0.0.1:$PORT" --api-key "$KEY" --connections "$CONNECTIONS" \
+    $LOADGEN ingest --url "$URL" --api-key "$KEY" --connections "$CONNECTIONS" \
         --batch-size "$BATCH_SIZE" --run-id "$label-$(date +%s%N)" "$@" | tee "$OUT/ingest-$label.txt" >&2
     grep '^RESULT ' "$OUT/ingest-$label.txt" | sed 's/^RESULT //'
 }
-field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
 echo "warm-up (3 s)" >&2
 run warmup --duration 3 >/dev/null

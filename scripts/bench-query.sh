@@ -16,27 +16,8 @@ cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-10000000}
 PORT=${BENCH_PORT:-18090}
 DB=bench_query
-PG="psql -h 127.0.0.1 -U postgres -qtA"
-KEY=bench-key-0000000001
-OUT=${BENCH_OUT:-bench-results}
-mkdir -p "$OUT"
-
-./scripts/stack.sh
-cargo build --release --quiet -p telemetry-server -p telemetry-loadgen
-SERVER=target/release/telemetry-server
-LOADGEN=target/release/telemetry-loadgen
-
-$PG -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-curl -sf http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $DB" >/dev/null
-
-PORT=$PORT DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB CLICKHOUSE_DATABASE=$DB \
-REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=1000000000 \
-LOG_LEVEL=warn $SERVER serve > "$OUT/query-server.log" 2>&1 &
-SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
-URL="http://127.0.0.1:$PORT"
-field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+source scripts/bench-lib.sh
+start_service "$DB" "$PORT" "$OUT/query-server.log"
 
 echo "seeding $EVENTS events over 7 days" >&2
 SEED=$($LOADGEN ingest --url "$URL" --api-key "$KEY" --connections 8 --batch-size 1000 \

@@ -123,29 +123,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service with test settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    init_logging();
     let mut settings = test_settings().await;
     adjust(&mut settings);
-    let application = Application::build(settings.clone())
-        .await
-        .expect("the service failed to start");
-    let address = format!("http://127.0.0.1:{}", application.port());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    TestApp {
-        address,
-        client: Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client"),
-        database_url: settings.database.url.expose().to_string(),
-        clickhouse_database: settings.clickhouse.database.clone(),
-        settings,
-        stop: Some(stop),
-        server: Some(server),
-    }
+    spawn_instance(settings).await
 }
 
 /// A local TCP port nothing listens on.
@@ -364,7 +344,8 @@ pub fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 
 // --- Running the real binary -------------------------------------------------------------
 
-/// Starts a second in-process instance sharing `settings` (databases, Redis prefix).
+/// Starts an in-process instance with `settings` (another instance may share them: same
+/// databases and Redis prefix).
 pub async fn spawn_instance(settings: Settings) -> TestApp {
     init_logging();
     let application = Application::build(settings.clone())

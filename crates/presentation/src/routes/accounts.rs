@@ -12,7 +12,7 @@ use telemetry_application::auth::Permission;
 use telemetry_application::query::SummaryWindow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, wants_fresh, GroupDto};
+use super::dto::{invalid, wants_fresh, GroupDto, StatsDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -133,19 +133,18 @@ pub async fn summary(
         metrics: summary
             .metrics
             .into_iter()
-            .map(|metric| MetricSummary {
-                name: metric.name,
-                count: metric.stats.count,
-                min: metric.stats.min,
-                max: metric.stats.max,
-                avg: if metric.stats.count == 0 {
-                    0.0
-                } else {
-                    metric.stats.sum / metric.stats.count as f64
-                },
-                p50: metric.stats.p50,
-                p95: metric.stats.p95,
-                p99: metric.stats.p99,
+            .map(|metric| {
+                let stats = StatsDto::from_stats(&metric.stats);
+                MetricSummary {
+                    name: metric.name,
+                    count: stats.count,
+                    min: stats.min,
+                    max: stats.max,
+                    avg: stats.avg,
+                    p50: stats.p50,
+                    p95: stats.p95,
+                    p99: stats.p99,
+                }
             })
             .collect(),
         generated_at: summary
