@@ -50,6 +50,7 @@ pub struct Settings {
     pub ingest: IngestConfig,
     pub cache: CacheConfig,
     pub processors: ProcessorConfig,
+    pub alerting: AlertingConfig,
     pub log: LogConfig,
     pub readiness: ReadinessConfig,
 }
@@ -155,6 +156,22 @@ pub struct ProcessorConfig {
     pub poll_interval_ms: u64,
     /// Pause after a round that found few events, so read-model writes come in larger blocks.
     pub coalesce_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// How often every alert series is re-evaluated (`for` durations, absence, sliding).
+    pub tick_ms: u64,
+    /// Webhook request timeout.
+    pub webhook_timeout_ms: u64,
+    /// Attempts before a notification becomes a dead letter.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; doubles with each further one.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Allow webhooks to loopback and private addresses (development, tests).
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -274,6 +291,19 @@ impl Default for ProcessorConfig {
     }
 }
 
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            tick_ms: 5_000,
+            webhook_timeout_ms: 5_000,
+            max_attempts: 8,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            allow_private_networks: false,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -346,6 +376,12 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "PROCESSOR_BATCH_EVENTS",
     "PROCESSOR_POLL_INTERVAL_MS",
     "PROCESSOR_COALESCE_MS",
+    "ALERT_TICK_MS",
+    "NOTIFY_TIMEOUT_MS",
+    "NOTIFY_MAX_ATTEMPTS",
+    "NOTIFY_RETRY_BASE_MS",
+    "NOTIFY_RETRY_MAX_MS",
+    "NOTIFY_ALLOW_PRIVATE_NETWORKS",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -438,6 +474,15 @@ impl Settings {
             &mut self.processors.poll_interval_ms,
         )?;
         env.parse("PROCESSOR_COALESCE_MS", &mut self.processors.coalesce_ms)?;
+        env.parse("ALERT_TICK_MS", &mut self.alerting.tick_ms)?;
+        env.parse("NOTIFY_TIMEOUT_MS", &mut self.alerting.webhook_timeout_ms)?;
+        env.parse("NOTIFY_MAX_ATTEMPTS", &mut self.alerting.max_attempts)?;
+        env.parse("NOTIFY_RETRY_BASE_MS", &mut self.alerting.retry_base_ms)?;
+        env.parse("NOTIFY_RETRY_MAX_MS", &mut self.alerting.retry_max_ms)?;
+        env.parse(
+            "NOTIFY_ALLOW_PRIVATE_NETWORKS",
+            &mut self.alerting.allow_private_networks,
+        )?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);
         if let Some(required) = environment.get("READINESS_REQUIRED") {
@@ -476,6 +521,9 @@ impl Settings {
             return invalid(
                 "CACHE_L2_TTL_MS may be at most 60000 (answers may be at most a minute stale)",
             );
+        }
+        if self.alerting.max_attempts == 0 || self.alerting.tick_ms == 0 {
+            return invalid("NOTIFY_MAX_ATTEMPTS and ALERT_TICK_MS must be greater than 0");
         }
         if self.processors.batch_events == 0 {
             return invalid("PROCESSOR_BATCH_EVENTS must be greater than 0");

@@ -9,12 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use telemetry_application::alerting::evaluator::{AlertEvaluator, EvaluatorSettings};
+use telemetry_application::alerting::history::{self as alert_history, AlertQueries};
+use telemetry_application::alerting::notifications::{
+    DeadLetters, DeliverySettings, DeliveryWorker, NotificationProcessor,
+};
+use telemetry_application::alerting::rules::{AlertRuleService, RuleCatalogProcessor};
 use telemetry_application::auth::{parse_api_key_list, AuthService, KeyCommandFailure};
 use telemetry_application::commands::{AggregateCommands, CommandBus};
 use telemetry_application::ingest::IngestService;
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
-    AuditEntry, DependencyCheck, EventLog, EventRow, RateLimit, ReadModelStore, SourcedRow,
+    AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow, RateLimit, ReadModelStore,
+    SourcedRow,
 };
 use telemetry_application::processing::{
     aggregation, audit, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
@@ -25,20 +32,24 @@ use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::{RateLimitPolicy, RateLimitService};
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_domain::alert::Alert;
+use telemetry_domain::alert_rule::AlertRule;
 use telemetry_domain::api_key::{ApiKey, ApiKeyError};
+use telemetry_domain::dead_letter::DeadLetter;
 use telemetry_domain::ingest::IngestBatch;
 use telemetry_domain::read_model::{ReadModel, ReadModelName};
 use telemetry_domain::values::TenantId;
 use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
 use telemetry_infrastructure::clickhouse::{
-    self as ch, ClickHouse, ClickHouseAnalytics, ClickHouseCheck, ClickHouseReadModel,
-    ClickHouseSettings,
+    self as ch, ClickHouse, ClickHouseAlertHistory, ClickHouseAnalytics, ClickHouseCheck,
+    ClickHouseReadModel, ClickHouseSettings,
 };
 use telemetry_infrastructure::memory_cache::MokaCache;
 use telemetry_infrastructure::postgres::{self as pg, PgPool, PostgresCheck, PostgresSettings};
 use telemetry_infrastructure::redis::{
     Redis, RedisCache, RedisCheck, RedisGenerations, RedisRateLimiter,
 };
+use telemetry_infrastructure::webhook::HttpWebhookSender;
 use telemetry_presentation::{AppState, HttpLimits};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -139,14 +150,22 @@ impl Infrastructure {
         })
     }
 
-    /// Rebuild requests, recorded through the `ReadModel` aggregate.
-    pub fn read_model_admin(&self) -> Arc<ReadModelAdmin> {
-        let read_models: Arc<dyn AggregateCommands<ReadModel>> = Arc::new(CommandBus::new(
-            pg::event_store::<ReadModel>(self.pool.clone()),
+    /// Commands for aggregates of type `A`, stored by postgres-es.
+    pub fn commands<A>(&self) -> Arc<dyn AggregateCommands<A>>
+    where
+        A: cqrs_es::Aggregate<Services = ()> + 'static,
+        A::Command: Send + 'static,
+    {
+        Arc::new(CommandBus::new(
+            pg::event_store::<A>(self.pool.clone()),
             (),
             Arc::clone(&self.committed),
-        ));
-        Arc::new(ReadModelAdmin::new(read_models))
+        ))
+    }
+
+    /// Rebuild requests, recorded through the `ReadModel` aggregate.
+    pub fn read_model_admin(&self) -> Arc<ReadModelAdmin> {
+        Arc::new(ReadModelAdmin::new(self.commands::<ReadModel>()))
     }
 }
 
@@ -187,16 +206,8 @@ impl Application {
         let mut background = Background::new();
         let metrics = Arc::new(Metrics::default());
 
-        let batches: Arc<dyn AggregateCommands<IngestBatch>> = Arc::new(CommandBus::new(
-            pg::event_store::<IngestBatch>(infrastructure.pool.clone()),
-            (),
-            Arc::clone(&infrastructure.committed),
-        ));
-        let keys: Arc<dyn AggregateCommands<ApiKey>> = Arc::new(CommandBus::new(
-            pg::event_store::<ApiKey>(infrastructure.pool.clone()),
-            (),
-            Arc::clone(&infrastructure.committed),
-        ));
+        let batches = infrastructure.commands::<IngestBatch>();
+        let keys = infrastructure.commands::<ApiKey>();
         let directory = Arc::new(CachedApiKeyDirectory::new(
             Arc::clone(&keys),
             Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
@@ -258,12 +269,28 @@ impl Application {
             &cache,
             Duration::from_millis(settings.cache.invalidation_interval_ms),
         );
-        let processors = if settings.processors.enabled {
-            processors(&infrastructure, &read_models, &cache)
+        let alerting = Arc::new(pg::PostgresAlerting::new(infrastructure.pool.clone()));
+        let alert_rules = Arc::new(AlertRuleService::new(
+            infrastructure.commands::<AlertRule>(),
+            Arc::clone(&alerting) as _,
+        ));
+        let alert_queries = Arc::new(AlertQueries::new(Arc::new(ClickHouseAlertHistory::new(
+            infrastructure.clickhouse.clone(),
+        ))));
+        let dead_letters = Arc::new(DeadLetters::new(
+            Arc::clone(&alerting) as _,
+            infrastructure.commands::<DeadLetter>(),
+        ));
+        let (postgres_processors, clickhouse_processors) = if settings.processors.enabled {
+            (
+                postgres_processors(&infrastructure, &alerting, &settings),
+                clickhouse_processors(&infrastructure, &read_models, &cache),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        let runner = ProcessorRunner::new(
+        spawn_delivery_worker(&mut background, &alerting, &settings)?;
+        let runner = Arc::new(ProcessorRunner::new(
             Arc::clone(&event_log),
             Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
             Arc::clone(&infrastructure.committed),
@@ -274,8 +301,17 @@ impl Application {
                 coalesce: Duration::from_millis(settings.processors.coalesce_ms),
                 ..RunnerSettings::default()
             },
+        ));
+        for processor in postgres_processors {
+            let (runner, stop) = (Arc::clone(&runner), background.stop_signal());
+            background.spawn(async move { runner.run(processor, stop).await });
+        }
+        spawn_clickhouse_and_processors(
+            &mut background,
+            &infrastructure,
+            runner,
+            clickhouse_processors,
         );
-        spawn_clickhouse_and_processors(&mut background, &infrastructure, runner, processors);
         let operator_tenant = (!settings.auth.operator_tenant.is_empty())
             .then(|| TenantId::parse(&settings.auth.operator_tenant))
             .transpose()
@@ -297,6 +333,9 @@ impl Application {
             processors: monitor,
             event_log,
             operator_tenant,
+            alert_rules,
+            alert_queries,
+            dead_letters,
         };
         let router = telemetry_presentation::router(state);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -393,8 +432,61 @@ fn spawn_dedup_maintenance(background: &mut Background, pool: &PgPool, window_da
     });
 }
 
-/// The event processors of this service. Adding one is adding it here.
-fn processors(
+/// The event processors whose state is in Postgres (they run from start-up). Adding a
+/// processor is adding it here or to `clickhouse_processors`.
+fn postgres_processors(
+    infrastructure: &Infrastructure,
+    alerting: &Arc<pg::PostgresAlerting>,
+    settings: &Settings,
+) -> Vec<Arc<dyn EventProcessor>> {
+    let evaluator = AlertEvaluator::new(
+        Arc::clone(alerting) as _,
+        Arc::clone(alerting) as _,
+        infrastructure.commands::<Alert>(),
+        EvaluatorSettings {
+            tick: Duration::from_millis(settings.alerting.tick_ms),
+            ..EvaluatorSettings::default()
+        },
+    );
+    vec![
+        Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
+        Arc::new(evaluator),
+        Arc::new(NotificationProcessor::new(Arc::clone(alerting) as _)),
+    ]
+}
+
+/// Delivers queued notifications until the service stops (every instance runs one; they
+/// share the queue safely).
+fn spawn_delivery_worker(
+    background: &mut Background,
+    alerting: &Arc<pg::PostgresAlerting>,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let alerting_settings = &settings.alerting;
+    let sender = HttpWebhookSender::new(
+        Duration::from_millis(alerting_settings.webhook_timeout_ms),
+        alerting_settings.allow_private_networks,
+    )?;
+    let worker = DeliveryWorker::new(
+        Arc::clone(alerting) as _,
+        Arc::new(sender),
+        DeliverySettings {
+            max_attempts: alerting_settings.max_attempts,
+            retry_base: Duration::from_millis(alerting_settings.retry_base_ms),
+            retry_max: Duration::from_millis(alerting_settings.retry_max_ms),
+            lease: Duration::from_millis(alerting_settings.webhook_timeout_ms * 4)
+                .max(Duration::from_secs(10)),
+            ..DeliverySettings::default()
+        },
+    );
+    let stop = background.stop_signal();
+    background.spawn(async move { worker.run(stop).await });
+    Ok(())
+}
+
+/// The event processors whose read models are in ClickHouse (they start once its schema is
+/// applied).
+fn clickhouse_processors(
     infrastructure: &Infrastructure,
     read_models: &Arc<ReadModelAdmin>,
     cache: &Arc<TwoLevelCache>,
@@ -420,7 +512,20 @@ fn processors(
         )) as Arc<dyn ReadModelStore<AuditEntry>>,
         Arc::clone(read_models),
     );
-    vec![Arc::new(aggregation), Arc::new(audit)]
+    let alert_history = ProjectionProcessor::new(
+        ReadModelName::AlertHistory,
+        alert_history::filters(),
+        alert_history::history_rows,
+        Arc::new(ClickHouseReadModel::alert_history(
+            infrastructure.clickhouse.clone(),
+        )) as Arc<dyn ReadModelStore<AlertHistoryRow>>,
+        Arc::clone(read_models),
+    );
+    vec![
+        Arc::new(aggregation),
+        Arc::new(audit),
+        Arc::new(alert_history),
+    ]
 }
 
 fn spawn_cache_invalidation(
@@ -438,7 +543,7 @@ fn spawn_cache_invalidation(
 fn spawn_clickhouse_and_processors(
     background: &mut Background,
     infrastructure: &Infrastructure,
-    runner: ProcessorRunner,
+    runner: Arc<ProcessorRunner>,
     processors: Vec<Arc<dyn EventProcessor>>,
 ) {
     let pool = infrastructure.pool.clone();

@@ -113,6 +113,13 @@ pub async fn test_settings() -> Settings {
     settings.redis.key_prefix = format!("test:{id}:");
     settings.auth.api_keys = Secret::new(format!("{ACME_KEY}:acme,{GLOBEX_KEY}:globex"));
     settings.auth.jwt_secret = Secret::new(JWT_SECRET);
+    // Alerting at test speed, with webhooks to this machine allowed.
+    settings.alerting.tick_ms = 200;
+    settings.alerting.webhook_timeout_ms = 500;
+    settings.alerting.max_attempts = 3;
+    settings.alerting.retry_base_ms = 100;
+    settings.alerting.retry_max_ms = 1_000;
+    settings.alerting.allow_private_networks = true;
     settings
 }
 
@@ -403,6 +410,27 @@ impl ServerProcess {
             .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
             .env("API_KEYS", settings.auth.api_keys.expose())
             .env("JWT_SECRET", settings.auth.jwt_secret.expose())
+            .env("ALERT_TICK_MS", settings.alerting.tick_ms.to_string())
+            .env(
+                "NOTIFY_TIMEOUT_MS",
+                settings.alerting.webhook_timeout_ms.to_string(),
+            )
+            .env(
+                "NOTIFY_MAX_ATTEMPTS",
+                settings.alerting.max_attempts.to_string(),
+            )
+            .env(
+                "NOTIFY_RETRY_BASE_MS",
+                settings.alerting.retry_base_ms.to_string(),
+            )
+            .env(
+                "NOTIFY_RETRY_MAX_MS",
+                settings.alerting.retry_max_ms.to_string(),
+            )
+            .env(
+                "NOTIFY_ALLOW_PRIVATE_NETWORKS",
+                settings.alerting.allow_private_networks.to_string(),
+            )
             .env("LOG_LEVEL", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -463,4 +491,44 @@ impl TestApp {
             server: None,
         }
     }
+}
+
+// --- Alert rules --------------------------------------------------------------------------
+
+impl TestApp {
+    /// Creates a rule with an API key; returns its id.
+    pub async fn create_rule(&self, api_key: &str, rule: &Value) -> String {
+        let response = self
+            .client
+            .post(self.url("/alerts/rules"))
+            .header("X-API-Key", api_key)
+            .json(rule)
+            .send()
+            .await
+            .expect("request failed");
+        let status = response.status();
+        let body = json(response).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("rule id").to_string()
+    }
+
+    /// The tenant's alert history, newest first.
+    pub async fn alert_history(&self, api_key: &str) -> Vec<Value> {
+        let response = self
+            .get_with_key(api_key, "/alerts/history?limit=1000")
+            .await;
+        json(response).await["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A metric event with the given value now, for service `checkout`.
+pub fn sample(event_id: &str, metric: &str, value: f64) -> Value {
+    serde_json::json!({
+        "eventId": event_id, "eventType": "metric", "serviceName": "checkout",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "payload": {"name": metric, "value": value}
+    })
 }

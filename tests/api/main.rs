@@ -6,9 +6,11 @@
 // Test code: a panic is how an assertion fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod health;
 mod helpers;
 mod ingest;
 mod proxy;
 mod queries;
+mod receiver;
 mod resilience;

@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about HTTP, SQL, ClickHouse or Redis; those sit behind [`ports`].
 //!
+//! - [`alerting`]: alert rules, evaluation, notifications and history.
 //! - [`commands`]: running commands against `cqrs-es` aggregates.
 //! - [`ingest`]: the ingest command handler (exactly-once recording of telemetry).
 //! - [`auth`]: API keys and bearer tokens, principals and permissions.
@@ -13,6 +14,7 @@
 //! - [`read_models`]: rebuild requests for read models.
 //! - [`query`]: event queries, summaries and time series, and the two-level cache.
 
+pub mod alerting;
 pub mod auth;
 pub mod commands;
 pub mod ingest;

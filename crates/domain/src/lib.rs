@@ -8,8 +8,14 @@
 //! - [`ingest`]: the `IngestBatch` aggregate, one instance per accepted request.
 //! - [`api_key`]: the `ApiKey` aggregate, one instance per hashed tenant key.
 //! - [`read_model`]: the `ReadModel` aggregate, which records rebuild requests.
+//! - [`alert_rule`]: the `AlertRule` aggregate and rule definitions.
+//! - [`alert`]: the `Alert` aggregate, the state machine of one rule and series.
+//! - [`dead_letter`]: the `DeadLetter` aggregate, which records redeliveries of notifications.
 
+pub mod alert;
+pub mod alert_rule;
 pub mod api_key;
+pub mod dead_letter;
 pub mod ingest;
 pub mod read_model;
 pub mod values;

@@ -7,6 +7,7 @@
 //! - [`redis`]: the shared connection, the GCRA rate limiter, the shared cache and cache
 //!   generations.
 //! - [`memory_cache`]: the in-process cache (moka).
+//! - [`webhook`]: webhook delivery for notifications.
 //! - [`auth`]: JWT verification and minting, the cached API key directory.
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod clickhouse;
 pub mod memory_cache;
 pub mod postgres;
 pub mod redis;
+pub mod webhook;
 
 use std::time::Duration;
 

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::timeseries::router())
         .merge(routes::audit::router())
         .merge(routes::read_models::router())
+        .merge(routes::alerts::router())
         .route("/api-docs/openapi.json", get(serve_openapi))
         .fallback(not_found)
         .with_state(state);

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, api_keys, audit, dto, health, ingest, query, read_models, timeseries,
+    accounts, alerts, api_keys, audit, dto, health, ingest, query, read_models, timeseries,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,9 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         api_keys::issue_key, api_keys::revoke_key,
         query::query, accounts::summary, timeseries::timeseries,
         audit::audit_log, read_models::rebuild,
+        alerts::create_rule, alerts::list_rules, alerts::get_rule, alerts::replace_rule,
+        alerts::delete_rule, alerts::active, alerts::history, alerts::dead_letters,
+        alerts::redeliver,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
@@ -34,11 +37,15 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         accounts::SummaryResponse, accounts::MetricSummary,
         timeseries::TimeseriesResponse, timeseries::PointDto,
         audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
+        alerts::AlertRuleBody, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleList,
+        alerts::TransitionDto, alerts::ActiveResponse, alerts::HistoryResponse,
+        alerts::DeadLetterDto, alerts::DeadLetterList,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingestion", description = "Push telemetry"),
         (name = "queries", description = "Events, summaries and time series"),
+        (name = "alerts", description = "Alert rules, active alerts, history, dead letters"),
         (name = "administration", description = "Tenant administration (admin users)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

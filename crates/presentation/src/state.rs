@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use telemetry_application::alerting::history::AlertQueries;
+use telemetry_application::alerting::notifications::DeadLetters;
+use telemetry_application::alerting::rules::AlertRuleService;
 use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
 use telemetry_application::metrics::Metrics;
@@ -39,4 +42,7 @@ pub struct AppState {
     /// The tenant whose admins operate the platform (read-model rebuilds); none disables
     /// rebuilds over HTTP.
     pub operator_tenant: Option<TenantId>,
+    pub alert_rules: Arc<AlertRuleService>,
+    pub alert_queries: Arc<AlertQueries>,
+    pub dead_letters: Arc<DeadLetters>,
 }

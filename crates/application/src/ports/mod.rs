@@ -4,6 +4,7 @@
 //! benchmarks can implement them too. Every port reports failures as [`PortError`], which
 //! says whether the dependency was unavailable (retry later) or something else went wrong.
 
+mod alerting;
 mod analytics;
 mod auth;
 mod cache;
@@ -15,6 +16,7 @@ mod lease;
 mod rate_limit;
 mod read_models;
 
+pub use alerting::*;
 pub use analytics::*;
 pub use auth::*;
 pub use cache::*;

@@ -1,7 +1,10 @@
 //! The audit log read model: one entry per ingest batch and per administrative command.
 
 use serde_json::json;
+use telemetry_domain::alert::{Alert, AlertEvent};
+use telemetry_domain::alert_rule::{AlertRule, AlertRuleEvent};
 use telemetry_domain::api_key::{ApiKey, ApiKeyEvent};
+use telemetry_domain::dead_letter::{DeadLetter, DeadLetterEvent};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
 use telemetry_domain::read_model::{ReadModel, ReadModelEvent};
 use telemetry_domain::values::{TenantId, Timestamp};
@@ -10,7 +13,8 @@ use super::metadata_field;
 use crate::commands::{ACTOR_METADATA_KEY, TENANT_METADATA_KEY};
 use crate::ports::{AuditEntry, EventFilter, RowPosition, StoredEvent};
 
-/// Batch receipts, API key changes and rebuild requests.
+/// Batch receipts, API key changes, rebuild requests, alert rule changes, alert transitions
+/// and redeliveries.
 pub fn filters() -> Vec<EventFilter<'static>> {
     vec![
         EventFilter {
@@ -23,6 +27,18 @@ pub fn filters() -> Vec<EventFilter<'static>> {
         },
         EventFilter {
             aggregate_type: <ReadModel as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        },
+        EventFilter {
+            aggregate_type: <AlertRule as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        },
+        EventFilter {
+            aggregate_type: <Alert as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        },
+        EventFilter {
+            aggregate_type: <DeadLetter as cqrs_es::Aggregate>::TYPE,
             event_types: &[],
         },
     ]
@@ -107,6 +123,86 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                         json!({ "generation": generation }),
                     )]
                 }
+            }
+        }
+        "AlertRule" => {
+            let rule_event =
+                serde_json::from_str::<AlertRuleEvent>(&event.payload).map_err(decode)?;
+            let action = match &rule_event {
+                AlertRuleEvent::AlertRuleCreated { .. } => "alert_rule.created",
+                AlertRuleEvent::AlertRuleUpdated { .. } => "alert_rule.updated",
+                AlertRuleEvent::AlertRuleEnabled { .. } => "alert_rule.enabled",
+                AlertRuleEvent::AlertRuleDisabled { .. } => "alert_rule.disabled",
+                AlertRuleEvent::AlertRuleDeleted { .. } => "alert_rule.deleted",
+            };
+            let details = match &rule_event {
+                AlertRuleEvent::AlertRuleCreated {
+                    definition,
+                    enabled,
+                    ..
+                } => {
+                    json!({ "definition": definition.to_json(), "enabled": enabled })
+                }
+                AlertRuleEvent::AlertRuleUpdated { definition, .. } => {
+                    json!({ "definition": definition.to_json() })
+                }
+                _ => json!({}),
+            };
+            vec![entry(
+                rule_event.tenant_id().clone(),
+                action,
+                rule_event.rule_id().to_string(),
+                details,
+            )]
+        }
+        "Alert" => {
+            let alert_event = serde_json::from_str::<AlertEvent>(&event.payload).map_err(decode)?;
+            let (action, details) = match &alert_event {
+                AlertEvent::AlertPending { value, .. } => {
+                    ("alert.pending", json!({ "value": value }))
+                }
+                AlertEvent::AlertPendingCleared { value, .. } => {
+                    ("alert.cleared", json!({ "value": value }))
+                }
+                AlertEvent::AlertTriggered {
+                    episode,
+                    value,
+                    notice,
+                    ..
+                } => (
+                    "alert.triggered",
+                    json!({ "episode": episode, "value": value, "rule": notice.rule_name, "condition": notice.condition }),
+                ),
+                AlertEvent::AlertResolved {
+                    episode,
+                    value,
+                    reason,
+                    notice,
+                    ..
+                } => (
+                    "alert.resolved",
+                    json!({ "episode": episode, "value": value, "reason": reason, "rule": notice.rule_name }),
+                ),
+            };
+            vec![entry(
+                alert_event.tenant_id().clone(),
+                action,
+                event.aggregate_id.clone(),
+                details,
+            )]
+        }
+        "DeadLetter" => {
+            match serde_json::from_str::<DeadLetterEvent>(&event.payload).map_err(decode)? {
+                DeadLetterEvent::DeadLetterRedelivered {
+                    delivery_id,
+                    tenant_id,
+                    ..
+                } => vec![entry(
+                    tenant_id,
+                    "notification.redelivered",
+                    delivery_id,
+                    json!({}),
+                )],
             }
         }
         _ => Vec::new(),

@@ -41,6 +41,11 @@ pub trait EventProcessor: Send + Sync {
 
     /// Whether the processor must start over (a rebuild was requested).
     async fn needs_restart(&self) -> Result<bool, PortError>;
+
+    /// Called between rounds, also when there are no events, for time-driven work.
+    async fn tick(&self) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// Reads a string from a stored event's metadata.

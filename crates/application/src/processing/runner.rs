@@ -232,6 +232,7 @@ impl ProcessorRunner {
                     return Ok(());
                 }
             }
+            processor.tick().await?;
             // Registered before reading, so a commit between the read and the wait still
             // wakes this processor.
             let woken = self.wake.notified();

@@ -21,23 +21,30 @@ use crate::values::ValueError;
 
 /// The read models that can be rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ReadModelName {
     /// Raw events and their minute, hour and day rollups.
     Aggregation,
     /// The audit log.
     Audit,
+    /// Alert transitions.
+    AlertHistory,
 }
 
 impl ReadModelName {
-    pub const ALL: [ReadModelName; 2] = [ReadModelName::Aggregation, ReadModelName::Audit];
+    pub const ALL: [ReadModelName; 3] = [
+        ReadModelName::Aggregation,
+        ReadModelName::Audit,
+        ReadModelName::AlertHistory,
+    ];
 
     pub fn parse(value: &str) -> Result<Self, ValueError> {
         match value {
             "aggregation" => Ok(Self::Aggregation),
             "audit" => Ok(Self::Audit),
+            "alert_history" => Ok(Self::AlertHistory),
             _ => Err(ValueError::UnknownVariant {
-                expected: "aggregation, audit",
+                expected: "aggregation, audit, alert_history",
             }),
         }
     }
@@ -46,6 +53,7 @@ impl ReadModelName {
         match self {
             Self::Aggregation => "aggregation",
             Self::Audit => "audit",
+            Self::AlertHistory => "alert_history",
         }
     }
 }

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_audit_log.sql"),
     migration!(4, "0004_read_model_generations.sql"),
     migration!(5, "0005_metric_overall.sql"),
+    migration!(6, "0006_alert_history.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

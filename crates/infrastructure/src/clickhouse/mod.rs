@@ -5,6 +5,7 @@
 //! header the `clickhouse` crate validates rows with, so validation is switched off and row
 //! structs must match column types exactly.
 
+mod alerts;
 mod analytics;
 mod migrations;
 mod read_models;
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 use clickhouse::Client;
 use telemetry_application::ports::{DependencyCheck, PortError};
 
+pub use alerts::ClickHouseAlertHistory;
 pub use analytics::ClickHouseAnalytics;
 pub use migrations::{apply_migrations, MigrationError, MIGRATIONS};
 pub use read_models::{ClickHouseReadModel, AGGREGATION_TABLES};

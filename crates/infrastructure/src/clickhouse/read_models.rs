@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use telemetry_application::ports::{
-    AuditEntry, EventRow, LogPosition, PortError, ReadModelStore, RowPosition,
+    AlertHistoryRow, AuditEntry, EventRow, LogPosition, PortError, ReadModelStore, RowPosition,
 };
 use telemetry_domain::values::EventType;
 use uuid::Uuid;
@@ -70,6 +70,16 @@ impl ClickHouseReadModel {
             name: "audit",
             positioned_table: "audit_log",
             tables: &["audit_log"],
+        }
+    }
+
+    /// Alert transitions.
+    pub fn alert_history(clickhouse: ClickHouse) -> Self {
+        Self {
+            clickhouse,
+            name: "alert_history",
+            positioned_table: "alert_history",
+            tables: &["alert_history"],
         }
     }
 
@@ -185,7 +195,7 @@ struct GenerationRecord<'a> {
     updated_at: u32,
 }
 
-#[derive(Row, Serialize, Deserialize)]
+#[derive(Row, Serialize)]
 struct EventRecord<'a> {
     tenant_id: &'a str,
     ts_us: i64,
@@ -294,6 +304,68 @@ impl ReadModelStore<AuditEntry> for ClickHouseReadModel {
             src_idx: entry.source.index,
         });
         self.insert::<AuditRecord<'_>>("audit_log", records).await
+    }
+
+    async fn generation(&self) -> Result<u64, PortError> {
+        self.held_generation().await
+    }
+
+    async fn reset(&self, generation: u64) -> Result<(), PortError> {
+        self.truncate_and_record(generation).await
+    }
+}
+
+#[derive(Row, Serialize)]
+struct AlertHistoryRecord<'a> {
+    tenant_id: &'a str,
+    occurred_at: u32,
+    rule_id: &'a str,
+    rule_name: &'a str,
+    series: &'a str,
+    /// Enum8: 1 pending, 2 cleared, 3 triggered, 4 resolved.
+    transition: i8,
+    episode: u64,
+    value: Option<f64>,
+    severity: &'a str,
+    reason: &'a str,
+    src_tx: u64,
+    src_pos: i64,
+    src_idx: u32,
+}
+
+fn transition_code(transition: &str) -> i8 {
+    match transition {
+        "pending" => 1,
+        "cleared" => 2,
+        "triggered" => 3,
+        _ => 4,
+    }
+}
+
+#[async_trait]
+impl ReadModelStore<AlertHistoryRow> for ClickHouseReadModel {
+    async fn last_written(&self) -> Result<Option<RowPosition>, PortError> {
+        self.last_position().await
+    }
+
+    async fn write(&self, rows: &[AlertHistoryRow]) -> Result<(), PortError> {
+        let records = rows.iter().map(|row| AlertHistoryRecord {
+            tenant_id: row.tenant_id.as_str(),
+            occurred_at: seconds(row.occurred_at.as_micros()),
+            rule_id: &row.rule_id,
+            rule_name: &row.rule_name,
+            series: &row.series,
+            transition: transition_code(row.transition),
+            episode: row.episode,
+            value: row.value,
+            severity: &row.severity,
+            reason: &row.reason,
+            src_tx: row.source.event.transaction_id,
+            src_pos: row.source.event.position,
+            src_idx: row.source.index,
+        });
+        self.insert::<AlertHistoryRecord<'_>>("alert_history", records)
+            .await
     }
 
     async fn generation(&self) -> Result<u64, PortError> {

@@ -1,5 +1,6 @@
 //! Postgres: the pool, migrations (`migrations/`), and the adapters that use them.
 
+mod alerting;
 mod dedup;
 mod event_log;
 mod event_store;
@@ -14,6 +15,7 @@ use telemetry_application::ports::{DependencyCheck, PortError};
 
 pub use sqlx::PgPool;
 
+pub use alerting::PostgresAlerting;
 pub use dedup::PostgresDuplicateIndex;
 pub use event_log::PostgresEventLog;
 pub use event_store::{event_store, ApiKeyStore, IngestBatchStore};

@@ -1,6 +1,7 @@
 //! One router per resource.
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod dto;

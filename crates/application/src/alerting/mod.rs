@@ -1,0 +1,15 @@
+//! Alerting: rules, their evaluation on incoming metrics, notifications and history.
+//!
+//! - [`rules`]: rule commands and the rule catalog (a Postgres projection).
+//! - [`evaluator`]: the `alerts` processor, which reads `MetricIngested` events, keeps a
+//!   window per rule and series ([`window`], with quantiles from [`sketch`]) and reports to
+//!   the `Alert` aggregates, which own the transitions.
+//! - [`notifications`]: the outbox processor, delivery workers, dead letters.
+//! - [`history`]: the alert history read model and its queries.
+
+pub mod evaluator;
+pub mod history;
+pub mod notifications;
+pub mod rules;
+pub mod sketch;
+pub mod window;

@@ -1,0 +1,486 @@
+//! Notifications: at-least-once webhook delivery of alert transitions.
+//!
+//! The `notifications` processor turns every `AlertTriggered` and `AlertResolved` event into
+//! one delivery per channel, written to the outbox together with its log position (so each
+//! transition is queued exactly once). Delivery workers on every instance claim due
+//! deliveries, POST them with a timeout, and retry failures with exponential backoff and
+//! jitter; after the last attempt a delivery becomes a dead letter, which can be listed and
+//! sent again. Every request carries a notification id that stays the same across retries,
+//! redeliveries and channels, so receivers can drop repeats.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cqrs_es::AggregateError;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use telemetry_domain::alert::{Alert, AlertEvent, Notice};
+use telemetry_domain::alert_rule::{ChannelFormat, Severity};
+use telemetry_domain::dead_letter::{DeadLetter, DeadLetterCommand, DeadLetterError};
+use telemetry_domain::values::{TenantId, Timestamp};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::commands::{command_metadata, AggregateCommands};
+use crate::ports::{
+    Delivery, DeliveryQueue, EventFilter, LogPosition, NewDelivery, PortError, StoredEvent,
+    WebhookOutcome, WebhookSender,
+};
+use crate::processing::EventProcessor;
+
+/// Queues deliveries for alert transitions.
+pub struct NotificationProcessor {
+    queue: Arc<dyn DeliveryQueue>,
+    filters: Vec<EventFilter<'static>>,
+}
+
+impl NotificationProcessor {
+    pub const NAME: &'static str = "notifications";
+
+    pub fn new(queue: Arc<dyn DeliveryQueue>) -> Self {
+        Self {
+            queue,
+            filters: vec![EventFilter {
+                aggregate_type: <Alert as cqrs_es::Aggregate>::TYPE,
+                event_types: &["AlertTriggered", "AlertResolved"],
+            }],
+        }
+    }
+}
+
+#[async_trait]
+impl EventProcessor for NotificationProcessor {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn filters(&self) -> &[EventFilter<'static>] {
+        &self.filters
+    }
+
+    async fn prepare(&self) -> Result<LogPosition, PortError> {
+        Ok(self
+            .queue
+            .checkpoint(Self::NAME)
+            .await?
+            .unwrap_or(LogPosition::START))
+    }
+
+    async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let mut deliveries = Vec::new();
+        for event in events {
+            match deliveries_for(event) {
+                Ok(mut new) => deliveries.append(&mut new),
+                Err(reason) => warn!(
+                    reason,
+                    aggregate_id = event.aggregate_id,
+                    "alert event without notification"
+                ),
+            }
+        }
+        self.queue
+            .enqueue(Self::NAME, &deliveries, last.position)
+            .await
+    }
+
+    async fn needs_restart(&self) -> Result<bool, PortError> {
+        Ok(false)
+    }
+}
+
+/// The id receivers see: the same for a given alert, episode and kind, whatever happens.
+pub fn notification_id(alert_id: &str, episode: u64, kind: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(alert_id)
+        .chain_update([0x1f])
+        .chain_update(episode.to_be_bytes())
+        .chain_update(kind)
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+struct Transition<'a> {
+    kind: &'static str,
+    tenant_id: &'a TenantId,
+    rule_id: &'a str,
+    series: &'a str,
+    episode: u64,
+    value: Option<f64>,
+    notice: &'a Notice,
+    at: Timestamp,
+    reason: Option<&'a str>,
+}
+
+/// One delivery per channel of the rule, for a triggered or resolved alert.
+pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
+    let alert_event: AlertEvent =
+        serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
+    let transition = match &alert_event {
+        AlertEvent::AlertTriggered {
+            rule_id,
+            tenant_id,
+            series,
+            episode,
+            value,
+            notice,
+            at,
+        } => Transition {
+            kind: "triggered",
+            tenant_id,
+            rule_id,
+            series,
+            episode: *episode,
+            value: *value,
+            notice,
+            at: *at,
+            reason: None,
+        },
+        AlertEvent::AlertResolved {
+            rule_id,
+            tenant_id,
+            series,
+            episode,
+            value,
+            reason,
+            notice,
+            at,
+        } => Transition {
+            kind: "resolved",
+            tenant_id,
+            rule_id,
+            series,
+            episode: *episode,
+            value: *value,
+            notice,
+            at: *at,
+            reason: Some(reason),
+        },
+        _ => return Ok(Vec::new()),
+    };
+    let id = notification_id(&event.aggregate_id, transition.episode, transition.kind);
+    Ok(transition
+        .notice
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(index, channel)| NewDelivery {
+            id: format!("{id}:{index}"),
+            notification_id: id.clone(),
+            tenant_id: transition.tenant_id.clone(),
+            channel: channel.clone(),
+            body: match channel.format {
+                ChannelFormat::Json => json_body(&id, &transition),
+                ChannelFormat::Slack => slack_body(&transition),
+            },
+        })
+        .collect())
+}
+
+fn json_body(id: &str, transition: &Transition<'_>) -> String {
+    let mut body = json!({
+        "notificationId": id,
+        "kind": transition.kind,
+        "tenantId": transition.tenant_id,
+        "ruleId": transition.rule_id,
+        "ruleName": transition.notice.rule_name,
+        "metric": transition.notice.metric,
+        "severity": transition.notice.severity,
+        "condition": transition.notice.condition,
+        "series": transition.series,
+        "episode": transition.episode,
+        "value": transition.value,
+        "at": transition.at.to_rfc3339(),
+    });
+    if let Some(reason) = transition.reason {
+        body["reason"] = json!(reason);
+    }
+    body.to_string()
+}
+
+fn slack_body(transition: &Transition<'_>) -> String {
+    let severity = match transition.notice.severity {
+        Severity::Info => "INFO",
+        Severity::Warning => "WARNING",
+        Severity::Critical => "CRITICAL",
+    };
+    let value = transition
+        .value
+        .map(|value| format!(" (value {value})"))
+        .unwrap_or_default();
+    let text = match transition.kind {
+        "triggered" => format!(
+            ":rotating_light: *[{severity}] {}* fired for `{}`: {}{value}",
+            transition.notice.rule_name, transition.series, transition.notice.condition
+        ),
+        _ => format!(
+            ":white_check_mark: *[{severity}] {}* resolved for `{}`{value}",
+            transition.notice.rule_name, transition.series
+        ),
+    };
+    json!({ "text": text }).to_string()
+}
+
+/// Retry policy and pacing of the delivery workers.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Attempts before a delivery becomes a dead letter.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubles with every further one.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a claimed delivery stays hidden from other workers.
+    pub lease: Duration,
+    /// Pause when nothing is due.
+    pub idle_poll: Duration,
+    pub batch: usize,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(500),
+            batch: 16,
+        }
+    }
+}
+
+/// The wait before attempt `attempts + 1`: exponential, capped, with "equal jitter" (between
+/// half and all of the exponential value) so that receivers are not hit in waves.
+pub fn backoff(settings: &DeliverySettings, attempts: u32, random: f64) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(30);
+    let full = settings
+        .retry_base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(settings.retry_max);
+    full.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
+}
+
+fn random_unit() -> f64 {
+    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+}
+
+pub struct DeliveryWorker {
+    queue: Arc<dyn DeliveryQueue>,
+    sender: Arc<dyn WebhookSender>,
+    settings: DeliverySettings,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        queue: Arc<dyn DeliveryQueue>,
+        sender: Arc<dyn WebhookSender>,
+        settings: DeliverySettings,
+    ) -> Self {
+        Self {
+            queue,
+            sender,
+            settings,
+        }
+    }
+
+    /// Delivers until stopped.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let worked = match self.round().await {
+                Ok(count) => count > 0,
+                Err(error) => {
+                    warn!(error = %error, "notification delivery round failed");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Sends every due delivery once; returns how many there were.
+    pub async fn round(&self) -> Result<usize, PortError> {
+        let due = self
+            .queue
+            .claim(self.settings.batch, self.settings.lease)
+            .await?;
+        let sends = due.iter().map(|delivery| self.deliver(delivery));
+        let results = futures_util::future::join_all(sends).await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, PortError>>()?;
+        Ok(due.len())
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), PortError> {
+        let headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            (
+                "idempotency-key".to_string(),
+                delivery.notification_id.clone(),
+            ),
+            (
+                "x-telemetry-notification-id".to_string(),
+                delivery.notification_id.clone(),
+            ),
+            (
+                "x-telemetry-delivery-attempt".to_string(),
+                delivery.attempts.to_string(),
+            ),
+        ];
+        match self
+            .sender
+            .send(&delivery.channel.url, &delivery.body, &headers)
+            .await
+        {
+            WebhookOutcome::Delivered => {
+                info!(
+                    delivery_id = delivery.id,
+                    attempt = delivery.attempts,
+                    "notification delivered"
+                );
+                self.queue.delivered(&delivery.id).await
+            }
+            WebhookOutcome::Retry(error) if delivery.attempts < self.settings.max_attempts => {
+                let wait = backoff(&self.settings, delivery.attempts, random_unit());
+                warn!(
+                    delivery_id = delivery.id,
+                    attempt = delivery.attempts,
+                    error,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "notification failed; will retry"
+                );
+                self.queue.failed(&delivery.id, &error, Some(wait)).await
+            }
+            WebhookOutcome::Retry(error) | WebhookOutcome::Reject(error) => {
+                warn!(
+                    delivery_id = delivery.id,
+                    attempt = delivery.attempts,
+                    error,
+                    "notification given up: dead letter"
+                );
+                self.queue.failed(&delivery.id, &error, None).await
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeadLetterFailure {
+    #[error("no such dead letter")]
+    NotFound,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Listing and redelivering dead letters.
+pub struct DeadLetters {
+    queue: Arc<dyn DeliveryQueue>,
+    records: Arc<dyn AggregateCommands<DeadLetter>>,
+}
+
+impl DeadLetters {
+    pub fn new(
+        queue: Arc<dyn DeliveryQueue>,
+        records: Arc<dyn AggregateCommands<DeadLetter>>,
+    ) -> Self {
+        Self { queue, records }
+    }
+
+    pub async fn list(
+        &self,
+        tenant: &TenantId,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, DeadLetterFailure> {
+        self.queue
+            .dead_letters(tenant, limit)
+            .await
+            .map_err(|error| DeadLetterFailure::Unavailable(error.to_string()))
+    }
+
+    /// Queues a dead letter of `tenant` again (attempts start over) and records who did it.
+    pub async fn redeliver(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        id: &str,
+    ) -> Result<(), DeadLetterFailure> {
+        let is_dead = self
+            .list(tenant, 10_000)
+            .await?
+            .iter()
+            .any(|delivery| delivery.id == id);
+        if !is_dead {
+            return Err(DeadLetterFailure::NotFound);
+        }
+        let at = Timestamp::from_datetime(chrono::Utc::now())
+            .map_err(|error| DeadLetterFailure::Unavailable(error.to_string()))?;
+        let command = DeadLetterCommand::Redeliver {
+            delivery_id: id.to_string(),
+            tenant_id: tenant.clone(),
+            at,
+        };
+        self.records
+            .execute(id, command, command_metadata(tenant, actor))
+            .await
+            .map_err(|error| match error {
+                AggregateError::UserError(DeadLetterError::OtherTenant) => {
+                    DeadLetterFailure::NotFound
+                }
+                other => DeadLetterFailure::Unavailable(other.to_string()),
+            })?;
+        match self.queue.requeue(tenant, id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DeadLetterFailure::NotFound),
+            Err(error) => Err(DeadLetterFailure::Unavailable(error.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_ids_are_stable_and_distinct() {
+        assert_eq!(
+            notification_id("r/s", 1, "triggered"),
+            notification_id("r/s", 1, "triggered")
+        );
+        assert_ne!(
+            notification_id("r/s", 1, "triggered"),
+            notification_id("r/s", 1, "resolved")
+        );
+        assert_ne!(
+            notification_id("r/s", 1, "triggered"),
+            notification_id("r/s", 2, "triggered")
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let settings = DeliverySettings {
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(10),
+            ..DeliverySettings::default()
+        };
+        assert_eq!(backoff(&settings, 1, 1.0), Duration::from_secs(1));
+        assert_eq!(backoff(&settings, 3, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(&settings, 3, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(&settings, 20, 1.0), Duration::from_secs(10));
+        let random = random_unit();
+        assert!((0.0..1.0).contains(&random));
+    }
+}

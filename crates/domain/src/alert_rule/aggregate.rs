@@ -1,0 +1,292 @@
+//! The `AlertRule` aggregate.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::commands::AlertRuleCommand;
+use super::definition::RuleDefinition;
+use super::errors::AlertRuleError;
+use super::events::AlertRuleEvent;
+use crate::values::{TenantId, Timestamp};
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRule {
+    rule: Option<RuleState>,
+}
+
+/// A rule as it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    pub rule_id: String,
+    pub tenant_id: TenantId,
+    pub definition: RuleDefinition,
+    pub enabled: bool,
+    pub deleted: bool,
+    /// Number of changes (1 after creation).
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl AlertRule {
+    /// The rule, if it exists, belongs to `tenant` and is not deleted.
+    pub fn visible_to(&self, tenant: &TenantId) -> Option<&RuleState> {
+        self.rule
+            .as_ref()
+            .filter(|rule| !rule.deleted && &rule.tenant_id == tenant)
+    }
+
+    fn owned(&self, tenant: &TenantId) -> Result<&RuleState, AlertRuleError> {
+        self.visible_to(tenant).ok_or(AlertRuleError::NotFound)
+    }
+}
+
+impl Aggregate for AlertRule {
+    const TYPE: &'static str = "AlertRule";
+    type Command = AlertRuleCommand;
+    type Event = AlertRuleEvent;
+    type Error = AlertRuleError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let event = match command {
+            AlertRuleCommand::Create {
+                rule_id,
+                tenant_id,
+                definition,
+                enabled,
+                at,
+            } => {
+                if self.rule.is_some() {
+                    return Err(AlertRuleError::AlreadyExists);
+                }
+                AlertRuleEvent::AlertRuleCreated {
+                    rule_id,
+                    tenant_id,
+                    definition,
+                    enabled,
+                    at,
+                }
+            }
+            AlertRuleCommand::Update {
+                tenant_id,
+                definition,
+                at,
+            } => {
+                let rule = self.owned(&tenant_id)?;
+                if rule.definition == definition {
+                    return Ok(());
+                }
+                AlertRuleEvent::AlertRuleUpdated {
+                    rule_id: rule.rule_id.clone(),
+                    tenant_id,
+                    definition,
+                    at,
+                }
+            }
+            AlertRuleCommand::SetEnabled {
+                tenant_id,
+                enabled,
+                at,
+            } => {
+                let rule = self.owned(&tenant_id)?;
+                if rule.enabled == enabled {
+                    return Ok(());
+                }
+                let rule_id = rule.rule_id.clone();
+                if enabled {
+                    AlertRuleEvent::AlertRuleEnabled {
+                        rule_id,
+                        tenant_id,
+                        at,
+                    }
+                } else {
+                    AlertRuleEvent::AlertRuleDisabled {
+                        rule_id,
+                        tenant_id,
+                        at,
+                    }
+                }
+            }
+            AlertRuleCommand::Delete { tenant_id, at } => {
+                let rule = self.owned(&tenant_id)?;
+                AlertRuleEvent::AlertRuleDeleted {
+                    rule_id: rule.rule_id.clone(),
+                    tenant_id,
+                    at,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            AlertRuleEvent::AlertRuleCreated {
+                rule_id,
+                tenant_id,
+                definition,
+                enabled,
+                at,
+            } => {
+                self.rule = Some(RuleState {
+                    rule_id,
+                    tenant_id,
+                    definition,
+                    enabled,
+                    deleted: false,
+                    version: 1,
+                    created_at: at,
+                    updated_at: at,
+                });
+            }
+            AlertRuleEvent::AlertRuleUpdated { definition, at, .. } => {
+                if let Some(rule) = self.rule.as_mut() {
+                    rule.definition = definition;
+                    rule.version += 1;
+                    rule.updated_at = at;
+                }
+            }
+            AlertRuleEvent::AlertRuleEnabled { at, .. }
+            | AlertRuleEvent::AlertRuleDisabled { at, .. } => {
+                let enabled = matches!(event, AlertRuleEvent::AlertRuleEnabled { .. });
+                if let Some(rule) = self.rule.as_mut() {
+                    rule.enabled = enabled;
+                    rule.version += 1;
+                    rule.updated_at = at;
+                }
+            }
+            AlertRuleEvent::AlertRuleDeleted { at, .. } => {
+                if let Some(rule) = self.rule.as_mut() {
+                    rule.deleted = true;
+                    rule.version += 1;
+                    rule.updated_at = at;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+    use serde_json::json;
+
+    use super::*;
+
+    fn at() -> Timestamp {
+        Timestamp::from_micros(1_000_000).unwrap()
+    }
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn definition(threshold: f64) -> RuleDefinition {
+        RuleDefinition::from_json(
+            json!({"name": "cpu", "metric": "cpu", "aggregation": "avg", "window": "1m",
+                   "comparator": ">", "threshold": threshold,
+                   "channels": [{"url": "http://hooks.example.com/a"}]})
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn created() -> AlertRuleEvent {
+        AlertRuleEvent::AlertRuleCreated {
+            rule_id: "r1".into(),
+            tenant_id: acme(),
+            definition: definition(90.0),
+            enabled: true,
+            at: at(),
+        }
+    }
+
+    #[test]
+    fn creating_a_rule_records_it() {
+        TestFramework::<AlertRule>::with(())
+            .given_no_previous_events()
+            .when(AlertRuleCommand::Create {
+                rule_id: "r1".into(),
+                tenant_id: acme(),
+                definition: definition(90.0),
+                enabled: true,
+                at: at(),
+            })
+            .then_expect_events(vec![created()]);
+    }
+
+    #[test]
+    fn updates_change_the_definition_and_identical_updates_change_nothing() {
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created()])
+            .when(AlertRuleCommand::Update {
+                tenant_id: acme(),
+                definition: definition(95.0),
+                at: at(),
+            })
+            .then_expect_events(vec![AlertRuleEvent::AlertRuleUpdated {
+                rule_id: "r1".into(),
+                tenant_id: acme(),
+                definition: definition(95.0),
+                at: at(),
+            }]);
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created()])
+            .when(AlertRuleCommand::Update {
+                tenant_id: acme(),
+                definition: definition(90.0),
+                at: at(),
+            })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn enabling_and_disabling_are_events() {
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created()])
+            .when(AlertRuleCommand::SetEnabled {
+                tenant_id: acme(),
+                enabled: false,
+                at: at(),
+            })
+            .then_expect_events(vec![AlertRuleEvent::AlertRuleDisabled {
+                rule_id: "r1".into(),
+                tenant_id: acme(),
+                at: at(),
+            }]);
+    }
+
+    #[test]
+    fn other_tenants_and_deleted_rules_are_not_found() {
+        let globex = TenantId::parse("globex").unwrap();
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created()])
+            .when(AlertRuleCommand::Delete {
+                tenant_id: globex,
+                at: at(),
+            })
+            .then_expect_error(AlertRuleError::NotFound);
+        let deleted = AlertRuleEvent::AlertRuleDeleted {
+            rule_id: "r1".into(),
+            tenant_id: acme(),
+            at: at(),
+        };
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created(), deleted])
+            .when(AlertRuleCommand::SetEnabled {
+                tenant_id: acme(),
+                enabled: true,
+                at: at(),
+            })
+            .then_expect_error(AlertRuleError::NotFound);
+    }
+}

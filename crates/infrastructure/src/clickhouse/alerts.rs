@@ -1,0 +1,149 @@
+//! Reads of the alert history: transitions newest first, and the alerts firing now.
+
+use async_trait::async_trait;
+use clickhouse::Row;
+use serde::Deserialize;
+use telemetry_application::ports::{
+    AlertHistoryRow, AlertHistoryStore, LogPosition, PortError, RowPosition,
+};
+use telemetry_domain::values::{TenantId, Timestamp};
+
+use super::{port_error, ClickHouse};
+
+pub struct ClickHouseAlertHistory {
+    clickhouse: ClickHouse,
+}
+
+impl ClickHouseAlertHistory {
+    pub fn new(clickhouse: ClickHouse) -> Self {
+        Self { clickhouse }
+    }
+}
+
+#[derive(Row, Deserialize)]
+struct HistoryRecord {
+    occurred_at: u32,
+    rule_id: String,
+    rule_name: String,
+    series: String,
+    transition: String,
+    episode: u64,
+    value: Option<f64>,
+    severity: String,
+    reason: String,
+    src_tx: u64,
+    src_pos: i64,
+    src_idx: u32,
+}
+
+const HISTORY_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_s, rule_id, rule_name, series, \
+    toString(transition) AS transition_name, episode, value, severity, reason, src_tx, src_pos, src_idx";
+
+fn transition(name: &str) -> &'static str {
+    match name {
+        "pending" => "pending",
+        "cleared" => "cleared",
+        "triggered" => "triggered",
+        _ => "resolved",
+    }
+}
+
+fn into_row(tenant: &TenantId, record: HistoryRecord) -> Result<AlertHistoryRow, PortError> {
+    Ok(AlertHistoryRow {
+        tenant_id: tenant.clone(),
+        rule_id: record.rule_id,
+        rule_name: record.rule_name,
+        series: record.series,
+        transition: transition(&record.transition),
+        episode: record.episode,
+        value: record.value,
+        severity: record.severity,
+        reason: record.reason,
+        occurred_at: Timestamp::from_micros(i64::from(record.occurred_at) * 1_000_000)
+            .map_err(PortError::failed)?,
+        source: RowPosition {
+            event: LogPosition {
+                transaction_id: record.src_tx,
+                position: record.src_pos,
+            },
+            index: record.src_idx,
+        },
+    })
+}
+
+#[async_trait]
+impl AlertHistoryStore for ClickHouseAlertHistory {
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        rule_id: Option<&str>,
+        before: Option<(Timestamp, RowPosition)>,
+        limit: u64,
+    ) -> Result<Vec<AlertHistoryRow>, PortError> {
+        let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM alert_history WHERE tenant_id = ?");
+        if rule_id.is_some() {
+            sql.push_str(" AND rule_id = ?");
+        }
+        if before.is_some() {
+            sql.push_str(
+                " AND occurred_at <= toDateTime(?) \
+                 AND (toUInt32(occurred_at), src_tx, src_pos, src_idx) < (?, ?, ?, ?)",
+            );
+        }
+        sql.push_str(" ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?");
+        let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
+        if let Some(rule_id) = rule_id {
+            query = query.bind(rule_id);
+        }
+        if let Some((occurred_at, position)) = before {
+            let seconds = occurred_at.as_micros().div_euclid(1_000_000);
+            query = query
+                .bind(seconds)
+                .bind(seconds)
+                .bind(position.event.transaction_id)
+                .bind(position.event.position)
+                .bind(position.index);
+        }
+        let records: Vec<HistoryRecord> =
+            query.bind(limit).fetch_all().await.map_err(port_error)?;
+        records
+            .into_iter()
+            .map(|record| into_row(tenant, record))
+            .collect()
+    }
+
+    async fn active(&self, tenant: &TenantId) -> Result<Vec<AlertHistoryRow>, PortError> {
+        // The latest transition of every series (by log position), kept when it fired.
+        let latest = |column: &str| format!("argMax({column}, (src_tx, src_pos, src_idx))");
+        let sql = format!(
+            "SELECT {occurred} AS last_at, rule_id, {name} AS last_name, series, \
+                    {transition} AS last_transition, {episode} AS last_episode, \
+                    {value} AS last_value, {severity} AS last_severity, {reason} AS last_reason, \
+                    max(src_tx) AS last_tx, {pos} AS last_pos, {idx} AS last_idx \
+             FROM alert_history WHERE tenant_id = ? \
+             GROUP BY rule_id, series HAVING last_transition = 'triggered' \
+             ORDER BY last_at DESC, rule_id, series",
+            occurred = latest("toUInt32(occurred_at)"),
+            name = latest("rule_name"),
+            transition = latest("toString(transition)"),
+            episode = latest("episode"),
+            value = latest("value"),
+            severity = latest("severity"),
+            reason = latest("reason"),
+            pos = latest("src_pos"),
+            idx = latest("src_idx"),
+        );
+        let records: Vec<HistoryRecord> = self
+            .clickhouse
+            .client()
+            .query(&sql)
+            .bind(tenant.as_str())
+            .fetch_all()
+            .await
+            .map_err(port_error)?;
+        records
+            .into_iter()
+            .map(|record| into_row(tenant, record))
+            .collect()
+    }
+}

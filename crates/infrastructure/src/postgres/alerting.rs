@@ -1,0 +1,379 @@
+//! Alerting state in Postgres: the rule catalog, the evaluator's windows and the notification
+//! outbox. Every write by a processor stores its log position in the same transaction.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use telemetry_application::alerting::window::SeriesWindow;
+use telemetry_application::ports::{
+    AlertRuleStore, AlertStateStore, Delivery, DeliveryQueue, DeliveryStatus, LogPosition,
+    NewDelivery, PortError, RuleChange, RuleRecord,
+};
+use telemetry_domain::alert_rule::{Channel, RuleDefinition};
+use telemetry_domain::values::{TenantId, Timestamp};
+
+use super::port_error;
+
+pub struct PostgresAlerting {
+    pool: PgPool,
+}
+
+impl PostgresAlerting {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, position FROM processor_checkpoints WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(row.map(|(transaction_id, position)| LogPosition {
+            transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
+            position,
+        }))
+    }
+}
+
+async fn save_checkpoint(
+    transaction: &mut Transaction<'_, Postgres>,
+    name: &str,
+    position: LogPosition,
+) -> Result<(), PortError> {
+    sqlx::query(
+        "INSERT INTO processor_checkpoints (name, transaction_id, position) \
+         VALUES ($1, $2::text::xid8, $3) \
+         ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
+             position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(name)
+    .bind(position.transaction_id.to_string())
+    .bind(position.position)
+    .execute(&mut **transaction)
+    .await
+    .map_err(port_error)?;
+    Ok(())
+}
+
+fn datetime(timestamp: Timestamp) -> DateTime<Utc> {
+    timestamp.to_datetime()
+}
+
+fn timestamp(value: DateTime<Utc>) -> Result<Timestamp, PortError> {
+    Timestamp::from_datetime(value).map_err(PortError::failed)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, PortError> {
+    serde_json::to_value(value).map_err(PortError::failed)
+}
+
+fn rule_record(row: &PgRow) -> Result<RuleRecord, PortError> {
+    let definition: serde_json::Value = row.try_get("definition").map_err(port_error)?;
+    let tenant: String = row.try_get("tenant_id").map_err(port_error)?;
+    let version: i64 = row.try_get("version").map_err(port_error)?;
+    Ok(RuleRecord {
+        rule_id: row.try_get("rule_id").map_err(port_error)?,
+        tenant_id: TenantId::parse(tenant).map_err(PortError::failed)?,
+        definition: serde_json::from_value::<RuleDefinition>(definition)
+            .map_err(PortError::failed)?,
+        enabled: row.try_get("enabled").map_err(port_error)?,
+        version: u64::try_from(version).unwrap_or_default(),
+        created_at: timestamp(row.try_get("created_at").map_err(port_error)?)?,
+        updated_at: timestamp(row.try_get("updated_at").map_err(port_error)?)?,
+    })
+}
+
+const RULE_COLUMNS: &str =
+    "rule_id, tenant_id, definition, enabled, version, created_at, updated_at";
+
+#[async_trait]
+impl AlertRuleStore for PostgresAlerting {
+    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
+        PostgresAlerting::checkpoint(self, name).await
+    }
+
+    async fn apply(
+        &self,
+        name: &str,
+        changes: &[RuleChange],
+        position: LogPosition,
+    ) -> Result<(), PortError> {
+        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        for change in changes {
+            let statement = match change {
+                RuleChange::Created(rule) => sqlx::query(
+                    "INSERT INTO alert_rules (rule_id, tenant_id, definition, enabled, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (rule_id) DO UPDATE SET definition = EXCLUDED.definition, \
+                         enabled = EXCLUDED.enabled, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at",
+                )
+                .bind(&rule.rule_id)
+                .bind(rule.tenant_id.as_str())
+                .bind(json(&rule.definition)?)
+                .bind(rule.enabled)
+                .bind(i64::try_from(rule.version).unwrap_or(i64::MAX))
+                .bind(datetime(rule.created_at)),
+                RuleChange::Updated {
+                    rule_id,
+                    definition,
+                    version,
+                    at,
+                } => sqlx::query(
+                    "UPDATE alert_rules SET definition = $2, version = $3, updated_at = $4 WHERE rule_id = $1",
+                )
+                .bind(rule_id)
+                .bind(json(definition)?)
+                .bind(i64::try_from(*version).unwrap_or(i64::MAX))
+                .bind(datetime(*at)),
+                RuleChange::Enabled {
+                    rule_id,
+                    enabled,
+                    version,
+                    at,
+                } => sqlx::query(
+                    "UPDATE alert_rules SET enabled = $2, version = $3, updated_at = $4 WHERE rule_id = $1",
+                )
+                .bind(rule_id)
+                .bind(*enabled)
+                .bind(i64::try_from(*version).unwrap_or(i64::MAX))
+                .bind(datetime(*at)),
+                RuleChange::Deleted { rule_id } => {
+                    sqlx::query("DELETE FROM alert_rules WHERE rule_id = $1").bind(rule_id)
+                }
+            };
+            statement
+                .execute(&mut *transaction)
+                .await
+                .map_err(port_error)?;
+        }
+        save_checkpoint(&mut transaction, name, position).await?;
+        transaction.commit().await.map_err(port_error)
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<RuleRecord>, PortError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant_id = $1 ORDER BY created_at, rule_id"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        rows.iter().map(rule_record).collect()
+    }
+
+    async fn enabled(&self) -> Result<Vec<RuleRecord>, PortError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        rows.iter().map(rule_record).collect()
+    }
+}
+
+#[async_trait]
+impl AlertStateStore for PostgresAlerting {
+    async fn load(
+        &self,
+        name: &str,
+    ) -> Result<(Option<LogPosition>, Vec<(String, String, SeriesWindow)>), PortError> {
+        let position = self.checkpoint(name).await?;
+        let rows: Vec<(String, String, serde_json::Value)> =
+            sqlx::query_as("SELECT rule_id, series, state FROM alert_windows")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(port_error)?;
+        let windows = rows
+            .into_iter()
+            .filter_map(|(rule_id, series, state)| {
+                serde_json::from_value::<SeriesWindow>(state)
+                    .ok()
+                    .map(|window| (rule_id, series, window))
+            })
+            .collect();
+        Ok((position, windows))
+    }
+
+    async fn save(
+        &self,
+        name: &str,
+        position: LogPosition,
+        windows: &[(String, String, Option<SeriesWindow>)],
+    ) -> Result<(), PortError> {
+        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        for (rule_id, series, window) in windows {
+            let statement = match window {
+                Some(window) => sqlx::query(
+                    "INSERT INTO alert_windows (rule_id, series, state) VALUES ($1, $2, $3) \
+                     ON CONFLICT (rule_id, series) DO UPDATE SET state = EXCLUDED.state",
+                )
+                .bind(rule_id)
+                .bind(series)
+                .bind(json(window)?),
+                None => sqlx::query("DELETE FROM alert_windows WHERE rule_id = $1 AND series = $2")
+                    .bind(rule_id)
+                    .bind(series),
+            };
+            statement
+                .execute(&mut *transaction)
+                .await
+                .map_err(port_error)?;
+        }
+        save_checkpoint(&mut transaction, name, position).await?;
+        transaction.commit().await.map_err(port_error)
+    }
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, notification_id, tenant_id, channel, body, status, attempts, last_error, created_at, updated_at";
+
+fn delivery(row: &PgRow) -> Result<Delivery, PortError> {
+    let tenant: String = row.try_get("tenant_id").map_err(port_error)?;
+    let channel: serde_json::Value = row.try_get("channel").map_err(port_error)?;
+    let status: String = row.try_get("status").map_err(port_error)?;
+    let attempts: i32 = row.try_get("attempts").map_err(port_error)?;
+    Ok(Delivery {
+        id: row.try_get("id").map_err(port_error)?,
+        notification_id: row.try_get("notification_id").map_err(port_error)?,
+        tenant_id: TenantId::parse(tenant).map_err(PortError::failed)?,
+        channel: serde_json::from_value::<Channel>(channel).map_err(PortError::failed)?,
+        body: row.try_get("body").map_err(port_error)?,
+        status: match status.as_str() {
+            "delivered" => DeliveryStatus::Delivered,
+            "dead" => DeliveryStatus::Dead,
+            _ => DeliveryStatus::Pending,
+        },
+        attempts: u32::try_from(attempts).unwrap_or_default(),
+        last_error: row.try_get("last_error").map_err(port_error)?,
+        created_at: row.try_get("created_at").map_err(port_error)?,
+        updated_at: row.try_get("updated_at").map_err(port_error)?,
+    })
+}
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+#[async_trait]
+impl DeliveryQueue for PostgresAlerting {
+    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
+        PostgresAlerting::checkpoint(self, name).await
+    }
+
+    async fn enqueue(
+        &self,
+        name: &str,
+        deliveries: &[NewDelivery],
+        position: LogPosition,
+    ) -> Result<(), PortError> {
+        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        for new in deliveries {
+            sqlx::query(
+                "INSERT INTO notification_deliveries (id, notification_id, tenant_id, channel, body) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&new.id)
+            .bind(&new.notification_id)
+            .bind(new.tenant_id.as_str())
+            .bind(json(&new.channel)?)
+            .bind(&new.body)
+            .execute(&mut *transaction)
+            .await
+            .map_err(port_error)?;
+        }
+        save_checkpoint(&mut transaction, name, position).await?;
+        transaction.commit().await.map_err(port_error)
+    }
+
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Delivery>, PortError> {
+        let rows = sqlx::query(&format!(
+            "UPDATE notification_deliveries SET attempts = attempts + 1, \
+                 next_attempt_at = now() + make_interval(secs => $2), updated_at = now() \
+             WHERE id IN (SELECT id FROM notification_deliveries \
+                          WHERE status = 'pending' AND next_attempt_at <= now() \
+                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(seconds(lease))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn delivered(&self, id: &str) -> Result<(), PortError> {
+        sqlx::query(
+            "UPDATE notification_deliveries SET status = 'delivered', last_error = NULL, updated_at = now() \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<(), PortError> {
+        let statement = match retry_in {
+            Some(wait) => sqlx::query(
+                "UPDATE notification_deliveries SET last_error = $2, \
+                     next_attempt_at = now() + make_interval(secs => $3), updated_at = now() WHERE id = $1",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(seconds(wait)),
+            None => sqlx::query(
+                "UPDATE notification_deliveries SET status = 'dead', last_error = $2, updated_at = now() \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(error),
+        };
+        statement.execute(&self.pool).await.map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, PortError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM notification_deliveries \
+             WHERE tenant_id = $1 AND status = 'dead' ORDER BY updated_at DESC, id LIMIT $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn requeue(&self, tenant: &TenantId, id: &str) -> Result<bool, PortError> {
+        let result = sqlx::query(
+            "UPDATE notification_deliveries SET status = 'pending', attempts = 0, \
+                 next_attempt_at = now(), updated_at = now() \
+             WHERE id = $1 AND tenant_id = $2 AND status = 'dead'",
+        )
+        .bind(id)
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(result.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,517 @@
+//! Alert rules, active alerts, alert history and dead letters.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use telemetry_application::alerting::notifications::DeadLetterFailure;
+use telemetry_application::alerting::rules::RuleFailure;
+use telemetry_application::auth::Permission;
+use telemetry_application::ports::{
+    AlertHistoryRow, Delivery, LogPosition, RowPosition, RuleRecord,
+};
+use telemetry_domain::alert_rule::RuleDefinition;
+use telemetry_domain::values::Timestamp;
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::invalid;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/alerts/rules", post(create_rule).get(list_rules))
+        .route(
+            "/alerts/rules/{rule_id}",
+            get(get_rule).put(replace_rule).delete(delete_rule),
+        )
+        .route("/alerts/active", get(active))
+        .route("/alerts/history", get(history))
+        .route("/alerts/dead-letters", get(dead_letters))
+        .route(
+            "/alerts/dead-letters/{delivery_id}/redeliver",
+            post(redeliver),
+        )
+}
+
+/// An alert rule. Threshold rules (`kind` `threshold`, the default) fire when `aggregation`
+/// of the metric's samples over the last `window` compares with `threshold`, continuously
+/// for `for`; absence rules (`kind` `absence`) fire when no sample arrived for `window`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({
+    "name": "slow checkout", "metric": "http.request.duration", "serviceName": "checkout",
+    "attributes": {"route": "/pay"}, "aggregation": "p95", "window": "5m", "comparator": ">",
+    "threshold": 250, "for": "2m", "severity": "critical", "enabled": true,
+    "channels": [{"url": "https://hooks.slack.com/services/T000/B000/XXXX", "format": "slack"}]
+}))]
+pub struct AlertRuleBody {
+    /// 1-200 characters.
+    name: String,
+    /// The metric name (`payload.name` of metric events).
+    metric: String,
+    /// Only samples of this service; without it each service is its own series.
+    #[schema(rename = "serviceName")]
+    service_name: Option<String>,
+    /// Only samples carrying all these attributes.
+    attributes: Option<BTreeMap<String, String>>,
+    /// `threshold` (default) or `absence`.
+    kind: Option<String>,
+    /// Threshold rules: `count`, `sum`, `min`, `max`, `avg`, `p95`, `p99`.
+    aggregation: Option<String>,
+    /// `1m` to `24h` (units s, m, h, d).
+    window: String,
+    /// Threshold rules: `>`, `>=`, `<`, `<=`.
+    comparator: Option<String>,
+    threshold: Option<f64>,
+    /// Threshold rules: how long the condition must hold before firing (`0s` to `24h`).
+    #[schema(rename = "for")]
+    hold_for: Option<String>,
+    /// `info`, `warning` (default) or `critical`.
+    severity: Option<String>,
+    /// 1-10 webhooks; `format` is `json` (default) or `slack`.
+    channels: Vec<ChannelBody>,
+    /// Default true.
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ChannelBody {
+    url: String,
+    format: Option<String>,
+}
+
+/// A rule as stored: its definition plus `id`, `enabled`, `version`, `createdAt`, `updatedAt`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct RuleResponse(Map<String, Value>);
+
+fn rule_response(rule: &RuleRecord) -> RuleResponse {
+    let mut object = Map::new();
+    object.insert("id".into(), Value::from(rule.rule_id.clone()));
+    object.insert("enabled".into(), Value::from(rule.enabled));
+    object.insert("version".into(), Value::from(rule.version));
+    object.insert(
+        "createdAt".into(),
+        Value::from(rule.created_at.to_rfc3339()),
+    );
+    object.insert(
+        "updatedAt".into(),
+        Value::from(rule.updated_at.to_rfc3339()),
+    );
+    object.extend(rule.definition.to_json());
+    RuleResponse(object)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleList {
+    pub data: Vec<RuleResponse>,
+}
+
+/// Splits `enabled` from the definition and validates the rest.
+fn parse_rule(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(RuleDefinition, Option<bool>), ApiError> {
+    let Json(value) =
+        body.map_err(|rejection| ApiError::bad_request("invalid_json", rejection.body_text()))?;
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the rule must be a JSON object",
+        ));
+    };
+    let enabled = match object.remove("enabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(enabled)) => Some(enabled),
+        Some(_) => return Err(invalid("enabled", "must be true or false")),
+    };
+    let definition = RuleDefinition::from_json(&object).map_err(|violations| {
+        let details = violations
+            .iter()
+            .map(|violation| serde_json::to_value(violation).unwrap_or(Value::Null))
+            .collect();
+        ApiError::bad_request(
+            "invalid_rule",
+            format!("{} problem(s) in the rule", violations.len()),
+        )
+        .with_details(details)
+    })?;
+    Ok((definition, enabled))
+}
+
+fn rule_failure(failure: RuleFailure) -> ApiError {
+    match failure {
+        RuleFailure::NotFound => ApiError::not_found("no such alert rule"),
+        RuleFailure::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "alert rules unavailable");
+            ApiError::unavailable(
+                "event_store_unavailable",
+                "alert rules are unavailable, retry later",
+            )
+        }
+        RuleFailure::Internal(cause) => ApiError::internal(&cause),
+    }
+}
+
+/// Create an alert rule (editors, admins, API keys).
+#[utoipa::path(post, path = "/alerts/rules", tag = "alerts",
+    request_body = AlertRuleBody,
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = RuleResponse),
+        (status = 400, description = "Invalid rule (details name the fields)", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
+    ))]
+pub async fn create_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<RuleResponse>), ApiError> {
+    let principal = caller.require(Permission::WriteRules)?;
+    let (definition, enabled) = parse_rule(body)?;
+    let rule = state
+        .alert_rules
+        .create(
+            &principal.tenant_id,
+            &principal.actor(),
+            definition,
+            enabled.unwrap_or(true),
+        )
+        .await
+        .map_err(rule_failure)?;
+    Ok((StatusCode::CREATED, Json(rule_response(&rule))))
+}
+
+/// The tenant's rules (the list follows changes within a moment).
+#[utoipa::path(get, path = "/alerts/rules", tag = "alerts",
+    security(("api_key" = []), ("bearer" = [])),
+    responses((status = 200, description = "Rules", body = RuleList)))]
+pub async fn list_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RuleList>, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let rules = state
+        .alert_rules
+        .list(&principal.tenant_id)
+        .await
+        .map_err(rule_failure)?;
+    Ok(Json(RuleList {
+        data: rules.iter().map(rule_response).collect(),
+    }))
+}
+
+/// One rule.
+#[utoipa::path(get, path = "/alerts/rules/{ruleId}", tag = "alerts",
+    params(("ruleId" = String, Path)),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The rule", body = RuleResponse),
+        (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+    ))]
+pub async fn get_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(rule_id): Path<String>,
+) -> Result<Json<RuleResponse>, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let rule = state
+        .alert_rules
+        .get(&principal.tenant_id, &rule_id)
+        .await
+        .map_err(rule_failure)?;
+    Ok(Json(rule_response(&rule)))
+}
+
+/// Replace a rule's definition; `enabled` enables or disables it.
+#[utoipa::path(put, path = "/alerts/rules/{ruleId}", tag = "alerts",
+    params(("ruleId" = String, Path)),
+    request_body = AlertRuleBody,
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The rule as it is now", body = RuleResponse),
+        (status = 400, description = "Invalid rule", body = ErrorBody),
+        (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
+        (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+    ))]
+pub async fn replace_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(rule_id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<RuleResponse>, ApiError> {
+    let principal = caller.require(Permission::WriteRules)?;
+    let (definition, enabled) = parse_rule(body)?;
+    let rule = state
+        .alert_rules
+        .replace(
+            &principal.tenant_id,
+            &principal.actor(),
+            &rule_id,
+            definition,
+            enabled,
+        )
+        .await
+        .map_err(rule_failure)?;
+    Ok(Json(rule_response(&rule)))
+}
+
+/// Delete a rule (a firing alert of it resolves).
+#[utoipa::path(delete, path = "/alerts/rules/{ruleId}", tag = "alerts",
+    params(("ruleId" = String, Path)),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
+        (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+    ))]
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(rule_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.require(Permission::WriteRules)?;
+    state
+        .alert_rules
+        .delete(&principal.tenant_id, &principal.actor(), &rule_id)
+        .await
+        .map_err(rule_failure)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One alert transition.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionDto {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub series: String,
+    /// `pending`, `cleared`, `triggered` or `resolved`.
+    pub transition: String,
+    pub episode: u64,
+    pub value: Option<f64>,
+    pub severity: String,
+    pub reason: String,
+    pub at: String,
+}
+
+fn transition_dto(row: AlertHistoryRow) -> TransitionDto {
+    TransitionDto {
+        rule_id: row.rule_id,
+        rule_name: row.rule_name,
+        series: row.series,
+        transition: row.transition.to_string(),
+        episode: row.episode,
+        value: row.value,
+        severity: row.severity,
+        reason: row.reason,
+        at: row.occurred_at.to_rfc3339(),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveResponse {
+    /// Series whose latest transition is `triggered`.
+    pub data: Vec<TransitionDto>,
+}
+
+/// Alerts firing now.
+#[utoipa::path(get, path = "/alerts/active", tag = "alerts",
+    security(("api_key" = []), ("bearer" = [])),
+    responses((status = 200, description = "Firing alerts", body = ActiveResponse)))]
+pub async fn active(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ActiveResponse>, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let rows = state.alert_queries.active(&principal.tenant_id).await?;
+    Ok(Json(ActiveResponse {
+        data: rows.into_iter().map(transition_dto).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Only this rule's transitions.
+    pub rule_id: Option<String>,
+    /// 1-1000, default 100.
+    pub limit: Option<u64>,
+    /// `nextCursor` of an earlier answer.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryResponse {
+    pub data: Vec<TransitionDto>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HistoryCursor(i64, u64, i64, u32);
+
+/// Every alert transition with the value that caused it, newest first.
+#[utoipa::path(get, path = "/alerts/history", tag = "alerts",
+    params(HistoryParams),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Transitions", body = HistoryResponse),
+        (status = 400, description = "Invalid parameter", body = ErrorBody),
+    ))]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<HistoryResponse>, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let Query(params) = params
+        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let before = match params.cursor.as_deref() {
+        None => None,
+        Some(cursor) => {
+            let HistoryCursor(micros, transaction_id, position, index) = URL_SAFE_NO_PAD
+                .decode(cursor)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .ok_or_else(|| invalid("cursor", "not a cursor returned by this API"))?;
+            let at =
+                Timestamp::from_micros(micros).map_err(|e| invalid("cursor", e.to_string()))?;
+            Some((
+                at,
+                RowPosition {
+                    event: LogPosition {
+                        transaction_id,
+                        position,
+                    },
+                    index,
+                },
+            ))
+        }
+    };
+    let (rows, has_more) = state
+        .alert_queries
+        .history(
+            &principal.tenant_id,
+            params.rule_id.as_deref(),
+            before,
+            params.limit.unwrap_or(100),
+        )
+        .await?;
+    let next_cursor = has_more
+        .then(|| {
+            rows.last().map(|last| {
+                let cursor = HistoryCursor(
+                    last.occurred_at.as_micros(),
+                    last.source.event.transaction_id,
+                    last.source.event.position,
+                    last.source.index,
+                );
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
+            })
+        })
+        .flatten();
+    Ok(Json(HistoryResponse {
+        data: rows.into_iter().map(transition_dto).collect(),
+        next_cursor,
+    }))
+}
+
+/// A notification delivery that was given up.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetterDto {
+    pub id: String,
+    pub notification_id: String,
+    pub url: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[schema(value_type = Object)]
+    pub body: Value,
+    pub created_at: String,
+    pub failed_at: String,
+}
+
+fn dead_letter_dto(delivery: Delivery) -> DeadLetterDto {
+    DeadLetterDto {
+        id: delivery.id,
+        notification_id: delivery.notification_id,
+        url: delivery.channel.url,
+        attempts: delivery.attempts,
+        last_error: delivery.last_error,
+        body: serde_json::from_str(&delivery.body).unwrap_or(Value::Null),
+        created_at: delivery.created_at.to_rfc3339(),
+        failed_at: delivery.updated_at.to_rfc3339(),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    pub data: Vec<DeadLetterDto>,
+}
+
+fn dead_letter_failure(failure: DeadLetterFailure) -> ApiError {
+    match failure {
+        DeadLetterFailure::NotFound => ApiError::not_found("no such dead letter"),
+        DeadLetterFailure::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "dead letters unavailable");
+            ApiError::unavailable(
+                "event_store_unavailable",
+                "dead letters are unavailable, retry later",
+            )
+        }
+    }
+}
+
+/// Notifications whose delivery was given up, newest first.
+#[utoipa::path(get, path = "/alerts/dead-letters", tag = "alerts",
+    security(("api_key" = []), ("bearer" = [])),
+    responses((status = 200, description = "Dead letters", body = DeadLetterList)))]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let deliveries = state
+        .dead_letters
+        .list(&principal.tenant_id, 1_000)
+        .await
+        .map_err(dead_letter_failure)?;
+    Ok(Json(DeadLetterList {
+        data: deliveries.into_iter().map(dead_letter_dto).collect(),
+    }))
+}
+
+/// Deliver a dead letter again (its attempts start over).
+#[utoipa::path(post, path = "/alerts/dead-letters/{deliveryId}/redeliver", tag = "alerts",
+    params(("deliveryId" = String, Path)),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued again"),
+        (status = 403, description = "Viewers cannot redeliver", body = ErrorBody),
+        (status = 404, description = "No such dead letter in this tenant", body = ErrorBody),
+    ))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(delivery_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let principal = caller.require(Permission::WriteRules)?;
+    state
+        .dead_letters
+        .redeliver(&principal.tenant_id, &principal.actor(), &delivery_id)
+        .await
+        .map_err(dead_letter_failure)?;
+    Ok(StatusCode::ACCEPTED)
+}

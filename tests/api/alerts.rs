@@ -1,0 +1,505 @@
+//! Alerting: rules, evaluation, notifications (with a real local receiver), history.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    free_port, json, sample, spawn_app, test_settings, ServerProcess, TestApp, ACME_KEY, GLOBEX_KEY,
+};
+use crate::receiver::Receiver;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn avg_rule(name: &str, receiver: &Receiver, hold_for: &str) -> Value {
+    json!({"name": name, "metric": "latency", "serviceName": "checkout",
+           "aggregation": "avg", "window": "1m", "comparator": ">", "threshold": 100,
+           "for": hold_for, "severity": "critical",
+           "channels": [{"url": receiver.url, "format": "json"}]})
+}
+
+async fn ingest_values(app: &TestApp, key: &str, prefix: &str, values: &[f64]) {
+    let batch: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| sample(&format!("{prefix}-{i}"), "latency", *value))
+        .collect();
+    app.ingest_ok(key, &Value::Array(batch)).await;
+}
+
+/// Waits until the history holds `count` transitions of `kind`.
+async fn wait_for_transitions(app: &TestApp, kind: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let history = app.alert_history(ACME_KEY).await;
+        let matching: Vec<Value> = history
+            .iter()
+            .filter(|t| t["transition"] == kind)
+            .cloned()
+            .collect();
+        if matching.len() >= count {
+            return history;
+        }
+        assert!(started.elapsed() < PATIENCE, "history: {history:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let rule_id = app
+        .create_rule(ACME_KEY, &avg_rule("slow checkout", &receiver, "0s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    ingest_values(&app, ACME_KEY, "high", &[150.0]).await;
+    let fired = receiver.wait_for(1, PATIENCE).await;
+    let notification = &fired[0].body;
+    assert_eq!(notification["kind"], "triggered", "{notification}");
+    assert_eq!(notification["ruleId"], rule_id.as_str());
+    assert_eq!(notification["ruleName"], "slow checkout");
+    assert_eq!(notification["series"], "checkout");
+    assert_eq!(notification["episode"], 1);
+    assert_eq!(notification["value"], 150.0);
+    assert_eq!(notification["condition"], "avg over 1m > 100");
+    assert_eq!(
+        fired[0].idempotency_key,
+        notification["notificationId"].as_str().unwrap()
+    );
+
+    // Still breached: no second notification.
+    ingest_values(&app, ACME_KEY, "still-high", &[160.0]).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+    let active = json(app.get_with_key(ACME_KEY, "/alerts/active").await).await;
+    assert_eq!(active["data"].as_array().unwrap().len(), 1, "{active}");
+    assert_eq!(active["data"][0]["ruleId"], rule_id.as_str());
+
+    ingest_values(&app, ACME_KEY, "low", &[10.0; 30]).await;
+    let both = receiver.wait_for(2, PATIENCE).await;
+    assert_eq!(both[1].body["kind"], "resolved");
+    assert_eq!(both[1].body["episode"], 1);
+    assert_ne!(both[1].idempotency_key, both[0].idempotency_key);
+
+    let history = wait_for_transitions(&app, "resolved", 1).await;
+    let transitions: Vec<&str> = history
+        .iter()
+        .rev()
+        .map(|t| t["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(transitions, vec!["triggered", "resolved"]);
+    assert_eq!(history[1]["value"], 150.0);
+    let started = Instant::now();
+    while !json(app.get_with_key(ACME_KEY, "/alerts/active").await).await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(started.elapsed() < PATIENCE, "the alert stayed active");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn for_delays_firing_until_the_condition_has_held() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    app.create_rule(ACME_KEY, &avg_rule("held", &receiver, "3s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let breached_at = Instant::now();
+    ingest_values(&app, ACME_KEY, "held", &[150.0]).await;
+    wait_for_transitions(&app, "pending", 1).await;
+    assert!(
+        receiver.received().is_empty(),
+        "fired before `for` had passed"
+    );
+    let fired = receiver.wait_for(1, PATIENCE).await;
+    let waited = fired[0].at.duration_since(breached_at);
+    assert!(waited >= Duration::from_secs(3), "fired after {waited:?}");
+    assert_eq!(fired[0].body["kind"], "triggered");
+}
+
+#[tokio::test]
+async fn absence_of_data_fires_and_new_data_resolves() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let created = Instant::now();
+    app.create_rule(
+        ACME_KEY,
+        &json!({"name": "no heartbeat", "metric": "heartbeat", "kind": "absence", "window": "1m",
+                "channels": [{"url": receiver.url}]}),
+    )
+    .await;
+    let fired = receiver.wait_for(1, Duration::from_secs(90)).await;
+    assert!(fired[0].at.duration_since(created) >= Duration::from_secs(59));
+    assert_eq!(fired[0].body["kind"], "triggered");
+    assert_eq!(fired[0].body["condition"], "no data for 1m");
+    assert_eq!(fired[0].body["series"], "*");
+    assert!(fired[0].body["value"].is_null());
+
+    app.ingest_ok(ACME_KEY, &sample("beat-1", "heartbeat", 1.0))
+        .await;
+    let resolved = receiver.wait_for(2, PATIENCE).await;
+    assert_eq!(resolved[1].body["kind"], "resolved");
+}
+
+#[tokio::test]
+async fn a_receiver_failing_then_answering_gets_the_retry() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(&[500, 503]);
+    app.create_rule(ACME_KEY, &avg_rule("flaky receiver", &receiver, "0s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    ingest_values(&app, ACME_KEY, "retry", &[150.0]).await;
+    let attempts = receiver.wait_for(3, PATIENCE).await;
+    let keys: HashSet<&str> = attempts
+        .iter()
+        .map(|r| r.idempotency_key.as_str())
+        .collect();
+    assert_eq!(keys.len(), 1, "one notification, three attempts");
+    let numbers: Vec<&str> = attempts.iter().map(|r| r.attempt.as_str()).collect();
+    assert_eq!(numbers, vec!["1", "2", "3"]);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "delivered: no further attempts"
+    );
+    let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
+    assert_eq!(dead["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.hang();
+    app.create_rule(ACME_KEY, &avg_rule("silent receiver", &receiver, "0s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    ingest_values(&app, ACME_KEY, "dead", &[150.0]).await;
+
+    let started = Instant::now();
+    let dead = loop {
+        let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
+        if !dead["data"].as_array().unwrap().is_empty() {
+            break dead;
+        }
+        assert!(started.elapsed() < PATIENCE, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let letter = &dead["data"][0];
+    assert_eq!(letter["attempts"], 3);
+    assert_eq!(letter["url"], receiver.url.as_str());
+    assert!(
+        letter["lastError"].as_str().unwrap().contains("in time"),
+        "{letter}"
+    );
+    assert_eq!(receiver.received().len(), 3);
+
+    let viewer = app.token("acme", "viewer");
+    let forbidden = app
+        .client
+        .post(app.url(&format!(
+            "/alerts/dead-letters/{}/redeliver",
+            letter["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let other_tenant = app
+        .client
+        .post(app.url(&format!(
+            "/alerts/dead-letters/{}/redeliver",
+            letter["id"].as_str().unwrap()
+        )))
+        .header("X-API-Key", GLOBEX_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_tenant.status(), StatusCode::NOT_FOUND);
+
+    receiver.answer_with(&[]);
+    let redelivered = app
+        .client
+        .post(app.url(&format!(
+            "/alerts/dead-letters/{}/redeliver",
+            letter["id"].as_str().unwrap()
+        )))
+        .header("X-API-Key", ACME_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redelivered.status(), StatusCode::ACCEPTED);
+    let received = receiver.wait_for(4, PATIENCE).await;
+    assert_eq!(received[3].idempotency_key, received[0].idempotency_key);
+    let after = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
+    assert_eq!(after["data"], json!([]));
+}
+
+#[tokio::test]
+async fn rules_can_be_managed_and_invalid_ones_are_refused() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let editor = app.token("acme", "editor");
+    let viewer = app.token("acme", "viewer");
+
+    let created = app
+        .client
+        .post(app.url("/alerts/rules"))
+        .bearer_auth(&editor)
+        .json(&avg_rule("managed", &receiver, "1m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = json(created).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["for"], "1m");
+
+    let read = app
+        .client
+        .get(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(read).await["name"], "managed");
+    let started = Instant::now();
+    loop {
+        let list = json(
+            app.client
+                .get(app.url("/alerts/rules"))
+                .bearer_auth(&viewer)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if list["data"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "{list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut changed = avg_rule("managed", &receiver, "1m");
+    changed["threshold"] = json!(500);
+    changed["enabled"] = json!(false);
+    let updated = app
+        .client
+        .put(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&editor)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let updated = json(updated).await;
+    assert_eq!(updated["threshold"], 500.0);
+    assert_eq!(updated["enabled"], false);
+    assert_eq!(updated["version"], 3);
+
+    let by_viewer = app
+        .client
+        .post(app.url("/alerts/rules"))
+        .bearer_auth(&viewer)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_viewer.status(), StatusCode::FORBIDDEN);
+
+    let mut broken = avg_rule("broken", &receiver, "1m");
+    broken["window"] = json!("10s");
+    broken["comparator"] = json!("==");
+    broken["channels"] = json!([]);
+    let refused = app
+        .client
+        .post(app.url("/alerts/rules"))
+        .bearer_auth(&editor)
+        .json(&broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = json(refused).await;
+    assert_eq!(refused["error"]["code"], "invalid_rule");
+    let fields: Vec<&str> = refused["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"window")
+            && fields.contains(&"comparator")
+            && fields.contains(&"channels"),
+        "{refused}"
+    );
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = app
+        .client
+        .get(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    let started = Instant::now();
+    loop {
+        let audit = json(
+            app.client
+                .get(app.url("/audit?limit=100"))
+                .bearer_auth(app.token("acme", "admin"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let actions: Vec<String> = audit["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect();
+        let wanted = [
+            "alert_rule.created",
+            "alert_rule.updated",
+            "alert_rule.disabled",
+            "alert_rule.deleted",
+        ];
+        if wanted.iter().all(|w| actions.iter().any(|a| a == w)) {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "audit: {actions:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn tenants_never_see_or_trigger_each_others_rules() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let id = app
+        .create_rule(ACME_KEY, &avg_rule("acme only", &receiver, "0s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    ingest_values(&app, GLOBEX_KEY, "globex", &[500.0, 600.0]).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "another tenant's data fired the rule"
+    );
+
+    let foreign = app
+        .get_with_key(GLOBEX_KEY, &format!("/alerts/rules/{id}"))
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let listed = json(app.get_with_key(GLOBEX_KEY, "/alerts/rules").await).await;
+    assert_eq!(listed["data"], json!([]));
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/alerts/rules/{id}")))
+        .header("X-API-Key", GLOBEX_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+
+    ingest_values(&app, ACME_KEY, "acme", &[150.0]).await;
+    receiver.wait_for(1, PATIENCE).await;
+    assert!(app.alert_history(GLOBEX_KEY).await.is_empty());
+    let globex_active = json(app.get_with_key(GLOBEX_KEY, "/alerts/active").await).await;
+    assert_eq!(globex_active["data"], json!([]));
+}
+
+#[tokio::test]
+async fn kill_9_neither_loses_nor_repeats_a_transition() {
+    let settings = test_settings().await;
+    let port = free_port();
+    let receiver = Receiver::start().await;
+    let mut server = ServerProcess::start(&settings, port).await;
+    let app = TestApp::attach(&server.address, settings.clone());
+    app.create_rule(ACME_KEY, &avg_rule("crash-safe", &receiver, "0s"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // Breach, and kill the service while it evaluates and notifies.
+    for (round, pause) in [50u64, 200, 400].into_iter().enumerate() {
+        let _ = app
+            .ingest(
+                ACME_KEY,
+                &Value::Array(vec![sample(&format!("crash-{round}"), "latency", 150.0)]),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        server.kill();
+        server = ServerProcess::start(&settings, port).await;
+    }
+    receiver.wait_for(1, PATIENCE).await;
+    let app = TestApp::attach(&server.address, settings.clone());
+    let history = wait_for_transitions(&app, "triggered", 1).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let triggered: Vec<&Value> = history
+        .iter()
+        .filter(|t| t["transition"] == "triggered")
+        .collect();
+    assert_eq!(triggered.len(), 1, "{history:?}");
+    let keys: HashSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 1, "one notification (delivered at least once)");
+
+    // Recovery is one resolution, also across a crash.
+    ingest_values(&app, ACME_KEY, "recover", &[1.0; 40]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.kill();
+    server = ServerProcess::start(&settings, port).await;
+    let app = TestApp::attach(&server.address, settings);
+    wait_for_transitions(&app, "resolved", 1).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let history = app.alert_history(ACME_KEY).await;
+    let kinds: Vec<&str> = history
+        .iter()
+        .rev()
+        .map(|t| t["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["triggered", "resolved"], "{history:?}");
+    let received = receiver.wait_for(2, PATIENCE).await;
+    let distinct: HashSet<(String, String)> = received
+        .iter()
+        .map(|r| {
+            (
+                r.idempotency_key.clone(),
+                r.body["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(distinct.len(), 2, "{received:?}");
+    drop(server);
+}
