@@ -4,7 +4,7 @@ CARGO ?= cargo
 PORT ?= 8080
 export PORT
 
-.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query build
+.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query bench-alerts build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080)"
@@ -44,13 +44,16 @@ fmt:
 openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
 
-bench: bench-ingest bench-query
+bench: bench-ingest bench-query bench-alerts
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
 
 bench-query: stack
 	@./scripts/bench-query.sh
+
+bench-alerts: stack
+	@./scripts/bench-alerts.sh
 
 check-layering:
 	@./scripts/check-layering.sh

@@ -281,15 +281,16 @@ impl Application {
             Arc::clone(&alerting) as _,
             infrastructure.commands::<DeadLetter>(),
         ));
+        let queued = Arc::new(Notify::new());
         let (postgres_processors, clickhouse_processors) = if settings.processors.enabled {
             (
-                postgres_processors(&infrastructure, &alerting, &settings),
+                postgres_processors(&infrastructure, &alerting, &settings, &queued),
                 clickhouse_processors(&infrastructure, &read_models, &cache),
             )
         } else {
             (Vec::new(), Vec::new())
         };
-        spawn_delivery_worker(&mut background, &alerting, &settings)?;
+        spawn_delivery_worker(&mut background, &alerting, &settings, queued)?;
         let runner = Arc::new(ProcessorRunner::new(
             Arc::clone(&event_log),
             Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
@@ -438,6 +439,7 @@ fn postgres_processors(
     infrastructure: &Infrastructure,
     alerting: &Arc<pg::PostgresAlerting>,
     settings: &Settings,
+    queued: &Arc<Notify>,
 ) -> Vec<Arc<dyn EventProcessor>> {
     let evaluator = AlertEvaluator::new(
         Arc::clone(alerting) as _,
@@ -451,7 +453,10 @@ fn postgres_processors(
     vec![
         Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
         Arc::new(evaluator),
-        Arc::new(NotificationProcessor::new(Arc::clone(alerting) as _)),
+        Arc::new(NotificationProcessor::new(
+            Arc::clone(alerting) as _,
+            Arc::clone(queued),
+        )),
     ]
 }
 
@@ -461,6 +466,7 @@ fn spawn_delivery_worker(
     background: &mut Background,
     alerting: &Arc<pg::PostgresAlerting>,
     settings: &Settings,
+    queued: Arc<Notify>,
 ) -> anyhow::Result<()> {
     let alerting_settings = &settings.alerting;
     let sender = HttpWebhookSender::new(
@@ -478,6 +484,7 @@ fn spawn_delivery_worker(
                 .max(Duration::from_secs(10)),
             ..DeliverySettings::default()
         },
+        queued,
     );
     let stop = background.stop_signal();
     background.spawn(async move { worker.run(stop).await });

@@ -1,6 +1,7 @@
 //! `telemetry-loadgen`: drives the service for the benchmarks (`make bench-*`) and prints
 //! figures. It measures; it asserts nothing.
 
+mod alerts;
 mod events;
 mod reads;
 mod stats;
@@ -35,6 +36,8 @@ enum Command {
     QueryBench(reads::QueryBenchArgs),
     /// Measure the time from a 202 to the event being queryable.
     Freshness(reads::FreshnessArgs),
+    /// Measure the time from a threshold-crossing metric's 202 to its webhook.
+    AlertLatency(alerts::AlertLatencyArgs),
 }
 
 #[derive(Args)]
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CopyFile(args) => copy_file(&args),
         Command::QueryBench(args) => reads::query_bench(args).await,
         Command::Freshness(args) => reads::freshness(args).await,
+        Command::AlertLatency(args) => alerts::alert_latency(args).await,
     }
 }
 

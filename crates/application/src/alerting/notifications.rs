@@ -19,7 +19,7 @@ use telemetry_domain::alert::{Alert, AlertEvent, Notice};
 use telemetry_domain::alert_rule::{ChannelFormat, Severity};
 use telemetry_domain::dead_letter::{DeadLetter, DeadLetterCommand, DeadLetterError};
 use telemetry_domain::values::{TenantId, Timestamp};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::commands::{command_metadata, AggregateCommands};
@@ -33,14 +33,17 @@ use crate::processing::EventProcessor;
 pub struct NotificationProcessor {
     queue: Arc<dyn DeliveryQueue>,
     filters: Vec<EventFilter<'static>>,
+    queued: Arc<Notify>,
 }
 
 impl NotificationProcessor {
     pub const NAME: &'static str = "notifications";
 
-    pub fn new(queue: Arc<dyn DeliveryQueue>) -> Self {
+    /// `queued` is notified after deliveries are queued (to wake this instance's worker).
+    pub fn new(queue: Arc<dyn DeliveryQueue>, queued: Arc<Notify>) -> Self {
         Self {
             queue,
+            queued,
             filters: vec![EventFilter {
                 aggregate_type: <Alert as cqrs_es::Aggregate>::TYPE,
                 event_types: &["AlertTriggered", "AlertResolved"],
@@ -84,7 +87,11 @@ impl EventProcessor for NotificationProcessor {
         }
         self.queue
             .enqueue(Self::NAME, &deliveries, last.position)
-            .await
+            .await?;
+        if !deliveries.is_empty() {
+            self.queued.notify_one();
+        }
+        Ok(())
     }
 
     async fn needs_restart(&self) -> Result<bool, PortError> {
@@ -275,24 +282,32 @@ pub struct DeliveryWorker {
     queue: Arc<dyn DeliveryQueue>,
     sender: Arc<dyn WebhookSender>,
     settings: DeliverySettings,
+    queued: Arc<Notify>,
 }
 
 impl DeliveryWorker {
+    /// `queued` wakes the worker as soon as this instance queues deliveries; deliveries
+    /// queued by other instances (and retries) are found by the idle poll.
     pub fn new(
         queue: Arc<dyn DeliveryQueue>,
         sender: Arc<dyn WebhookSender>,
         settings: DeliverySettings,
+        queued: Arc<Notify>,
     ) -> Self {
         Self {
             queue,
             sender,
             settings,
+            queued,
         }
     }
 
     /// Delivers until stopped.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
         loop {
+            let woken = self.queued.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let worked = match self.round().await {
                 Ok(count) => count > 0,
                 Err(error) => {
@@ -304,6 +319,7 @@ impl DeliveryWorker {
                 continue;
             }
             tokio::select! {
+                _ = woken => {}
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
                 _ = stop.changed() => return,
             }
