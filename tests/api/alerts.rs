@@ -93,6 +93,7 @@ async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
         .collect();
     assert_eq!(transitions, vec!["triggered", "resolved"]);
     assert_eq!(history[1]["value"], 150.0);
+    assert_history_filters(&app, &rule_id, &history).await;
     let started = Instant::now();
     while !json(app.get_with_key(ACME_KEY, "/alerts/active").await).await["data"]
         .as_array()
@@ -102,6 +103,56 @@ async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
         assert!(started.elapsed() < PATIENCE, "the alert stayed active");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `history` holds a rule's `triggered` and `resolved` transitions, newest first.
+async fn assert_history_filters(app: &TestApp, rule_id: &str, history: &[Value]) {
+    let data = |body: Value| {
+        assert!(body["data"].is_array(), "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    };
+    let get = |query: String| async move {
+        let response = app
+            .get_with_key(ACME_KEY, &format!("/alerts/history?{query}"))
+            .await;
+        let status = response.status();
+        (status, json(response).await)
+    };
+    let (_, resolved) = get(format!("ruleId={rule_id}&transition=resolved")).await;
+    let resolved = data(resolved);
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0], history[0]);
+    let (_, none) = get("ruleId=another-rule".into()).await;
+    assert!(data(none).is_empty());
+    let (_, none) = get("series=billing&severity=critical".into()).await;
+    assert!(data(none).is_empty());
+    let (_, later) = get("from=2100-01-01T00:00:00Z".into()).await;
+    assert!(data(later).is_empty());
+    let (_, all) =
+        get("from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&series=checkout".into()).await;
+    assert_eq!(data(all), history);
+
+    // One page at a time, the cursor continues where the page ended.
+    let (_, first) = get("limit=1".into()).await;
+    let cursor = first["nextCursor"].as_str().expect("a cursor").to_string();
+    assert_eq!(data(first), &history[..1]);
+    let (_, second) = get(format!("limit=1&cursor={cursor}")).await;
+    assert_eq!(second["nextCursor"], Value::Null, "{second}");
+    assert_eq!(data(second), &history[1..]);
+
+    for (query, field) in [
+        ("transition=exploded", "transition"),
+        ("severity=dire", "severity"),
+        ("from=yesterday", "from"),
+        ("cursor=not-a-cursor", "cursor"),
+    ] {
+        let (status, body) = get(query.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["details"][0]["field"], field, "{body}");
+    }
+    let (status, body) = get("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_time_range");
 }
 
 #[tokio::test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use telemetry_domain::alert::{Alert, AlertEvent};
 use telemetry_domain::values::{TenantId, Timestamp};
 
-use crate::ports::{AlertHistoryRow, AlertHistoryStore, EventFilter, RowPosition, StoredEvent};
+use crate::ports::{
+    AlertHistoryRow, AlertHistoryStore, EventFilter, HistoryFilter, RowPosition, StoredEvent,
+};
 use crate::query::{QueryFailure, MAX_LIMIT};
 
 /// Every `Alert` event.
@@ -16,6 +18,9 @@ pub fn filters() -> Vec<EventFilter<'static>> {
         event_types: &[],
     }]
 }
+
+/// The transition names, as the history stores and filters them.
+pub const TRANSITIONS: [&str; 4] = ["pending", "cleared", "triggered", "resolved"];
 
 /// The history row of one transition.
 pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, String> {
@@ -153,7 +158,7 @@ impl AlertQueries {
     pub async fn history(
         &self,
         tenant: &TenantId,
-        rule_id: Option<&str>,
+        filter: &HistoryFilter,
         before: Option<(Timestamp, RowPosition)>,
         limit: u64,
     ) -> Result<(Vec<AlertHistoryRow>, bool), QueryFailure> {
@@ -163,9 +168,17 @@ impl AlertQueries {
                 format!("limit must be between 1 and {MAX_LIMIT}"),
             ));
         }
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from >= to {
+                return Err(QueryFailure::invalid(
+                    "invalid_time_range",
+                    "from must be before to",
+                ));
+            }
+        }
         let mut rows = self
             .store
-            .history(tenant, rule_id, before, limit + 1)
+            .history(tenant, filter, before, limit + 1)
             .await?;
         let has_more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);

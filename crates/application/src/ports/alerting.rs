@@ -185,15 +185,28 @@ impl SourcedRow for AlertHistoryRow {
     }
 }
 
+/// Which transitions a history read returns; every field narrows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryFilter {
+    pub rule_id: Option<String>,
+    pub series: Option<String>,
+    /// `pending`, `cleared`, `triggered` or `resolved`.
+    pub transition: Option<&'static str>,
+    pub severity: Option<String>,
+    /// Inclusive.
+    pub from: Option<Timestamp>,
+    /// Exclusive.
+    pub to: Option<Timestamp>,
+}
+
 /// Reads of the alert history read model.
 #[async_trait]
 pub trait AlertHistoryStore: Send + Sync {
-    /// Transitions of `tenant`, newest first, optionally of one rule, strictly before
-    /// `before`.
+    /// Transitions of `tenant` that match `filter`, newest first, strictly before `before`.
     async fn history(
         &self,
         tenant: &TenantId,
-        rule_id: Option<&str>,
+        filter: &HistoryFilter,
         before: Option<(Timestamp, RowPosition)>,
         limit: u64,
     ) -> Result<Vec<AlertHistoryRow>, PortError>;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use clickhouse::Row;
 use serde::Deserialize;
 use telemetry_application::ports::{
-    AlertHistoryRow, AlertHistoryStore, LogPosition, PortError, RowPosition,
+    AlertHistoryRow, AlertHistoryStore, HistoryFilter, LogPosition, PortError, RowPosition,
 };
 use telemetry_domain::values::{TenantId, Timestamp};
 
@@ -76,13 +76,34 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
     async fn history(
         &self,
         tenant: &TenantId,
-        rule_id: Option<&str>,
+        filter: &HistoryFilter,
         before: Option<(Timestamp, RowPosition)>,
         limit: u64,
     ) -> Result<Vec<AlertHistoryRow>, PortError> {
         let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM alert_history WHERE tenant_id = ?");
-        if rule_id.is_some() {
-            sql.push_str(" AND rule_id = ?");
+        let mut strings = Vec::new();
+        for (column, value) in [
+            ("rule_id", filter.rule_id.as_deref()),
+            ("series", filter.series.as_deref()),
+            ("toString(transition)", filter.transition),
+            ("severity", filter.severity.as_deref()),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                strings.push(value);
+            }
+        }
+        // Whole seconds, as stored (timestamps are within DateTime's range): `from` rounds
+        // down, `to` up.
+        let seconds = |micros: i64| micros.div_euclid(1_000_000);
+        let mut bounds = Vec::new();
+        if let Some(from) = filter.from {
+            sql.push_str(" AND toUInt32(occurred_at) >= ?");
+            bounds.push(seconds(from.as_micros()));
+        }
+        if let Some(to) = filter.to {
+            sql.push_str(" AND toUInt32(occurred_at) < ?");
+            bounds.push(seconds(to.as_micros() + 999_999));
         }
         if before.is_some() {
             sql.push_str(
@@ -92,8 +113,11 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
         }
         sql.push_str(" ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?");
         let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
-        if let Some(rule_id) = rule_id {
-            query = query.bind(rule_id);
+        for value in strings {
+            query = query.bind(value);
+        }
+        for seconds in bounds {
+            query = query.bind(seconds);
         }
         if let Some((occurred_at, position)) = before {
             let seconds = occurred_at.as_micros().div_euclid(1_000_000);

@@ -11,17 +11,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use telemetry_application::alerting::history::TRANSITIONS;
 use telemetry_application::alerting::notifications::DeadLetterFailure;
 use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::{
-    AlertHistoryRow, Delivery, LogPosition, RowPosition, RuleRecord,
+    AlertHistoryRow, Delivery, HistoryFilter, LogPosition, RowPosition, RuleRecord,
 };
 use telemetry_domain::alert_rule::RuleDefinition;
 use telemetry_domain::values::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::invalid;
+use super::dto::{invalid, timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -346,6 +347,16 @@ pub async fn active(
 pub struct HistoryParams {
     /// Only this rule's transitions.
     pub rule_id: Option<String>,
+    /// Only this series (the service name, or `*` for rules across services).
+    pub series: Option<String>,
+    /// Only `pending`, `cleared`, `triggered` or `resolved` transitions.
+    pub transition: Option<String>,
+    /// Only `info`, `warning` or `critical` rules.
+    pub severity: Option<String>,
+    /// Transitions at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Transitions before this time (RFC 3339).
+    pub to: Option<String>,
     /// 1-1000, default 100.
     pub limit: Option<u64>,
     /// `nextCursor` of an earlier answer.
@@ -361,6 +372,44 @@ pub struct HistoryResponse {
 
 #[derive(Serialize, Deserialize)]
 struct HistoryCursor(i64, u64, i64, u32);
+
+fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
+    let transition = match params.transition.as_deref() {
+        None => None,
+        Some(name) => Some(
+            TRANSITIONS
+                .into_iter()
+                .find(|known| *known == name)
+                .ok_or_else(|| {
+                    invalid(
+                        "transition",
+                        "must be pending, cleared, triggered or resolved",
+                    )
+                })?,
+        ),
+    };
+    if let Some(severity) = params.severity.as_deref() {
+        if !["info", "warning", "critical"].contains(&severity) {
+            return Err(invalid("severity", "must be info, warning or critical"));
+        }
+    }
+    Ok(HistoryFilter {
+        rule_id: params.rule_id.clone(),
+        series: params.series.clone(),
+        transition,
+        severity: params.severity.clone(),
+        from: params
+            .from
+            .as_deref()
+            .map(|value| timestamp("from", value))
+            .transpose()?,
+        to: params
+            .to
+            .as_deref()
+            .map(|value| timestamp("to", value))
+            .transpose()?,
+    })
+}
 
 /// Every alert transition with the value that caused it, newest first.
 #[utoipa::path(get, path = "/alerts/history", tag = "alerts",
@@ -400,11 +449,12 @@ pub async fn history(
             ))
         }
     };
+    let filter = history_filter(&params)?;
     let (rows, has_more) = state
         .alert_queries
         .history(
             &principal.tenant_id,
-            params.rule_id.as_deref(),
+            &filter,
             before,
             params.limit.unwrap_or(100),
         )
