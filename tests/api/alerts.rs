@@ -152,7 +152,7 @@ async fn assert_history_filters(app: &TestApp, rule_id: &str, history: &[Value])
     }
     let (status, body) = get("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z".into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_time_range");
+    assert_eq!(body["error"]["code"], "invalid_range");
 }
 
 #[tokio::test]

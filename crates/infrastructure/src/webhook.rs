@@ -33,12 +33,14 @@ impl HttpWebhookSender {
         })
     }
 
-    async fn refused(&self, url: &reqwest::Url) -> Option<String> {
+    /// Why `url` may not be called now, if it may not: a refusal by policy, or a failed DNS
+    /// lookup (worth retrying).
+    async fn refused(&self, url: &reqwest::Url) -> Option<WebhookOutcome> {
         if self.allow_private {
             return None;
         }
         let Some(host) = url.host_str() else {
-            return Some("the URL has no host".into());
+            return Some(WebhookOutcome::Reject("the URL has no host".into()));
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(443);
@@ -46,13 +48,21 @@ impl HttpWebhookSender {
             Ok(address) => vec![address],
             Err(_) => match tokio::net::lookup_host((host, port)).await {
                 Ok(resolved) => resolved.map(|socket| socket.ip()).collect(),
-                Err(error) => return Some(format!("cannot resolve {host}: {error}")),
+                Err(error) => {
+                    return Some(WebhookOutcome::Retry(format!(
+                        "cannot resolve {host}: {error}"
+                    )))
+                }
             },
         };
         addresses
             .iter()
             .find(|address| !is_public(address))
-            .map(|address| format!("refused: {host} resolves to the non-public address {address}"))
+            .map(|address| {
+                WebhookOutcome::Reject(format!(
+                    "refused: {host} resolves to the non-public address {address}"
+                ))
+            })
     }
 }
 
@@ -92,8 +102,8 @@ impl WebhookSender for HttpWebhookSender {
         let Ok(parsed) = reqwest::Url::parse(url) else {
             return WebhookOutcome::Reject(format!("not a valid URL: {url}"));
         };
-        if let Some(reason) = self.refused(&parsed).await {
-            return WebhookOutcome::Reject(reason);
+        if let Some(outcome) = self.refused(&parsed).await {
+            return outcome;
         }
         let mut request = self.client.post(parsed).body(body.to_string());
         for (name, value) in headers {
@@ -155,5 +165,19 @@ mod tests {
         let lenient = HttpWebhookSender::new(Duration::from_millis(200), true).unwrap();
         let outcome = lenient.send("http://127.0.0.1:9/hook", "{}", &[]).await;
         assert!(matches!(outcome, WebhookOutcome::Retry(_)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_is_retried_not_given_up() {
+        let strict = HttpWebhookSender::new(Duration::from_millis(200), false).unwrap();
+        let outcome = strict
+            .send("http://no-such-host.invalid/hook", "{}", &[])
+            .await;
+        assert!(
+            matches!(&outcome, WebhookOutcome::Retry(reason) if reason.contains("cannot resolve")),
+            "{outcome:?}"
+        );
+        let outcome = strict.send("not a url", "{}", &[]).await;
+        assert!(matches!(outcome, WebhookOutcome::Reject(_)));
     }
 }

@@ -171,7 +171,7 @@ impl AlertQueries {
         if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from >= to {
                 return Err(QueryFailure::invalid(
-                    "invalid_time_range",
+                    "invalid_range",
                     "from must be before to",
                 ));
             }

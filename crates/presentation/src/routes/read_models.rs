@@ -26,13 +26,13 @@ pub struct RebuildResponse {
     pub generation: u64,
 }
 
-/// Rebuild a read model (`aggregation` or `audit`) from the event store.
+/// Rebuild a read model (`aggregation`, `audit` or `alert_history`) from the event store.
 ///
 /// The processor that owns the read model (on whichever instance holds it) truncates its
 /// tables and replays every event; queries see partial data until it has caught up. Admins
 /// of the operator tenant (`OPERATOR_TENANT`) only.
 #[utoipa::path(post, path = "/admin/read-models/{name}/rebuild", tag = "administration",
-    params(("name" = String, Path, description = "`aggregation` or `audit`")),
+    params(("name" = String, Path, description = "`aggregation`, `audit` or `alert_history`")),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Rebuild requested", body = RebuildResponse),
