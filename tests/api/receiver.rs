@@ -16,7 +16,6 @@ pub struct Received {
     pub idempotency_key: String,
     pub attempt: String,
     pub body: Value,
-    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -51,7 +50,6 @@ async fn hook(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
         idempotency_key: header("idempotency-key"),
         attempt: header("x-telemetry-delivery-attempt"),
         body: serde_json::from_str(&body).unwrap_or(Value::Null),
-        at: Instant::now(),
     });
     let (hang, status) = {
         let mut behaviour = shared.behaviour.lock().unwrap();
