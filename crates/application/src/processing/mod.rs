@@ -42,7 +42,8 @@ pub trait EventProcessor: Send + Sync {
     /// Whether the processor must start over (a rebuild was requested).
     async fn needs_restart(&self) -> Result<bool, PortError>;
 
-    /// Called between rounds, also when there are no events, for time-driven work.
+    /// Called between rounds, also when there are no events, for time-driven work; only
+    /// once the processor has caught up with the log (the last read found its end).
     async fn tick(&self) -> Result<(), PortError> {
         Ok(())
     }

@@ -217,6 +217,10 @@ impl ProcessorRunner {
         self.monitor.set(name, "running", Some(position), None);
         let mut last_check = Instant::now();
         let mut last_lag_log = Instant::now();
+        // Whether the last read found the end of the log: time-driven work waits for it, so
+        // it never judges state that misses events still to be applied (after a restart,
+        // say, the saved state is older than the log).
+        let mut caught_up = false;
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -232,7 +236,9 @@ impl ProcessorRunner {
                     return Ok(());
                 }
             }
-            processor.tick().await?;
+            if caught_up {
+                processor.tick().await?;
+            }
             // Registered before reading, so a commit between the read and the wait still
             // wakes this processor.
             let woken = self.wake.notified();
@@ -242,6 +248,7 @@ impl ProcessorRunner {
                 .log
                 .read_after(position, processor.filters(), self.settings.batch_events)
                 .await?;
+            caught_up = events.len() < self.settings.batch_events;
             let Some(last) = events.last().map(|event| event.position) else {
                 tokio::select! {
                     _ = woken => {}
@@ -279,5 +286,138 @@ async fn wait(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(duration) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::ports::{EventFilter, Lease, LogLag, StoredEvent};
+
+    /// Five events in memory.
+    struct MemoryLog;
+
+    fn event(position: i64) -> StoredEvent {
+        StoredEvent {
+            position: LogPosition {
+                transaction_id: 1,
+                position,
+            },
+            aggregate_type: "Test".into(),
+            aggregate_id: "a".into(),
+            sequence: position,
+            event_type: "Happened".into(),
+            event_version: "1".into(),
+            payload: "{}".into(),
+            metadata: "{}".into(),
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[async_trait]
+    impl EventLog for MemoryLog {
+        async fn read_after(
+            &self,
+            after: LogPosition,
+            _filters: &[EventFilter<'_>],
+            limit: usize,
+        ) -> Result<Vec<StoredEvent>, PortError> {
+            Ok((after.position + 1..=5).take(limit).map(event).collect())
+        }
+
+        async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
+            Ok(LogLag::default())
+        }
+    }
+
+    struct AlwaysHeld;
+
+    #[async_trait]
+    impl Lease for AlwaysHeld {
+        async fn is_held(&mut self) -> bool {
+            true
+        }
+    }
+
+    #[async_trait]
+    impl LeaseProvider for AlwaysHeld {
+        async fn try_acquire(&self, _name: &str) -> Result<Option<Box<dyn Lease>>, PortError> {
+            Ok(Some(Box::new(AlwaysHeld)))
+        }
+    }
+
+    /// Records what the runner asks of it.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl EventProcessor for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+
+        fn filters(&self) -> &[EventFilter<'static>] {
+            &[]
+        }
+
+        async fn prepare(&self) -> Result<LogPosition, PortError> {
+            Ok(LogPosition::START)
+        }
+
+        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("process {}", events.len()));
+            Ok(())
+        }
+
+        async fn needs_restart(&self) -> Result<bool, PortError> {
+            Ok(false)
+        }
+
+        async fn tick(&self) -> Result<(), PortError> {
+            self.calls.lock().unwrap().push("tick".into());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn time_driven_work_waits_until_the_log_is_caught_up() {
+        let runner = Arc::new(ProcessorRunner::new(
+            Arc::new(MemoryLog),
+            Arc::new(AlwaysHeld),
+            Arc::new(Notify::new()),
+            Arc::new(ProcessorMonitor::default()),
+            RunnerSettings {
+                batch_events: 2,
+                poll_interval: Duration::from_millis(5),
+                coalesce: Duration::from_millis(1),
+                ..RunnerSettings::default()
+            },
+        ));
+        let recorder = Arc::new(Recorder::default());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            let recorder = Arc::clone(&recorder) as Arc<dyn EventProcessor>;
+            async move { runner.run(recorder, stopped).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+
+        let calls = recorder.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls[..3],
+            ["process 2", "process 2", "process 1"],
+            "{calls:?}"
+        );
+        assert!(calls[3..].iter().all(|call| call == "tick"), "{calls:?}");
+        assert!(calls.len() > 3, "ticks once caught up: {calls:?}");
     }
 }
