@@ -37,5 +37,5 @@ print("| Measurement | Value |")
 print("|---|---|")
 print(f"| Maximum ingest rate (10 s) | {maximum['events_per_second']:,.0f} events/s |")
 print(f"| Background ingestion during the probes | {background['events_per_second']:,.0f} events/s |")
-print(f"| Alert latency, 202 to webhook ({latency['probes']} probes) p50 / p95 / p99 | {latency['p50_ms']:.0f} / {latency['p95_ms']:.0f} / {latency['p99_ms']:.0f} ms |")
+print(f"| Alert latency, 202 to webhook ({latency['probes']} probes) p50 / p95 / p99 | {latency['latency']['p50_ms']:.0f} / {latency['latency']['p95_ms']:.0f} / {latency['latency']['p99_ms']:.0f} ms |")
 PY

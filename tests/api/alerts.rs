@@ -29,6 +29,26 @@ async fn ingest_values(app: &TestApp, key: &str, prefix: &str, values: &[f64]) {
     app.ingest_ok(key, &Value::Array(batch)).await;
 }
 
+/// Creates a rule and waits until the evaluator knows it: the catalog lists it, and the
+/// evaluator re-reads the catalog every second.
+async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) -> String {
+    let id = app.create_rule(key, rule).await;
+    let started = Instant::now();
+    loop {
+        let rules = json(app.get_with_key(key, "/alerts/rules").await).await;
+        let listed = rules["data"]
+            .as_array()
+            .is_some_and(|rules| rules.iter().any(|rule| rule["id"] == id.as_str()));
+        if listed {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "rule never listed: {rules}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    id
+}
+
 /// An RFC 3339 time the service reported.
 fn wall_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
@@ -58,10 +78,8 @@ async fn wait_for_transitions(app: &TestApp, kind: &str, count: usize) -> Vec<Va
 async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let rule_id = app
-        .create_rule(ACME_KEY, &avg_rule("slow checkout", &receiver, "0s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let rule_id =
+        create_watched_rule(&app, ACME_KEY, &avg_rule("slow checkout", &receiver, "0s")).await;
 
     ingest_values(&app, ACME_KEY, "high", &[150.0]).await;
     let fired = receiver.wait_for(1, PATIENCE).await;
@@ -166,9 +184,7 @@ async fn assert_history_filters(app: &TestApp, rule_id: &str, history: &[Value])
 async fn for_delays_firing_until_the_condition_has_held() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    app.create_rule(ACME_KEY, &avg_rule("held", &receiver, "3s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    create_watched_rule(&app, ACME_KEY, &avg_rule("held", &receiver, "3s")).await;
 
     // Durations are compared on the wall clock, the one the service keeps time by (on
     // virtual machines it can run at a different pace from `Instant`).
@@ -226,9 +242,7 @@ async fn a_receiver_failing_then_answering_gets_the_retry() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
     receiver.answer_with(&[500, 503]);
-    app.create_rule(ACME_KEY, &avg_rule("flaky receiver", &receiver, "0s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    create_watched_rule(&app, ACME_KEY, &avg_rule("flaky receiver", &receiver, "0s")).await;
 
     ingest_values(&app, ACME_KEY, "retry", &[150.0]).await;
     let attempts = receiver.wait_for(3, PATIENCE).await;
@@ -254,9 +268,12 @@ async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
     receiver.hang();
-    app.create_rule(ACME_KEY, &avg_rule("silent receiver", &receiver, "0s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    create_watched_rule(
+        &app,
+        ACME_KEY,
+        &avg_rule("silent receiver", &receiver, "0s"),
+    )
+    .await;
     ingest_values(&app, ACME_KEY, "dead", &[150.0]).await;
 
     let started = Instant::now();
@@ -477,10 +494,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
 async fn tenants_never_see_or_trigger_each_others_rules() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
-    let id = app
-        .create_rule(ACME_KEY, &avg_rule("acme only", &receiver, "0s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let id = create_watched_rule(&app, ACME_KEY, &avg_rule("acme only", &receiver, "0s")).await;
 
     ingest_values(&app, GLOBEX_KEY, "globex", &[500.0, 600.0]).await;
     tokio::time::sleep(Duration::from_millis(2_000)).await;
@@ -518,9 +532,7 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
     let receiver = Receiver::start().await;
     let mut server = ServerProcess::start(&settings, port).await;
     let app = TestApp::attach(&server.address, settings.clone());
-    app.create_rule(ACME_KEY, &avg_rule("crash-safe", &receiver, "0s"))
-        .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    create_watched_rule(&app, ACME_KEY, &avg_rule("crash-safe", &receiver, "0s")).await;
 
     // Breach, and kill the service while it evaluates and notifies.
     for (round, pause) in [50u64, 200, 400].into_iter().enumerate() {

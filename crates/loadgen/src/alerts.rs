@@ -117,15 +117,14 @@ pub async fn alert_latency(args: AlertLatencyArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "alert latency (202 to webhook, {probe} probes): p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        summary.p50_ms, summary.p95_ms, summary.p99_ms, summary.max_ms
+        "{}",
+        summary.line(&format!("alert latency (202 to webhook, {probe} probes)"))
     )
     .context("stdout")?;
     writeln!(
         out,
         "RESULT {}",
-        json!({"probes": probe, "p50_ms": summary.p50_ms, "p95_ms": summary.p95_ms,
-               "p99_ms": summary.p99_ms, "max_ms": summary.max_ms})
+        json!({"probes": probe, "latency": summary.figures()})
     )?;
     Ok(())
 }

@@ -43,17 +43,6 @@ pub struct FreshnessArgs {
     interval_ms: u64,
 }
 
-fn line(name: &str, summary: &Summary) -> String {
-    format!(
-        "{name}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        summary.p50_ms, summary.p95_ms, summary.p99_ms, summary.max_ms
-    )
-}
-
-fn figures(summary: &Summary) -> Value {
-    json!({"p50_ms": summary.p50_ms, "p95_ms": summary.p95_ms, "p99_ms": summary.p99_ms, "max_ms": summary.max_ms})
-}
-
 /// Sends `request` `count` times, one after another; fails on any non-2xx answer.
 async fn measure(
     count: usize,
@@ -108,16 +97,16 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{}",
-            line(&format!("summary {window} computed"), &uncached)
+            uncached.line(&format!("summary {window} computed"))
         )?;
         writeln!(
             out,
             "{} ({hits}/{} from cache)",
-            line(&format!("summary {window} cached"), &cached),
+            cached.line(&format!("summary {window} cached")),
             levels.len()
         )?;
-        results.insert(format!("summary_{window}_computed"), figures(&uncached));
-        results.insert(format!("summary_{window}_cached"), figures(&cached));
+        results.insert(format!("summary_{window}_computed"), uncached.figures());
+        results.insert(format!("summary_{window}_cached"), cached.figures());
     }
 
     let now = chrono::Utc::now();
@@ -141,9 +130,9 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        line("first page (page 1, with total)", &first_page)
+        first_page.line("first page (page 1, with total)")
     )?;
-    results.insert("first_page".into(), figures(&first_page));
+    results.insert("first_page".into(), first_page.figures());
 
     let with_cursor = |cursor: &Value| {
         let mut body = range.clone();
@@ -152,8 +141,8 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
     };
     let shallow = with_cursor(&first["nextCursor"]);
     let (shallow_page, _) = measure(args.requests, || post(&shallow)).await?;
-    writeln!(out, "{}", line("cursor page at depth 100", &shallow_page))?;
-    results.insert("cursor_depth_100".into(), figures(&shallow_page));
+    writeln!(out, "{}", shallow_page.line("cursor page at depth 100"))?;
+    results.insert("cursor_depth_100".into(), shallow_page.figures());
 
     let mut deep_page = range.clone();
     deep_page["page"] = json!(args.deep / 100);
@@ -175,12 +164,9 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        line(
-            &format!("cursor page at depth {}", args.deep),
-            &deep_latency
-        )
+        deep_latency.line(&format!("cursor page at depth {}", args.deep))
     )?;
-    results.insert("cursor_depth_deep".into(), figures(&deep_latency));
+    results.insert("cursor_depth_deep".into(), deep_latency.figures());
     writeln!(out, "RESULT {}", Value::Object(results))?;
     Ok(())
 }
@@ -242,12 +228,12 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "{} ({probe} probes)",
-        line("freshness (202 to visible)", &summary)
+        summary.line("freshness (202 to visible)")
     )?;
     writeln!(
         out,
         "RESULT {}",
-        json!({"probes": probe, "freshness": figures(&summary)})
+        json!({"probes": probe, "freshness": summary.figures()})
     )?;
     Ok(())
 }

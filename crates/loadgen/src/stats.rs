@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde_json::{json, Value};
+
 #[derive(Default)]
 pub struct Latencies {
     micros: Vec<u64>,
@@ -12,6 +14,22 @@ pub struct Summary {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+}
+
+impl Summary {
+    /// `name: p50 ... ms, p95 ..., p99 ..., max ...` for people.
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "{name}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms
+        )
+    }
+
+    /// The figures for the `RESULT` line the bench scripts read.
+    pub fn figures(&self) -> Value {
+        json!({"p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms,
+               "max_ms": self.max_ms})
+    }
 }
 
 impl Latencies {

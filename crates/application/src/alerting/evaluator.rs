@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
-use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertEvent, AlertStatus, Notice};
+use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Aggregation, Condition, Seconds};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
 use telemetry_domain::values::{TenantId, Timestamp};
@@ -182,7 +182,12 @@ impl AlertEvaluator {
             .await
             .map_err(aggregate_error)?;
         for envelope in &committed {
-            info!(rule_id = key.0, series = key.1, transition = %transition_name(&envelope.payload), "alert transition");
+            info!(
+                rule_id = key.0,
+                series = key.1,
+                transition = envelope.payload.transition().kind,
+                "alert transition"
+            );
         }
         let alert = self.alerts.load(&id).await.map_err(aggregate_error)?;
         Ok(alert.status())
@@ -225,15 +230,6 @@ impl AlertEvaluator {
             .windows
             .retain(|key, _| inner.rules.contains_key(&key.0));
         Ok(())
-    }
-}
-
-fn transition_name(event: &AlertEvent) -> &'static str {
-    match event {
-        AlertEvent::AlertPending { .. } => "pending",
-        AlertEvent::AlertPendingCleared { .. } => "cleared",
-        AlertEvent::AlertTriggered { .. } => "triggered",
-        AlertEvent::AlertResolved { .. } => "resolved",
     }
 }
 

@@ -19,130 +19,32 @@ pub fn filters() -> Vec<EventFilter<'static>> {
     }]
 }
 
-/// The transition names, as the history stores and filters them.
-pub const TRANSITIONS: [&str; 4] = ["pending", "cleared", "triggered", "resolved"];
-
 /// The history row of one transition.
 pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, String> {
     let alert_event: AlertEvent =
         serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
-    let source = RowPosition {
-        event: event.position,
-        index: 0,
-    };
-    let row = match alert_event {
-        AlertEvent::AlertPending {
-            rule_id,
-            tenant_id,
-            series,
-            value,
-            at,
-        } => row(
-            tenant_id,
-            rule_id,
-            series,
-            "pending",
-            0,
-            value,
-            None,
-            String::new(),
-            at,
-            source,
-        ),
-        AlertEvent::AlertPendingCleared {
-            rule_id,
-            tenant_id,
-            series,
-            value,
-            at,
-        } => row(
-            tenant_id,
-            rule_id,
-            series,
-            "cleared",
-            0,
-            value,
-            None,
-            String::new(),
-            at,
-            source,
-        ),
-        AlertEvent::AlertTriggered {
-            rule_id,
-            tenant_id,
-            series,
-            episode,
-            value,
-            notice,
-            at,
-        } => row(
-            tenant_id,
-            rule_id,
-            series,
-            "triggered",
-            episode,
-            value,
-            Some(&notice),
-            String::new(),
-            at,
-            source,
-        ),
-        AlertEvent::AlertResolved {
-            rule_id,
-            tenant_id,
-            series,
-            episode,
-            value,
-            reason,
-            notice,
-            at,
-        } => row(
-            tenant_id,
-            rule_id,
-            series,
-            "resolved",
-            episode,
-            value,
-            Some(&notice),
-            reason,
-            at,
-            source,
-        ),
-    };
-    Ok(vec![row])
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    tenant_id: TenantId,
-    rule_id: String,
-    series: String,
-    transition: &'static str,
-    episode: u64,
-    value: Option<f64>,
-    notice: Option<&telemetry_domain::alert::Notice>,
-    reason: String,
-    occurred_at: Timestamp,
-    source: RowPosition,
-) -> AlertHistoryRow {
-    AlertHistoryRow {
-        tenant_id,
-        rule_id,
+    let transition = alert_event.transition();
+    let notice = transition.notice;
+    Ok(vec![AlertHistoryRow {
+        tenant_id: transition.tenant_id.clone(),
+        rule_id: transition.rule_id.to_string(),
         rule_name: notice
             .map(|notice| notice.rule_name.clone())
             .unwrap_or_default(),
-        series,
-        transition,
-        episode,
-        value,
+        series: transition.series.to_string(),
+        transition: transition.kind,
+        episode: transition.episode,
+        value: transition.value,
         severity: notice
-            .and_then(|notice| serde_json::to_value(notice.severity).ok())
-            .and_then(|value| value.as_str().map(str::to_string))
+            .map(|notice| notice.severity.as_str().to_string())
             .unwrap_or_default(),
-        reason,
-        occurred_at,
-        source,
-    }
+        reason: transition.reason.unwrap_or_default().to_string(),
+        occurred_at: transition.at,
+        source: RowPosition {
+            event: event.position,
+            index: 0,
+        },
+    }])
 }
 
 pub struct AlertQueries {

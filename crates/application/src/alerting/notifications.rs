@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use cqrs_es::AggregateError;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use telemetry_domain::alert::{Alert, AlertEvent, Notice};
-use telemetry_domain::alert_rule::{ChannelFormat, Severity};
+use telemetry_domain::alert::{Alert, AlertEvent, Notice, Transition};
+use telemetry_domain::alert_rule::ChannelFormat;
 use telemetry_domain::dead_letter::{DeadLetter, DeadLetterCommand, DeadLetterError};
 use telemetry_domain::values::{TenantId, Timestamp};
 use tokio::sync::{watch, Notify};
@@ -114,67 +114,17 @@ pub fn notification_id(alert_id: &str, episode: u64, kind: &str) -> String {
         .to_string()
 }
 
-struct Transition<'a> {
-    kind: &'static str,
-    tenant_id: &'a TenantId,
-    rule_id: &'a str,
-    series: &'a str,
-    episode: u64,
-    value: Option<f64>,
-    notice: &'a Notice,
-    at: Timestamp,
-    reason: Option<&'a str>,
-}
-
 /// One delivery per channel of the rule, for a triggered or resolved alert.
 pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
     let alert_event: AlertEvent =
         serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
-    let transition = match &alert_event {
-        AlertEvent::AlertTriggered {
-            rule_id,
-            tenant_id,
-            series,
-            episode,
-            value,
-            notice,
-            at,
-        } => Transition {
-            kind: "triggered",
-            tenant_id,
-            rule_id,
-            series,
-            episode: *episode,
-            value: *value,
-            notice,
-            at: *at,
-            reason: None,
-        },
-        AlertEvent::AlertResolved {
-            rule_id,
-            tenant_id,
-            series,
-            episode,
-            value,
-            reason,
-            notice,
-            at,
-        } => Transition {
-            kind: "resolved",
-            tenant_id,
-            rule_id,
-            series,
-            episode: *episode,
-            value: *value,
-            notice,
-            at: *at,
-            reason: Some(reason),
-        },
-        _ => return Ok(Vec::new()),
+    let transition = alert_event.transition();
+    // Only `triggered` and `resolved` carry the rule's notice, and only they are notified.
+    let Some(notice) = transition.notice else {
+        return Ok(Vec::new());
     };
     let id = notification_id(&event.aggregate_id, transition.episode, transition.kind);
-    Ok(transition
-        .notice
+    Ok(notice
         .channels
         .iter()
         .enumerate()
@@ -184,23 +134,23 @@ pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
             tenant_id: transition.tenant_id.clone(),
             channel: channel.clone(),
             body: match channel.format {
-                ChannelFormat::Json => json_body(&id, &transition),
-                ChannelFormat::Slack => slack_body(&transition),
+                ChannelFormat::Json => json_body(&id, &transition, notice),
+                ChannelFormat::Slack => slack_body(&transition, notice),
             },
         })
         .collect())
 }
 
-fn json_body(id: &str, transition: &Transition<'_>) -> String {
+fn json_body(id: &str, transition: &Transition<'_>, notice: &Notice) -> String {
     let mut body = json!({
         "notificationId": id,
         "kind": transition.kind,
         "tenantId": transition.tenant_id,
         "ruleId": transition.rule_id,
-        "ruleName": transition.notice.rule_name,
-        "metric": transition.notice.metric,
-        "severity": transition.notice.severity,
-        "condition": transition.notice.condition,
+        "ruleName": notice.rule_name,
+        "metric": notice.metric,
+        "severity": notice.severity,
+        "condition": notice.condition,
         "series": transition.series,
         "episode": transition.episode,
         "value": transition.value,
@@ -212,12 +162,8 @@ fn json_body(id: &str, transition: &Transition<'_>) -> String {
     body.to_string()
 }
 
-fn slack_body(transition: &Transition<'_>) -> String {
-    let severity = match transition.notice.severity {
-        Severity::Info => "INFO",
-        Severity::Warning => "WARNING",
-        Severity::Critical => "CRITICAL",
-    };
+fn slack_body(transition: &Transition<'_>, notice: &Notice) -> String {
+    let severity = notice.severity.as_str().to_uppercase();
     let value = transition
         .value
         .map(|value| format!(" (value {value})"))
@@ -225,11 +171,11 @@ fn slack_body(transition: &Transition<'_>) -> String {
     let text = match transition.kind {
         "triggered" => format!(
             ":rotating_light: *[{severity}] {}* fired for `{}`: {}{value}",
-            transition.notice.rule_name, transition.series, transition.notice.condition
+            notice.rule_name, transition.series, notice.condition
         ),
         _ => format!(
             ":white_check_mark: *[{severity}] {}* resolved for `{}`{value}",
-            transition.notice.rule_name, transition.series
+            notice.rule_name, transition.series
         ),
     };
     json!({ "text": text }).to_string()
@@ -467,7 +413,104 @@ impl DeadLetters {
 
 #[cfg(test)]
 mod tests {
+    use telemetry_domain::alert_rule::{Channel, Severity};
+
     use super::*;
+
+    fn stored(event: &AlertEvent) -> StoredEvent {
+        StoredEvent {
+            position: LogPosition {
+                transaction_id: 7,
+                position: 42,
+            },
+            aggregate_type: "Alert".into(),
+            aggregate_id: "rule-1/checkout".into(),
+            sequence: 2,
+            event_type: cqrs_es::DomainEvent::event_type(event),
+            event_version: "1".into(),
+            payload: serde_json::to_string(event).unwrap(),
+            metadata: "{}".into(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    fn notice() -> Notice {
+        Notice {
+            rule_name: "slow checkout".into(),
+            metric: "latency".into(),
+            severity: Severity::Critical,
+            condition: "avg over 1m > 100".into(),
+            channels: vec![
+                Channel {
+                    url: "https://hooks.example.com/a".into(),
+                    format: ChannelFormat::Json,
+                },
+                Channel {
+                    url: "https://hooks.slack.com/services/x".into(),
+                    format: ChannelFormat::Slack,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_trigger_is_one_delivery_per_channel_with_one_notification_id() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let at = Timestamp::from_micros(1_700_000_000_000_000).unwrap();
+        let triggered = AlertEvent::AlertTriggered {
+            rule_id: "rule-1".into(),
+            tenant_id: tenant.clone(),
+            series: "checkout".into(),
+            episode: 3,
+            value: Some(150.0),
+            notice: notice(),
+            at,
+        };
+        let deliveries = deliveries_for(&stored(&triggered)).unwrap();
+        assert_eq!(deliveries.len(), 2);
+        let id = notification_id("rule-1/checkout", 3, "triggered");
+        assert_eq!(deliveries[0].id, format!("{id}:0"));
+        assert_eq!(deliveries[1].id, format!("{id}:1"));
+        assert!(deliveries.iter().all(|d| d.notification_id == id));
+
+        let body: serde_json::Value = serde_json::from_str(&deliveries[0].body).unwrap();
+        assert_eq!(body["notificationId"], id.as_str());
+        assert_eq!(body["kind"], "triggered");
+        assert_eq!(body["severity"], "critical");
+        assert_eq!(body["episode"], 3);
+        assert_eq!(body["value"], 150.0);
+        assert!(body.get("reason").is_none());
+        let slack: serde_json::Value = serde_json::from_str(&deliveries[1].body).unwrap();
+        assert_eq!(
+            slack["text"],
+            ":rotating_light: *[CRITICAL] slow checkout* fired for `checkout`: avg over 1m > 100 (value 150)"
+        );
+
+        let resolved = AlertEvent::AlertResolved {
+            rule_id: "rule-1".into(),
+            tenant_id: tenant.clone(),
+            series: "checkout".into(),
+            episode: 3,
+            value: Some(20.0),
+            reason: "the condition no longer holds".into(),
+            notice: notice(),
+            at,
+        };
+        let deliveries = deliveries_for(&stored(&resolved)).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&deliveries[0].body).unwrap();
+        assert_eq!(body["kind"], "resolved");
+        assert_eq!(body["reason"], "the condition no longer holds");
+        assert_ne!(body["notificationId"], id.as_str());
+
+        let pending = AlertEvent::AlertPending {
+            rule_id: "rule-1".into(),
+            tenant_id: tenant,
+            series: "checkout".into(),
+            value: Some(150.0),
+            at,
+        };
+        assert!(deliveries_for(&stored(&pending)).unwrap().is_empty());
+    }
 
     #[test]
     fn notification_ids_are_stable_and_distinct() {

@@ -47,13 +47,102 @@ pub enum AlertEvent {
     },
 }
 
+/// What every transition has in common, borrowed from the event: what history,
+/// notifications and the audit log read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition<'a> {
+    /// `pending`, `cleared`, `triggered` or `resolved`.
+    pub kind: &'static str,
+    pub rule_id: &'a str,
+    pub tenant_id: &'a TenantId,
+    pub series: &'a str,
+    /// The episode (0 for `pending` and `cleared`, which belong to none yet).
+    pub episode: u64,
+    pub value: Option<f64>,
+    /// The rule as it was (`triggered` and `resolved` only).
+    pub notice: Option<&'a Notice>,
+    /// Why it resolved (`resolved` only).
+    pub reason: Option<&'a str>,
+    pub at: Timestamp,
+}
+
 impl AlertEvent {
+    /// The transition names, in the order of the state machine.
+    pub const KINDS: [&'static str; 4] = ["pending", "cleared", "triggered", "resolved"];
+
     pub fn tenant_id(&self) -> &TenantId {
+        self.transition().tenant_id
+    }
+
+    pub fn transition(&self) -> Transition<'_> {
         match self {
-            Self::AlertPending { tenant_id, .. }
-            | Self::AlertPendingCleared { tenant_id, .. }
-            | Self::AlertTriggered { tenant_id, .. }
-            | Self::AlertResolved { tenant_id, .. } => tenant_id,
+            Self::AlertPending {
+                rule_id,
+                tenant_id,
+                series,
+                value,
+                at,
+            }
+            | Self::AlertPendingCleared {
+                rule_id,
+                tenant_id,
+                series,
+                value,
+                at,
+            } => Transition {
+                kind: if matches!(self, Self::AlertPending { .. }) {
+                    "pending"
+                } else {
+                    "cleared"
+                },
+                rule_id,
+                tenant_id,
+                series,
+                episode: 0,
+                value: *value,
+                notice: None,
+                reason: None,
+                at: *at,
+            },
+            Self::AlertTriggered {
+                rule_id,
+                tenant_id,
+                series,
+                episode,
+                value,
+                notice,
+                at,
+            } => Transition {
+                kind: "triggered",
+                rule_id,
+                tenant_id,
+                series,
+                episode: *episode,
+                value: *value,
+                notice: Some(notice),
+                reason: None,
+                at: *at,
+            },
+            Self::AlertResolved {
+                rule_id,
+                tenant_id,
+                series,
+                episode,
+                value,
+                reason,
+                notice,
+                at,
+            } => Transition {
+                kind: "resolved",
+                rule_id,
+                tenant_id,
+                series,
+                episode: *episode,
+                value: *value,
+                notice: Some(notice),
+                reason: Some(reason),
+                at: *at,
+            },
         }
     }
 }

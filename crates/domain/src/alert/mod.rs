@@ -8,7 +8,7 @@ mod events;
 
 pub use aggregate::{Alert, AlertStatus};
 pub use commands::{AlertCommand, Notice};
-pub use events::AlertEvent;
+pub use events::{AlertEvent, Transition};
 
 /// The aggregate id of the alert of `rule_id` for `series`.
 pub fn alert_id(rule_id: &str, series: &str) -> String {

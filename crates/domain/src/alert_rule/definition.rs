@@ -118,6 +118,25 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub const ALL: [Severity; 3] = [Self::Info, Self::Warning, Self::Critical];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == name)
+    }
+
+    /// The name in rules, history and notifications.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// When a rule's condition holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -411,12 +430,7 @@ impl RuleDefinition {
             .choice(
                 "severity",
                 false,
-                |text| match text {
-                    "info" => Some(Severity::Info),
-                    "warning" => Some(Severity::Warning),
-                    "critical" => Some(Severity::Critical),
-                    _ => None,
-                },
+                Severity::parse,
                 "info, warning, critical",
             )
             .or(if fields.get("severity").is_none() {

@@ -11,14 +11,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use telemetry_application::alerting::history::TRANSITIONS;
 use telemetry_application::alerting::notifications::DeadLetterFailure;
 use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::{
     AlertHistoryRow, Delivery, HistoryFilter, LogPosition, RowPosition, RuleRecord,
 };
-use telemetry_domain::alert_rule::RuleDefinition;
+use telemetry_domain::alert::AlertEvent;
+use telemetry_domain::alert_rule::{RuleDefinition, Severity};
 use telemetry_domain::values::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
@@ -377,7 +377,7 @@ fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     let transition = match params.transition.as_deref() {
         None => None,
         Some(name) => Some(
-            TRANSITIONS
+            AlertEvent::KINDS
                 .into_iter()
                 .find(|known| *known == name)
                 .ok_or_else(|| {
@@ -389,7 +389,7 @@ fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
         ),
     };
     if let Some(severity) = params.severity.as_deref() {
-        if !["info", "warning", "critical"].contains(&severity) {
+        if Severity::parse(severity).is_none() {
             return Err(invalid("severity", "must be info, warning or critical"));
         }
     }
