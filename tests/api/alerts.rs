@@ -293,6 +293,12 @@ async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works
         "{letter}"
     );
     assert_eq!(receiver.received().len(), 3);
+    assert!(wall_time(&letter["failedAt"]) >= wall_time(&letter["createdAt"]));
+    assert!(
+        letter["failedAt"].as_str().unwrap().ends_with('Z'),
+        "{letter}"
+    );
+    assert_eq!(letter["body"]["kind"], "triggered");
 
     let viewer = app.token("acme", "viewer");
     let forbidden = app

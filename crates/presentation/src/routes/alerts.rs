@@ -501,8 +501,12 @@ fn dead_letter_dto(delivery: Delivery) -> DeadLetterDto {
         attempts: delivery.attempts,
         last_error: delivery.last_error,
         body: serde_json::from_str(&delivery.body).unwrap_or(Value::Null),
-        created_at: delivery.created_at.to_rfc3339(),
-        failed_at: delivery.updated_at.to_rfc3339(),
+        created_at: delivery
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        failed_at: delivery
+            .updated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     }
 }
 
