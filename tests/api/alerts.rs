@@ -300,42 +300,22 @@ async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works
     );
     assert_eq!(letter["body"]["kind"], "triggered");
 
+    let redeliver = app.url(&format!(
+        "/alerts/dead-letters/{}/redeliver",
+        letter["id"].as_str().unwrap()
+    ));
+    let status = |request: reqwest::RequestBuilder| async move {
+        request.send().await.expect("request failed").status()
+    };
     let viewer = app.token("acme", "viewer");
-    let forbidden = app
-        .client
-        .post(app.url(&format!(
-            "/alerts/dead-letters/{}/redeliver",
-            letter["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
-    let other_tenant = app
-        .client
-        .post(app.url(&format!(
-            "/alerts/dead-letters/{}/redeliver",
-            letter["id"].as_str().unwrap()
-        )))
-        .header("X-API-Key", GLOBEX_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other_tenant.status(), StatusCode::NOT_FOUND);
+    let forbidden = status(app.client.post(&redeliver).bearer_auth(&viewer)).await;
+    assert_eq!(forbidden, StatusCode::FORBIDDEN);
+    let other_tenant = status(app.client.post(&redeliver).header("X-API-Key", GLOBEX_KEY)).await;
+    assert_eq!(other_tenant, StatusCode::NOT_FOUND);
 
     receiver.answer_with(&[]);
-    let redelivered = app
-        .client
-        .post(app.url(&format!(
-            "/alerts/dead-letters/{}/redeliver",
-            letter["id"].as_str().unwrap()
-        )))
-        .header("X-API-Key", ACME_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(redelivered.status(), StatusCode::ACCEPTED);
+    let redelivered = status(app.client.post(&redeliver).header("X-API-Key", ACME_KEY)).await;
+    assert_eq!(redelivered, StatusCode::ACCEPTED);
     let received = receiver.wait_for(4, PATIENCE).await;
     assert_eq!(received[3].idempotency_key, received[0].idempotency_key);
     let after = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
