@@ -15,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
-use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertStatus, Notice};
+use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertEvent, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Aggregation, Condition, Seconds};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
 use telemetry_domain::values::{TenantId, Timestamp};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::window::SeriesWindow;
+use sha2::{Digest, Sha256};
+
+use super::window::{slice_width, SeriesWindow};
 use crate::commands::{command_metadata, AggregateCommands, TENANT_METADATA_KEY};
 use crate::ports::{
     AlertRuleStore, AlertStateStore, EventFilter, LogPosition, PortError, RuleRecord, StoredEvent,
@@ -39,6 +41,11 @@ pub struct EvaluatorSettings {
     pub tick: Duration,
     /// How often the rule catalog is re-read.
     pub rules_refresh: Duration,
+    /// Events recorded longer ago than this are backlog: their samples go into the windows,
+    /// but judging waits for the tick, which runs once the evaluator has caught up. (Judged
+    /// against the clock, a window that still misses the rest of the backlog would show a
+    /// breach that is over, or silence that is not there.)
+    pub max_lag: Duration,
 }
 
 impl Default for EvaluatorSettings {
@@ -46,6 +53,7 @@ impl Default for EvaluatorSettings {
         Self {
             tick: Duration::from_secs(5),
             rules_refresh: Duration::from_secs(1),
+            max_lag: Duration::from_secs(10),
         }
     }
 }
@@ -59,9 +67,32 @@ struct Inner {
     by_metric: HashMap<(TenantId, String), Vec<String>>,
     rules_loaded: Option<Instant>,
     windows: HashMap<SeriesKey, SeriesWindow>,
+    /// Windows changed since they were last saved (saved with the next round or tick).
+    dirty: HashSet<SeriesKey>,
     /// Known alert states; loaded from the aggregate on first use.
     statuses: HashMap<SeriesKey, AlertStatus>,
+    /// The log position the saved windows correspond to.
+    position: LogPosition,
     last_tick: Option<Instant>,
+}
+
+impl Inner {
+    fn drop_window(&mut self, key: &SeriesKey) {
+        if self.windows.remove(key).is_some() {
+            self.dirty.insert(key.clone());
+        }
+    }
+
+    /// The windows to save: the dirty ones, `None` for those dropped.
+    fn take_dirty(&mut self) -> Vec<(String, String, Option<SeriesWindow>)> {
+        self.dirty
+            .drain()
+            .map(|key| {
+                let window = self.windows.get(&key).cloned();
+                (key.0, key.1, window)
+            })
+            .collect()
+    }
 }
 
 pub struct AlertEvaluator {
@@ -116,7 +147,41 @@ impl AlertEvaluator {
             .map(|rule| (rule.rule_id.clone(), rule))
             .collect();
         inner.rules_loaded = Some(Instant::now());
+        // Samples selected for an earlier version of a rule (another metric, filter or
+        // window) do not count for the current one.
+        let bases: HashMap<&str, String> = inner
+            .rules
+            .values()
+            .map(|rule| (rule.rule_id.as_str(), basis(rule)))
+            .collect();
+        let stale: Vec<SeriesKey> = inner
+            .windows
+            .iter()
+            .filter(|(key, window)| {
+                bases
+                    .get(key.0.as_str())
+                    .is_some_and(|basis| window.basis() != basis)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &stale {
+            inner.drop_window(key);
+        }
         Ok(())
+    }
+
+    /// The status of the alert of `key`, loading it on first use.
+    async fn status(&self, inner: &mut Inner, key: &SeriesKey) -> Result<AlertStatus, PortError> {
+        if let Some(status) = inner.statuses.get(key) {
+            return Ok(*status);
+        }
+        let alert = self
+            .alerts
+            .load(&alert_id(&key.0, &key.1))
+            .await
+            .map_err(aggregate_error)?;
+        inner.statuses.insert(key.clone(), alert.status());
+        Ok(alert.status())
     }
 
     /// Evaluates one series now and reports a change to its alert.
@@ -129,21 +194,11 @@ impl AlertEvaluator {
         let Some(rule) = inner.rules.get(&key.0).cloned() else {
             return Ok(());
         };
-        let empty = SeriesWindow::default();
-        let window = inner.windows.get(key).unwrap_or(&empty);
-        let (breached, value) = assess(&rule, window, now);
-        let status = match inner.statuses.get(key) {
-            Some(status) => *status,
-            None => {
-                let alert = self
-                    .alerts
-                    .load(&alert_id(&key.0, &key.1))
-                    .await
-                    .map_err(aggregate_error)?;
-                inner.statuses.insert(key.clone(), alert.status());
-                alert.status()
-            }
+        let (breached, value) = match inner.windows.get(key) {
+            Some(window) => assess(&rule, window, now),
+            None => assess(&rule, &new_window(&rule), now),
         };
+        let status = self.status(inner, key).await?;
         let worth_reporting = matches!(
             (status, breached),
             (AlertStatus::Ok | AlertStatus::Resolved, true)
@@ -163,17 +218,27 @@ impl AlertEvaluator {
             notice: notice(&rule),
             at: now,
         };
-        let status = self.command(&rule.tenant_id, key, command).await?;
+        let status = self.command(&rule.tenant_id, key, command, status).await?;
         inner.statuses.insert(key.clone(), status);
+        if matches!(status, AlertStatus::Pending | AlertStatus::Firing)
+            && !inner.windows.contains_key(key)
+        {
+            // A saved window marks the series as active, so that after a restart the
+            // evaluator finds the alert again (to re-evaluate it, or to stop it).
+            inner.windows.insert(key.clone(), new_window(&rule));
+            inner.dirty.insert(key.clone());
+        }
         Ok(())
     }
 
-    /// Runs a command on the alert of `key`; returns its status afterwards.
+    /// Runs a command on the alert of `key` (whose status is `status`); returns its status
+    /// afterwards.
     async fn command(
         &self,
         tenant: &TenantId,
         key: &SeriesKey,
         command: AlertCommand,
+        status: AlertStatus,
     ) -> Result<AlertStatus, PortError> {
         let id = alert_id(&key.0, &key.1);
         let committed = self
@@ -181,55 +246,82 @@ impl AlertEvaluator {
             .execute(&id, command, command_metadata(tenant, ACTOR))
             .await
             .map_err(aggregate_error)?;
-        for envelope in &committed {
+        Ok(committed.iter().fold(status, |_, envelope| {
             info!(
                 rule_id = key.0,
                 series = key.1,
                 transition = envelope.payload.transition().kind,
                 "alert transition"
             );
-        }
-        let alert = self.alerts.load(&id).await.map_err(aggregate_error)?;
-        Ok(alert.status())
+            status_after(&envelope.payload)
+        }))
     }
 
-    /// Resolves (or clears) the alerts of rules that are no longer enabled.
+    /// Stops the alerts of series that no longer belong to an enabled rule (the rule was
+    /// disabled, deleted, or now selects other series): a firing one resolves, a pending
+    /// one clears. Their windows go.
     async fn stop_orphans(&self, inner: &mut Inner, now: Timestamp) -> Result<(), PortError> {
-        let orphans: Vec<SeriesKey> = inner
-            .statuses
-            .iter()
-            .filter(|(key, status)| {
-                !inner.rules.contains_key(&key.0)
-                    && matches!(status, AlertStatus::Pending | AlertStatus::Firing)
-            })
-            .map(|(key, _)| key.clone())
+        let orphaned = |inner: &Inner, key: &SeriesKey| {
+            inner
+                .rules
+                .get(&key.0)
+                .is_none_or(|rule| !series_fits(rule, &key.1))
+        };
+        let candidates: HashSet<SeriesKey> = inner
+            .windows
+            .keys()
+            .chain(inner.statuses.keys())
+            .filter(|key| orphaned(inner, key))
+            .cloned()
             .collect();
-        for key in orphans {
+        for key in candidates {
             let alert = self
                 .alerts
                 .load(&alert_id(&key.0, &key.1))
                 .await
                 .map_err(aggregate_error)?;
-            let tenant = match alert.status() {
-                AlertStatus::Pending | AlertStatus::Firing => alert.tenant_id().cloned(),
-                _ => None,
-            };
-            if let Some(tenant) = tenant {
+            if let (AlertStatus::Pending | AlertStatus::Firing, Some(tenant)) =
+                (alert.status(), alert.tenant_id().cloned())
+            {
                 let command = AlertCommand::Stop {
-                    reason: "the rule was disabled or deleted".into(),
+                    reason: "the rule was disabled, deleted or changed".into(),
                     at: now,
                 };
-                let status = self.command(&tenant, &key, command).await?;
-                inner.statuses.insert(key.clone(), status);
-            } else {
-                inner.statuses.insert(key.clone(), alert.status());
+                self.command(&tenant, &key, command, alert.status()).await?;
             }
-            inner.windows.remove(&key);
+            inner.statuses.remove(&key);
+            inner.drop_window(&key);
         }
-        inner
-            .windows
-            .retain(|key, _| inner.rules.contains_key(&key.0));
         Ok(())
+    }
+
+    /// Drops windows that hold nothing and mark no active alert.
+    async fn drop_idle_windows(&self, inner: &mut Inner) -> Result<(), PortError> {
+        let empty: Vec<SeriesKey> = inner
+            .windows
+            .iter()
+            .filter(|(_, window)| window.is_empty())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in empty {
+            if !matches!(
+                self.status(inner, &key).await?,
+                AlertStatus::Pending | AlertStatus::Firing
+            ) {
+                inner.drop_window(&key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The status an `Alert` has after `event`.
+fn status_after(event: &AlertEvent) -> AlertStatus {
+    match event {
+        AlertEvent::AlertPending { .. } => AlertStatus::Pending,
+        AlertEvent::AlertPendingCleared { .. } => AlertStatus::Ok,
+        AlertEvent::AlertTriggered { .. } => AlertStatus::Firing,
+        AlertEvent::AlertResolved { .. } => AlertStatus::Resolved,
     }
 }
 
@@ -240,6 +332,28 @@ fn aggregate_error<E: std::error::Error>(error: AggregateError<E>) -> PortError 
         }
         other => PortError::failed(other),
     }
+}
+
+/// What a rule's samples are selected by and kept for: a window built for another basis is
+/// stale. The service filter is not part of it: a series holds one service's samples (or,
+/// for an absence rule without a filter, all services'), so a new filter changes which
+/// series exist (the others are stopped as orphans), not what a remaining series holds.
+pub fn basis(rule: &RuleRecord) -> String {
+    let definition = &rule.definition;
+    let selection = serde_json::json!([
+        definition.metric.as_str(),
+        definition.attributes,
+        slice_width(definition.condition.window()),
+    ]);
+    let digest = Sha256::digest(selection.to_string().as_bytes());
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn new_window(rule: &RuleRecord) -> SeriesWindow {
+    SeriesWindow::new(basis(rule), slice_width(rule.definition.condition.window()))
 }
 
 /// Whether the rule's condition holds for `window` at `now`, and the value it looked at.
@@ -273,6 +387,15 @@ fn series_of(rule: &RuleRecord, service: &str) -> String {
             ALL_SERVICES.to_string()
         }
         _ => service.to_string(),
+    }
+}
+
+/// Whether `series` is one that `rule` produces.
+fn series_fits(rule: &RuleRecord, series: &str) -> bool {
+    match (&rule.definition.condition, &rule.definition.service_name) {
+        (Condition::Absence { .. }, _) => watched_series(rule).as_deref() == Some(series),
+        (Condition::Threshold { .. }, Some(service)) => service.as_str() == series,
+        (Condition::Threshold { .. }, None) => series != ALL_SERVICES,
     }
 }
 
@@ -336,9 +459,10 @@ fn now() -> Timestamp {
         .unwrap_or_else(|_| unreachable!("the system clock is between 1970 and 2105"))
 }
 
-/// How long a series keeps samples: its rule's window and a minute of slack.
+/// How long a series keeps samples: its rule's window and one slice.
 fn retention_us(rule: &RuleRecord) -> i64 {
-    rule.definition.condition.window().as_micros() + 60_000_000
+    let window = rule.definition.condition.window();
+    window.as_micros() + slice_width(window)
 }
 
 #[async_trait]
@@ -353,22 +477,25 @@ impl EventProcessor for AlertEvaluator {
 
     async fn prepare(&self) -> Result<LogPosition, PortError> {
         let (position, windows) = self.state.load(Self::NAME).await?;
+        let position = position.unwrap_or(LogPosition::START);
         let mut inner = self.inner.lock().await;
         *inner = Inner::default();
+        inner.position = position;
         inner.windows = windows
             .into_iter()
             .map(|(rule_id, series, window)| ((rule_id, series), window))
             .collect();
         self.refresh_rules(&mut inner, true).await?;
-        Ok(position.unwrap_or(LogPosition::START))
+        Ok(position)
     }
 
     async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
         let Some(last) = events.last() else {
             return Ok(());
         };
-        let mut inner = self.inner.lock().await;
-        self.refresh_rules(&mut inner, false).await?;
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        self.refresh_rules(inner, false).await?;
         let mut touched: HashSet<SeriesKey> = HashSet::new();
         for event in events {
             let Some(tenant) =
@@ -417,32 +544,31 @@ impl EventProcessor for AlertEvaluator {
                     inner
                         .windows
                         .entry(key.clone())
-                        .or_default()
+                        .or_insert_with(|| new_window(rule))
                         .add(telemetry.timestamp.as_micros(), sample.value);
                     touched.insert(key);
                 }
             }
         }
         let at = now();
+        let behind = (at.to_datetime() - last.recorded_at)
+            .to_std()
+            .is_ok_and(|lag| lag > self.settings.max_lag);
         for key in &touched {
             if let Some(rule) = inner.rules.get(&key.0).cloned() {
                 if let Some(window) = inner.windows.get_mut(key) {
                     window.evict(at.as_micros() - retention_us(&rule));
                 }
             }
-            self.evaluate(&mut inner, key, at).await?;
+            if !behind {
+                self.evaluate(inner, key, at).await?;
+            }
         }
-        let changed: Vec<(String, String, Option<SeriesWindow>)> = touched
-            .iter()
-            .map(|key| {
-                (
-                    key.0.clone(),
-                    key.1.clone(),
-                    inner.windows.get(key).cloned(),
-                )
-            })
-            .collect();
-        self.state.save(Self::NAME, last.position, &changed).await
+        inner.dirty.extend(touched);
+        let changed = inner.take_dirty();
+        self.state.save(Self::NAME, last.position, &changed).await?;
+        inner.position = last.position;
+        Ok(())
     }
 
     async fn needs_restart(&self) -> Result<bool, PortError> {
@@ -460,6 +586,7 @@ impl EventProcessor for AlertEvaluator {
         inner.last_tick = Some(Instant::now());
         self.refresh_rules(&mut inner, false).await?;
         let at = now();
+        self.stop_orphans(&mut inner, at).await?;
         let mut keys: HashSet<SeriesKey> = inner.windows.keys().cloned().collect();
         keys.extend(
             inner
@@ -474,14 +601,25 @@ impl EventProcessor for AlertEvaluator {
             }
         }
         for key in &keys {
-            if let Some(rule) = inner.rules.get(&key.0).cloned() {
-                if let Some(window) = inner.windows.get_mut(key) {
-                    window.evict(at.as_micros() - retention_us(&rule));
+            let Some(rule) = inner.rules.get(&key.0).cloned() else {
+                continue;
+            };
+            if let Some(window) = inner.windows.get_mut(key) {
+                let before = window.clone();
+                window.evict(at.as_micros() - retention_us(&rule));
+                if *window != before {
+                    inner.dirty.insert(key.clone());
                 }
-                self.evaluate(&mut inner, key, at).await?;
             }
+            self.evaluate(&mut inner, key, at).await?;
         }
-        self.stop_orphans(&mut inner, at).await
+        self.drop_idle_windows(&mut inner).await?;
+        let changed = inner.take_dirty();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let position = inner.position;
+        self.state.save(Self::NAME, position, &changed).await
     }
 }
 
@@ -513,7 +651,7 @@ mod tests {
             0,
         );
         let at = now();
-        let mut window = SeriesWindow::default();
+        let mut window = new_window(&rule);
         assert_eq!(assess(&rule, &window, at), (false, None));
         window.add(at.as_micros(), 150.0);
         assert_eq!(assess(&rule, &window, at), (true, Some(150.0)));
@@ -530,7 +668,7 @@ mod tests {
         let definition = json!({"name": "n", "metric": "m", "kind": "absence", "window": "1m",
                                 "channels": [{"url": "http://x/y"}]});
         let at = now();
-        let empty = SeriesWindow::default();
+        let empty = new_window(&rule(definition.clone(), 0));
         assert_eq!(
             assess(&rule(definition.clone(), 10), &empty, at),
             (false, None)
@@ -539,9 +677,57 @@ mod tests {
             assess(&rule(definition.clone(), 61), &empty, at),
             (true, None)
         );
-        let mut recent = SeriesWindow::default();
+        let mut recent = new_window(&rule(definition.clone(), 0));
         recent.add(at.as_micros() - 5_000_000, 1.0);
         assert_eq!(assess(&rule(definition, 61), &recent, at), (false, None));
+    }
+
+    #[test]
+    fn a_rule_produces_only_its_own_series() {
+        let by_service = rule(
+            json!({"name": "n", "metric": "m", "aggregation": "avg", "window": "1m",
+                   "comparator": ">", "threshold": 1, "channels": [{"url": "http://x/y"}]}),
+            0,
+        );
+        assert!(series_fits(&by_service, "checkout"));
+        assert!(!series_fits(&by_service, ALL_SERVICES));
+        let one_service = rule(
+            json!({"name": "n", "metric": "m", "serviceName": "billing", "aggregation": "avg",
+                   "window": "1m", "comparator": ">", "threshold": 1,
+                   "channels": [{"url": "http://x/y"}]}),
+            0,
+        );
+        assert!(series_fits(&one_service, "billing"));
+        assert!(!series_fits(&one_service, "checkout"));
+        let absence = rule(
+            json!({"name": "n", "metric": "m", "kind": "absence", "window": "1m",
+                   "channels": [{"url": "http://x/y"}]}),
+            0,
+        );
+        assert!(series_fits(&absence, ALL_SERVICES));
+        assert!(!series_fits(&absence, "checkout"));
+    }
+
+    #[test]
+    fn the_basis_changes_with_what_a_rule_selects_not_with_its_threshold() {
+        let basis_with = |changes: serde_json::Value| {
+            let mut definition = json!({"name": "n", "metric": "m", "aggregation": "avg",
+                                        "window": "1m", "comparator": ">", "threshold": 1,
+                                        "channels": [{"url": "http://x/y"}]});
+            for (field, value) in changes.as_object().unwrap() {
+                definition[field] = value.clone();
+            }
+            basis(&rule(definition, 0))
+        };
+        let original = basis_with(json!({}));
+        assert_eq!(original, basis_with(json!({"threshold": 2})));
+        assert_eq!(original, basis_with(json!({"serviceName": "billing"})));
+        assert_ne!(original, basis_with(json!({"metric": "other"})));
+        assert_ne!(original, basis_with(json!({"window": "5m"})));
+        assert_ne!(
+            original,
+            basis_with(json!({"attributes": {"region": "eu"}}))
+        );
     }
 
     #[test]
@@ -565,5 +751,283 @@ mod tests {
             ),
             "no data for 10m"
         );
+    }
+}
+
+/// The evaluator against in-memory stores: what survives a restart and what a changed rule
+/// does to the alerts it started.
+#[cfg(test)]
+mod lifecycle_tests {
+    use std::sync::Mutex as StdMutex;
+
+    use chrono::Utc;
+    use cqrs_es::mem_store::MemStore;
+    use serde_json::json;
+    use telemetry_domain::alert_rule::RuleDefinition;
+    use telemetry_domain::ingest::{EventSection, Payload, TelemetryEvent};
+    use telemetry_domain::values::{EventId, EventType, ServiceName};
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::commands::CommandBus;
+    use crate::ports::RuleChange;
+
+    type Windows = HashMap<SeriesKey, SeriesWindow>;
+
+    #[derive(Default)]
+    struct Rules(StdMutex<Vec<RuleRecord>>);
+
+    #[async_trait]
+    impl AlertRuleStore for Rules {
+        async fn checkpoint(&self, _name: &str) -> Result<Option<LogPosition>, PortError> {
+            Ok(None)
+        }
+        async fn apply(
+            &self,
+            _name: &str,
+            _changes: &[RuleChange],
+            _position: LogPosition,
+        ) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn list(&self, tenant: &TenantId) -> Result<Vec<RuleRecord>, PortError> {
+            let rules = self.0.lock().unwrap();
+            Ok(rules
+                .iter()
+                .filter(|r| r.tenant_id == *tenant)
+                .cloned()
+                .collect())
+        }
+        async fn enabled(&self) -> Result<Vec<RuleRecord>, PortError> {
+            let rules = self.0.lock().unwrap();
+            Ok(rules.iter().filter(|r| r.enabled).cloned().collect())
+        }
+    }
+
+    #[derive(Default)]
+    struct State(StdMutex<(Option<LogPosition>, Windows)>);
+
+    #[async_trait]
+    impl AlertStateStore for State {
+        async fn load(
+            &self,
+            _name: &str,
+        ) -> Result<(Option<LogPosition>, Vec<(String, String, SeriesWindow)>), PortError> {
+            let state = self.0.lock().unwrap();
+            let windows = state
+                .1
+                .iter()
+                .map(|((r, s), w)| (r.clone(), s.clone(), w.clone()));
+            Ok((state.0, windows.collect()))
+        }
+        async fn save(
+            &self,
+            _name: &str,
+            position: LogPosition,
+            windows: &[(String, String, Option<SeriesWindow>)],
+        ) -> Result<(), PortError> {
+            let mut state = self.0.lock().unwrap();
+            state.0 = Some(position);
+            for (rule_id, series, window) in windows {
+                let key = (rule_id.clone(), series.clone());
+                match window {
+                    Some(window) => state.1.insert(key, window.clone()),
+                    None => state.1.remove(&key),
+                };
+            }
+            Ok(())
+        }
+    }
+
+    /// Durable state shared by the evaluator instances of one test (one per "process").
+    struct World {
+        rules: Arc<Rules>,
+        state: Arc<State>,
+        alerts: Arc<CommandBus<Alert, MemStore<Alert>>>,
+    }
+
+    impl World {
+        fn new(definition: serde_json::Value) -> Self {
+            let world = Self {
+                rules: Arc::default(),
+                state: Arc::default(),
+                alerts: Arc::new(CommandBus::new(
+                    MemStore::default(),
+                    (),
+                    Arc::new(Notify::new()),
+                )),
+            };
+            world.set_rule(definition, true);
+            world
+        }
+
+        fn set_rule(&self, definition: serde_json::Value, enabled: bool) {
+            let mut rules = self.rules.0.lock().unwrap();
+            let version = rules.first().map_or(1, |rule| rule.version + 1);
+            let at = now();
+            *rules = vec![RuleRecord {
+                rule_id: "r".into(),
+                tenant_id: tenant(),
+                definition: RuleDefinition::from_json(definition.as_object().unwrap()).unwrap(),
+                enabled,
+                version,
+                created_at: at,
+                updated_at: at,
+            }];
+        }
+
+        /// A freshly started evaluator (checking rules and the tick on every call).
+        async fn start(&self) -> AlertEvaluator {
+            let evaluator = AlertEvaluator::new(
+                self.rules.clone(),
+                self.state.clone(),
+                self.alerts.clone(),
+                EvaluatorSettings {
+                    tick: Duration::ZERO,
+                    rules_refresh: Duration::ZERO,
+                    max_lag: Duration::from_secs(10),
+                },
+            );
+            evaluator.prepare().await.unwrap();
+            evaluator
+        }
+
+        async fn status(&self, series: &str) -> AlertStatus {
+            self.alerts
+                .load(&alert_id("r", series))
+                .await
+                .unwrap()
+                .status()
+        }
+
+        fn saved_series(&self) -> Vec<String> {
+            let state = self.state.0.lock().unwrap();
+            let mut series: Vec<String> = state.1.keys().map(|(_, s)| s.clone()).collect();
+            series.sort();
+            series
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn latency_above_100(service: Option<&str>) -> serde_json::Value {
+        json!({"name": "slow", "metric": "latency", "serviceName": service,
+               "aggregation": "max", "window": "1m", "comparator": ">", "threshold": 100,
+               "channels": [{"url": "http://receiver/hook"}]})
+    }
+
+    /// A committed `MetricIngested` event with one `latency` sample.
+    fn latency(
+        position: i64,
+        service: &str,
+        value: f64,
+        measured_seconds_ago: i64,
+        recorded_seconds_ago: i64,
+    ) -> StoredEvent {
+        let timestamp =
+            Timestamp::from_micros(now().as_micros() - measured_seconds_ago * 1_000_000).unwrap();
+        let event = TelemetryEvent {
+            event_id: EventId::parse(format!("e{position}")).unwrap(),
+            event_type: EventType::Metric,
+            service_name: ServiceName::parse(service).unwrap(),
+            timestamp,
+            user_id: None,
+            payload: Payload::from_stored(json!({"name": "latency", "value": value}).to_string()),
+        };
+        let section = EventSection {
+            tenant_id: tenant(),
+            event_type: EventType::Metric,
+            events: Arc::from(vec![event]),
+        };
+        StoredEvent {
+            position: LogPosition {
+                transaction_id: 1,
+                position,
+            },
+            aggregate_type: <IngestBatch as cqrs_es::Aggregate>::TYPE.into(),
+            aggregate_id: format!("batch-{position}"),
+            sequence: 2,
+            event_type: IngestBatchEvent::METRIC_INGESTED.into(),
+            event_version: "1".into(),
+            payload: serde_json::to_string(&IngestBatchEvent::MetricIngested(section)).unwrap(),
+            metadata: json!({ TENANT_METADATA_KEY: "acme" }).to_string(),
+            recorded_at: Utc::now() - chrono::Duration::seconds(recorded_seconds_ago),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rule_disabled_while_the_service_was_down_resolves_the_alert_it_fired() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[latency(1, "checkout", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+
+        drop(evaluator);
+        world.set_rule(latency_above_100(None), false);
+        let restarted = world.start().await;
+        restarted.tick().await.unwrap();
+
+        assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
+        assert!(world.saved_series().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rule_narrowed_to_another_service_resolves_the_series_it_dropped() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[
+                latency(1, "checkout", 150.0, 0, 0),
+                latency(2, "billing", 150.0, 0, 0),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(world.saved_series(), ["billing", "checkout"]);
+
+        world.set_rule(latency_above_100(Some("billing")), true);
+        evaluator.tick().await.unwrap();
+
+        assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
+        assert_eq!(world.status("billing").await, AlertStatus::Firing);
+        assert_eq!(world.saved_series(), ["billing"]);
+    }
+
+    #[tokio::test]
+    async fn backlog_is_judged_by_the_tick_once_caught_up_not_on_arrival() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[latency(1, "checkout", 150.0, 0, 60)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Ok);
+        assert_eq!(world.saved_series(), ["checkout"]);
+
+        evaluator.tick().await.unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+    }
+
+    #[tokio::test]
+    async fn a_window_with_nothing_in_it_and_no_active_alert_is_dropped() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[
+                latency(1, "checkout", 50.0, 0, 0),
+                latency(2, "billing", 50.0, 120, 0),
+            ])
+            .await
+            .unwrap();
+        evaluator.tick().await.unwrap();
+
+        assert_eq!(world.saved_series(), ["checkout"]);
+        assert_eq!(world.status("billing").await, AlertStatus::Ok);
+        let position = world.state.0.lock().unwrap().0;
+        assert_eq!(position.map(|p| p.position), Some(2));
     }
 }

@@ -1,14 +1,22 @@
-//! The recent samples of one rule and series, in minute buckets: enough to compute count,
-//! sum, min, max, average and quantiles over any window of whole minutes, in bounded space.
+//! The recent samples of one rule and series, in slices of a sixtieth of the rule's window:
+//! enough to compute count, sum, min, max, average and quantiles over the window in bounded
+//! space (at most 61 slices, however many samples), with the oldest slice possibly reaching
+//! up to one slice (1.7 % of the window) beyond it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use telemetry_domain::alert_rule::Aggregation;
+use telemetry_domain::alert_rule::{Aggregation, Seconds};
 
 use super::sketch::Sketch;
 
-const MINUTE_US: i64 = 60_000_000;
+/// Slices per window.
+pub const SLICES: i64 = 60;
+
+/// The slice width for a window of `length`: a sixtieth of it, at least a second.
+pub fn slice_width(length: Seconds) -> i64 {
+    (length.as_micros() / SLICES).max(1_000_000)
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Bucket {
@@ -19,19 +27,35 @@ struct Bucket {
     sketch: Sketch,
 }
 
-/// Minute buckets keyed by their start (µs since the epoch).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Slices keyed by their start (µs since the epoch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesWindow {
+    /// What the samples were selected for (the rule's metric, filters and window); a window
+    /// whose basis differs from its rule's current one is stale.
+    basis: String,
+    width_us: i64,
     buckets: BTreeMap<i64, Bucket>,
 }
 
-fn minute_of(micros: i64) -> i64 {
-    micros.div_euclid(MINUTE_US) * MINUTE_US
-}
-
 impl SeriesWindow {
+    pub fn new(basis: String, width_us: i64) -> Self {
+        Self {
+            basis,
+            width_us: width_us.max(1),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    pub fn basis(&self) -> &str {
+        &self.basis
+    }
+
+    fn slice_of(&self, micros: i64) -> i64 {
+        micros.div_euclid(self.width_us) * self.width_us
+    }
+
     pub fn add(&mut self, at_us: i64, value: f64) {
-        let bucket = self.buckets.entry(minute_of(at_us)).or_insert(Bucket {
+        let bucket = self.buckets.entry(self.slice_of(at_us)).or_insert(Bucket {
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -45,16 +69,16 @@ impl SeriesWindow {
         bucket.sketch.add(value);
     }
 
-    /// Drops buckets that end before `before_us`.
+    /// Drops slices that end before `before_us`.
     pub fn evict(&mut self, before_us: i64) {
-        self.buckets = self.buckets.split_off(&minute_of(before_us));
+        self.buckets = self.buckets.split_off(&self.slice_of(before_us));
     }
 
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }
 
-    /// Samples in the minutes overlapping `[from_us, to_us]`.
+    /// Samples in the slices overlapping `[from_us, to_us]`.
     pub fn count(&self, from_us: i64, to_us: i64) -> u64 {
         self.in_range(from_us, to_us)
             .map(|bucket| bucket.count)
@@ -63,11 +87,11 @@ impl SeriesWindow {
 
     fn in_range(&self, from_us: i64, to_us: i64) -> impl Iterator<Item = &Bucket> {
         self.buckets
-            .range(minute_of(from_us)..=minute_of(to_us))
+            .range(self.slice_of(from_us)..=self.slice_of(to_us))
             .map(|(_, bucket)| bucket)
     }
 
-    /// `aggregation` of the samples in the minutes overlapping `[from_us, to_us]`; `None`
+    /// `aggregation` of the samples in the slices overlapping `[from_us, to_us]`; `None`
     /// when there are none (except for `count`, which is then 0).
     pub fn aggregate(&self, aggregation: Aggregation, from_us: i64, to_us: i64) -> Option<f64> {
         let buckets: Vec<&Bucket> = self.in_range(from_us, to_us).collect();
@@ -109,51 +133,76 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000_000_000;
+    const SECOND: i64 = 1_000_000;
+
+    fn one_minute() -> SeriesWindow {
+        SeriesWindow::new("b".into(), slice_width(Seconds(60)))
+    }
 
     #[test]
-    fn aggregates_cover_the_minutes_of_the_window() {
-        let mut window = SeriesWindow::default();
-        window.add(NOW - 3 * MINUTE_US, 1000.0);
+    fn aggregates_cover_the_slices_of_the_window() {
+        let mut window = one_minute();
+        window.add(NOW - 3 * 60 * SECOND, 1000.0);
         for value in [10.0, 20.0, 30.0] {
             window.add(NOW, value);
         }
-        let last_minute = |aggregation| window.aggregate(aggregation, NOW - 30_000_000, NOW);
+        let last_minute = |aggregation| window.aggregate(aggregation, NOW - 60 * SECOND, NOW);
         assert_eq!(last_minute(Aggregation::Count), Some(3.0));
         assert_eq!(last_minute(Aggregation::Avg), Some(20.0));
         assert_eq!(last_minute(Aggregation::Max), Some(30.0));
         assert_eq!(
-            window.aggregate(Aggregation::Max, NOW - 5 * MINUTE_US, NOW),
+            window.aggregate(Aggregation::Max, NOW - 5 * 60 * SECOND, NOW),
             Some(1000.0)
         );
         assert_eq!(
-            window.aggregate(Aggregation::Avg, NOW - 20 * MINUTE_US, NOW - 10 * MINUTE_US),
+            window.aggregate(
+                Aggregation::Avg,
+                NOW - 20 * 60 * SECOND,
+                NOW - 10 * 60 * SECOND
+            ),
             None
         );
         assert_eq!(
             window.aggregate(
                 Aggregation::Count,
-                NOW - 20 * MINUTE_US,
-                NOW - 10 * MINUTE_US
+                NOW - 20 * 60 * SECOND,
+                NOW - 10 * 60 * SECOND
             ),
             Some(0.0)
         );
     }
 
     #[test]
-    fn eviction_drops_old_minutes() {
-        let mut window = SeriesWindow::default();
-        window.add(NOW - 10 * MINUTE_US, 1.0);
+    fn a_window_reaches_at_most_one_slice_beyond_its_length() {
+        let mut window = one_minute();
+        window.add(NOW - 62 * SECOND, 1.0);
+        window.add(NOW - 61 * SECOND, 1.0);
+        window.add(NOW - 30 * SECOND, 1.0);
+        // From NOW - 60 s: the slice holding NOW - 61 s may be included, not older ones.
+        let counted = window.count(NOW - 60 * SECOND + 1, NOW);
+        assert!((1..=2).contains(&counted), "{counted}");
+        assert_eq!(slice_width(Seconds(86_400)), 1_440 * SECOND);
+        assert_eq!(slice_width(Seconds(30)), SECOND);
+    }
+
+    #[test]
+    fn eviction_drops_old_slices() {
+        let mut window = one_minute();
+        window.add(NOW - 10 * 60 * SECOND, 1.0);
         window.add(NOW, 2.0);
-        window.evict(NOW - 5 * MINUTE_US);
-        assert_eq!(window.count(NOW - 20 * MINUTE_US, NOW), 1);
+        window.evict(NOW - 5 * 60 * SECOND);
+        assert_eq!(window.count(NOW - 20 * 60 * SECOND, NOW), 1);
+        window.evict(NOW + SECOND);
+        assert!(window.is_empty());
     }
 
     #[test]
     fn windows_survive_serialization() {
-        let mut window = SeriesWindow::default();
+        let mut window = one_minute();
         window.add(NOW, 12.5);
         let json = serde_json::to_string(&window).unwrap();
         let back: SeriesWindow = serde_json::from_str(&json).unwrap();
         assert_eq!(back, window);
+        assert_eq!(back.basis(), "b");
     }
 }

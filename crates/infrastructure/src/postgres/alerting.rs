@@ -193,9 +193,14 @@ impl AlertStateStore for PostgresAlerting {
         let windows = rows
             .into_iter()
             .filter_map(|(rule_id, series, state)| {
-                serde_json::from_value::<SeriesWindow>(state)
-                    .ok()
-                    .map(|window| (rule_id, series, window))
+                match serde_json::from_value::<SeriesWindow>(state) {
+                    Ok(window) => Some((rule_id, series, window)),
+                    Err(error) => {
+                        // Written by an older version: the series starts with an empty window.
+                        tracing::warn!(rule_id, series, error = %error, "alert window skipped");
+                        None
+                    }
+                }
             })
             .collect();
         Ok((position, windows))
