@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
+mod fencing;
 mod health;
 mod helpers;
 mod ingest;

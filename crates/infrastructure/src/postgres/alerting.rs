@@ -41,16 +41,22 @@ impl PostgresAlerting {
     }
 }
 
+/// Records `position` as processor `name`'s checkpoint, which only moves forward: a write
+/// behind the recorded position comes from an instance that lost its lease to one that has
+/// since processed further, and fails (the caller's transaction is then rolled back, and
+/// that instance resumes from the checkpoint if it gets the lease again).
 async fn save_checkpoint(
     transaction: &mut Transaction<'_, Postgres>,
     name: &str,
     position: LogPosition,
 ) -> Result<(), PortError> {
-    sqlx::query(
+    let saved = sqlx::query(
         "INSERT INTO processor_checkpoints (name, transaction_id, position) \
          VALUES ($1, $2::text::xid8, $3) \
          ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
-             position = EXCLUDED.position, updated_at = now()",
+             position = EXCLUDED.position, updated_at = now() \
+         WHERE (processor_checkpoints.transaction_id, processor_checkpoints.position) \
+             <= (EXCLUDED.transaction_id, EXCLUDED.position)",
     )
     .bind(name)
     .bind(position.transaction_id.to_string())
@@ -58,7 +64,14 @@ async fn save_checkpoint(
     .execute(&mut **transaction)
     .await
     .map_err(port_error)?;
-    Ok(())
+    if saved.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(PortError::failed(format!(
+            "the checkpoint of {name} is already past {}/{}: another instance processed further",
+            position.transaction_id, position.position
+        )))
+    }
 }
 
 fn datetime(timestamp: Timestamp) -> DateTime<Utc> {
