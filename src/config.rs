@@ -172,6 +172,8 @@ pub struct AlertingConfig {
     pub retry_max_ms: u64,
     /// Allow webhooks to loopback and private addresses (development, tests).
     pub allow_private_networks: bool,
+    /// How long notifications that were delivered are kept in the outbox.
+    pub keep_delivered_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -300,6 +302,7 @@ impl Default for AlertingConfig {
             retry_base_ms: 1_000,
             retry_max_ms: 300_000,
             allow_private_networks: false,
+            keep_delivered_hours: 168,
         }
     }
 }
@@ -382,6 +385,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "NOTIFY_RETRY_BASE_MS",
     "NOTIFY_RETRY_MAX_MS",
     "NOTIFY_ALLOW_PRIVATE_NETWORKS",
+    "NOTIFY_KEEP_DELIVERED_HOURS",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -482,6 +486,10 @@ impl Settings {
         env.parse(
             "NOTIFY_ALLOW_PRIVATE_NETWORKS",
             &mut self.alerting.allow_private_networks,
+        )?;
+        env.parse(
+            "NOTIFY_KEEP_DELIVERED_HOURS",
+            &mut self.alerting.keep_delivered_hours,
         )?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);

@@ -482,6 +482,7 @@ fn spawn_delivery_worker(
             retry_max: Duration::from_millis(alerting_settings.retry_max_ms),
             lease: Duration::from_millis(alerting_settings.webhook_timeout_ms * 4)
                 .max(Duration::from_secs(10)),
+            keep_delivered: Duration::from_secs(alerting_settings.keep_delivered_hours * 3600),
             ..DeliverySettings::default()
         },
         queued,

@@ -1,5 +1,6 @@
 //! Black-box tests: each test starts the real service (port 0, its own Postgres database,
-//! ClickHouse database and Redis key prefix) and talks HTTP to it.
+//! ClickHouse database and Redis key prefix) and talks HTTP to it. `stores` checks guarantees
+//! of the Postgres adapters that HTTP cannot reach (races between instances) directly.
 //!
 //! One test binary with a module per area keeps link time down.
 
@@ -7,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
-mod fencing;
 mod health;
 mod helpers;
 mod ingest;
@@ -15,3 +15,4 @@ mod proxy;
 mod queries;
 mod receiver;
 mod resilience;
+mod stores;

@@ -16,6 +16,8 @@ use telemetry_application::ports::{PortError, WebhookOutcome, WebhookSender};
 pub struct HttpWebhookSender {
     client: reqwest::Client,
     allow_private: bool,
+    /// Bounds the DNS lookup of the address check, like the request itself.
+    timeout: Duration,
 }
 
 impl HttpWebhookSender {
@@ -30,6 +32,7 @@ impl HttpWebhookSender {
         Ok(Self {
             client,
             allow_private,
+            timeout,
         })
     }
 
@@ -46,14 +49,20 @@ impl HttpWebhookSender {
         let port = url.port_or_known_default().unwrap_or(443);
         let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
             Ok(address) => vec![address],
-            Err(_) => match tokio::net::lookup_host((host, port)).await {
-                Ok(resolved) => resolved.map(|socket| socket.ip()).collect(),
-                Err(error) => {
-                    return Some(WebhookOutcome::Retry(format!(
-                        "cannot resolve {host}: {error}"
-                    )))
+            Err(_) => {
+                let lookup = tokio::net::lookup_host((host, port));
+                match tokio::time::timeout(self.timeout, lookup).await {
+                    Ok(Ok(resolved)) => resolved.map(|socket| socket.ip()).collect(),
+                    Ok(Err(error)) => {
+                        return Some(WebhookOutcome::Retry(format!(
+                            "cannot resolve {host}: {error}"
+                        )))
+                    }
+                    Err(_) => {
+                        return Some(WebhookOutcome::Retry(format!("resolving {host} timed out")))
+                    }
                 }
-            },
+            }
         };
         addresses
             .iter()

@@ -9,7 +9,7 @@
 //! redeliveries and channels, so receivers can drop repeats.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
@@ -194,6 +194,10 @@ pub struct DeliverySettings {
     /// Pause when nothing is due.
     pub idle_poll: Duration,
     pub batch: usize,
+    /// How long deliveries that succeeded are kept (dead letters stay until redelivered).
+    pub keep_delivered: Duration,
+    /// How often older delivered rows are deleted.
+    pub purge_every: Duration,
 }
 
 impl Default for DeliverySettings {
@@ -205,6 +209,8 @@ impl Default for DeliverySettings {
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(500),
             batch: 16,
+            keep_delivered: Duration::from_secs(7 * 24 * 3600),
+            purge_every: Duration::from_secs(3600),
         }
     }
 }
@@ -250,7 +256,22 @@ impl DeliveryWorker {
 
     /// Delivers until stopped.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        let mut purged: Option<Instant> = None;
         loop {
+            if purged.is_none_or(|at| at.elapsed() >= self.settings.purge_every) {
+                purged = Some(Instant::now());
+                match self
+                    .queue
+                    .purge_delivered(self.settings.keep_delivered)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(count) => info!(count, "old delivered notifications deleted"),
+                    Err(error) => {
+                        warn!(error = %error, "cannot delete old delivered notifications")
+                    }
+                }
+            }
             let woken = self.queued.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
@@ -313,7 +334,7 @@ impl DeliveryWorker {
                     attempt = delivery.attempts,
                     "notification delivered"
                 );
-                self.queue.delivered(&delivery.id).await
+                self.queue.delivered(delivery).await
             }
             WebhookOutcome::Retry(error) if delivery.attempts < self.settings.max_attempts => {
                 let wait = backoff(&self.settings, delivery.attempts, random_unit());
@@ -324,7 +345,7 @@ impl DeliveryWorker {
                     retry_in_ms = wait.as_millis() as u64,
                     "notification failed; will retry"
                 );
-                self.queue.failed(&delivery.id, &error, Some(wait)).await
+                self.queue.failed(delivery, &error, Some(wait)).await
             }
             WebhookOutcome::Retry(error) | WebhookOutcome::Reject(error) => {
                 warn!(
@@ -333,7 +354,7 @@ impl DeliveryWorker {
                     error,
                     "notification given up: dead letter"
                 );
-                self.queue.failed(&delivery.id, &error, None).await
+                self.queue.failed(delivery, &error, None).await
             }
         }
     }
@@ -379,12 +400,12 @@ impl DeadLetters {
         actor: &str,
         id: &str,
     ) -> Result<(), DeadLetterFailure> {
-        let is_dead = self
-            .list(tenant, 10_000)
-            .await?
-            .iter()
-            .any(|delivery| delivery.id == id);
-        if !is_dead {
+        let dead = self
+            .queue
+            .dead_letter(tenant, id)
+            .await
+            .map_err(|error| DeadLetterFailure::Unavailable(error.to_string()))?;
+        if dead.is_none() {
             return Err(DeadLetterFailure::NotFound);
         }
         let at = Timestamp::from_datetime(chrono::Utc::now())

@@ -127,19 +127,28 @@ pub trait DeliveryQueue: Send + Sync {
     /// Takes up to `limit` due deliveries, counting an attempt and hiding them for `lease`
     /// (so a worker that dies mid-send leaves them to be retried).
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Delivery>, PortError>;
-    async fn delivered(&self, id: &str) -> Result<(), PortError>;
-    /// Records a failed attempt: retry after `retry_in`, or give up (`None`).
+    /// Records that the claimed `delivery` reached its receiver (unless it was already
+    /// settled: delivered, or given up).
+    async fn delivered(&self, delivery: &Delivery) -> Result<(), PortError>;
+    /// Records a failed attempt of the claimed `delivery`: retry after `retry_in`, or give
+    /// up (`None`). Ignored when the delivery has moved on since this claim (settled, or
+    /// claimed again after the lease ran out), so a slow worker cannot undo a newer attempt.
     async fn failed(
         &self,
-        id: &str,
+        delivery: &Delivery,
         error: &str,
         retry_in: Option<Duration>,
     ) -> Result<(), PortError>;
     /// Given-up deliveries of `tenant`, newest first.
     async fn dead_letters(&self, tenant: &TenantId, limit: u64)
         -> Result<Vec<Delivery>, PortError>;
+    /// The given-up delivery `id` of `tenant`, if there is one.
+    async fn dead_letter(&self, tenant: &TenantId, id: &str)
+        -> Result<Option<Delivery>, PortError>;
     /// Puts a dead delivery of `tenant` back in the queue; false if there is none.
     async fn requeue(&self, tenant: &TenantId, id: &str) -> Result<bool, PortError>;
+    /// Deletes deliveries that succeeded more than `age` ago; returns how many.
+    async fn purge_delivered(&self, age: Duration) -> Result<u64, PortError>;
 }
 
 /// How a webhook answered.

@@ -327,12 +327,12 @@ impl DeliveryQueue for PostgresAlerting {
         rows.iter().map(delivery).collect()
     }
 
-    async fn delivered(&self, id: &str) -> Result<(), PortError> {
+    async fn delivered(&self, delivery: &Delivery) -> Result<(), PortError> {
         sqlx::query(
             "UPDATE notification_deliveries SET status = 'delivered', last_error = NULL, updated_at = now() \
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'pending'",
         )
-        .bind(id)
+        .bind(&delivery.id)
         .execute(&self.pool)
         .await
         .map_err(port_error)?;
@@ -341,23 +341,26 @@ impl DeliveryQueue for PostgresAlerting {
 
     async fn failed(
         &self,
-        id: &str,
+        delivery: &Delivery,
         error: &str,
         retry_in: Option<Duration>,
     ) -> Result<(), PortError> {
         let statement = match retry_in {
             Some(wait) => sqlx::query(
-                "UPDATE notification_deliveries SET last_error = $2, \
-                     next_attempt_at = now() + make_interval(secs => $3), updated_at = now() WHERE id = $1",
+                "UPDATE notification_deliveries SET last_error = $3, \
+                     next_attempt_at = now() + make_interval(secs => $4), updated_at = now() \
+                 WHERE id = $1 AND status = 'pending' AND attempts = $2",
             )
-            .bind(id)
+            .bind(&delivery.id)
+            .bind(i32::try_from(delivery.attempts).unwrap_or(i32::MAX))
             .bind(error)
             .bind(seconds(wait)),
             None => sqlx::query(
-                "UPDATE notification_deliveries SET status = 'dead', last_error = $2, updated_at = now() \
-                 WHERE id = $1",
+                "UPDATE notification_deliveries SET status = 'dead', last_error = $3, updated_at = now() \
+                 WHERE id = $1 AND status = 'pending' AND attempts = $2",
             )
-            .bind(id)
+            .bind(&delivery.id)
+            .bind(i32::try_from(delivery.attempts).unwrap_or(i32::MAX))
             .bind(error),
         };
         statement.execute(&self.pool).await.map_err(port_error)?;
@@ -379,6 +382,35 @@ impl DeliveryQueue for PostgresAlerting {
         .await
         .map_err(port_error)?;
         rows.iter().map(delivery).collect()
+    }
+
+    async fn dead_letter(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<Delivery>, PortError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM notification_deliveries \
+             WHERE id = $1 AND tenant_id = $2 AND status = 'dead'"
+        ))
+        .bind(id)
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(port_error)?;
+        row.as_ref().map(delivery).transpose()
+    }
+
+    async fn purge_delivered(&self, age: Duration) -> Result<u64, PortError> {
+        let result = sqlx::query(
+            "DELETE FROM notification_deliveries \
+             WHERE status = 'delivered' AND updated_at < now() - make_interval(secs => $1)",
+        )
+        .bind(seconds(age))
+        .execute(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(result.rows_affected())
     }
 
     async fn requeue(&self, tenant: &TenantId, id: &str) -> Result<bool, PortError> {

@@ -1,0 +1,161 @@
+//! The Postgres adapters of alerting, directly: work done by an instance (or worker) that
+//! lost its lease cannot overwrite the work of the one that took over; dead-letter lookup.
+
+use std::time::Duration;
+
+use telemetry_application::alerting::window::SeriesWindow;
+use telemetry_application::ports::{
+    AlertStateStore, DeliveryQueue, DeliveryStatus, LogPosition, NewDelivery,
+};
+use telemetry_domain::alert_rule::{Channel, ChannelFormat};
+use telemetry_domain::values::TenantId;
+use telemetry_infrastructure::postgres::{migrate, PgPool, PostgresAlerting};
+
+use crate::helpers::test_settings;
+
+async fn store() -> PostgresAlerting {
+    let settings = test_settings().await;
+    let pool = PgPool::connect(settings.database.url.expose())
+        .await
+        .unwrap();
+    migrate(&pool).await.unwrap();
+    PostgresAlerting::new(pool)
+}
+
+#[tokio::test]
+async fn a_processor_checkpoint_never_moves_back() {
+    let store = store().await;
+    let at = |position| LogPosition {
+        transaction_id: 7,
+        position,
+    };
+    let window = |basis: &str| SeriesWindow::new(basis.into(), 1_000_000);
+
+    // The current owner saves at 10, then again at 10 (a tick saves at its position).
+    let saved = [(
+        "rule".to_string(),
+        "checkout".to_string(),
+        Some(window("a")),
+    )];
+    store.save("alerts", at(10), &saved).await.unwrap();
+    store.save("alerts", at(10), &[]).await.unwrap();
+
+    // A former owner still finishing a batch that ends at 9 is refused, and none of its
+    // window changes land.
+    let stale = [
+        ("rule".to_string(), "checkout".to_string(), None),
+        ("rule".to_string(), "billing".to_string(), Some(window("b"))),
+    ];
+    let refused = store.save("alerts", at(9), &stale).await;
+    assert!(
+        refused.is_err(),
+        "a write behind the checkpoint was accepted"
+    );
+
+    let (position, windows) = store.load("alerts").await.unwrap();
+    assert_eq!(position, Some(at(10)));
+    assert_eq!(
+        windows,
+        vec![("rule".to_string(), "checkout".to_string(), window("a"))]
+    );
+
+    // Moving forward still works.
+    store.save("alerts", at(11), &stale).await.unwrap();
+    let (position, windows) = store.load("alerts").await.unwrap();
+    assert_eq!(position, Some(at(11)));
+    assert_eq!(windows.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_claimed_again_is_settled_by_the_newer_claim_only() {
+    let store = store().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let delivery = NewDelivery {
+        id: "n1:0".into(),
+        notification_id: "n1".into(),
+        tenant_id: tenant.clone(),
+        channel: Channel {
+            url: "http://127.0.0.1:9/hook".into(),
+            format: ChannelFormat::Json,
+        },
+        body: "{}".into(),
+    };
+    let at = LogPosition {
+        transaction_id: 1,
+        position: 1,
+    };
+    store
+        .enqueue("notifications", &[delivery], at)
+        .await
+        .unwrap();
+
+    // A zero lease: the first claim "expires" at once and a second worker claims again.
+    let first = store.claim(10, Duration::ZERO).await.unwrap().remove(0);
+    let second = store.claim(10, Duration::ZERO).await.unwrap().remove(0);
+    assert_eq!((first.attempts, second.attempts), (1, 2));
+
+    // The slow first worker gives up: ignored, the second claim still owns the delivery.
+    store.failed(&first, "timed out", None).await.unwrap();
+    assert!(store.dead_letter(&tenant, "n1:0").await.unwrap().is_none());
+
+    store.delivered(&second).await.unwrap();
+    // A late retry request of the first claim does not bring it back either.
+    store
+        .failed(&first, "timed out", Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert!(store.claim(10, Duration::ZERO).await.unwrap().is_empty());
+
+    assert_eq!(
+        store
+            .purge_delivered(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .purge_delivered(Duration::from_millis(10))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_found_by_tenant_and_id() {
+    let store = store().await;
+    let acme = TenantId::parse("acme").unwrap();
+    let globex = TenantId::parse("globex").unwrap();
+    let delivery = NewDelivery {
+        id: "n2:0".into(),
+        notification_id: "n2".into(),
+        tenant_id: acme.clone(),
+        channel: Channel {
+            url: "http://127.0.0.1:9/hook".into(),
+            format: ChannelFormat::Json,
+        },
+        body: "{}".into(),
+    };
+    let at = LogPosition {
+        transaction_id: 1,
+        position: 1,
+    };
+    store
+        .enqueue("notifications", &[delivery], at)
+        .await
+        .unwrap();
+    let claimed = store
+        .claim(10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .remove(0);
+    store.failed(&claimed, "HTTP 404", None).await.unwrap();
+
+    let dead = store.dead_letter(&acme, "n2:0").await.unwrap().unwrap();
+    assert_eq!(dead.status, DeliveryStatus::Dead);
+    assert_eq!(dead.last_error.as_deref(), Some("HTTP 404"));
+    assert!(store.dead_letter(&globex, "n2:0").await.unwrap().is_none());
+    assert!(store.dead_letter(&acme, "n3:0").await.unwrap().is_none());
+}
