@@ -769,40 +769,10 @@ mod lifecycle_tests {
     use tokio::sync::Notify;
 
     use super::*;
+    use crate::alerting::fakes::MemoryRules as Rules;
     use crate::commands::CommandBus;
-    use crate::ports::RuleChange;
 
     type Windows = HashMap<SeriesKey, SeriesWindow>;
-
-    #[derive(Default)]
-    struct Rules(StdMutex<Vec<RuleRecord>>);
-
-    #[async_trait]
-    impl AlertRuleStore for Rules {
-        async fn checkpoint(&self, _name: &str) -> Result<Option<LogPosition>, PortError> {
-            Ok(None)
-        }
-        async fn apply(
-            &self,
-            _name: &str,
-            _changes: &[RuleChange],
-            _position: LogPosition,
-        ) -> Result<(), PortError> {
-            Ok(())
-        }
-        async fn list(&self, tenant: &TenantId) -> Result<Vec<RuleRecord>, PortError> {
-            let rules = self.0.lock().unwrap();
-            Ok(rules
-                .iter()
-                .filter(|r| r.tenant_id == *tenant)
-                .cloned()
-                .collect())
-        }
-        async fn enabled(&self) -> Result<Vec<RuleRecord>, PortError> {
-            let rules = self.0.lock().unwrap();
-            Ok(rules.iter().filter(|r| r.enabled).cloned().collect())
-        }
-    }
 
     #[derive(Default)]
     struct State(StdMutex<(Option<LogPosition>, Windows)>);

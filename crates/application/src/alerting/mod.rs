@@ -8,6 +8,8 @@
 //! - [`history`]: the alert history read model and its queries.
 
 pub mod evaluator;
+#[cfg(test)]
+mod fakes;
 pub mod history;
 pub mod notifications;
 pub mod rules;

@@ -20,6 +20,9 @@ use crate::processing::EventProcessor;
 pub enum RuleFailure {
     #[error("no such alert rule")]
     NotFound,
+    /// Other changes to the rule kept winning the race (after retries).
+    #[error("the rule is being changed concurrently")]
+    Conflict,
     #[error("the rule store is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -29,12 +32,16 @@ pub enum RuleFailure {
 fn failure(error: AggregateError<AlertRuleError>) -> RuleFailure {
     match error {
         AggregateError::UserError(AlertRuleError::NotFound) => RuleFailure::NotFound,
+        AggregateError::AggregateConflict => RuleFailure::Conflict,
         AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
             RuleFailure::Unavailable(cause.to_string())
         }
         other => RuleFailure::Internal(other.to_string()),
     }
 }
+
+/// How often a rule change is tried when concurrent changes to the same rule win the race.
+const CONFLICT_ATTEMPTS: u32 = 3;
 
 fn record(rule: &RuleState) -> RuleRecord {
     RuleRecord {
@@ -113,27 +120,13 @@ impl AlertRuleService {
         definition: RuleDefinition,
         enabled: Option<bool>,
     ) -> Result<RuleRecord, RuleFailure> {
-        let metadata = command_metadata(tenant, actor);
-        let update = AlertRuleCommand::Update {
+        let command = || AlertRuleCommand::Replace {
             tenant_id: tenant.clone(),
-            definition,
+            definition: definition.clone(),
+            enabled,
             at: now(),
         };
-        self.rules
-            .execute(rule_id, update, metadata.clone())
-            .await
-            .map_err(failure)?;
-        if let Some(enabled) = enabled {
-            let toggle = AlertRuleCommand::SetEnabled {
-                tenant_id: tenant.clone(),
-                enabled,
-                at: now(),
-            };
-            self.rules
-                .execute(rule_id, toggle, metadata)
-                .await
-                .map_err(failure)?;
-        }
+        self.execute(tenant, actor, rule_id, command).await?;
         self.get(tenant, rule_id).await
     }
 
@@ -143,15 +136,37 @@ impl AlertRuleService {
         actor: &str,
         rule_id: &str,
     ) -> Result<(), RuleFailure> {
-        let command = AlertRuleCommand::Delete {
+        let command = || AlertRuleCommand::Delete {
             tenant_id: tenant.clone(),
             at: now(),
         };
-        self.rules
-            .execute(rule_id, command, command_metadata(tenant, actor))
-            .await
-            .map_err(failure)?;
-        Ok(())
+        self.execute(tenant, actor, rule_id, command).await
+    }
+
+    /// Runs the command built by `command` on an existing rule. A replace or delete has no
+    /// precondition (the last writer wins), so losing the race to a concurrent change of
+    /// the same rule just means running it again on the new state; `Conflict` only if that
+    /// keeps happening.
+    async fn execute(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        rule_id: &str,
+        command: impl Fn() -> AlertRuleCommand,
+    ) -> Result<(), RuleFailure> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .rules
+                .execute(rule_id, command(), command_metadata(tenant, actor))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(AggregateError::AggregateConflict) if attempts < CONFLICT_ATTEMPTS => {}
+                Err(error) => return Err(failure(error)),
+            }
+        }
     }
 }
 
@@ -263,5 +278,71 @@ impl EventProcessor for RuleCatalogProcessor {
 
     async fn needs_restart(&self) -> Result<bool, PortError> {
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use cqrs_es::mem_store::MemStore;
+    use serde_json::json;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::alerting::fakes::{Contended, MemoryRules};
+    use crate::commands::CommandBus;
+
+    fn definition(threshold: f64) -> RuleDefinition {
+        RuleDefinition::from_json(
+            json!({"name": "cpu", "metric": "cpu", "aggregation": "avg", "window": "1m",
+                   "comparator": ">", "threshold": threshold,
+                   "channels": [{"url": "http://hooks.example.com/a"}]})
+            .as_object()
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// A service whose commands lose the race `conflicts` times once the rule exists.
+    async fn contended(conflicts: u32) -> (AlertRuleService, String) {
+        let commands = Arc::new(Contended {
+            inner: CommandBus::new(MemStore::default(), (), Arc::new(Notify::new())),
+            conflicts: AtomicU32::new(0),
+        });
+        let service = AlertRuleService::new(commands.clone(), Arc::new(MemoryRules::default()));
+        let tenant = TenantId::parse("acme").unwrap();
+        let rule = service
+            .create(&tenant, "system", definition(90.0), true)
+            .await
+            .unwrap();
+        commands.conflicts.store(conflicts, Ordering::SeqCst);
+        (service, rule.rule_id)
+    }
+
+    #[tokio::test]
+    async fn a_replace_that_loses_a_race_runs_again_on_the_new_state() {
+        let (service, rule_id) = contended(CONFLICT_ATTEMPTS - 1).await;
+        let tenant = TenantId::parse("acme").unwrap();
+        let rule = service
+            .replace(&tenant, "system", &rule_id, definition(95.0), Some(false))
+            .await
+            .unwrap();
+        assert_eq!(rule.definition, definition(95.0));
+        assert!(!rule.enabled);
+        // Created, updated, disabled.
+        assert_eq!(rule.version, 3);
+    }
+
+    #[tokio::test]
+    async fn a_change_that_keeps_losing_is_a_conflict_and_changes_nothing() {
+        let (service, rule_id) = contended(CONFLICT_ATTEMPTS).await;
+        let tenant = TenantId::parse("acme").unwrap();
+        let replaced = service
+            .replace(&tenant, "system", &rule_id, definition(95.0), Some(false))
+            .await;
+        assert_eq!(replaced, Err(RuleFailure::Conflict));
+        let rule = service.get(&tenant, &rule_id).await.unwrap();
+        assert_eq!((rule.definition, rule.enabled), (definition(90.0), true));
     }
 }

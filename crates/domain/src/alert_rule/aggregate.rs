@@ -55,7 +55,7 @@ impl Aggregate for AlertRule {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let event = match command {
+        let events = match command {
             AlertRuleCommand::Create {
                 rule_id,
                 tenant_id,
@@ -66,64 +66,58 @@ impl Aggregate for AlertRule {
                 if self.rule.is_some() {
                     return Err(AlertRuleError::AlreadyExists);
                 }
-                AlertRuleEvent::AlertRuleCreated {
+                vec![AlertRuleEvent::AlertRuleCreated {
                     rule_id,
                     tenant_id,
                     definition,
                     enabled,
                     at,
-                }
+                }]
             }
-            AlertRuleCommand::Update {
+            AlertRuleCommand::Replace {
                 tenant_id,
                 definition,
-                at,
-            } => {
-                let rule = self.owned(&tenant_id)?;
-                if rule.definition == definition {
-                    return Ok(());
-                }
-                AlertRuleEvent::AlertRuleUpdated {
-                    rule_id: rule.rule_id.clone(),
-                    tenant_id,
-                    definition,
-                    at,
-                }
-            }
-            AlertRuleCommand::SetEnabled {
-                tenant_id,
                 enabled,
                 at,
             } => {
                 let rule = self.owned(&tenant_id)?;
-                if rule.enabled == enabled {
-                    return Ok(());
-                }
                 let rule_id = rule.rule_id.clone();
-                if enabled {
-                    AlertRuleEvent::AlertRuleEnabled {
-                        rule_id,
-                        tenant_id,
+                let mut events = Vec::new();
+                if rule.definition != definition {
+                    events.push(AlertRuleEvent::AlertRuleUpdated {
+                        rule_id: rule_id.clone(),
+                        tenant_id: tenant_id.clone(),
+                        definition,
                         at,
-                    }
-                } else {
-                    AlertRuleEvent::AlertRuleDisabled {
-                        rule_id,
-                        tenant_id,
-                        at,
-                    }
+                    });
                 }
+                match enabled {
+                    Some(true) if !rule.enabled => events.push(AlertRuleEvent::AlertRuleEnabled {
+                        rule_id,
+                        tenant_id,
+                        at,
+                    }),
+                    Some(false) if rule.enabled => events.push(AlertRuleEvent::AlertRuleDisabled {
+                        rule_id,
+                        tenant_id,
+                        at,
+                    }),
+                    _ => {}
+                }
+                events
             }
             AlertRuleCommand::Delete { tenant_id, at } => {
                 let rule = self.owned(&tenant_id)?;
-                AlertRuleEvent::AlertRuleDeleted {
+                vec![AlertRuleEvent::AlertRuleDeleted {
                     rule_id: rule.rule_id.clone(),
                     tenant_id,
                     at,
-                }
+                }]
             }
         };
-        sink.write(event, self).await;
+        for event in events {
+            sink.write(event, self).await;
+        }
         Ok(())
     }
 
@@ -224,41 +218,58 @@ mod tests {
             .then_expect_events(vec![created()]);
     }
 
+    fn replace(threshold: f64, enabled: Option<bool>) -> AlertRuleCommand {
+        AlertRuleCommand::Replace {
+            tenant_id: acme(),
+            definition: definition(threshold),
+            enabled,
+            at: at(),
+        }
+    }
+
+    fn updated(threshold: f64) -> AlertRuleEvent {
+        AlertRuleEvent::AlertRuleUpdated {
+            rule_id: "r1".into(),
+            tenant_id: acme(),
+            definition: definition(threshold),
+            at: at(),
+        }
+    }
+
+    fn disabled() -> AlertRuleEvent {
+        AlertRuleEvent::AlertRuleDisabled {
+            rule_id: "r1".into(),
+            tenant_id: acme(),
+            at: at(),
+        }
+    }
+
     #[test]
-    fn updates_change_the_definition_and_identical_updates_change_nothing() {
+    fn replacing_changes_the_definition_and_an_identical_one_changes_nothing() {
         TestFramework::<AlertRule>::with(())
             .given(vec![created()])
-            .when(AlertRuleCommand::Update {
-                tenant_id: acme(),
-                definition: definition(95.0),
-                at: at(),
-            })
-            .then_expect_events(vec![AlertRuleEvent::AlertRuleUpdated {
-                rule_id: "r1".into(),
-                tenant_id: acme(),
-                definition: definition(95.0),
-                at: at(),
-            }]);
+            .when(replace(95.0, None))
+            .then_expect_events(vec![updated(95.0)]);
         TestFramework::<AlertRule>::with(())
             .given(vec![created()])
-            .when(AlertRuleCommand::Update {
-                tenant_id: acme(),
-                definition: definition(90.0),
-                at: at(),
-            })
+            .when(replace(90.0, Some(true)))
             .then_expect_events(vec![]);
     }
 
     #[test]
-    fn enabling_and_disabling_are_events() {
+    fn replacing_can_enable_and_disable_in_the_same_commit() {
         TestFramework::<AlertRule>::with(())
             .given(vec![created()])
-            .when(AlertRuleCommand::SetEnabled {
-                tenant_id: acme(),
-                enabled: false,
-                at: at(),
-            })
-            .then_expect_events(vec![AlertRuleEvent::AlertRuleDisabled {
+            .when(replace(95.0, Some(false)))
+            .then_expect_events(vec![updated(95.0), disabled()]);
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created()])
+            .when(replace(90.0, Some(false)))
+            .then_expect_events(vec![disabled()]);
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created(), disabled()])
+            .when(replace(90.0, Some(true)))
+            .then_expect_events(vec![AlertRuleEvent::AlertRuleEnabled {
                 rule_id: "r1".into(),
                 tenant_id: acme(),
                 at: at(),
@@ -282,11 +293,7 @@ mod tests {
         };
         TestFramework::<AlertRule>::with(())
             .given(vec![created(), deleted])
-            .when(AlertRuleCommand::SetEnabled {
-                tenant_id: acme(),
-                enabled: true,
-                at: at(),
-            })
+            .when(replace(95.0, Some(true)))
             .then_expect_error(AlertRuleError::NotFound);
     }
 }

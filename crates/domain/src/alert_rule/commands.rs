@@ -12,14 +12,12 @@ pub enum AlertRuleCommand {
         enabled: bool,
         at: Timestamp,
     },
-    Update {
+    /// Replaces the definition and, when `enabled` is given, enables or disables the rule:
+    /// one command, so both changes are committed together or not at all.
+    Replace {
         tenant_id: TenantId,
         definition: RuleDefinition,
-        at: Timestamp,
-    },
-    SetEnabled {
-        tenant_id: TenantId,
-        enabled: bool,
+        enabled: Option<bool>,
         at: Timestamp,
     },
     Delete {

@@ -152,6 +152,11 @@ fn parse_rule(
 fn rule_failure(failure: RuleFailure) -> ApiError {
     match failure {
         RuleFailure::NotFound => ApiError::not_found("no such alert rule"),
+        RuleFailure::Conflict => ApiError::new(
+            StatusCode::CONFLICT,
+            "rule_conflict",
+            "the rule is being changed by other requests at the same time; retry",
+        ),
         RuleFailure::Unavailable(cause) => {
             tracing::warn!(error = %cause, "alert rules unavailable");
             ApiError::unavailable(
@@ -244,6 +249,7 @@ pub async fn get_rule(
         (status = 400, description = "Invalid rule", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+        (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
     ))]
 pub async fn replace_rule(
     State(state): State<AppState>,
@@ -275,6 +281,7 @@ pub async fn replace_rule(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+        (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
     ))]
 pub async fn delete_rule(
     State(state): State<AppState>,

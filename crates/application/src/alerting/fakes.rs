@@ -1,0 +1,83 @@
+//! In-memory stand-ins for the alerting ports, for unit tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
+use telemetry_domain::values::TenantId;
+
+use crate::commands::AggregateCommands;
+use crate::ports::{AlertRuleStore, LogPosition, PortError, RuleChange, RuleRecord};
+
+/// A rule catalog holding the rules the test puts in it.
+#[derive(Default)]
+pub struct MemoryRules(pub Mutex<Vec<RuleRecord>>);
+
+#[async_trait]
+impl AlertRuleStore for MemoryRules {
+    async fn checkpoint(&self, _name: &str) -> Result<Option<LogPosition>, PortError> {
+        Ok(None)
+    }
+
+    async fn apply(
+        &self,
+        _name: &str,
+        _changes: &[RuleChange],
+        _position: LogPosition,
+    ) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<RuleRecord>, PortError> {
+        let rules = self.0.lock().unwrap();
+        Ok(rules
+            .iter()
+            .filter(|rule| rule.tenant_id == *tenant)
+            .cloned()
+            .collect())
+    }
+
+    async fn enabled(&self) -> Result<Vec<RuleRecord>, PortError> {
+        let rules = self.0.lock().unwrap();
+        Ok(rules.iter().filter(|rule| rule.enabled).cloned().collect())
+    }
+}
+
+/// Commands that lose the optimistic-concurrency race `conflicts` times (as if another
+/// request committed to the same aggregate first), then reach `inner`.
+pub struct Contended<C> {
+    pub inner: C,
+    pub conflicts: AtomicU32,
+}
+
+#[async_trait]
+impl<A, C> AggregateCommands<A> for Contended<C>
+where
+    A: Aggregate + 'static,
+    A::Command: Send + 'static,
+    C: AggregateCommands<A>,
+{
+    async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let lost = self
+            .conflicts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if lost {
+            return Err(AggregateError::AggregateConflict);
+        }
+        self.inner.execute(aggregate_id, command, metadata).await
+    }
+
+    async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
+        self.inner.load(aggregate_id).await
+    }
+}
