@@ -190,7 +190,13 @@ async fn for_delays_firing_until_the_condition_has_held() {
     // virtual machines it can run at a different pace from `Instant`).
     let breached_at = chrono::Utc::now();
     ingest_values(&app, ACME_KEY, "held", &[150.0]).await;
-    wait_for_transitions(&app, "pending", 1).await;
+    let history = wait_for_transitions(&app, "pending", 1).await;
+    let pending = history
+        .iter()
+        .find(|t| t["transition"] == "pending")
+        .unwrap();
+    assert_eq!(pending["ruleName"], "held", "{pending}");
+    assert_eq!(pending["severity"], "critical", "{pending}");
     assert!(
         receiver.received().is_empty(),
         "fired before `for` had passed"

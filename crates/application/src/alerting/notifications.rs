@@ -119,7 +119,13 @@ pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
     let alert_event: AlertEvent =
         serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
     let transition = alert_event.transition();
-    // Only `triggered` and `resolved` carry the rule's notice, and only they are notified.
+    // Only the start and the end of an episode are notified, not `pending` or `cleared`.
+    if !matches!(
+        alert_event,
+        AlertEvent::AlertTriggered { .. } | AlertEvent::AlertResolved { .. }
+    ) {
+        return Ok(Vec::new());
+    }
     let Some(notice) = transition.notice else {
         return Ok(Vec::new());
     };
@@ -528,6 +534,7 @@ mod tests {
             tenant_id: tenant,
             series: "checkout".into(),
             value: Some(150.0),
+            notice: Some(notice()),
             at,
         };
         assert!(deliveries_for(&stored(&pending)).unwrap().is_empty());

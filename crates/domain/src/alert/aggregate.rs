@@ -84,6 +84,7 @@ impl Aggregate for Alert {
                     tenant_id,
                     series,
                     value,
+                    notice: Some(notice),
                     at,
                 }),
                 (AlertStatus::Pending, true) => {
@@ -105,6 +106,7 @@ impl Aggregate for Alert {
                     tenant_id,
                     series,
                     value,
+                    notice: Some(notice),
                     at,
                 }),
                 (AlertStatus::Firing, false) => Some(AlertEvent::AlertResolved {
@@ -141,6 +143,7 @@ impl Aggregate for Alert {
                         tenant_id,
                         series,
                         value: None,
+                        notice: self.notice.clone(),
                         at,
                     }),
                     AlertStatus::Ok | AlertStatus::Resolved => None,
@@ -159,12 +162,16 @@ impl Aggregate for Alert {
                 rule_id,
                 tenant_id,
                 series,
+                notice,
                 at,
                 ..
             } => {
                 self.identity = Some((rule_id, tenant_id, series));
                 self.status = AlertStatus::Pending;
                 self.pending_since = Some(at);
+                if notice.is_some() {
+                    self.notice = notice;
+                }
             }
             AlertEvent::AlertPendingCleared { .. } => {
                 self.status = AlertStatus::Ok;
@@ -243,6 +250,7 @@ mod tests {
             tenant_id: TenantId::parse("acme").unwrap(),
             series: "checkout".into(),
             value: Some(150.0),
+            notice: Some(notice()),
             at: at(second),
         }
     }
@@ -323,7 +331,44 @@ mod tests {
                 tenant_id: TenantId::parse("acme").unwrap(),
                 series: "checkout".into(),
                 value: Some(150.0),
+                notice: Some(notice()),
                 at: at(15),
             }]);
+    }
+
+    #[test]
+    fn a_stopped_pending_alert_clears_with_the_notice_it_started_with() {
+        TestFramework::<Alert>::with(())
+            .given(vec![pending(10)])
+            .when(AlertCommand::Stop {
+                reason: "the rule was deleted".into(),
+                at: at(12),
+            })
+            .then_expect_events(vec![AlertEvent::AlertPendingCleared {
+                rule_id: "r1".into(),
+                tenant_id: TenantId::parse("acme").unwrap(),
+                series: "checkout".into(),
+                value: None,
+                notice: Some(notice()),
+                at: at(12),
+            }]);
+    }
+
+    #[test]
+    fn pending_events_stored_without_a_notice_still_read() {
+        let stored = r#"{"AlertPending":{"rule_id":"r1","tenant_id":"acme","series":"checkout",
+                         "value":150.0,"at":10000000}}"#;
+        let event: AlertEvent = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            event,
+            AlertEvent::AlertPending {
+                rule_id: "r1".into(),
+                tenant_id: TenantId::parse("acme").unwrap(),
+                series: "checkout".into(),
+                value: Some(150.0),
+                notice: None,
+                at: at(10),
+            }
+        );
     }
 }

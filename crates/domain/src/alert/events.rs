@@ -14,6 +14,9 @@ pub enum AlertEvent {
         tenant_id: TenantId,
         series: String,
         value: Option<f64>,
+        /// The rule as it was (absent in events written before it was recorded here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<Notice>,
         at: Timestamp,
     },
     /// The condition stopped holding before the alert fired.
@@ -22,6 +25,9 @@ pub enum AlertEvent {
         tenant_id: TenantId,
         series: String,
         value: Option<f64>,
+        /// The rule as it was (absent in events written before it was recorded here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notice: Option<Notice>,
         at: Timestamp,
     },
     /// A new episode: the alert fires and notifications go out.
@@ -59,7 +65,7 @@ pub struct Transition<'a> {
     /// The episode (0 for `pending` and `cleared`, which belong to none yet).
     pub episode: u64,
     pub value: Option<f64>,
-    /// The rule as it was (`triggered` and `resolved` only).
+    /// The rule as it was (always for `triggered` and `resolved`, which are notified).
     pub notice: Option<&'a Notice>,
     /// Why it resolved (`resolved` only).
     pub reason: Option<&'a str>,
@@ -81,6 +87,7 @@ impl AlertEvent {
                 tenant_id,
                 series,
                 value,
+                notice,
                 at,
             }
             | Self::AlertPendingCleared {
@@ -88,6 +95,7 @@ impl AlertEvent {
                 tenant_id,
                 series,
                 value,
+                notice,
                 at,
             } => Transition {
                 kind: if matches!(self, Self::AlertPending { .. }) {
@@ -100,7 +108,7 @@ impl AlertEvent {
                 series,
                 episode: 0,
                 value: *value,
-                notice: None,
+                notice: notice.as_ref(),
                 reason: None,
                 at: *at,
             },
