@@ -66,13 +66,11 @@ async fn a_processor_checkpoint_never_moves_back() {
     assert_eq!(windows.len(), 1);
 }
 
-#[tokio::test]
-async fn a_delivery_claimed_again_is_settled_by_the_newer_claim_only() {
-    let store = store().await;
-    let tenant = TenantId::parse("acme").unwrap();
+/// Queues notification `id` of `tenant` for one channel (delivery id `<id>:0`).
+async fn queue_one(store: &PostgresAlerting, id: &str, tenant: &TenantId) {
     let delivery = NewDelivery {
-        id: "n1:0".into(),
-        notification_id: "n1".into(),
+        id: format!("{id}:0"),
+        notification_id: id.into(),
         tenant_id: tenant.clone(),
         channel: Channel {
             url: "http://127.0.0.1:9/hook".into(),
@@ -88,6 +86,13 @@ async fn a_delivery_claimed_again_is_settled_by_the_newer_claim_only() {
         .enqueue("notifications", &[delivery], at)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_delivery_claimed_again_is_settled_by_the_newer_claim_only() {
+    let store = store().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    queue_one(&store, "n1", &tenant).await;
 
     // A zero lease: the first claim "expires" at once and a second worker claims again.
     let first = store.claim(10, Duration::ZERO).await.unwrap().remove(0);
@@ -128,24 +133,7 @@ async fn a_dead_letter_is_found_by_tenant_and_id() {
     let store = store().await;
     let acme = TenantId::parse("acme").unwrap();
     let globex = TenantId::parse("globex").unwrap();
-    let delivery = NewDelivery {
-        id: "n2:0".into(),
-        notification_id: "n2".into(),
-        tenant_id: acme.clone(),
-        channel: Channel {
-            url: "http://127.0.0.1:9/hook".into(),
-            format: ChannelFormat::Json,
-        },
-        body: "{}".into(),
-    };
-    let at = LogPosition {
-        transaction_id: 1,
-        position: 1,
-    };
-    store
-        .enqueue("notifications", &[delivery], at)
-        .await
-        .unwrap();
+    queue_one(&store, "n2", &acme).await;
     let claimed = store
         .claim(10, Duration::from_secs(60))
         .await
