@@ -1,44 +1,46 @@
 //! Webhook delivery over HTTP(S), refusing private destinations by default.
 //!
 //! A multi-tenant service that POSTs to URLs its tenants choose must not become a way into
-//! its own network: unless `NOTIFY_ALLOW_PRIVATE_NETWORKS` is set, a URL whose host resolves
-//! to a loopback, private, link-local or otherwise non-public address is refused, and
-//! redirects are not followed. (The address is checked before the request, so a host whose
-//! DNS answer changes in between is not caught; a proxy that enforces egress rules is the
-//! complete answer.)
+//! its own network: unless `NOTIFY_ALLOW_PRIVATE_NETWORKS` is set, a URL whose host is or
+//! resolves to a loopback, private, link-local or otherwise non-public address is refused,
+//! and redirects are not followed. Host names are checked by the HTTP client's own resolver
+//! ([`PublicOnlyResolver`]), so the addresses checked are the addresses connected to: a DNS
+//! answer that changes between a check and the connection (DNS rebinding) cannot slip by.
 
-use std::net::IpAddr;
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use telemetry_application::ports::{PortError, WebhookOutcome, WebhookSender};
 
 pub struct HttpWebhookSender {
     client: reqwest::Client,
     allow_private: bool,
-    /// Bounds the DNS lookup of the address check, like the request itself.
-    timeout: Duration,
 }
 
 impl HttpWebhookSender {
     pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, PortError> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("telemetry-platform/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(PortError::failed)?;
+            .user_agent(concat!("telemetry-platform/", env!("CARGO_PKG_VERSION")));
+        if !allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver { timeout }));
+        }
+        let client = builder.build().map_err(PortError::failed)?;
         Ok(Self {
             client,
             allow_private,
-            timeout,
         })
     }
 
-    /// Why `url` may not be called now, if it may not: a refusal by policy, or a failed DNS
-    /// lookup (worth retrying).
-    async fn refused(&self, url: &reqwest::Url) -> Option<WebhookOutcome> {
+    /// Why `url` may not be called, if it may not: no host, or a literal address that is
+    /// not public (host names are checked when they are resolved).
+    fn refused(&self, url: &reqwest::Url) -> Option<WebhookOutcome> {
         if self.allow_private {
             return None;
         }
@@ -46,33 +48,75 @@ impl HttpWebhookSender {
             return Some(WebhookOutcome::Reject("the URL has no host".into()));
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-            Ok(address) => vec![address],
-            Err(_) => {
-                let lookup = tokio::net::lookup_host((host, port));
-                match tokio::time::timeout(self.timeout, lookup).await {
-                    Ok(Ok(resolved)) => resolved.map(|socket| socket.ip()).collect(),
-                    Ok(Err(error)) => {
-                        return Some(WebhookOutcome::Retry(format!(
-                            "cannot resolve {host}: {error}"
-                        )))
-                    }
-                    Err(_) => {
-                        return Some(WebhookOutcome::Retry(format!("resolving {host} timed out")))
-                    }
+        let address = host.parse::<IpAddr>().ok()?;
+        (!is_public(&address)).then(|| {
+            WebhookOutcome::Reject(
+                NonPublicAddress {
+                    host: host.to_string(),
+                    address,
                 }
-            }
-        };
-        addresses
-            .iter()
-            .find(|address| !is_public(address))
-            .map(|address| {
-                WebhookOutcome::Reject(format!(
-                    "refused: {host} resolves to the non-public address {address}"
-                ))
-            })
+                .to_string(),
+            )
+        })
     }
+}
+
+/// A host name that resolves to an address webhooks may not reach.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {host} resolves to the non-public address {address}")]
+struct NonPublicAddress {
+    host: String,
+    address: IpAddr,
+}
+
+/// Resolves host names for the webhook client and fails the lookup when any address is not
+/// public, so the connection is never attempted.
+struct PublicOnlyResolver {
+    timeout: Duration,
+}
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_string();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let lookup = tokio::net::lookup_host((host.as_str(), 0));
+            let addresses: Vec<SocketAddr> = match tokio::time::timeout(timeout, lookup).await {
+                Ok(Ok(resolved)) => resolved.collect(),
+                Ok(Err(error)) => return Err(format!("cannot resolve {host}: {error}").into()),
+                Err(_) => return Err(format!("resolving {host} timed out").into()),
+            };
+            if let Some(socket) = addresses.iter().find(|socket| !is_public(&socket.ip())) {
+                let address = socket.ip();
+                return Err(Box::new(NonPublicAddress { host, address }) as _);
+            }
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// `error` and its causes, `: `-separated (reqwest's own message names only the request).
+fn explain(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// The address refusal among the causes of `error`, if that is why it failed.
+fn refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<NonPublicAddress>() {
+            return Some(refused.to_string());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Whether `address` is on the public internet.
@@ -111,7 +155,7 @@ impl WebhookSender for HttpWebhookSender {
         let Ok(parsed) = reqwest::Url::parse(url) else {
             return WebhookOutcome::Reject(format!("not a valid URL: {url}"));
         };
-        if let Some(outcome) = self.refused(&parsed).await {
+        if let Some(outcome) = self.refused(&parsed) {
             return outcome;
         }
         let mut request = self.client.post(parsed).body(body.to_string());
@@ -132,10 +176,13 @@ impl WebhookSender for HttpWebhookSender {
                     WebhookOutcome::Reject(format!("the receiver answered {status}"))
                 }
             }
-            Err(error) if error.is_timeout() => {
-                WebhookOutcome::Retry("the receiver did not answer in time".into())
-            }
-            Err(error) => WebhookOutcome::Retry(format!("the request failed: {error}")),
+            Err(error) => match refusal(&error) {
+                Some(refused) => WebhookOutcome::Reject(refused),
+                None if error.is_timeout() => {
+                    WebhookOutcome::Retry("the receiver did not answer in time".into())
+                }
+                None => WebhookOutcome::Retry(format!("the request failed: {}", explain(&error))),
+            },
         }
     }
 }
@@ -177,13 +224,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn host_names_are_checked_by_the_addresses_they_resolve_to() {
+        // `localhost` resolves to loopback: the connection is never attempted.
+        let strict = HttpWebhookSender::new(Duration::from_millis(500), false).unwrap();
+        let outcome = strict.send("http://localhost:9/hook", "{}", &[]).await;
+        assert!(
+            matches!(&outcome, WebhookOutcome::Reject(reason)
+                if reason.contains("localhost resolves to the non-public address")),
+            "{outcome:?}"
+        );
+        let lenient = HttpWebhookSender::new(Duration::from_millis(500), true).unwrap();
+        let outcome = lenient.send("http://localhost:9/hook", "{}", &[]).await;
+        assert!(matches!(outcome, WebhookOutcome::Retry(_)), "{outcome:?}");
+    }
+
+    #[tokio::test]
     async fn a_failed_lookup_is_retried_not_given_up() {
         let strict = HttpWebhookSender::new(Duration::from_millis(200), false).unwrap();
         let outcome = strict
             .send("http://no-such-host.invalid/hook", "{}", &[])
             .await;
         assert!(
-            matches!(&outcome, WebhookOutcome::Retry(reason) if reason.contains("cannot resolve")),
+            matches!(&outcome, WebhookOutcome::Retry(reason) if reason.contains("cannot resolve no-such-host.invalid")),
             "{outcome:?}"
         );
         let outcome = strict.send("not a url", "{}", &[]).await;
