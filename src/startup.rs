@@ -163,6 +163,20 @@ impl Infrastructure {
         ))
     }
 
+    /// Like [`Self::commands`], with a snapshot every `every` events: for aggregates whose
+    /// streams keep growing (an alert flapping for months).
+    pub fn commands_with_snapshots<A>(&self, every: usize) -> Arc<dyn AggregateCommands<A>>
+    where
+        A: cqrs_es::Aggregate<Services = ()> + 'static,
+        A::Command: Send + 'static,
+    {
+        Arc::new(CommandBus::new(
+            pg::snapshot_store::<A>(self.pool.clone(), every),
+            (),
+            Arc::clone(&self.committed),
+        ))
+    }
+
     /// Rebuild requests, recorded through the `ReadModel` aggregate.
     pub fn read_model_admin(&self) -> Arc<ReadModelAdmin> {
         Arc::new(ReadModelAdmin::new(self.commands::<ReadModel>()))
@@ -433,6 +447,11 @@ fn spawn_dedup_maintenance(background: &mut Background, pool: &PgPool, window_da
     });
 }
 
+/// How many events an `Alert` stream grows by between snapshots. An alert's state is small
+/// and each transition is one event, so a snapshot every 20 keeps a load to one row and at
+/// most 19 events however long the alert has existed.
+const ALERT_SNAPSHOT_EVERY: usize = 20;
+
 /// The event processors whose state is in Postgres (they run from start-up). Adding a
 /// processor is adding it here or to `clickhouse_processors`.
 fn postgres_processors(
@@ -444,7 +463,7 @@ fn postgres_processors(
     let evaluator = AlertEvaluator::new(
         Arc::clone(alerting) as _,
         Arc::clone(alerting) as _,
-        infrastructure.commands::<Alert>(),
+        infrastructure.commands_with_snapshots::<Alert>(ALERT_SNAPSHOT_EVERY),
         EvaluatorSettings {
             tick: Duration::from_millis(settings.alerting.tick_ms),
             ..EvaluatorSettings::default()

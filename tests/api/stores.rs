@@ -1,25 +1,38 @@
 //! The Postgres adapters of alerting, directly: work done by an instance (or worker) that
-//! lost its lease cannot overwrite the work of the one that took over; dead-letter lookup.
+//! lost its lease cannot overwrite the work of the one that took over; dead-letter lookup;
+//! alert snapshots.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use telemetry_application::alerting::window::SeriesWindow;
+use telemetry_application::commands::{AggregateCommands, CommandBus};
 use telemetry_application::ports::{
     AlertStateStore, DeliveryQueue, DeliveryStatus, LogPosition, NewDelivery,
 };
-use telemetry_domain::alert_rule::{Channel, ChannelFormat};
-use telemetry_domain::values::TenantId;
-use telemetry_infrastructure::postgres::{migrate, PgPool, PostgresAlerting};
+use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
+use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
+use telemetry_domain::values::{TenantId, Timestamp};
+use telemetry_infrastructure::postgres::{
+    event_store, migrate, snapshot_store, PgPool, PostgresAlerting,
+};
+use tokio::sync::Notify;
 
 use crate::helpers::test_settings;
 
-async fn store() -> PostgresAlerting {
+/// A migrated, fresh database.
+async fn pool() -> PgPool {
     let settings = test_settings().await;
     let pool = PgPool::connect(settings.database.url.expose())
         .await
         .unwrap();
     migrate(&pool).await.unwrap();
-    PostgresAlerting::new(pool)
+    pool
+}
+
+async fn store() -> PostgresAlerting {
+    PostgresAlerting::new(pool().await)
 }
 
 #[tokio::test]
@@ -146,4 +159,53 @@ async fn a_dead_letter_is_found_by_tenant_and_id() {
     assert_eq!(dead.last_error.as_deref(), Some("HTTP 404"));
     assert!(store.dead_letter(&globex, "n2:0").await.unwrap().is_none());
     assert!(store.dead_letter(&acme, "n3:0").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_alert_loaded_from_its_snapshot_equals_the_alert_replayed_from_its_events() {
+    let pool = pool().await;
+    let committed = Arc::new(Notify::new());
+    let snapshotted = CommandBus::new(
+        snapshot_store::<Alert>(pool.clone(), 4),
+        (),
+        committed.clone(),
+    );
+    let replayed = CommandBus::new(event_store::<Alert>(pool.clone()), (), committed);
+    let tenant = TenantId::parse("acme").unwrap();
+    let notice = Notice {
+        rule_name: "slow".into(),
+        metric: "latency".into(),
+        severity: Severity::Critical,
+        condition: "max over 1m > 100".into(),
+        channels: vec![],
+    };
+    // Eleven transitions: triggered and resolved in turn, six episodes.
+    for step in 0..11_i64 {
+        let command = AlertCommand::Observe {
+            rule_id: "r1".into(),
+            tenant_id: tenant.clone(),
+            series: "checkout".into(),
+            breached: step % 2 == 0,
+            value: Some(150.0),
+            hold_for: Seconds(0),
+            notice: notice.clone(),
+            at: Timestamp::from_micros(1_700_000_000_000_000 + step * 1_000_000).unwrap(),
+        };
+        let events = snapshotted
+            .execute("r1/checkout", command, HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1);
+    }
+
+    let snapshot: Option<i64> = sqlx::query_scalar(
+        "SELECT last_sequence FROM snapshots WHERE aggregate_type = 'Alert' AND aggregate_id = 'r1/checkout'",
+    )
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshot, Some(8));
+    let alert = snapshotted.load("r1/checkout").await.unwrap();
+    assert_eq!(alert, replayed.load("r1/checkout").await.unwrap());
+    assert_eq!((alert.status(), alert.episode()), (AlertStatus::Firing, 6));
 }
