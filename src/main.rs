@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild { read_model } => {
             init_logging(&settings.log);
             let name = ReadModelName::parse(&read_model)
-                .context("READ_MODEL must be aggregation or audit")?;
+                .context("READ_MODEL must be aggregation, audit or alert_history")?;
             let tenant = if settings.auth.operator_tenant.is_empty() {
                 TenantId::parse("operator")?
             } else {

@@ -1,13 +1,14 @@
 //! Alerting: rules, evaluation, notifications (with a real local receiver), history.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    free_port, json, sample, spawn_app, test_settings, ServerProcess, TestApp, ACME_KEY, GLOBEX_KEY,
+    eventually, free_port, json, sample, spawn_app, test_settings, ServerProcess, TestApp,
+    ACME_KEY, GLOBEX_KEY,
 };
 use crate::receiver::Receiver;
 
@@ -33,18 +34,16 @@ async fn ingest_values(app: &TestApp, key: &str, prefix: &str, values: &[f64]) {
 /// evaluator re-reads the catalog every second.
 async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) -> String {
     let id = app.create_rule(key, rule).await;
-    let started = Instant::now();
-    loop {
+    eventually(PATIENCE, Duration::from_millis(50), async || {
         let rules = json(app.get_with_key(key, "/alerts/rules").await).await;
         let listed = rules["data"]
             .as_array()
             .is_some_and(|rules| rules.iter().any(|rule| rule["id"] == id.as_str()));
-        if listed {
-            break;
-        }
-        assert!(started.elapsed() < PATIENCE, "rule never listed: {rules}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        listed
+            .then_some(())
+            .ok_or_else(|| format!("rule never listed: {rules}"))
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     id
 }
@@ -58,20 +57,16 @@ fn wall_time(value: &Value) -> chrono::DateTime<chrono::Utc> {
 
 /// Waits until the history holds `count` transitions of `kind`.
 async fn wait_for_transitions(app: &TestApp, kind: &str, count: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
+    eventually(PATIENCE, Duration::from_millis(100), async || {
         let history = app.alert_history(ACME_KEY).await;
-        let matching: Vec<Value> = history
-            .iter()
-            .filter(|t| t["transition"] == kind)
-            .cloned()
-            .collect();
-        if matching.len() >= count {
-            return history;
+        let matching = history.iter().filter(|t| t["transition"] == kind).count();
+        if matching >= count {
+            Ok(history)
+        } else {
+            Err(format!("history: {history:?}"))
         }
-        assert!(started.elapsed() < PATIENCE, "history: {history:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -119,15 +114,13 @@ async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
     assert_eq!(transitions, vec!["triggered", "resolved"]);
     assert_eq!(history[1]["value"], 150.0);
     assert_history_filters(&app, &rule_id, &history).await;
-    let started = Instant::now();
-    while !json(app.get_with_key(ACME_KEY, "/alerts/active").await).await["data"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(started.elapsed() < PATIENCE, "the alert stayed active");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(PATIENCE, Duration::from_millis(100), async || {
+        let active = json(app.get_with_key(ACME_KEY, "/alerts/active").await).await;
+        let none = active["data"].as_array().unwrap().is_empty();
+        none.then_some(())
+            .ok_or_else(|| "the alert stayed active".to_string())
+    })
+    .await;
 }
 
 /// `history` holds a rule's `triggered` and `resolved` transitions, newest first.
@@ -282,15 +275,13 @@ async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works
     .await;
     ingest_values(&app, ACME_KEY, "dead", &[150.0]).await;
 
-    let started = Instant::now();
-    let dead = loop {
+    let dead = eventually(PATIENCE, Duration::from_millis(200), async || {
         let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
-        if !dead["data"].as_array().unwrap().is_empty() {
-            break dead;
-        }
-        assert!(started.elapsed() < PATIENCE, "no dead letter");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        let some = !dead["data"].as_array().unwrap().is_empty();
+        some.then_some(dead)
+            .ok_or_else(|| "no dead letter".to_string())
+    })
+    .await;
     let letter = &dead["data"][0];
     assert_eq!(letter["attempts"], 3);
     assert_eq!(letter["url"], receiver.url.as_str());
@@ -358,8 +349,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
         .await
         .unwrap();
     assert_eq!(json(read).await["name"], "managed");
-    let started = Instant::now();
-    loop {
+    eventually(PATIENCE, Duration::from_millis(100), async || {
         let list = json(
             app.client
                 .get(app.url("/alerts/rules"))
@@ -369,12 +359,10 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
                 .unwrap(),
         )
         .await;
-        if list["data"].as_array().unwrap().len() == 1 {
-            break;
-        }
-        assert!(started.elapsed() < PATIENCE, "{list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let one = list["data"].as_array().unwrap().len() == 1;
+        one.then_some(()).ok_or_else(|| format!("{list}"))
+    })
+    .await;
 
     let mut changed = avg_rule("managed", &receiver, "1m");
     changed["threshold"] = json!(500);
@@ -448,8 +436,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
         .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 
-    let started = Instant::now();
-    loop {
+    eventually(PATIENCE, Duration::from_millis(200), async || {
         let audit = json(
             app.client
                 .get(app.url("/audit?limit=100"))
@@ -474,12 +461,10 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
             "alert_rule.disabled",
             "alert_rule.deleted",
         ];
-        if wanted.iter().all(|w| actions.iter().any(|a| a == w)) {
-            break;
-        }
-        assert!(started.elapsed() < PATIENCE, "audit: {audit}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let all = wanted.iter().all(|w| actions.iter().any(|a| a == w));
+        all.then_some(()).ok_or_else(|| format!("audit: {audit}"))
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, Response};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
-use telemetry_server::config::{Secret, Settings};
+use telemetry_server::config::{AlertingConfig, Secret, Settings};
 use telemetry_server::startup::Application;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -334,6 +334,23 @@ impl TestApp {
     }
 }
 
+/// Runs `check` every `every` until it returns `Ok`; fails the test with the last `Err` once
+/// `patience` has passed.
+pub async fn eventually<T>(
+    patience: Duration,
+    every: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(progress) => assert!(started.elapsed() < patience, "{progress}"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// A `/query` body for the last `hours` hours (plus a minute ahead).
 pub fn last_hours(hours: i64) -> Value {
     let now = chrono::Utc::now();
@@ -410,27 +427,7 @@ impl ServerProcess {
             .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
             .env("API_KEYS", settings.auth.api_keys.expose())
             .env("JWT_SECRET", settings.auth.jwt_secret.expose())
-            .env("ALERT_TICK_MS", settings.alerting.tick_ms.to_string())
-            .env(
-                "NOTIFY_TIMEOUT_MS",
-                settings.alerting.webhook_timeout_ms.to_string(),
-            )
-            .env(
-                "NOTIFY_MAX_ATTEMPTS",
-                settings.alerting.max_attempts.to_string(),
-            )
-            .env(
-                "NOTIFY_RETRY_BASE_MS",
-                settings.alerting.retry_base_ms.to_string(),
-            )
-            .env(
-                "NOTIFY_RETRY_MAX_MS",
-                settings.alerting.retry_max_ms.to_string(),
-            )
-            .env(
-                "NOTIFY_ALLOW_PRIVATE_NETWORKS",
-                settings.alerting.allow_private_networks.to_string(),
-            )
+            .envs(alerting_environment(&settings.alerting))
             .env("LOG_LEVEL", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -531,4 +528,19 @@ pub fn sample(event_id: &str, metric: &str, value: f64) -> Value {
         "timestamp": chrono::Utc::now().to_rfc3339(),
         "payload": {"name": metric, "value": value}
     })
+}
+
+/// The environment variables that carry `alerting` to a server process.
+fn alerting_environment(alerting: &AlertingConfig) -> [(&'static str, String); 6] {
+    [
+        ("ALERT_TICK_MS", alerting.tick_ms.to_string()),
+        ("NOTIFY_TIMEOUT_MS", alerting.webhook_timeout_ms.to_string()),
+        ("NOTIFY_MAX_ATTEMPTS", alerting.max_attempts.to_string()),
+        ("NOTIFY_RETRY_BASE_MS", alerting.retry_base_ms.to_string()),
+        ("NOTIFY_RETRY_MAX_MS", alerting.retry_max_ms.to_string()),
+        (
+            "NOTIFY_ALLOW_PRIVATE_NETWORKS",
+            alerting.allow_private_networks.to_string(),
+        ),
+    ]
 }

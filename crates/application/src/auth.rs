@@ -189,7 +189,7 @@ impl AuthService {
             key_digest: digest,
             tenant_id: tenant.clone(),
             label: label.to_string(),
-            issued_at: now(),
+            issued_at: Timestamp::now(),
         };
         self.run(&key_id, command, tenant, actor).await?;
         Ok(key_id)
@@ -222,7 +222,9 @@ impl AuthService {
         if current.tenant_id() != Some(tenant) {
             return Err(KeyCommandFailure::NotFound);
         }
-        let command = ApiKeyCommand::Revoke { revoked_at: now() };
+        let command = ApiKeyCommand::Revoke {
+            revoked_at: Timestamp::now(),
+        };
         self.run(key_id, command, tenant, actor).await
     }
 
@@ -260,11 +262,6 @@ impl KeyCommandFailure {
             other => Self::Unavailable(other.to_string()),
         }
     }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_datetime(chrono::Utc::now())
-        .unwrap_or_else(|_| unreachable!("the system clock is between 1970 and 2105"))
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use cqrs_es::AggregateError;
 use telemetry_domain::read_model::{ReadModel, ReadModelCommand, ReadModelEvent, ReadModelName};
 use telemetry_domain::values::{TenantId, Timestamp};
 
@@ -26,14 +25,13 @@ impl ReadModelAdmin {
         tenant: &TenantId,
         actor: &str,
     ) -> Result<u64, PortError> {
-        let requested_at =
-            Timestamp::from_datetime(chrono::Utc::now()).map_err(PortError::failed)?;
+        let requested_at = Timestamp::now();
         let command = ReadModelCommand::RequestRebuild { name, requested_at };
         let committed = self
             .read_models
             .execute(name.as_str(), command, command_metadata(tenant, actor))
             .await
-            .map_err(aggregate_error)?;
+            .map_err(PortError::from)?;
         committed
             .last()
             .map(|envelope| match &envelope.payload {
@@ -48,16 +46,7 @@ impl ReadModelAdmin {
             .read_models
             .load(name.as_str())
             .await
-            .map_err(aggregate_error)?;
+            .map_err(PortError::from)?;
         Ok(read_model.generation())
-    }
-}
-
-fn aggregate_error<E: std::error::Error>(error: AggregateError<E>) -> PortError {
-    match error {
-        AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
-            PortError::unavailable(cause)
-        }
-        other => PortError::failed(other),
     }
 }

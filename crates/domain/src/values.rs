@@ -234,6 +234,12 @@ impl Timestamp {
         Self::from_micros(value.timestamp_micros())
     }
 
+    /// The current time.
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+            .unwrap_or_else(|_| unreachable!("the system clock is between 1970 and 2105"))
+    }
+
     pub fn as_micros(self) -> i64 {
         self.0
     }

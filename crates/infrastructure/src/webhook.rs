@@ -120,7 +120,7 @@ fn refusal(error: &reqwest::Error) -> Option<String> {
 }
 
 /// Whether `address` is on the public internet.
-pub fn is_public(address: &IpAddr) -> bool {
+fn is_public(address: &IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

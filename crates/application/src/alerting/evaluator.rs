@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cqrs_es::AggregateError;
 use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertEvent, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Aggregation, Condition, Seconds};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
@@ -179,7 +178,7 @@ impl AlertEvaluator {
             .alerts
             .load(&alert_id(&key.0, &key.1))
             .await
-            .map_err(aggregate_error)?;
+            .map_err(PortError::from)?;
         inner.statuses.insert(key.clone(), alert.status());
         Ok(alert.status())
     }
@@ -196,7 +195,8 @@ impl AlertEvaluator {
         };
         let (breached, value) = match inner.windows.get(key) {
             Some(window) => assess(&rule, window, now),
-            None => assess(&rule, &new_window(&rule), now),
+            // No samples: an empty window (its basis and slices do not matter).
+            None => assess(&rule, &SeriesWindow::new(String::new(), 1), now),
         };
         let status = self.status(inner, key).await?;
         let worth_reporting = matches!(
@@ -245,7 +245,7 @@ impl AlertEvaluator {
             .alerts
             .execute(&id, command, command_metadata(tenant, ACTOR))
             .await
-            .map_err(aggregate_error)?;
+            .map_err(PortError::from)?;
         Ok(committed.iter().fold(status, |_, envelope| {
             info!(
                 rule_id = key.0,
@@ -279,7 +279,7 @@ impl AlertEvaluator {
                 .alerts
                 .load(&alert_id(&key.0, &key.1))
                 .await
-                .map_err(aggregate_error)?;
+                .map_err(PortError::from)?;
             if let (AlertStatus::Pending | AlertStatus::Firing, Some(tenant)) =
                 (alert.status(), alert.tenant_id().cloned())
             {
@@ -322,15 +322,6 @@ fn status_after(event: &AlertEvent) -> AlertStatus {
         AlertEvent::AlertPendingCleared { .. } => AlertStatus::Ok,
         AlertEvent::AlertTriggered { .. } => AlertStatus::Firing,
         AlertEvent::AlertResolved { .. } => AlertStatus::Resolved,
-    }
-}
-
-fn aggregate_error<E: std::error::Error>(error: AggregateError<E>) -> PortError {
-    match error {
-        AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
-            PortError::unavailable(cause)
-        }
-        other => PortError::failed(other),
     }
 }
 
@@ -454,11 +445,6 @@ fn notice(rule: &RuleRecord) -> Notice {
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_datetime(chrono::Utc::now())
-        .unwrap_or_else(|_| unreachable!("the system clock is between 1970 and 2105"))
-}
-
 /// How long a series keeps samples: its rule's window and one slice.
 fn retention_us(rule: &RuleRecord) -> i64 {
     let window = rule.definition.condition.window();
@@ -550,15 +536,14 @@ impl EventProcessor for AlertEvaluator {
                 }
             }
         }
-        let at = now();
+        let at = Timestamp::now();
         let behind = (at.to_datetime() - last.recorded_at)
             .to_std()
             .is_ok_and(|lag| lag > self.settings.max_lag);
         for key in &touched {
-            if let Some(rule) = inner.rules.get(&key.0).cloned() {
-                if let Some(window) = inner.windows.get_mut(key) {
-                    window.evict(at.as_micros() - retention_us(&rule));
-                }
+            let retention = inner.rules.get(&key.0).map(retention_us);
+            if let (Some(retention), Some(window)) = (retention, inner.windows.get_mut(key)) {
+                window.evict(at.as_micros() - retention);
             }
             if !behind {
                 self.evaluate(inner, key, at).await?;
@@ -571,10 +556,6 @@ impl EventProcessor for AlertEvaluator {
         Ok(())
     }
 
-    async fn needs_restart(&self) -> Result<bool, PortError> {
-        Ok(false)
-    }
-
     async fn tick(&self) -> Result<(), PortError> {
         let mut inner = self.inner.lock().await;
         if inner
@@ -585,7 +566,7 @@ impl EventProcessor for AlertEvaluator {
         }
         inner.last_tick = Some(Instant::now());
         self.refresh_rules(&mut inner, false).await?;
-        let at = now();
+        let at = Timestamp::now();
         self.stop_orphans(&mut inner, at).await?;
         let mut keys: HashSet<SeriesKey> = inner.windows.keys().cloned().collect();
         keys.extend(
@@ -601,13 +582,11 @@ impl EventProcessor for AlertEvaluator {
             }
         }
         for key in &keys {
-            let Some(rule) = inner.rules.get(&key.0).cloned() else {
+            let Some(retention) = inner.rules.get(&key.0).map(retention_us) else {
                 continue;
             };
             if let Some(window) = inner.windows.get_mut(key) {
-                let before = window.clone();
-                window.evict(at.as_micros() - retention_us(&rule));
-                if *window != before {
+                if window.evict(at.as_micros() - retention) {
                     inner.dirty.insert(key.clone());
                 }
             }
@@ -631,7 +610,7 @@ mod tests {
     use super::*;
 
     fn rule(definition: serde_json::Value, updated_seconds_ago: i64) -> RuleRecord {
-        let now = now().as_micros();
+        let now = Timestamp::now().as_micros();
         RuleRecord {
             rule_id: "r".into(),
             tenant_id: TenantId::parse("acme").unwrap(),
@@ -650,7 +629,7 @@ mod tests {
                    "comparator": ">", "threshold": 100, "channels": [{"url": "http://x/y"}]}),
             0,
         );
-        let at = now();
+        let at = Timestamp::now();
         let mut window = new_window(&rule);
         assert_eq!(assess(&rule, &window, at), (false, None));
         window.add(at.as_micros(), 150.0);
@@ -667,7 +646,7 @@ mod tests {
     fn absence_waits_one_window_after_the_rule_changed() {
         let definition = json!({"name": "n", "metric": "m", "kind": "absence", "window": "1m",
                                 "channels": [{"url": "http://x/y"}]});
-        let at = now();
+        let at = Timestamp::now();
         let empty = new_window(&rule(definition.clone(), 0));
         assert_eq!(
             assess(&rule(definition.clone(), 10), &empty, at),
@@ -834,7 +813,7 @@ mod lifecycle_tests {
         fn set_rule(&self, definition: serde_json::Value, enabled: bool) {
             let mut rules = self.rules.0.lock().unwrap();
             let version = rules.first().map_or(1, |rule| rule.version + 1);
-            let at = now();
+            let at = Timestamp::now();
             *rules = vec![RuleRecord {
                 rule_id: "r".into(),
                 tenant_id: tenant(),
@@ -897,7 +876,8 @@ mod lifecycle_tests {
         recorded_seconds_ago: i64,
     ) -> StoredEvent {
         let timestamp =
-            Timestamp::from_micros(now().as_micros() - measured_seconds_ago * 1_000_000).unwrap();
+            Timestamp::from_micros(Timestamp::now().as_micros() - measured_seconds_ago * 1_000_000)
+                .unwrap();
         let event = TelemetryEvent {
             event_id: EventId::parse(format!("e{position}")).unwrap(),
             event_type: EventType::Metric,

@@ -9,7 +9,7 @@ use telemetry_domain::values::{TenantId, Timestamp};
 use crate::ports::{
     AlertHistoryRow, AlertHistoryStore, EventFilter, HistoryFilter, RowPosition, StoredEvent,
 };
-use crate::query::{QueryFailure, MAX_LIMIT};
+use crate::query::{check_limit, QueryFailure};
 
 /// Every `Alert` event.
 pub fn filters() -> Vec<EventFilter<'static>> {
@@ -64,12 +64,7 @@ impl AlertQueries {
         before: Option<(Timestamp, RowPosition)>,
         limit: u64,
     ) -> Result<(Vec<AlertHistoryRow>, bool), QueryFailure> {
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(QueryFailure::invalid(
-                "invalid_limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+        check_limit(limit)?;
         if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from >= to {
                 return Err(QueryFailure::invalid(

@@ -93,10 +93,6 @@ impl EventProcessor for NotificationProcessor {
         }
         Ok(())
     }
-
-    async fn needs_restart(&self) -> Result<bool, PortError> {
-        Ok(false)
-    }
 }
 
 /// The id receivers see: the same for a given alert, episode and kind, whatever happens.
@@ -414,8 +410,7 @@ impl DeadLetters {
         if dead.is_none() {
             return Err(DeadLetterFailure::NotFound);
         }
-        let at = Timestamp::from_datetime(chrono::Utc::now())
-            .map_err(|error| DeadLetterFailure::Unavailable(error.to_string()))?;
+        let at = Timestamp::now();
         let command = DeadLetterCommand::Redeliver {
             delivery_id: id.to_string(),
             tenant_id: tenant.clone(),

@@ -55,11 +55,6 @@ fn record(rule: &RuleState) -> RuleRecord {
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_datetime(chrono::Utc::now())
-        .unwrap_or_else(|_| unreachable!("the system clock is between 1970 and 2105"))
-}
-
 pub struct AlertRuleService {
     rules: Arc<dyn AggregateCommands<AlertRule>>,
     catalog: Arc<dyn AlertRuleStore>,
@@ -86,7 +81,7 @@ impl AlertRuleService {
             tenant_id: tenant.clone(),
             definition,
             enabled,
-            at: now(),
+            at: Timestamp::now(),
         };
         self.rules
             .execute(&rule_id, command, command_metadata(tenant, actor))
@@ -124,7 +119,7 @@ impl AlertRuleService {
             tenant_id: tenant.clone(),
             definition: definition.clone(),
             enabled,
-            at: now(),
+            at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await?;
         self.get(tenant, rule_id).await
@@ -138,7 +133,7 @@ impl AlertRuleService {
     ) -> Result<(), RuleFailure> {
         let command = || AlertRuleCommand::Delete {
             tenant_id: tenant.clone(),
-            at: now(),
+            at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await
     }
@@ -274,10 +269,6 @@ impl EventProcessor for RuleCatalogProcessor {
         self.catalog
             .apply(Self::NAME, &changes, last.position)
             .await
-    }
-
-    async fn needs_restart(&self) -> Result<bool, PortError> {
-        Ok(false)
     }
 }
 

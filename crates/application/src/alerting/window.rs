@@ -11,7 +11,7 @@ use telemetry_domain::alert_rule::{Aggregation, Seconds};
 use super::sketch::Sketch;
 
 /// Slices per window.
-pub const SLICES: i64 = 60;
+const SLICES: i64 = 60;
 
 /// The slice width for a window of `length`: a sixtieth of it, at least a second.
 pub fn slice_width(length: Seconds) -> i64 {
@@ -69,9 +69,11 @@ impl SeriesWindow {
         bucket.sketch.add(value);
     }
 
-    /// Drops slices that end before `before_us`.
-    pub fn evict(&mut self, before_us: i64) {
+    /// Drops slices that end before `before_us`; whether there were any.
+    pub fn evict(&mut self, before_us: i64) -> bool {
+        let slices = self.buckets.len();
         self.buckets = self.buckets.split_off(&self.slice_of(before_us));
+        self.buckets.len() != slices
     }
 
     pub fn is_empty(&self) -> bool {

@@ -43,3 +43,14 @@ impl fmt::Display for PortError {
         }
     }
 }
+
+/// A failed command: the store not answering is `Unavailable`, anything else `Failed`.
+impl<E: std::error::Error> From<cqrs_es::AggregateError<E>> for PortError {
+    fn from(error: cqrs_es::AggregateError<E>) -> Self {
+        match error {
+            cqrs_es::AggregateError::DatabaseConnectionError(cause)
+            | cqrs_es::AggregateError::UnexpectedError(cause) => PortError::unavailable(cause),
+            other => PortError::failed(other),
+        }
+    }
+}

@@ -48,7 +48,6 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
     let occurred_at = Timestamp::from_datetime(event.recorded_at).map_err(|e| e.to_string())?;
     let actor = metadata_field(event, ACTOR_METADATA_KEY).unwrap_or_else(|| "unknown".into());
-    let metadata_tenant = metadata_field(event, TENANT_METADATA_KEY);
     let entry = |tenant_id: TenantId, action: &str, subject: String, details: serde_json::Value| {
         AuditEntry {
             tenant_id,
@@ -112,8 +111,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 ReadModelEvent::ReadModelRebuildRequested {
                     name, generation, ..
                 } => {
-                    let tenant = metadata_tenant
-                        .as_deref()
+                    let tenant = metadata_field(event, TENANT_METADATA_KEY)
                         .and_then(|tenant| TenantId::parse(tenant).ok())
                         .ok_or("rebuild request without a tenant")?;
                     vec![entry(

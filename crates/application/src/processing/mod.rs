@@ -39,8 +39,11 @@ pub trait EventProcessor: Send + Sync {
     /// resumes from what the target says it holds.
     async fn process(&self, events: &[crate::ports::StoredEvent]) -> Result<(), PortError>;
 
-    /// Whether the processor must start over (a rebuild was requested).
-    async fn needs_restart(&self) -> Result<bool, PortError>;
+    /// Whether the processor must start over (a rebuild was requested). Processors whose
+    /// target cannot be rebuilt never need to.
+    async fn needs_restart(&self) -> Result<bool, PortError> {
+        Ok(false)
+    }
 
     /// Called between rounds, also when there are no events, for time-driven work; only
     /// once the processor has caught up with the log (the last read found its end).

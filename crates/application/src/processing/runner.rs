@@ -376,10 +376,6 @@ mod tests {
             Ok(())
         }
 
-        async fn needs_restart(&self) -> Result<bool, PortError> {
-            Ok(false)
-        }
-
         async fn tick(&self) -> Result<(), PortError> {
             self.calls.lock().unwrap().push("tick".into());
             Ok(())

@@ -174,10 +174,6 @@ impl QueryService {
         Self { store, cache }
     }
 
-    pub fn cache(&self) -> &Arc<TwoLevelCache> {
-        &self.cache
-    }
-
     /// Events matching `filter`, answered as `mode` says.
     pub async fn events(
         &self,
@@ -372,7 +368,7 @@ fn datetime(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
-fn check_limit(limit: u64) -> Result<(), QueryFailure> {
+pub(crate) fn check_limit(limit: u64) -> Result<(), QueryFailure> {
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(())
     } else {

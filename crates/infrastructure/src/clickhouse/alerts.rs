@@ -39,13 +39,12 @@ struct HistoryRecord {
 const HISTORY_COLUMNS: &str = "toUInt32(occurred_at) AS occurred_s, rule_id, rule_name, series, \
     toString(transition) AS transition_name, episode, value, severity, reason, src_tx, src_pos, src_idx";
 
+/// The transition name as the domain spells it (`AlertEvent::KINDS`).
 fn transition(name: &str) -> &'static str {
-    match name {
-        "pending" => "pending",
-        "cleared" => "cleared",
-        "triggered" => "triggered",
-        _ => "resolved",
-    }
+    telemetry_domain::alert::AlertEvent::KINDS
+        .into_iter()
+        .find(|kind| *kind == name)
+        .unwrap_or("resolved")
 }
 
 fn into_row(tenant: &TenantId, record: HistoryRecord) -> Result<AlertHistoryRow, PortError> {

@@ -17,7 +17,7 @@ use telemetry_application::ports::{DependencyCheck, PortError};
 pub use alerts::ClickHouseAlertHistory;
 pub use analytics::ClickHouseAnalytics;
 pub use migrations::{apply_migrations, MigrationError, MIGRATIONS};
-pub use read_models::{ClickHouseReadModel, AGGREGATION_TABLES};
+pub use read_models::ClickHouseReadModel;
 
 /// How to reach ClickHouse.
 #[derive(Debug, Clone)]

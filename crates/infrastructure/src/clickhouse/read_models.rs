@@ -36,7 +36,7 @@ pub struct ClickHouseReadModel {
 }
 
 /// Raw events and the rollups derived from them.
-pub const AGGREGATION_TABLES: &[&str] = &[
+const AGGREGATION_TABLES: &[&str] = &[
     "events",
     "event_counts_1m",
     "event_counts_1h",
@@ -333,13 +333,13 @@ struct AlertHistoryRecord<'a> {
     src_idx: u32,
 }
 
+/// The `Enum8` code of a transition: its place in `AlertEvent::KINDS`, from 1 (the order of
+/// the column's definition in `clickhouse/0006_alert_history.sql`).
 fn transition_code(transition: &str) -> i8 {
-    match transition {
-        "pending" => 1,
-        "cleared" => 2,
-        "triggered" => 3,
-        _ => 4,
-    }
+    telemetry_domain::alert::AlertEvent::KINDS
+        .iter()
+        .position(|kind| *kind == transition)
+        .map_or(4, |index| index as i8 + 1)
 }
 
 #[async_trait]
