@@ -174,6 +174,10 @@ pub struct AlertingConfig {
     pub allow_private_networks: bool,
     /// How long notifications that were delivered are kept in the outbox.
     pub keep_delivered_hours: u64,
+    /// Alert rules one tenant may have.
+    pub max_rules_per_tenant: usize,
+    /// Series (services) one rule may track; samples of further series are ignored.
+    pub max_series_per_rule: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -303,6 +307,8 @@ impl Default for AlertingConfig {
             retry_max_ms: 300_000,
             allow_private_networks: false,
             keep_delivered_hours: 168,
+            max_rules_per_tenant: 100,
+            max_series_per_rule: 1_000,
         }
     }
 }
@@ -386,6 +392,8 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "NOTIFY_RETRY_MAX_MS",
     "NOTIFY_ALLOW_PRIVATE_NETWORKS",
     "NOTIFY_KEEP_DELIVERED_HOURS",
+    "ALERT_MAX_RULES_PER_TENANT",
+    "ALERT_MAX_SERIES_PER_RULE",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -491,6 +499,14 @@ impl Settings {
             "NOTIFY_KEEP_DELIVERED_HOURS",
             &mut self.alerting.keep_delivered_hours,
         )?;
+        env.parse(
+            "ALERT_MAX_RULES_PER_TENANT",
+            &mut self.alerting.max_rules_per_tenant,
+        )?;
+        env.parse(
+            "ALERT_MAX_SERIES_PER_RULE",
+            &mut self.alerting.max_series_per_rule,
+        )?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);
         if let Some(required) = environment.get("READINESS_REQUIRED") {
@@ -532,6 +548,11 @@ impl Settings {
         }
         if self.alerting.max_attempts == 0 || self.alerting.tick_ms == 0 {
             return invalid("NOTIFY_MAX_ATTEMPTS and ALERT_TICK_MS must be greater than 0");
+        }
+        if self.alerting.max_rules_per_tenant == 0 || self.alerting.max_series_per_rule == 0 {
+            return invalid(
+                "ALERT_MAX_RULES_PER_TENANT and ALERT_MAX_SERIES_PER_RULE must be greater than 0",
+            );
         }
         if self.processors.batch_events == 0 {
             return invalid("PROCESSOR_BATCH_EVENTS must be greater than 0");

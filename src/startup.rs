@@ -287,6 +287,7 @@ impl Application {
         let alert_rules = Arc::new(AlertRuleService::new(
             infrastructure.commands::<AlertRule>(),
             Arc::clone(&alerting) as _,
+            settings.alerting.max_rules_per_tenant,
         ));
         let alert_queries = Arc::new(AlertQueries::new(Arc::new(ClickHouseAlertHistory::new(
             infrastructure.clickhouse.clone(),
@@ -298,13 +299,13 @@ impl Application {
         let queued = Arc::new(Notify::new());
         let (postgres_processors, clickhouse_processors) = if settings.processors.enabled {
             (
-                postgres_processors(&infrastructure, &alerting, &settings, &queued),
+                postgres_processors(&infrastructure, &alerting, &settings, &queued, &metrics),
                 clickhouse_processors(&infrastructure, &read_models, &cache),
             )
         } else {
             (Vec::new(), Vec::new())
         };
-        spawn_delivery_worker(&mut background, &alerting, &settings, queued)?;
+        spawn_delivery_worker(&mut background, &alerting, &settings, queued, &metrics)?;
         let runner = Arc::new(ProcessorRunner::new(
             Arc::clone(&event_log),
             Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
@@ -459,6 +460,7 @@ fn postgres_processors(
     alerting: &Arc<pg::PostgresAlerting>,
     settings: &Settings,
     queued: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
 ) -> Vec<Arc<dyn EventProcessor>> {
     let evaluator = AlertEvaluator::new(
         Arc::clone(alerting) as _,
@@ -466,8 +468,10 @@ fn postgres_processors(
         infrastructure.commands_with_snapshots::<Alert>(ALERT_SNAPSHOT_EVERY),
         EvaluatorSettings {
             tick: Duration::from_millis(settings.alerting.tick_ms),
+            max_series_per_rule: settings.alerting.max_series_per_rule,
             ..EvaluatorSettings::default()
         },
+        Arc::clone(metrics),
     );
     vec![
         Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
@@ -486,6 +490,7 @@ fn spawn_delivery_worker(
     alerting: &Arc<pg::PostgresAlerting>,
     settings: &Settings,
     queued: Arc<Notify>,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<()> {
     let alerting_settings = &settings.alerting;
     let sender = HttpWebhookSender::new(
@@ -505,6 +510,7 @@ fn spawn_delivery_worker(
             ..DeliverySettings::default()
         },
         queued,
+        Arc::clone(metrics),
     );
     let stop = background.stop_signal();
     background.spawn(async move { worker.run(stop).await });

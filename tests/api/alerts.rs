@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, free_port, json, sample, spawn_app, test_settings, ServerProcess, TestApp,
-    ACME_KEY, GLOBEX_KEY,
+    eventually, free_port, json, sample, spawn_app, spawn_app_with, test_settings, ServerProcess,
+    TestApp, ACME_KEY, GLOBEX_KEY,
 };
 use crate::receiver::Receiver;
 
@@ -260,6 +260,16 @@ async fn a_receiver_failing_then_answering_gets_the_retry() {
     );
     let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
     assert_eq!(dead["data"], json!([]));
+    assert_eq!(
+        app.counter("telemetry_notifications_delivered_total").await,
+        1
+    );
+    assert_eq!(
+        app.counter("telemetry_notification_attempts_failed_total")
+            .await,
+        2
+    );
+    assert_eq!(app.counter("telemetry_notifications_dead_total").await, 0);
 }
 
 #[tokio::test]
@@ -296,6 +306,7 @@ async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works
         "{letter}"
     );
     assert_eq!(letter["body"]["kind"], "triggered");
+    assert_eq!(app.counter("telemetry_notifications_dead_total").await, 1);
 
     let redeliver = app.url(&format!(
         "/alerts/dead-letters/{}/redeliver",
@@ -463,6 +474,48 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
         ];
         let all = wanted.iter().all(|w| actions.iter().any(|a| a == w));
         all.then_some(()).ok_or_else(|| format!("audit: {audit}"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_have_more_rules_than_its_limit() {
+    let app = spawn_app_with(|settings| settings.alerting.max_rules_per_tenant = 2).await;
+    let receiver = Receiver::start().await;
+    let rule = avg_rule("limited", &receiver, "0s");
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(create_watched_rule(&app, ACME_KEY, &rule).await);
+    }
+
+    let create = || {
+        app.client
+            .post(app.url("/alerts/rules"))
+            .header("X-API-Key", ACME_KEY)
+            .json(&rule)
+            .send()
+    };
+    let refused = create().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(json(refused).await["error"]["code"], "rule_limit_reached");
+    // Other tenants have their own allowance.
+    app.create_rule(GLOBEX_KEY, &rule).await;
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/alerts/rules/{}", ids[0])))
+        .header("X-API-Key", ACME_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    eventually(PATIENCE, Duration::from_millis(100), async || {
+        let response = create().await.unwrap();
+        let status = response.status();
+        let body = json(response).await;
+        (status == StatusCode::CREATED)
+            .then_some(())
+            .ok_or_else(|| format!("{status}: {body}"))
     })
     .await;
 }

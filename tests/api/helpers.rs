@@ -509,6 +509,16 @@ impl TestApp {
         body["id"].as_str().expect("rule id").to_string()
     }
 
+    /// The value of a counter from `/metrics`.
+    pub async fn counter(&self, name: &str) -> u64 {
+        let metrics = self.get("/metrics").await.text().await.expect("metrics");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no counter {name} in {metrics}"))
+    }
+
     /// The tenant's alert history, newest first.
     pub async fn alert_history(&self, api_key: &str) -> Vec<Value> {
         let response = self

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub cache_l2_hits: AtomicU64,
     pub cache_l2_misses: AtomicU64,
     pub cache_l2_errors: AtomicU64,
+    pub alert_samples_over_series_limit: AtomicU64,
+    pub notifications_delivered: AtomicU64,
+    pub notification_attempts_failed: AtomicU64,
+    pub notifications_dead: AtomicU64,
 }
 
 impl Metrics {
@@ -78,6 +82,26 @@ impl Metrics {
                 "telemetry_cache_l2_errors_total",
                 "Shared (Redis) cache operations that failed.",
                 read(&self.cache_l2_errors),
+            ),
+            (
+                "telemetry_alert_samples_over_series_limit_total",
+                "Metric samples ignored because their alert rule tracks its maximum of series.",
+                read(&self.alert_samples_over_series_limit),
+            ),
+            (
+                "telemetry_notifications_delivered_total",
+                "Webhook notifications the receiver accepted.",
+                read(&self.notifications_delivered),
+            ),
+            (
+                "telemetry_notification_attempts_failed_total",
+                "Webhook delivery attempts that failed (each retry counts).",
+                read(&self.notification_attempts_failed),
+            ),
+            (
+                "telemetry_notifications_dead_total",
+                "Webhook notifications that became dead letters.",
+                read(&self.notifications_dead),
             ),
         ]
     }

@@ -10,6 +10,7 @@
 //! `for` durations and absence rules fire and lets windows slide.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 
 use super::window::{slice_width, SeriesWindow};
 use crate::commands::{command_metadata, AggregateCommands, TENANT_METADATA_KEY};
+use crate::metrics::Metrics;
 use crate::ports::{
     AlertRuleStore, AlertStateStore, EventFilter, LogPosition, PortError, RuleRecord, StoredEvent,
 };
@@ -45,6 +47,10 @@ pub struct EvaluatorSettings {
     /// against the clock, a window that still misses the rest of the backlog would show a
     /// breach that is over, or silence that is not there.)
     pub max_lag: Duration,
+    /// Series one rule may track. Samples that would open a further series are ignored
+    /// (and counted), so one tenant's high-cardinality service names cannot exhaust the
+    /// evaluator's memory; series with an active alert are always kept.
+    pub max_series_per_rule: usize,
 }
 
 impl Default for EvaluatorSettings {
@@ -53,6 +59,7 @@ impl Default for EvaluatorSettings {
             tick: Duration::from_secs(5),
             rules_refresh: Duration::from_secs(1),
             max_lag: Duration::from_secs(10),
+            max_series_per_rule: 1000,
         }
     }
 }
@@ -66,6 +73,10 @@ struct Inner {
     by_metric: HashMap<(TenantId, String), Vec<String>>,
     rules_loaded: Option<Instant>,
     windows: HashMap<SeriesKey, SeriesWindow>,
+    /// How many windows each rule has.
+    series_per_rule: HashMap<String, usize>,
+    /// Rules that have refused a series since they were last below their limit.
+    over_limit: HashSet<String>,
     /// Windows changed since they were last saved (saved with the next round or tick).
     dirty: HashSet<SeriesKey>,
     /// Known alert states; loaded from the aggregate on first use.
@@ -76,10 +87,28 @@ struct Inner {
 }
 
 impl Inner {
+    fn insert_window(&mut self, key: SeriesKey, window: SeriesWindow) {
+        let rule_id = key.0.clone();
+        if self.windows.insert(key, window).is_none() {
+            *self.series_per_rule.entry(rule_id).or_default() += 1;
+        }
+    }
+
     fn drop_window(&mut self, key: &SeriesKey) {
         if self.windows.remove(key).is_some() {
+            if let Some(count) = self.series_per_rule.get_mut(&key.0) {
+                *count -= 1;
+                if *count == 0 {
+                    self.series_per_rule.remove(&key.0);
+                }
+            }
+            self.over_limit.remove(&key.0);
             self.dirty.insert(key.clone());
         }
+    }
+
+    fn series_of_rule(&self, rule_id: &str) -> usize {
+        self.series_per_rule.get(rule_id).copied().unwrap_or(0)
     }
 
     /// The windows to save: the dirty ones, `None` for those dropped.
@@ -99,6 +128,7 @@ pub struct AlertEvaluator {
     state: Arc<dyn AlertStateStore>,
     alerts: Arc<dyn AggregateCommands<Alert>>,
     settings: EvaluatorSettings,
+    metrics: Arc<Metrics>,
     filters: Vec<EventFilter<'static>>,
     inner: Mutex<Inner>,
 }
@@ -111,12 +141,14 @@ impl AlertEvaluator {
         state: Arc<dyn AlertStateStore>,
         alerts: Arc<dyn AggregateCommands<Alert>>,
         settings: EvaluatorSettings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             rules,
             state,
             alerts,
             settings,
+            metrics,
             filters: vec![EventFilter {
                 aggregate_type: <IngestBatch as cqrs_es::Aggregate>::TYPE,
                 event_types: &[IngestBatchEvent::METRIC_INGESTED],
@@ -225,7 +257,7 @@ impl AlertEvaluator {
         {
             // A saved window marks the series as active, so that after a restart the
             // evaluator finds the alert again (to re-evaluate it, or to stop it).
-            inner.windows.insert(key.clone(), new_window(&rule));
+            inner.insert_window(key.clone(), new_window(&rule));
             inner.dirty.insert(key.clone());
         }
         Ok(())
@@ -295,6 +327,21 @@ impl AlertEvaluator {
         Ok(())
     }
 
+    /// Ignores a sample that would open one series more than the rule may have.
+    fn refuse_series(&self, inner: &mut Inner, tenant: &TenantId, rule_id: &str) {
+        self.metrics
+            .alert_samples_over_series_limit
+            .fetch_add(1, Ordering::Relaxed);
+        if inner.over_limit.insert(rule_id.to_string()) {
+            warn!(
+                tenant = tenant.as_str(),
+                rule_id,
+                limit = self.settings.max_series_per_rule,
+                "alert rule reached its series limit; samples of further series are ignored"
+            );
+        }
+    }
+
     /// Drops windows that hold nothing and mark no active alert.
     async fn drop_idle_windows(&self, inner: &mut Inner) -> Result<(), PortError> {
         let empty: Vec<SeriesKey> = inner
@@ -309,6 +356,9 @@ impl AlertEvaluator {
                 AlertStatus::Pending | AlertStatus::Firing
             ) {
                 inner.drop_window(&key);
+                // Loaded again from the aggregate if the series comes back, so series that
+                // come and go (per-deployment service names) do not accumulate here.
+                inner.statuses.remove(&key);
             }
         }
         Ok(())
@@ -467,10 +517,9 @@ impl EventProcessor for AlertEvaluator {
         let mut inner = self.inner.lock().await;
         *inner = Inner::default();
         inner.position = position;
-        inner.windows = windows
-            .into_iter()
-            .map(|(rule_id, series, window)| ((rule_id, series), window))
-            .collect();
+        for (rule_id, series, window) in windows {
+            inner.insert_window((rule_id, series), window);
+        }
         self.refresh_rules(&mut inner, true).await?;
         Ok(position)
     }
@@ -527,11 +576,17 @@ impl EventProcessor for AlertEvaluator {
                         rule_id.clone(),
                         series_of(rule, telemetry.service_name.as_str()),
                     );
-                    inner
-                        .windows
-                        .entry(key.clone())
-                        .or_insert_with(|| new_window(rule))
-                        .add(telemetry.timestamp.as_micros(), sample.value);
+                    if !inner.windows.contains_key(&key) {
+                        if inner.series_of_rule(&rule_id) >= self.settings.max_series_per_rule {
+                            self.refuse_series(inner, &tenant, &rule_id);
+                            continue;
+                        }
+                        let window = new_window(rule);
+                        inner.insert_window(key.clone(), window);
+                    }
+                    if let Some(window) = inner.windows.get_mut(&key) {
+                        window.add(telemetry.timestamp.as_micros(), sample.value);
+                    }
                     touched.insert(key);
                 }
             }
@@ -796,6 +851,8 @@ mod lifecycle_tests {
     }
 
     impl World {
+        const MAX_SERIES: usize = 3;
+
         fn new(definition: serde_json::Value) -> Self {
             let world = Self {
                 rules: Arc::default(),
@@ -835,7 +892,9 @@ mod lifecycle_tests {
                     tick: Duration::ZERO,
                     rules_refresh: Duration::ZERO,
                     max_lag: Duration::from_secs(10),
+                    max_series_per_rule: Self::MAX_SERIES,
                 },
+                Arc::new(Metrics::default()),
             );
             evaluator.prepare().await.unwrap();
             evaluator
@@ -979,5 +1038,46 @@ mod lifecycle_tests {
         assert_eq!(world.status("billing").await, AlertStatus::Ok);
         let position = world.state.0.lock().unwrap().0;
         assert_eq!(position.map(|p| p.position), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_rule_tracks_at_most_its_limit_of_series_and_frees_room_as_windows_go() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[
+                latency(1, "a", 150.0, 0, 0),
+                latency(2, "b", 50.0, 0, 0),
+                latency(3, "c", 50.0, 120, 0),
+                latency(4, "d", 150.0, 0, 0),
+                latency(5, "a", 50.0, 0, 0),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(world.saved_series(), ["a", "b", "c"]);
+        assert_eq!(world.status("d").await, AlertStatus::Ok);
+        let refused = evaluator
+            .metrics
+            .alert_samples_over_series_limit
+            .load(Ordering::Relaxed);
+        assert_eq!(refused, 1);
+
+        // After a restart the limit still counts the saved series; the tick drops c's
+        // window (its sample is older than the rule's window), which makes room for d.
+        drop(evaluator);
+        let restarted = world.start().await;
+        restarted
+            .process(&[latency(6, "d", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("d").await, AlertStatus::Ok);
+        restarted.tick().await.unwrap();
+        restarted
+            .process(&[latency(7, "d", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("d").await, AlertStatus::Firing);
+        assert_eq!(world.saved_series(), ["a", "b", "d"]);
+        assert_eq!(world.status("a").await, AlertStatus::Firing);
     }
 }

@@ -8,6 +8,7 @@
 //! sent again. Every request carries a notification id that stays the same across retries,
 //! redeliveries and channels, so receivers can drop repeats.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::commands::{command_metadata, AggregateCommands};
+use crate::metrics::Metrics;
 use crate::ports::{
     Delivery, DeliveryQueue, EventFilter, LogPosition, NewDelivery, PortError, StoredEvent,
     WebhookOutcome, WebhookSender,
@@ -237,6 +239,7 @@ pub struct DeliveryWorker {
     sender: Arc<dyn WebhookSender>,
     settings: DeliverySettings,
     queued: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 impl DeliveryWorker {
@@ -247,12 +250,14 @@ impl DeliveryWorker {
         sender: Arc<dyn WebhookSender>,
         settings: DeliverySettings,
         queued: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             queue,
             sender,
             settings,
             queued,
+            metrics,
         }
     }
 
@@ -336,6 +341,9 @@ impl DeliveryWorker {
                     attempt = delivery.attempts,
                     "notification delivered"
                 );
+                self.metrics
+                    .notifications_delivered
+                    .fetch_add(1, Ordering::Relaxed);
                 self.queue.delivered(delivery).await
             }
             WebhookOutcome::Retry(error) if delivery.attempts < self.settings.max_attempts => {
@@ -347,6 +355,9 @@ impl DeliveryWorker {
                     retry_in_ms = wait.as_millis() as u64,
                     "notification failed; will retry"
                 );
+                self.metrics
+                    .notification_attempts_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 self.queue.failed(delivery, &error, Some(wait)).await
             }
             WebhookOutcome::Retry(error) | WebhookOutcome::Reject(error) => {
@@ -356,6 +367,12 @@ impl DeliveryWorker {
                     error,
                     "notification given up: dead letter"
                 );
+                self.metrics
+                    .notification_attempts_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .notifications_dead
+                    .fetch_add(1, Ordering::Relaxed);
                 self.queue.failed(delivery, &error, None).await
             }
         }

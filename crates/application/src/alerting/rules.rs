@@ -20,6 +20,9 @@ use crate::processing::EventProcessor;
 pub enum RuleFailure {
     #[error("no such alert rule")]
     NotFound,
+    /// The tenant has as many rules as it may have.
+    #[error("the tenant has reached its limit of {0} alert rules")]
+    LimitReached(usize),
     /// Other changes to the rule kept winning the race (after retries).
     #[error("the rule is being changed concurrently")]
     Conflict,
@@ -58,14 +61,23 @@ fn record(rule: &RuleState) -> RuleRecord {
 pub struct AlertRuleService {
     rules: Arc<dyn AggregateCommands<AlertRule>>,
     catalog: Arc<dyn AlertRuleStore>,
+    max_rules_per_tenant: usize,
 }
 
 impl AlertRuleService {
+    /// `max_rules_per_tenant` bounds what one tenant asks of the evaluator. It is checked
+    /// against the catalog, which follows commands within moments: rules created at the
+    /// same instant can pass it by a few.
     pub fn new(
         rules: Arc<dyn AggregateCommands<AlertRule>>,
         catalog: Arc<dyn AlertRuleStore>,
+        max_rules_per_tenant: usize,
     ) -> Self {
-        Self { rules, catalog }
+        Self {
+            rules,
+            catalog,
+            max_rules_per_tenant,
+        }
     }
 
     pub async fn create(
@@ -75,6 +87,9 @@ impl AlertRuleService {
         definition: RuleDefinition,
         enabled: bool,
     ) -> Result<RuleRecord, RuleFailure> {
+        if self.list(tenant).await?.len() >= self.max_rules_per_tenant {
+            return Err(RuleFailure::LimitReached(self.max_rules_per_tenant));
+        }
         let rule_id = Uuid::now_v7().to_string();
         let command = AlertRuleCommand::Create {
             rule_id: rule_id.clone(),
@@ -301,7 +316,7 @@ mod tests {
             inner: CommandBus::new(MemStore::default(), (), Arc::new(Notify::new())),
             conflicts: AtomicU32::new(0),
         });
-        let service = AlertRuleService::new(commands.clone(), Arc::new(MemoryRules::default()));
+        let service = AlertRuleService::new(commands.clone(), Arc::new(MemoryRules::default()), 10);
         let tenant = TenantId::parse("acme").unwrap();
         let rule = service
             .create(&tenant, "system", definition(90.0), true)
@@ -335,5 +350,35 @@ mod tests {
         assert_eq!(replaced, Err(RuleFailure::Conflict));
         let rule = service.get(&tenant, &rule_id).await.unwrap();
         assert_eq!((rule.definition, rule.enabled), (definition(90.0), true));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_with_as_many_rules_as_allowed_cannot_create_another() {
+        let catalog = Arc::new(MemoryRules::default());
+        let commands = Arc::new(CommandBus::new(
+            MemStore::<AlertRule>::default(),
+            (),
+            Arc::new(Notify::new()),
+        ));
+        let service = AlertRuleService::new(commands, catalog.clone(), 2);
+        let acme = TenantId::parse("acme").unwrap();
+        let globex = TenantId::parse("globex").unwrap();
+        for _ in 0..2 {
+            let rule = service
+                .create(&acme, "system", definition(90.0), true)
+                .await
+                .unwrap();
+            catalog.0.lock().unwrap().push(rule);
+        }
+
+        let refused = service
+            .create(&acme, "system", definition(90.0), true)
+            .await;
+        assert_eq!(refused, Err(RuleFailure::LimitReached(2)));
+        // Another tenant's rules do not count.
+        assert!(service
+            .create(&globex, "system", definition(90.0), true)
+            .await
+            .is_ok());
     }
 }

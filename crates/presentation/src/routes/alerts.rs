@@ -152,6 +152,11 @@ fn parse_rule(
 fn rule_failure(failure: RuleFailure) -> ApiError {
     match failure {
         RuleFailure::NotFound => ApiError::not_found("no such alert rule"),
+        RuleFailure::LimitReached(limit) => ApiError::new(
+            StatusCode::CONFLICT,
+            "rule_limit_reached",
+            format!("the tenant has {limit} alert rules, the most it may have; delete one first"),
+        ),
         RuleFailure::Conflict => ApiError::new(
             StatusCode::CONFLICT,
             "rule_conflict",
@@ -177,6 +182,7 @@ fn rule_failure(failure: RuleFailure) -> ApiError {
         (status = 400, description = "Invalid rule (details name the fields)", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
+        (status = 409, description = "The tenant has as many rules as it may have (`rule_limit_reached`)", body = ErrorBody),
     ))]
 pub async fn create_rule(
     State(state): State<AppState>,
