@@ -76,29 +76,104 @@ async fn a_processor_checkpoint_never_moves_back() {
     store.save("alerts", at(11), &stale).await.unwrap();
     let (position, windows) = store.load("alerts").await.unwrap();
     assert_eq!(position, Some(at(11)));
-    assert_eq!(windows.len(), 1);
+    assert_eq!(
+        windows,
+        vec![("rule".to_string(), "billing".to_string(), window("b"))]
+    );
+}
+
+#[tokio::test]
+async fn one_save_inserts_replaces_and_deletes_many_windows() {
+    let store = store().await;
+    let at = |position| LogPosition {
+        transaction_id: 1,
+        position,
+    };
+    let window = |basis: &str| SeriesWindow::new(basis.into(), 1_000_000);
+    let series = |n: usize| format!("service-{n}");
+    let first: Vec<_> = (0..500)
+        .map(|n| ("rule".to_string(), series(n), Some(window("a"))))
+        .collect();
+    store.save("alerts", at(1), &first).await.unwrap();
+
+    // Every even series is replaced, every odd one deleted, and one more is added.
+    let mut second: Vec<_> = (0..500)
+        .map(|n| {
+            let state = (n % 2 == 0).then(|| window("b"));
+            ("rule".to_string(), series(n), state)
+        })
+        .collect();
+    second.push(("other".to_string(), series(0), Some(window("c"))));
+    store.save("alerts", at(2), &second).await.unwrap();
+
+    let (position, mut windows) = store.load("alerts").await.unwrap();
+    windows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut expected: Vec<_> = (0..500)
+        .step_by(2)
+        .map(|n| ("rule".to_string(), series(n), window("b")))
+        .collect();
+    expected.push(("other".to_string(), series(0), window("c")));
+    expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(position, Some(at(2)));
+    assert_eq!(windows, expected);
+}
+
+/// Delivery `channel` of notification `id` of `tenant` (delivery id `<id>:<channel>`).
+fn new_delivery(id: &str, channel: usize, tenant: &TenantId) -> NewDelivery {
+    NewDelivery {
+        id: format!("{id}:{channel}"),
+        notification_id: id.into(),
+        tenant_id: tenant.clone(),
+        channel: Channel {
+            url: format!("http://127.0.0.1:9/hook/{channel}"),
+            format: ChannelFormat::Json,
+        },
+        body: format!("{{\"channel\": {channel}}}"),
+    }
 }
 
 /// Queues notification `id` of `tenant` for one channel (delivery id `<id>:0`).
 async fn queue_one(store: &PostgresAlerting, id: &str, tenant: &TenantId) {
-    let delivery = NewDelivery {
-        id: format!("{id}:0"),
-        notification_id: id.into(),
-        tenant_id: tenant.clone(),
-        channel: Channel {
-            url: "http://127.0.0.1:9/hook".into(),
-            format: ChannelFormat::Json,
-        },
-        body: "{}".into(),
-    };
     let at = LogPosition {
         transaction_id: 1,
         position: 1,
     };
     store
-        .enqueue("notifications", &[delivery], at)
+        .enqueue("notifications", &[new_delivery(id, 0, tenant)], at)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn queueing_the_same_deliveries_again_adds_nothing() {
+    let store = store().await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let at = |position| LogPosition {
+        transaction_id: 1,
+        position,
+    };
+    let deliveries: Vec<_> = (0..3).map(|c| new_delivery("n9", c, &tenant)).collect();
+    store
+        .enqueue("notifications", &deliveries, at(1))
+        .await
+        .unwrap();
+    // Replayed after a crash between the enqueue and the processor's next round, together
+    // with a new one.
+    let mut again = deliveries.clone();
+    again.push(new_delivery("n10", 0, &tenant));
+    store.enqueue("notifications", &again, at(2)).await.unwrap();
+
+    let mut claimed = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids: Vec<&str> = claimed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["n10:0", "n9:0", "n9:1", "n9:2"]);
+    assert_eq!(claimed[2].channel.url, "http://127.0.0.1:9/hook/1");
+    assert_eq!(claimed[2].body, r#"{"channel": 1}"#);
+    assert_eq!(claimed[2].tenant_id, tenant);
+    assert_eq!(
+        store.checkpoint("notifications").await.unwrap(),
+        Some(at(2))
+    );
 }
 
 #[tokio::test]

@@ -225,24 +225,46 @@ impl AlertStateStore for PostgresAlerting {
         position: LogPosition,
         windows: &[(String, String, Option<SeriesWindow>)],
     ) -> Result<(), PortError> {
-        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        let mut upserts: (Vec<&str>, Vec<&str>, Vec<serde_json::Value>) = Default::default();
+        let mut deletes: (Vec<&str>, Vec<&str>) = Default::default();
         for (rule_id, series, window) in windows {
-            let statement = match window {
-                Some(window) => sqlx::query(
-                    "INSERT INTO alert_windows (rule_id, series, state) VALUES ($1, $2, $3) \
-                     ON CONFLICT (rule_id, series) DO UPDATE SET state = EXCLUDED.state",
-                )
-                .bind(rule_id)
-                .bind(series)
-                .bind(json(window)?),
-                None => sqlx::query("DELETE FROM alert_windows WHERE rule_id = $1 AND series = $2")
-                    .bind(rule_id)
-                    .bind(series),
-            };
-            statement
-                .execute(&mut *transaction)
-                .await
-                .map_err(port_error)?;
+            match window {
+                Some(window) => {
+                    upserts.0.push(rule_id);
+                    upserts.1.push(series);
+                    upserts.2.push(json(window)?);
+                }
+                None => {
+                    deletes.0.push(rule_id);
+                    deletes.1.push(series);
+                }
+            }
+        }
+        // One statement each, however many series changed (a tick can touch thousands).
+        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        if !upserts.0.is_empty() {
+            sqlx::query(
+                "INSERT INTO alert_windows (rule_id, series, state) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::jsonb[]) \
+                 ON CONFLICT (rule_id, series) DO UPDATE SET state = EXCLUDED.state",
+            )
+            .bind(&upserts.0)
+            .bind(&upserts.1)
+            .bind(&upserts.2)
+            .execute(&mut *transaction)
+            .await
+            .map_err(port_error)?;
+        }
+        if !deletes.0.is_empty() {
+            sqlx::query(
+                "DELETE FROM alert_windows w USING UNNEST($1::text[], $2::text[]) AS d(rule_id, series) \
+                 WHERE w.rule_id = d.rule_id AND w.series = d.series",
+            )
+            .bind(&deletes.0)
+            .bind(&deletes.1)
+            .execute(&mut *transaction)
+            .await
+            .map_err(port_error)?;
         }
         save_checkpoint(&mut transaction, name, position).await?;
         transaction.commit().await.map_err(port_error)
@@ -291,17 +313,27 @@ impl DeliveryQueue for PostgresAlerting {
         deliveries: &[NewDelivery],
         position: LogPosition,
     ) -> Result<(), PortError> {
-        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        let mut columns: [Vec<&str>; 4] = Default::default();
+        let mut channels = Vec::with_capacity(deliveries.len());
         for new in deliveries {
+            columns[0].push(&new.id);
+            columns[1].push(&new.notification_id);
+            columns[2].push(new.tenant_id.as_str());
+            columns[3].push(&new.body);
+            channels.push(json(&new.channel)?);
+        }
+        let mut transaction = self.pool.begin().await.map_err(port_error)?;
+        if !deliveries.is_empty() {
             sqlx::query(
-                "INSERT INTO notification_deliveries (id, notification_id, tenant_id, channel, body) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO notification_deliveries (id, notification_id, tenant_id, body, channel) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[]) \
+                 ON CONFLICT (id) DO NOTHING",
             )
-            .bind(&new.id)
-            .bind(&new.notification_id)
-            .bind(new.tenant_id.as_str())
-            .bind(json(&new.channel)?)
-            .bind(&new.body)
+            .bind(&columns[0])
+            .bind(&columns[1])
+            .bind(&columns[2])
+            .bind(&columns[3])
+            .bind(&channels)
             .execute(&mut *transaction)
             .await
             .map_err(port_error)?;
