@@ -8,6 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use serde::Deserialize;
+use telemetry_domain::values::TenantId;
 
 /// A value that must never appear in logs or error messages.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -252,6 +253,19 @@ impl Default for AuthConfig {
             api_key_cache_ttl_ms: 30_000,
             operator_tenant: String::new(),
         }
+    }
+}
+
+impl AuthConfig {
+    /// The operator tenant, if one is set; a set but invalid one is an error that names the
+    /// setting.
+    pub fn operator_tenant(&self) -> Result<Option<TenantId>, ConfigError> {
+        if self.operator_tenant.is_empty() {
+            return Ok(None);
+        }
+        TenantId::parse(&self.operator_tenant)
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid("OPERATOR_TENANT must be a valid tenant id".into()))
     }
 }
 
@@ -557,11 +571,7 @@ impl Settings {
         if self.processors.batch_events == 0 {
             return invalid("PROCESSOR_BATCH_EVENTS must be greater than 0");
         }
-        if !self.auth.operator_tenant.is_empty()
-            && telemetry_domain::values::TenantId::parse(&self.auth.operator_tenant).is_err()
-        {
-            return invalid("OPERATOR_TENANT must be a valid tenant id");
-        }
+        self.auth.operator_tenant()?;
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return invalid("LOG_FORMAT must be json or pretty");
         }

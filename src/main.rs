@@ -93,10 +93,10 @@ async fn main() -> anyhow::Result<()> {
             init_logging(&settings.log);
             let name = ReadModelName::parse(&read_model)
                 .context("READ_MODEL must be aggregation, audit or alert_history")?;
-            let tenant = if settings.auth.operator_tenant.is_empty() {
-                TenantId::parse("operator")?
-            } else {
-                TenantId::parse(&settings.auth.operator_tenant)?
+            // Recorded as the requesting tenant in the audit log.
+            let tenant = match settings.auth.operator_tenant()? {
+                Some(tenant) => tenant,
+                None => TenantId::parse("operator")?,
             };
             let infrastructure = Infrastructure::connect(&settings).await?;
             let generation = infrastructure

@@ -38,7 +38,6 @@ use telemetry_domain::api_key::{ApiKey, ApiKeyError};
 use telemetry_domain::dead_letter::DeadLetter;
 use telemetry_domain::ingest::IngestBatch;
 use telemetry_domain::read_model::{ReadModel, ReadModelName};
-use telemetry_domain::values::TenantId;
 use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
 use telemetry_infrastructure::clickhouse::{
     self as ch, ClickHouse, ClickHouseAlertHistory, ClickHouseAnalytics, ClickHouseCheck,
@@ -328,10 +327,7 @@ impl Application {
             runner,
             clickhouse_processors,
         );
-        let operator_tenant = (!settings.auth.operator_tenant.is_empty())
-            .then(|| TenantId::parse(&settings.auth.operator_tenant))
-            .transpose()
-            .map_err(|error| anyhow::anyhow!("OPERATOR_TENANT {error}"))?;
+        let operator_tenant = settings.auth.operator_tenant()?;
 
         let state = AppState {
             ingest,

@@ -309,6 +309,32 @@ async fn administrative_actions_and_batches_land_in_the_audit_log() {
     assert_eq!(batch["details"]["ingested"], 7);
     assert_eq!(find("api_key.revoked")["actor"], "user:test-user");
 
+    // One entry per page: following the cursors visits the same entries in the same order.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/audit?limit=1&cursor={cursor}"),
+            None => "/audit?limit=1".to_string(),
+        };
+        let page = json(
+            app.client
+                .get(app.url(&path))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        walked.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+        assert!(walked.len() <= entries.len(), "the walk does not end");
+    }
+    assert_eq!(walked, entries);
+
     let globex_admin = app.token("globex", "admin");
     let other = json(
         app.client

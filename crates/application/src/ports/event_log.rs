@@ -62,6 +62,15 @@ pub struct LogLag {
     pub oldest_recorded_at: Option<DateTime<Utc>>,
 }
 
+impl LogLag {
+    /// How long the oldest unprocessed event has waited (0 when there is none).
+    pub fn seconds(&self) -> f64 {
+        self.oldest_recorded_at.map_or(0.0, |oldest| {
+            (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+        })
+    }
+}
+
 /// The event store read as one ordered log.
 #[async_trait]
 pub trait EventLog: Send + Sync {

@@ -107,31 +107,27 @@ impl ProcessorMonitor {
             .unwrap_or_default()
     }
 
-    /// States with lag computed against `log` (for processors this instance runs).
+    /// States with lag computed against `log` (for processors this instance runs); the lag
+    /// queries run concurrently, so `/readyz` costs one round trip, not one per processor.
     pub async fn report(&self, log: &dyn EventLog) -> BTreeMap<&'static str, ProcessorReport> {
-        let mut reports = BTreeMap::new();
-        for (name, state) in self.states() {
+        let reports = self.states().into_iter().map(|(name, state)| async move {
             let lag = match (state.status, state.position) {
                 ("running" | "retrying", Some(position)) => log.lag(position).await.ok(),
                 _ => None,
             };
-            let lag_seconds = lag.map(|lag| {
-                lag.oldest_recorded_at
-                    .map(|oldest| (Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0)
-                    .unwrap_or(0.0)
-            });
-            reports.insert(
-                name,
-                ProcessorReport {
-                    status: state.status,
-                    position: state.position,
-                    lag_events: lag.map(|lag| lag.events),
-                    lag_seconds,
-                    last_error: state.last_error,
-                },
-            );
-        }
-        reports
+            let report = ProcessorReport {
+                status: state.status,
+                position: state.position,
+                lag_events: lag.map(|lag| lag.events),
+                lag_seconds: lag.map(|lag| lag.seconds()),
+                last_error: state.last_error,
+            };
+            (name, report)
+        });
+        futures_util::future::join_all(reports)
+            .await
+            .into_iter()
+            .collect()
     }
 }
 
@@ -270,10 +266,12 @@ impl ProcessorRunner {
                 last_lag_log = Instant::now();
                 if let Ok(lag) = self.log.lag(position).await {
                     if lag.events > 0 {
-                        let seconds = lag
-                            .oldest_recorded_at
-                            .map(|oldest| (Utc::now() - oldest).num_milliseconds() as f64 / 1000.0);
-                        info!(processor = name, lag_events = lag.events, lag_seconds = ?seconds, "processor behind");
+                        info!(
+                            processor = name,
+                            lag_events = lag.events,
+                            lag_seconds = lag.seconds(),
+                            "processor behind"
+                        );
                     }
                 }
             }

@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use clickhouse::Row;
 use serde::Deserialize;
 use telemetry_application::ports::{
-    AlertHistoryRow, AlertHistoryStore, HistoryFilter, LogPosition, PortError, RowPosition,
+    AlertHistoryRow, AlertHistoryStore, HistoryFilter, PortError, RowPosition,
 };
 use telemetry_domain::values::{TenantId, Timestamp};
 
-use super::{port_error, ClickHouse};
+use super::{bind_older_than, logged_at, port_error, ClickHouse, NEWEST_FIRST, OLDER_THAN};
 
 pub struct ClickHouseAlertHistory {
     clickhouse: ClickHouse,
@@ -48,6 +48,12 @@ fn transition(name: &str) -> &'static str {
 }
 
 fn into_row(tenant: &TenantId, record: HistoryRecord) -> Result<AlertHistoryRow, PortError> {
+    let (occurred_at, source) = logged_at(
+        record.occurred_at,
+        record.src_tx,
+        record.src_pos,
+        record.src_idx,
+    )?;
     Ok(AlertHistoryRow {
         tenant_id: tenant.clone(),
         rule_id: record.rule_id,
@@ -58,15 +64,8 @@ fn into_row(tenant: &TenantId, record: HistoryRecord) -> Result<AlertHistoryRow,
         value: record.value,
         severity: record.severity,
         reason: record.reason,
-        occurred_at: Timestamp::from_micros(i64::from(record.occurred_at) * 1_000_000)
-            .map_err(PortError::failed)?,
-        source: RowPosition {
-            event: LogPosition {
-                transaction_id: record.src_tx,
-                position: record.src_pos,
-            },
-            index: record.src_idx,
-        },
+        occurred_at,
+        source,
     })
 }
 
@@ -105,12 +104,9 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
             bounds.push(seconds(to.as_micros() + 999_999));
         }
         if before.is_some() {
-            sql.push_str(
-                " AND occurred_at <= toDateTime(?) \
-                 AND (toUInt32(occurred_at), src_tx, src_pos, src_idx) < (?, ?, ?, ?)",
-            );
+            sql.push_str(OLDER_THAN);
         }
-        sql.push_str(" ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?");
+        sql.push_str(NEWEST_FIRST);
         let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
         for value in strings {
             query = query.bind(value);
@@ -118,14 +114,8 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
         for seconds in bounds {
             query = query.bind(seconds);
         }
-        if let Some((occurred_at, position)) = before {
-            let seconds = occurred_at.as_micros().div_euclid(1_000_000);
-            query = query
-                .bind(seconds)
-                .bind(seconds)
-                .bind(position.event.transaction_id)
-                .bind(position.event.position)
-                .bind(position.index);
+        if let Some(before) = before {
+            query = bind_older_than(query, before);
         }
         let records: Vec<HistoryRecord> =
             query.bind(limit).fetch_all().await.map_err(port_error)?;

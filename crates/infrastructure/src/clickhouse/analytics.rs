@@ -12,12 +12,11 @@ use clickhouse::Row;
 use serde::Deserialize;
 use telemetry_application::ports::{
     AnalyticsStore, AuditRecord, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount,
-    Keyset, LogPosition, MetricStats, PortError, RowPosition, SeriesPoint, StoredTelemetry,
-    SummaryData,
+    Keyset, MetricStats, PortError, RowPosition, SeriesPoint, StoredTelemetry, SummaryData,
 };
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
-use super::{port_error, ClickHouse};
+use super::{bind_older_than, logged_at, port_error, ClickHouse, NEWEST_FIRST, OLDER_THAN};
 
 pub struct ClickHouseAnalytics {
     clickhouse: ClickHouse,
@@ -493,24 +492,15 @@ impl AnalyticsStore for ClickHouseAnalytics {
              src_tx, src_pos, src_idx FROM audit_log WHERE tenant_id = ?",
         );
         if before.is_some() {
-            sql.push_str(
-                " AND (toUInt32(occurred_at), src_tx, src_pos, src_idx) < (?, ?, ?, ?) \
-                 AND occurred_at <= toDateTime(?)",
-            );
+            sql.push_str(OLDER_THAN);
         }
         if action.is_some() {
             sql.push_str(" AND action = ?");
         }
-        sql.push_str(" ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?");
+        sql.push_str(NEWEST_FIRST);
         let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
-        if let Some((occurred_at, position)) = before {
-            let seconds = occurred_at.as_micros().div_euclid(1_000_000);
-            query = query
-                .bind(seconds)
-                .bind(position.event.transaction_id)
-                .bind(position.event.position)
-                .bind(position.index)
-                .bind(seconds);
+        if let Some(before) = before {
+            query = bind_older_than(query, before);
         }
         if let Some(action) = action {
             query = query.bind(action);
@@ -518,20 +508,15 @@ impl AnalyticsStore for ClickHouseAnalytics {
         let rows: Vec<AuditRow> = query.bind(limit).fetch_all().await.map_err(port_error)?;
         rows.into_iter()
             .map(|row| {
+                let (occurred_at, source) =
+                    logged_at(row.occurred_at, row.src_tx, row.src_pos, row.src_idx)?;
                 Ok(AuditRecord {
-                    occurred_at: Timestamp::from_micros(i64::from(row.occurred_at) * 1_000_000)
-                        .map_err(PortError::failed)?,
+                    occurred_at,
                     action: row.action,
                     actor: row.actor,
                     subject: row.subject,
                     details: row.details,
-                    source: RowPosition {
-                        event: LogPosition {
-                            transaction_id: row.src_tx,
-                            position: row.src_pos,
-                        },
-                        index: row.src_idx,
-                    },
+                    source,
                 })
             })
             .collect()

@@ -11,8 +11,10 @@ mod migrations;
 mod read_models;
 
 use async_trait::async_trait;
+use clickhouse::query::Query;
 use clickhouse::Client;
-use telemetry_application::ports::{DependencyCheck, PortError};
+use telemetry_application::ports::{DependencyCheck, LogPosition, PortError, RowPosition};
+use telemetry_domain::values::Timestamp;
 
 pub use alerts::ClickHouseAlertHistory;
 pub use analytics::ClickHouseAnalytics;
@@ -100,6 +102,47 @@ pub(crate) fn port_error(error: clickhouse::error::Error) -> PortError {
         }
         _ => PortError::failed(error),
     }
+}
+
+/// Rows derived from the event log (audit entries, alert transitions) are listed newest
+/// first by (second, log position); a page continues strictly before the last row it showed.
+/// The first condition lets ClickHouse skip by the sort key, the tuple decides ties.
+pub(crate) const OLDER_THAN: &str = " AND occurred_at <= toDateTime(?) \
+     AND (toUInt32(occurred_at), src_tx, src_pos, src_idx) < (?, ?, ?, ?)";
+pub(crate) const NEWEST_FIRST: &str =
+    " ORDER BY occurred_at DESC, src_tx DESC, src_pos DESC, src_idx DESC LIMIT ?";
+
+/// Binds the parameters of `OLDER_THAN`.
+pub(crate) fn bind_older_than(query: Query, (at, source): (Timestamp, RowPosition)) -> Query {
+    let seconds = at.as_micros().div_euclid(1_000_000);
+    query
+        .bind(seconds)
+        .bind(seconds)
+        .bind(source.event.transaction_id)
+        .bind(source.event.position)
+        .bind(source.index)
+}
+
+/// The time and log position of a row read back (`occurred_at` in whole seconds).
+pub(crate) fn logged_at(
+    occurred_at: u32,
+    src_tx: u64,
+    src_pos: i64,
+    src_idx: u32,
+) -> Result<(Timestamp, RowPosition), PortError> {
+    let at =
+        Timestamp::from_micros(i64::from(occurred_at) * 1_000_000).map_err(PortError::failed)?;
+    let event = LogPosition {
+        transaction_id: src_tx,
+        position: src_pos,
+    };
+    Ok((
+        at,
+        RowPosition {
+            event,
+            index: src_idx,
+        },
+    ))
 }
 
 /// `/readyz` check: `SELECT 1`.

@@ -7,22 +7,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use telemetry_application::alerting::notifications::DeadLetterFailure;
 use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
-use telemetry_application::ports::{
-    AlertHistoryRow, Delivery, HistoryFilter, LogPosition, RowPosition, RuleRecord,
-};
+use telemetry_application::ports::{AlertHistoryRow, Delivery, HistoryFilter, RuleRecord};
 use telemetry_domain::alert::AlertEvent;
 use telemetry_domain::alert_rule::{RuleDefinition, Severity};
-use telemetry_domain::values::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp};
+use super::dto::{decode_log_cursor, invalid, next_log_cursor, timestamp};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -383,9 +378,6 @@ pub struct HistoryResponse {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct HistoryCursor(i64, u64, i64, u32);
-
 fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     let transition = match params.transition.as_deref() {
         None => None,
@@ -440,28 +432,11 @@ pub async fn history(
     let principal = caller.require(Permission::Read)?;
     let Query(params) = params
         .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
-    let before = match params.cursor.as_deref() {
-        None => None,
-        Some(cursor) => {
-            let HistoryCursor(micros, transaction_id, position, index) = URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .ok_or_else(|| invalid("cursor", "not a cursor returned by this API"))?;
-            let at =
-                Timestamp::from_micros(micros).map_err(|e| invalid("cursor", e.to_string()))?;
-            Some((
-                at,
-                RowPosition {
-                    event: LogPosition {
-                        transaction_id,
-                        position,
-                    },
-                    index,
-                },
-            ))
-        }
-    };
+    let before = params
+        .cursor
+        .as_deref()
+        .map(decode_log_cursor)
+        .transpose()?;
     let filter = history_filter(&params)?;
     let (rows, has_more) = state
         .alert_queries
@@ -472,19 +447,10 @@ pub async fn history(
             params.limit.unwrap_or(100),
         )
         .await?;
-    let next_cursor = has_more
-        .then(|| {
-            rows.last().map(|last| {
-                let cursor = HistoryCursor(
-                    last.occurred_at.as_micros(),
-                    last.source.event.transaction_id,
-                    last.source.event.position,
-                    last.source.index,
-                );
-                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
-            })
-        })
-        .flatten();
+    let next_cursor = next_log_cursor(
+        has_more,
+        rows.last().map(|last| (last.occurred_at, last.source)),
+    );
     Ok(Json(HistoryResponse {
         data: rows.into_iter().map(transition_dto).collect(),
         next_cursor,

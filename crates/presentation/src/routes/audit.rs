@@ -3,16 +3,12 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use telemetry_application::auth::Permission;
-use telemetry_application::ports::{LogPosition, RowPosition};
-use telemetry_domain::values::Timestamp;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::invalid;
+use super::dto::{decode_log_cursor, next_log_cursor};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -71,7 +67,11 @@ pub async fn audit_log(
     let principal = caller.require(Permission::Administer)?;
     let Query(params) = params
         .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
-    let before = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let before = params
+        .cursor
+        .as_deref()
+        .map(decode_log_cursor)
+        .transpose()?;
     let (entries, has_more) = state
         .queries
         .audit_log(
@@ -81,13 +81,10 @@ pub async fn audit_log(
             params.limit.unwrap_or(100),
         )
         .await?;
-    let next_cursor = has_more
-        .then(|| {
-            entries
-                .last()
-                .map(|last| encode_cursor(last.occurred_at, last.source))
-        })
-        .flatten();
+    let next_cursor = next_log_cursor(
+        has_more,
+        entries.last().map(|last| (last.occurred_at, last.source)),
+    );
     Ok(Json(AuditResponse {
         data: entries
             .into_iter()
@@ -102,37 +99,4 @@ pub async fn audit_log(
             .collect(),
         next_cursor,
     }))
-}
-
-#[derive(Serialize, Deserialize)]
-struct AuditCursor(i64, u64, i64, u32);
-
-fn encode_cursor(occurred_at: Timestamp, source: RowPosition) -> String {
-    let cursor = AuditCursor(
-        occurred_at.as_micros(),
-        source.event.transaction_id,
-        source.event.position,
-        source.index,
-    );
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
-}
-
-fn decode_cursor(cursor: &str) -> Result<(Timestamp, RowPosition), ApiError> {
-    let AuditCursor(micros, transaction_id, position, index) = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| invalid("cursor", "not a cursor returned by this API"))?;
-    let occurred_at =
-        Timestamp::from_micros(micros).map_err(|e| invalid("cursor", e.to_string()))?;
-    Ok((
-        occurred_at,
-        RowPosition {
-            event: LogPosition {
-                transaction_id,
-                position,
-            },
-            index,
-        },
-    ))
 }

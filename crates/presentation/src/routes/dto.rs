@@ -1,8 +1,12 @@
 //! Shapes shared by the read endpoints, and parsing helpers for their parameters.
 
-use serde::Serialize;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use telemetry_application::ports::{GroupCount, MetricStats, StoredTelemetry};
+use telemetry_application::ports::{
+    GroupCount, LogPosition, MetricStats, RowPosition, StoredTelemetry,
+};
 use telemetry_domain::values::Timestamp;
 use utoipa::ToSchema;
 
@@ -116,4 +120,36 @@ pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_parameter", format!("{field}: {message}")).with_details(vec![
         serde_json::json!({"field": field, "message": message}),
     ])
+}
+
+/// The keyset of a row derived from the event log (an audit entry, an alert transition):
+/// its time, then the log position it came from.
+#[derive(Serialize, Deserialize)]
+struct LogRowCursor(i64, u64, i64, u32);
+
+/// The `nextCursor` after a page whose last row is `last`, if there are more rows.
+pub fn next_log_cursor(has_more: bool, last: Option<(Timestamp, RowPosition)>) -> Option<String> {
+    let (at, source) = last.filter(|_| has_more)?;
+    let cursor = LogRowCursor(
+        at.as_micros(),
+        source.event.transaction_id,
+        source.event.position,
+        source.index,
+    );
+    Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default()))
+}
+
+/// The keyset of a `cursor` made by `next_log_cursor`.
+pub fn decode_log_cursor(cursor: &str) -> Result<(Timestamp, RowPosition), ApiError> {
+    let LogRowCursor(micros, transaction_id, position, index) = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| invalid("cursor", "not a cursor returned by this API"))?;
+    let at = Timestamp::from_micros(micros).map_err(|e| invalid("cursor", e.to_string()))?;
+    let event = LogPosition {
+        transaction_id,
+        position,
+    };
+    Ok((at, RowPosition { event, index }))
 }
