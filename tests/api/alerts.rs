@@ -346,6 +346,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["etag"], "\"1\"");
     let created = json(created).await;
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["enabled"], true);
@@ -378,19 +379,51 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     let mut changed = avg_rule("managed", &receiver, "1m");
     changed["threshold"] = json!(500);
     changed["enabled"] = json!(false);
-    let updated = app
-        .client
-        .put(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&editor)
-        .json(&changed)
-        .send()
-        .await
-        .unwrap();
+    let put = |if_match: &'static str, body: &Value| {
+        app.client
+            .put(app.url(&format!("/alerts/rules/{id}")))
+            .bearer_auth(&editor)
+            .header("If-Match", if_match)
+            .json(body)
+            .send()
+    };
+    let updated = put("\"1\"", &changed).await.unwrap();
     assert_eq!(updated.status(), StatusCode::OK);
+    assert_eq!(updated.headers()["etag"], "\"3\"");
     let updated = json(updated).await;
     assert_eq!(updated["threshold"], 500.0);
     assert_eq!(updated["enabled"], false);
     assert_eq!(updated["version"], 3);
+
+    // An editor who read version 1 cannot overwrite what happened since.
+    let stale = put("\"1\"", &avg_rule("managed", &receiver, "1m"))
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let stale = json(stale).await;
+    assert_eq!(stale["error"]["code"], "version_mismatch");
+    assert_eq!(stale["error"]["details"][0]["currentVersion"], 3);
+    let malformed = put("version three", &changed).await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(malformed).await["error"]["code"], "invalid_header");
+    let stale_delete = app
+        .client
+        .delete(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&editor)
+        .header("If-Match", "\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale_delete.status(), StatusCode::PRECONDITION_FAILED);
+    let unchanged = app
+        .client
+        .get(app.url(&format!("/alerts/rules/{id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.headers()["etag"], "\"3\"");
+    assert_eq!(json(unchanged).await["threshold"], 500.0);
 
     let by_viewer = app
         .client

@@ -20,6 +20,9 @@ use crate::processing::EventProcessor;
 pub enum RuleFailure {
     #[error("no such alert rule")]
     NotFound,
+    /// The rule is at `current`, not at the version the change was made for.
+    #[error("the rule is at version {current}")]
+    VersionMismatch { current: u64 },
     /// The tenant has as many rules as it may have.
     #[error("the tenant has reached its limit of {0} alert rules")]
     LimitReached(usize),
@@ -35,6 +38,9 @@ pub enum RuleFailure {
 fn failure(error: AggregateError<AlertRuleError>) -> RuleFailure {
     match error {
         AggregateError::UserError(AlertRuleError::NotFound) => RuleFailure::NotFound,
+        AggregateError::UserError(AlertRuleError::VersionMismatch { current }) => {
+            RuleFailure::VersionMismatch { current }
+        }
         AggregateError::AggregateConflict => RuleFailure::Conflict,
         AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
             RuleFailure::Unavailable(cause.to_string())
@@ -121,7 +127,8 @@ impl AlertRuleService {
             .map_err(|error| RuleFailure::Unavailable(error.to_string()))
     }
 
-    /// Replaces the definition and, when given, sets whether the rule is enabled.
+    /// Replaces the definition and, when given, sets whether the rule is enabled. With
+    /// `expected_version` the change applies only to that version of the rule.
     pub async fn replace(
         &self,
         tenant: &TenantId,
@@ -129,11 +136,13 @@ impl AlertRuleService {
         rule_id: &str,
         definition: RuleDefinition,
         enabled: Option<bool>,
+        expected_version: Option<u64>,
     ) -> Result<RuleRecord, RuleFailure> {
         let command = || AlertRuleCommand::Replace {
             tenant_id: tenant.clone(),
             definition: definition.clone(),
             enabled,
+            expected_version,
             at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await?;
@@ -145,18 +154,20 @@ impl AlertRuleService {
         tenant: &TenantId,
         actor: &str,
         rule_id: &str,
+        expected_version: Option<u64>,
     ) -> Result<(), RuleFailure> {
         let command = || AlertRuleCommand::Delete {
             tenant_id: tenant.clone(),
+            expected_version,
             at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await
     }
 
-    /// Runs the command built by `command` on an existing rule. A replace or delete has no
-    /// precondition (the last writer wins), so losing the race to a concurrent change of
-    /// the same rule just means running it again on the new state; `Conflict` only if that
-    /// keeps happening.
+    /// Runs the command built by `command` on an existing rule. Without an expected version
+    /// the last writer wins, so losing the race to a concurrent change of the same rule just
+    /// means running it again on the new state (with one, that new state is refused as a
+    /// `VersionMismatch`); `Conflict` only if the race keeps being lost.
     async fn execute(
         &self,
         tenant: &TenantId,
@@ -331,7 +342,14 @@ mod tests {
         let (service, rule_id) = contended(CONFLICT_ATTEMPTS - 1).await;
         let tenant = TenantId::parse("acme").unwrap();
         let rule = service
-            .replace(&tenant, "system", &rule_id, definition(95.0), Some(false))
+            .replace(
+                &tenant,
+                "system",
+                &rule_id,
+                definition(95.0),
+                Some(false),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(rule.definition, definition(95.0));
@@ -345,7 +363,14 @@ mod tests {
         let (service, rule_id) = contended(CONFLICT_ATTEMPTS).await;
         let tenant = TenantId::parse("acme").unwrap();
         let replaced = service
-            .replace(&tenant, "system", &rule_id, definition(95.0), Some(false))
+            .replace(
+                &tenant,
+                "system",
+                &rule_id,
+                definition(95.0),
+                Some(false),
+                None,
+            )
             .await;
         assert_eq!(replaced, Err(RuleFailure::Conflict));
         let rule = service.get(&tenant, &rule_id).await.unwrap();
@@ -380,5 +405,31 @@ mod tests {
             .create(&globex, "system", definition(90.0), true)
             .await
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_change_made_for_an_earlier_version_is_refused() {
+        let (service, rule_id) = contended(0).await;
+        let tenant = TenantId::parse("acme").unwrap();
+        let replaced = service
+            .replace(&tenant, "system", &rule_id, definition(95.0), None, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(replaced.version, 2);
+        // A second editor still holding version 1.
+        let stale = service
+            .replace(&tenant, "system", &rule_id, definition(80.0), None, Some(1))
+            .await;
+        assert_eq!(stale, Err(RuleFailure::VersionMismatch { current: 2 }));
+        let stale_delete = service.delete(&tenant, "system", &rule_id, Some(1)).await;
+        assert_eq!(
+            stale_delete,
+            Err(RuleFailure::VersionMismatch { current: 2 })
+        );
+        assert_eq!(service.get(&tenant, &rule_id).await.unwrap().version, 2);
+        service
+            .delete(&tenant, "system", &rule_id, Some(2))
+            .await
+            .unwrap();
     }
 }

@@ -40,6 +40,21 @@ impl AlertRule {
     fn owned(&self, tenant: &TenantId) -> Result<&RuleState, AlertRuleError> {
         self.visible_to(tenant).ok_or(AlertRuleError::NotFound)
     }
+
+    /// The rule, if `tenant` owns it and it is at `expected` (when given).
+    fn owned_at(
+        &self,
+        tenant: &TenantId,
+        expected: Option<u64>,
+    ) -> Result<&RuleState, AlertRuleError> {
+        let rule = self.owned(tenant)?;
+        match expected {
+            Some(version) if version != rule.version => Err(AlertRuleError::VersionMismatch {
+                current: rule.version,
+            }),
+            _ => Ok(rule),
+        }
+    }
 }
 
 impl Aggregate for AlertRule {
@@ -78,9 +93,10 @@ impl Aggregate for AlertRule {
                 tenant_id,
                 definition,
                 enabled,
+                expected_version,
                 at,
             } => {
-                let rule = self.owned(&tenant_id)?;
+                let rule = self.owned_at(&tenant_id, expected_version)?;
                 let rule_id = rule.rule_id.clone();
                 let mut events = Vec::new();
                 if rule.definition != definition {
@@ -106,8 +122,12 @@ impl Aggregate for AlertRule {
                 }
                 events
             }
-            AlertRuleCommand::Delete { tenant_id, at } => {
-                let rule = self.owned(&tenant_id)?;
+            AlertRuleCommand::Delete {
+                tenant_id,
+                expected_version,
+                at,
+            } => {
+                let rule = self.owned_at(&tenant_id, expected_version)?;
                 vec![AlertRuleEvent::AlertRuleDeleted {
                     rule_id: rule.rule_id.clone(),
                     tenant_id,
@@ -223,6 +243,7 @@ mod tests {
             tenant_id: acme(),
             definition: definition(threshold),
             enabled,
+            expected_version: None,
             at: at(),
         }
     }
@@ -283,6 +304,7 @@ mod tests {
             .given(vec![created()])
             .when(AlertRuleCommand::Delete {
                 tenant_id: globex,
+                expected_version: None,
                 at: at(),
             })
             .then_expect_error(AlertRuleError::NotFound);
@@ -295,5 +317,32 @@ mod tests {
             .given(vec![created(), deleted])
             .when(replace(95.0, Some(true)))
             .then_expect_error(AlertRuleError::NotFound);
+    }
+
+    #[test]
+    fn a_change_naming_another_version_is_refused_and_the_current_one_passes() {
+        let at_version = |expected_version| AlertRuleCommand::Replace {
+            tenant_id: acme(),
+            definition: definition(95.0),
+            enabled: None,
+            expected_version: Some(expected_version),
+            at: at(),
+        };
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created(), disabled()])
+            .when(at_version(1))
+            .then_expect_error(AlertRuleError::VersionMismatch { current: 2 });
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created(), disabled()])
+            .when(at_version(2))
+            .then_expect_events(vec![updated(95.0)]);
+        TestFramework::<AlertRule>::with(())
+            .given(vec![created(), updated(95.0), disabled()])
+            .when(AlertRuleCommand::Delete {
+                tenant_id: acme(),
+                expected_version: Some(2),
+                at: at(),
+            })
+            .then_expect_error(AlertRuleError::VersionMismatch { current: 3 });
     }
 }

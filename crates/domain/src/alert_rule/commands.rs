@@ -18,10 +18,13 @@ pub enum AlertRuleCommand {
         tenant_id: TenantId,
         definition: RuleDefinition,
         enabled: Option<bool>,
+        /// Refuse unless the rule is at this version (the caller edited what it read).
+        expected_version: Option<u64>,
         at: Timestamp,
     },
     Delete {
         tenant_id: TenantId,
+        expected_version: Option<u64>,
         at: Timestamp,
     },
 }

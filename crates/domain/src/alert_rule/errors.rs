@@ -7,4 +7,7 @@ pub enum AlertRuleError {
     NotFound,
     #[error("an alert rule with this id exists")]
     AlreadyExists,
+    /// The command expected another version of the rule: it changed since the caller read it.
+    #[error("the rule is at version {current}, not the one expected")]
+    VersionMismatch { current: u64 },
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,14 @@ fn parse_rule(
 fn rule_failure(failure: RuleFailure) -> ApiError {
     match failure {
         RuleFailure::NotFound => ApiError::not_found("no such alert rule"),
+        RuleFailure::VersionMismatch { current } => ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "version_mismatch",
+            format!(
+                "the rule changed since it was read (it is at version {current}); read it again"
+            ),
+        )
+        .with_details(vec![serde_json::json!({"currentVersion": current})]),
         RuleFailure::LimitReached(limit) => ApiError::new(
             StatusCode::CONFLICT,
             "rule_limit_reached",
@@ -168,12 +177,40 @@ fn rule_failure(failure: RuleFailure) -> ApiError {
     }
 }
 
+/// A rule's entity tag: its version, which every change raises.
+fn etag(rule: &RuleRecord) -> [(HeaderName, String); 1] {
+    [(header::ETAG, format!("\"{}\"", rule.version))]
+}
+
+/// The version an `If-Match` header asks for: `"3"` (an `ETag` of this API; `3` is taken
+/// too). `*` or no header: any version.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    let unquoted = value
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or(value);
+    unquoted.parse().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_header",
+            "If-Match must be one ETag of this rule (\"3\") or *",
+        )
+    })
+}
+
 /// Create an alert rule (editors, admins, API keys).
 #[utoipa::path(post, path = "/alerts/rules", tag = "alerts",
     request_body = AlertRuleBody,
     security(("api_key" = []), ("bearer" = [])),
     responses(
-        (status = 201, description = "Created", body = RuleResponse),
+        (status = 201, description = "Created", body = RuleResponse,
+            headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 400, description = "Invalid rule (details name the fields)", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
@@ -183,7 +220,7 @@ pub async fn create_rule(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<(StatusCode, Json<RuleResponse>), ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::WriteRules)?;
     let (definition, enabled) = parse_rule(body)?;
     let rule = state
@@ -196,7 +233,7 @@ pub async fn create_rule(
         )
         .await
         .map_err(rule_failure)?;
-    Ok((StatusCode::CREATED, Json(rule_response(&rule))))
+    Ok((StatusCode::CREATED, etag(&rule), Json(rule_response(&rule))))
 }
 
 /// The tenant's rules (the list follows changes within a moment).
@@ -223,42 +260,48 @@ pub async fn list_rules(
     params(("ruleId" = String, Path)),
     security(("api_key" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The rule", body = RuleResponse),
+        (status = 200, description = "The rule", body = RuleResponse,
+            headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
     ))]
 pub async fn get_rule(
     State(state): State<AppState>,
     caller: Caller,
     Path(rule_id): Path<String>,
-) -> Result<Json<RuleResponse>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::Read)?;
     let rule = state
         .alert_rules
         .get(&principal.tenant_id, &rule_id)
         .await
         .map_err(rule_failure)?;
-    Ok(Json(rule_response(&rule)))
+    Ok((etag(&rule), Json(rule_response(&rule))))
 }
 
 /// Replace a rule's definition; `enabled` enables or disables it.
 #[utoipa::path(put, path = "/alerts/rules/{ruleId}", tag = "alerts",
-    params(("ruleId" = String, Path)),
+    params(("ruleId" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "Apply only to this version: the rule's `ETag` (`\"3\"`)")),
     request_body = AlertRuleBody,
     security(("api_key" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The rule as it is now", body = RuleResponse),
+        (status = 200, description = "The rule as it is now", body = RuleResponse,
+            headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 400, description = "Invalid rule", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
+        (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
     ))]
 pub async fn replace_rule(
     State(state): State<AppState>,
     caller: Caller,
     Path(rule_id): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<RuleResponse>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::WriteRules)?;
+    let expected_version = if_match(&headers)?;
     let (definition, enabled) = parse_rule(body)?;
     let rule = state
         .alert_rules
@@ -268,31 +311,41 @@ pub async fn replace_rule(
             &rule_id,
             definition,
             enabled,
+            expected_version,
         )
         .await
         .map_err(rule_failure)?;
-    Ok(Json(rule_response(&rule)))
+    Ok((etag(&rule), Json(rule_response(&rule))))
 }
 
 /// Delete a rule (a firing alert of it resolves).
 #[utoipa::path(delete, path = "/alerts/rules/{ruleId}", tag = "alerts",
-    params(("ruleId" = String, Path)),
+    params(("ruleId" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "Apply only to this version: the rule's `ETag` (`\"3\"`)")),
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
+        (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
     ))]
 pub async fn delete_rule(
     State(state): State<AppState>,
     caller: Caller,
     Path(rule_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Permission::WriteRules)?;
+    let expected_version = if_match(&headers)?;
     state
         .alert_rules
-        .delete(&principal.tenant_id, &principal.actor(), &rule_id)
+        .delete(
+            &principal.tenant_id,
+            &principal.actor(),
+            &rule_id,
+            expected_version,
+        )
         .await
         .map_err(rule_failure)?;
     Ok(StatusCode::NO_CONTENT)
