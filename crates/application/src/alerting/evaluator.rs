@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertEvent, AlertStatus, Notice};
-use telemetry_domain::alert_rule::{Aggregation, Condition, Seconds};
+use telemetry_domain::alert_rule::{Condition, Seconds};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
 use telemetry_domain::values::{TenantId, Timestamp};
 use tokio::sync::Mutex;
@@ -69,8 +69,8 @@ type SeriesKey = (String, String);
 #[derive(Default)]
 struct Inner {
     rules: HashMap<String, RuleRecord>,
-    /// (tenant, metric) -> rule ids, for matching samples.
-    by_metric: HashMap<(TenantId, String), Vec<String>>,
+    /// tenant -> metric -> rule ids, for matching samples.
+    by_metric: HashMap<TenantId, HashMap<String, Arc<[String]>>>,
     rules_loaded: Option<Instant>,
     windows: HashMap<SeriesKey, SeriesWindow>,
     /// How many windows each rule has.
@@ -165,14 +165,25 @@ impl AlertEvaluator {
             return Ok(());
         }
         let rules = self.rules.enabled().await?;
-        inner.by_metric.clear();
+        let mut by_metric: HashMap<TenantId, HashMap<String, Vec<String>>> = HashMap::new();
         for rule in &rules {
-            inner
-                .by_metric
-                .entry((rule.tenant_id.clone(), rule.definition.metric.to_string()))
+            by_metric
+                .entry(rule.tenant_id.clone())
+                .or_default()
+                .entry(rule.definition.metric.to_string())
                 .or_default()
                 .push(rule.rule_id.clone());
         }
+        inner.by_metric = by_metric
+            .into_iter()
+            .map(|(tenant, metrics)| {
+                let metrics = metrics
+                    .into_iter()
+                    .map(|(metric, ids)| (metric, Arc::from(ids)))
+                    .collect();
+                (tenant, metrics)
+            })
+            .collect();
         inner.rules = rules
             .into_iter()
             .map(|rule| (rule.rule_id.clone(), rule))
@@ -461,19 +472,7 @@ fn describe(condition: &Condition, hold_for: Seconds) -> String {
             comparator,
             threshold,
         } => {
-            let aggregation = match aggregation {
-                Aggregation::Count => "count",
-                Aggregation::Sum => "sum",
-                Aggregation::Min => "min",
-                Aggregation::Max => "max",
-                Aggregation::Avg => "avg",
-                Aggregation::P95 => "p95",
-                Aggregation::P99 => "p99",
-            };
-            let comparator = serde_json::to_value(comparator)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let (aggregation, comparator) = (aggregation.as_str(), comparator.as_str());
             let held = if hold_for.0 > 0 {
                 format!(" for {hold_for}")
             } else {
@@ -538,11 +537,7 @@ impl EventProcessor for AlertEvaluator {
             else {
                 continue;
             };
-            let has_rules = inner
-                .by_metric
-                .keys()
-                .any(|(rule_tenant, _)| *rule_tenant == tenant);
-            if !has_rules {
+            if !inner.by_metric.contains_key(&tenant) {
                 continue;
             }
             let section = match serde_json::from_str::<IngestBatchEvent>(&event.payload) {
@@ -557,13 +552,14 @@ impl EventProcessor for AlertEvaluator {
                 let Ok(sample) = sample else { continue };
                 let Some(rule_ids) = inner
                     .by_metric
-                    .get(&(tenant.clone(), sample.name.to_string()))
+                    .get(&tenant)
+                    .and_then(|metrics| metrics.get(sample.name.as_str()))
                     .cloned()
                 else {
                     continue;
                 };
-                for rule_id in rule_ids {
-                    let Some(rule) = inner.rules.get(&rule_id) else {
+                for rule_id in rule_ids.iter() {
+                    let Some(rule) = inner.rules.get(rule_id.as_str()) else {
                         continue;
                     };
                     if !rule
@@ -577,8 +573,8 @@ impl EventProcessor for AlertEvaluator {
                         series_of(rule, telemetry.service_name.as_str()),
                     );
                     if !inner.windows.contains_key(&key) {
-                        if inner.series_of_rule(&rule_id) >= self.settings.max_series_per_rule {
-                            self.refuse_series(inner, &tenant, &rule_id);
+                        if inner.series_of_rule(rule_id) >= self.settings.max_series_per_rule {
+                            self.refuse_series(inner, &tenant, rule_id);
                             continue;
                         }
                         let window = new_window(rule);
@@ -660,7 +656,7 @@ impl EventProcessor for AlertEvaluator {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use telemetry_domain::alert_rule::RuleDefinition;
+    use telemetry_domain::alert_rule::{Aggregation, Comparator, RuleDefinition};
 
     use super::*;
 
@@ -769,7 +765,7 @@ mod tests {
         let condition = Condition::Threshold {
             aggregation: Aggregation::P95,
             window: Seconds(300),
-            comparator: telemetry_domain::alert_rule::Comparator::AtLeast,
+            comparator: Comparator::AtLeast,
             threshold: 250.0,
         };
         assert_eq!(

@@ -59,6 +59,15 @@ pub enum Granularity {
 }
 
 impl Granularity {
+    pub const ALL: [Granularity; 3] = [Self::Minute, Self::Hour, Self::Day];
+
+    /// The granularity of a step (`1m`, `1h`, `1d`).
+    pub fn from_step(step: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|granularity| granularity.as_step() == step)
+    }
+
     pub fn seconds(self) -> i64 {
         match self {
             Self::Minute => 60,

@@ -63,17 +63,28 @@ pub enum Aggregation {
 }
 
 impl Aggregation {
+    /// Every aggregation with its name in rules (as serialized).
+    const NAMES: [(Self, &'static str); 7] = [
+        (Self::Count, "count"),
+        (Self::Sum, "sum"),
+        (Self::Min, "min"),
+        (Self::Max, "max"),
+        (Self::Avg, "avg"),
+        (Self::P95, "p95"),
+        (Self::P99, "p99"),
+    ];
+
     fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "count" => Self::Count,
-            "sum" => Self::Sum,
-            "min" => Self::Min,
-            "max" => Self::Max,
-            "avg" => Self::Avg,
-            "p95" => Self::P95,
-            "p99" => Self::P99,
-            _ => return None,
-        })
+        Self::NAMES
+            .into_iter()
+            .find_map(|(aggregation, name)| (name == text).then_some(aggregation))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .into_iter()
+            .find_map(|(aggregation, name)| (aggregation == self).then_some(name))
+            .unwrap_or_default()
     }
 }
 
@@ -90,14 +101,25 @@ pub enum Comparator {
 }
 
 impl Comparator {
+    /// Every comparator with its symbol in rules (as serialized).
+    const SYMBOLS: [(Self, &'static str); 4] = [
+        (Self::Above, ">"),
+        (Self::AtLeast, ">="),
+        (Self::Below, "<"),
+        (Self::AtMost, "<="),
+    ];
+
     fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            ">" => Self::Above,
-            ">=" => Self::AtLeast,
-            "<" => Self::Below,
-            "<=" => Self::AtMost,
-            _ => return None,
-        })
+        Self::SYMBOLS
+            .into_iter()
+            .find_map(|(comparator, symbol)| (symbol == text).then_some(comparator))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::SYMBOLS
+            .into_iter()
+            .find_map(|(comparator, symbol)| (comparator == self).then_some(symbol))
+            .unwrap_or_default()
     }
 
     pub fn holds(self, value: f64, threshold: f64) -> bool {
@@ -613,6 +635,20 @@ mod tests {
 
     fn parse(value: Value) -> Result<RuleDefinition, Vec<RuleViolation>> {
         RuleDefinition::from_json(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn names_are_the_serialized_forms() {
+        for (aggregation, name) in Aggregation::NAMES {
+            assert_eq!(serde_json::to_value(aggregation).unwrap(), json!(name));
+            assert_eq!(aggregation.as_str(), name);
+            assert_eq!(Aggregation::parse(name), Some(aggregation));
+        }
+        for (comparator, symbol) in Comparator::SYMBOLS {
+            assert_eq!(serde_json::to_value(comparator).unwrap(), json!(symbol));
+            assert_eq!(comparator.as_str(), symbol);
+            assert_eq!(Comparator::parse(symbol), Some(comparator));
+        }
     }
 
     fn fields_of(value: Value) -> Vec<(String, String)> {

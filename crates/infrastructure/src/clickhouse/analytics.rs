@@ -148,67 +148,59 @@ const MERGED_STATS: &str = "countMerge(samples) AS count, sumMerge(total) AS sum
     arrayMap(q -> toFloat64(q), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(quantiles)) AS quantiles";
 
 fn rollup_table(prefix: &str, granularity: Granularity) -> String {
-    let suffix = match granularity {
-        Granularity::Minute => "1m",
-        Granularity::Hour => "1h",
-        Granularity::Day => "1d",
-    };
-    format!("{prefix}_{suffix}")
+    format!("{prefix}_{}", granularity.as_step())
 }
 
-/// `SELECT columns FROM <prefix>_<g> WHERE tenant AND bucket in ranges` for every
-/// granularity present, joined by `UNION ALL`; binds are the tenant and each range's bounds.
-fn rollup_union(prefix: &str, columns: &str, ranges: &[BucketRange]) -> (String, Vec<i64>) {
-    let mut parts = Vec::new();
-    let mut bounds = Vec::new();
-    for granularity in [Granularity::Day, Granularity::Hour, Granularity::Minute] {
-        let of_granularity: Vec<&BucketRange> = ranges
-            .iter()
-            .filter(|range| range.granularity == granularity)
+/// The bucket ranges of a summary, grouped by granularity (coarsest first): each group is
+/// read from its own rollup table, and the groups are joined by `UNION ALL`.
+struct RollupUnion<'a> {
+    parts: Vec<(Granularity, Vec<&'a BucketRange>)>,
+}
+
+impl<'a> RollupUnion<'a> {
+    fn new(ranges: &'a [BucketRange]) -> Self {
+        let parts = [Granularity::Day, Granularity::Hour, Granularity::Minute]
+            .into_iter()
+            .map(|granularity| {
+                let of_granularity = ranges
+                    .iter()
+                    .filter(|range| range.granularity == granularity)
+                    .collect::<Vec<_>>();
+                (granularity, of_granularity)
+            })
+            .filter(|(_, ranges)| !ranges.is_empty())
             .collect();
-        if of_granularity.is_empty() {
-            continue;
-        }
-        let conditions: Vec<&str> = of_granularity
-            .iter()
-            .map(|_| "(bucket >= toDateTime(?) AND bucket < toDateTime(?))")
-            .collect();
-        for range in of_granularity {
-            bounds.push(range.from);
-            bounds.push(range.to);
-        }
-        parts.push(format!(
-            "SELECT {columns} FROM {} WHERE tenant_id = ? AND ({})",
-            rollup_table(prefix, granularity),
-            conditions.join(" OR ")
-        ));
+        Self { parts }
     }
-    (parts.join(" UNION ALL "), bounds)
-}
 
-fn bind_union(
-    mut query: Query,
-    tenant: &TenantId,
-    ranges: &[BucketRange],
-    bounds: &[i64],
-) -> Query {
-    let mut remaining = bounds.iter();
-    for granularity in [Granularity::Day, Granularity::Hour, Granularity::Minute] {
-        let count = ranges
+    /// `SELECT columns FROM <prefix>_<step> WHERE tenant AND bucket in ranges`, per
+    /// granularity; `bind` supplies the parameters in the same order.
+    fn sql(&self, prefix: &str, columns: &str) -> String {
+        let selects: Vec<String> = self
+            .parts
             .iter()
-            .filter(|r| r.granularity == granularity)
-            .count();
-        if count == 0 {
-            continue;
-        }
-        query = query.bind(tenant.as_str());
-        for _ in 0..count * 2 {
-            if let Some(bound) = remaining.next() {
-                query = query.bind(*bound);
+            .map(|(granularity, ranges)| {
+                let conditions =
+                    vec!["(bucket >= toDateTime(?) AND bucket < toDateTime(?))"; ranges.len()];
+                format!(
+                    "SELECT {columns} FROM {} WHERE tenant_id = ? AND ({})",
+                    rollup_table(prefix, *granularity),
+                    conditions.join(" OR ")
+                )
+            })
+            .collect();
+        selects.join(" UNION ALL ")
+    }
+
+    fn bind(&self, mut query: Query, tenant: &TenantId) -> Query {
+        for (_, ranges) in &self.parts {
+            query = query.bind(tenant.as_str());
+            for range in ranges {
+                query = query.bind(range.from).bind(range.to);
             }
         }
+        query
     }
-    query
 }
 
 /// The first window a newest-first scan reads, and how much wider each next one is.
@@ -406,34 +398,36 @@ impl AnalyticsStore for ClickHouseAnalytics {
         }
         let client = self.clickhouse.client();
 
-        let (counts_union, bounds) =
-            rollup_union("event_counts", "event_type, service_name, events", ranges);
+        let union = RollupUnion::new(ranges);
         let counts_sql = format!(
             "SELECT toString(event_type) AS event_type, service_name, sum(events) AS count \
-             FROM ({counts_union}) GROUP BY event_type, service_name"
+             FROM ({}) GROUP BY event_type, service_name",
+            union.sql("event_counts", "event_type, service_name, events")
         );
-        let counts = bind_union(client.query(&counts_sql), tenant, ranges, &bounds)
+        let counts = union
+            .bind(client.query(&counts_sql), tenant)
             .fetch_all::<TypeServiceCount>();
 
-        let (users_union, bounds) = rollup_union("user_counts", "user_id, events", ranges);
         let users_sql = format!(
-            "SELECT user_id AS key, sum(events) AS count FROM ({users_union}) \
-             GROUP BY key ORDER BY count DESC, key ASC LIMIT ?"
+            "SELECT user_id AS key, sum(events) AS count FROM ({}) \
+             GROUP BY key ORDER BY count DESC, key ASC LIMIT ?",
+            union.sql("user_counts", "user_id, events")
         );
-        let users = bind_union(client.query(&users_sql), tenant, ranges, &bounds)
+        let users = union
+            .bind(client.query(&users_sql), tenant)
             .bind(top)
             .fetch_all::<Counted>();
 
-        let (metrics_union, bounds) = rollup_union(
-            "metric_overall",
-            "metric_name, samples, total, minimum, maximum, quantiles",
-            ranges,
-        );
         let metrics_sql = format!(
-            "SELECT metric_name AS name, {MERGED_STATS} FROM ({metrics_union}) \
-             GROUP BY name ORDER BY name LIMIT 1000"
+            "SELECT metric_name AS name, {MERGED_STATS} FROM ({}) \
+             GROUP BY name ORDER BY name LIMIT 1000",
+            union.sql(
+                "metric_overall",
+                "metric_name, samples, total, minimum, maximum, quantiles"
+            )
         );
-        let metrics = bind_union(client.query(&metrics_sql), tenant, ranges, &bounds)
+        let metrics = union
+            .bind(client.query(&metrics_sql), tenant)
             .fetch_all::<MetricRecord>();
 
         let (counts, users, metrics) =

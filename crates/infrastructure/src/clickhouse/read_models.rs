@@ -15,6 +15,7 @@ use serde::Serialize;
 use telemetry_application::ports::{
     AlertHistoryRow, AuditEntry, EventRow, LogPosition, PortError, ReadModelStore, RowPosition,
 };
+use telemetry_domain::read_model::ReadModelName;
 use telemetry_domain::values::EventType;
 use uuid::Uuid;
 
@@ -30,7 +31,7 @@ const INSERT_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub struct ClickHouseReadModel {
     clickhouse: ClickHouse,
-    name: &'static str,
+    name: ReadModelName,
     positioned_table: &'static str,
     tables: &'static [&'static str],
 }
@@ -57,7 +58,7 @@ impl ClickHouseReadModel {
     pub fn aggregation(clickhouse: ClickHouse) -> Self {
         Self {
             clickhouse,
-            name: "aggregation",
+            name: ReadModelName::Aggregation,
             positioned_table: "events",
             tables: AGGREGATION_TABLES,
         }
@@ -67,7 +68,7 @@ impl ClickHouseReadModel {
     pub fn audit(clickhouse: ClickHouse) -> Self {
         Self {
             clickhouse,
-            name: "audit",
+            name: ReadModelName::Audit,
             positioned_table: "audit_log",
             tables: &["audit_log"],
         }
@@ -77,7 +78,7 @@ impl ClickHouseReadModel {
     pub fn alert_history(clickhouse: ClickHouse) -> Self {
         Self {
             clickhouse,
-            name: "alert_history",
+            name: ReadModelName::AlertHistory,
             positioned_table: "alert_history",
             tables: &["alert_history"],
         }
@@ -162,7 +163,7 @@ impl ClickHouseReadModel {
         self.clickhouse
             .client()
             .query("SELECT max(generation) FROM read_model_generations WHERE name = ?")
-            .bind(self.name)
+            .bind(self.name.as_str())
             .fetch_one::<u64>()
             .await
             .map_err(port_error)
@@ -179,7 +180,7 @@ impl ClickHouseReadModel {
                 .map_err(port_error)?;
         }
         let record = GenerationRecord {
-            name: self.name,
+            name: self.name.as_str(),
             generation,
             updated_at: now_seconds(),
         };

@@ -79,13 +79,13 @@ pub async fn timeseries(
     if params.metric.is_empty() {
         return Err(invalid("metric", "must not be empty"));
     }
-    let step = match params.step.as_deref() {
-        None => None,
-        Some("1m") => Some(Granularity::Minute),
-        Some("1h") => Some(Granularity::Hour),
-        Some("1d") => Some(Granularity::Day),
-        Some(_) => return Err(invalid("step", "must be 1m, 1h or 1d")),
-    };
+    let step = params
+        .step
+        .as_deref()
+        .map(|step| {
+            Granularity::from_step(step).ok_or_else(|| invalid("step", "must be 1m, 1h or 1d"))
+        })
+        .transpose()?;
     let from = timestamp("from", &params.from)?;
     let to = timestamp("to", &params.to)?;
     let (series, outcome) = state
