@@ -175,6 +175,8 @@ pub struct AlertingConfig {
     pub allow_private_networks: bool,
     /// How long notifications that were delivered are kept in the outbox.
     pub keep_delivered_hours: u64,
+    /// How long dead letters can be redelivered before they are deleted.
+    pub keep_dead_days: u64,
     /// Alert rules one tenant may have.
     pub max_rules_per_tenant: usize,
     /// Series (services) one rule may track; samples of further series are ignored.
@@ -321,6 +323,7 @@ impl Default for AlertingConfig {
             retry_max_ms: 300_000,
             allow_private_networks: false,
             keep_delivered_hours: 168,
+            keep_dead_days: 30,
             max_rules_per_tenant: 100,
             max_series_per_rule: 1_000,
         }
@@ -406,6 +409,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "NOTIFY_RETRY_MAX_MS",
     "NOTIFY_ALLOW_PRIVATE_NETWORKS",
     "NOTIFY_KEEP_DELIVERED_HOURS",
+    "NOTIFY_KEEP_DEAD_DAYS",
     "ALERT_MAX_RULES_PER_TENANT",
     "ALERT_MAX_SERIES_PER_RULE",
     "LOG_LEVEL",
@@ -513,6 +517,7 @@ impl Settings {
             "NOTIFY_KEEP_DELIVERED_HOURS",
             &mut self.alerting.keep_delivered_hours,
         )?;
+        env.parse("NOTIFY_KEEP_DEAD_DAYS", &mut self.alerting.keep_dead_days)?;
         env.parse(
             "ALERT_MAX_RULES_PER_TENANT",
             &mut self.alerting.max_rules_per_tenant,

@@ -503,6 +503,7 @@ fn spawn_delivery_worker(
             lease: Duration::from_millis(alerting_settings.webhook_timeout_ms * 4)
                 .max(Duration::from_secs(10)),
             keep_delivered: Duration::from_secs(alerting_settings.keep_delivered_hours * 3600),
+            keep_dead: Duration::from_secs(alerting_settings.keep_dead_days * 86_400),
             ..DeliverySettings::default()
         },
         queued,

@@ -198,8 +198,10 @@ pub struct DeliverySettings {
     /// Pause when nothing is due.
     pub idle_poll: Duration,
     pub batch: usize,
-    /// How long deliveries that succeeded are kept (dead letters stay until redelivered).
+    /// How long deliveries that succeeded are kept.
     pub keep_delivered: Duration,
+    /// How long dead letters wait to be redelivered before they are deleted.
+    pub keep_dead: Duration,
     /// How often older delivered rows are deleted.
     pub purge_every: Duration,
 }
@@ -214,6 +216,7 @@ impl Default for DeliverySettings {
             idle_poll: Duration::from_millis(500),
             batch: 16,
             keep_delivered: Duration::from_secs(7 * 24 * 3600),
+            keep_dead: Duration::from_secs(30 * 24 * 3600),
             purge_every: Duration::from_secs(3600),
         }
     }
@@ -269,13 +272,13 @@ impl DeliveryWorker {
                 purged = Some(Instant::now());
                 match self
                     .queue
-                    .purge_delivered(self.settings.keep_delivered)
+                    .purge_settled(self.settings.keep_delivered, self.settings.keep_dead)
                     .await
                 {
                     Ok(0) => {}
-                    Ok(count) => info!(count, "old delivered notifications deleted"),
+                    Ok(count) => info!(count, "old delivered and dead notifications deleted"),
                     Err(error) => {
-                        warn!(error = %error, "cannot delete old delivered notifications")
+                        warn!(error = %error, "cannot delete old settled notifications")
                     }
                 }
             }

@@ -147,8 +147,13 @@ pub trait DeliveryQueue: Send + Sync {
         -> Result<Option<Delivery>, PortError>;
     /// Puts a dead delivery of `tenant` back in the queue; false if there is none.
     async fn requeue(&self, tenant: &TenantId, id: &str) -> Result<bool, PortError>;
-    /// Deletes deliveries that succeeded more than `age` ago; returns how many.
-    async fn purge_delivered(&self, age: Duration) -> Result<u64, PortError>;
+    /// Deletes deliveries that succeeded more than `keep_delivered` ago and dead letters
+    /// given up more than `keep_dead` ago; returns how many.
+    async fn purge_settled(
+        &self,
+        keep_delivered: Duration,
+        keep_dead: Duration,
+    ) -> Result<u64, PortError>;
 }
 
 /// How a webhook answered.

@@ -433,12 +433,18 @@ impl DeliveryQueue for PostgresAlerting {
         row.as_ref().map(delivery).transpose()
     }
 
-    async fn purge_delivered(&self, age: Duration) -> Result<u64, PortError> {
+    async fn purge_settled(
+        &self,
+        keep_delivered: Duration,
+        keep_dead: Duration,
+    ) -> Result<u64, PortError> {
         let result = sqlx::query(
             "DELETE FROM notification_deliveries \
-             WHERE status = 'delivered' AND updated_at < now() - make_interval(secs => $1)",
+             WHERE (status = 'delivered' AND updated_at < now() - make_interval(secs => $1)) \
+                OR (status = 'dead' AND updated_at < now() - make_interval(secs => $2))",
         )
-        .bind(seconds(age))
+        .bind(seconds(keep_delivered))
+        .bind(seconds(keep_dead))
         .execute(&self.pool)
         .await
         .map_err(port_error)?;
