@@ -105,7 +105,9 @@ pub async fn test_settings() -> Settings {
     settings.server.port = 0;
     settings.server.shutdown_grace_ms = 2_000;
     settings.database.url = Secret::new(format!("{}/{database}", postgres_server()));
-    settings.database.max_connections = 10;
+    // Up to eight tests run at once against one Postgres (100 connections by default), and
+    // each service also holds one connection per processor lease: keep pools small.
+    settings.database.max_connections = 6;
     settings.database.acquire_timeout_ms = 1_500;
     settings.clickhouse.url = clickhouse_url();
     settings.clickhouse.database = database;
@@ -170,7 +172,9 @@ impl TestApp {
 
     /// A connection to the test's own Postgres database, for assertions.
     pub async fn postgres(&self) -> sqlx::PgPool {
-        sqlx::PgPool::connect(&self.database_url)
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database_url)
             .await
             .expect("cannot connect to the test database")
     }
@@ -421,6 +425,14 @@ impl ServerProcess {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("DATABASE_URL", settings.database.url.expose())
+            .env(
+                "DATABASE_MAX_CONNECTIONS",
+                settings.database.max_connections.to_string(),
+            )
+            .env(
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                settings.database.acquire_timeout_ms.to_string(),
+            )
             .env("CLICKHOUSE_URL", &settings.clickhouse.url)
             .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
             .env("REDIS_URL", settings.redis.url.expose())

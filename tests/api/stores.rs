@@ -1,6 +1,6 @@
-//! The Postgres adapters of alerting, directly: work done by an instance (or worker) that
-//! lost its lease cannot overwrite the work of the one that took over; dead-letter lookup;
-//! alert snapshots.
+//! The Postgres adapters of alerting and leases, directly: work done by an instance (or
+//! worker) that lost its lease cannot overwrite the work of the one that took over; leases
+//! share one session per instance; dead-letter lookup; alert snapshots.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,13 +9,13 @@ use std::time::Duration;
 use telemetry_application::alerting::window::SeriesWindow;
 use telemetry_application::commands::{AggregateCommands, CommandBus};
 use telemetry_application::ports::{
-    AlertStateStore, DeliveryQueue, DeliveryStatus, LogPosition, NewDelivery,
+    AlertStateStore, DeliveryQueue, DeliveryStatus, LeaseProvider, LogPosition, NewDelivery,
 };
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
 use telemetry_domain::values::{TenantId, Timestamp};
 use telemetry_infrastructure::postgres::{
-    event_store, migrate, snapshot_store, PgPool, PostgresAlerting,
+    event_store, migrate, snapshot_store, AdvisoryLeases, PgPool, PostgresAlerting,
 };
 use tokio::sync::Notify;
 
@@ -24,7 +24,9 @@ use crate::helpers::test_settings;
 /// A migrated, fresh database.
 async fn pool() -> PgPool {
     let settings = test_settings().await;
-    let pool = PgPool::connect(settings.database.url.expose())
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(settings.database.url.expose())
         .await
         .unwrap();
     migrate(&pool).await.unwrap();
@@ -33,6 +35,91 @@ async fn pool() -> PgPool {
 
 async fn store() -> PostgresAlerting {
     PostgresAlerting::new(pool().await)
+}
+
+/// Another connection pool to the same database (another instance).
+async fn pool_like(pool: &PgPool) -> PgPool {
+    let options = pool.connect_options();
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*options).clone())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn leases_of_one_instance_share_a_session_and_go_with_it() {
+    let pool = pool().await;
+    let first = AdvisoryLeases::new(pool.clone());
+    let second = AdvisoryLeases::new(pool_like(&pool).await);
+
+    let mut aggregation = first
+        .try_acquire("processor:aggregation")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut audit = first.try_acquire("processor:audit").await.unwrap().unwrap();
+    assert!(second
+        .try_acquire("processor:aggregation")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(second
+        .try_acquire("processor:audit")
+        .await
+        .unwrap()
+        .is_none());
+    let holders: Vec<i32> = sqlx::query_scalar(
+        "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(holders.len(), 1, "both leases on one session");
+
+    // A released lease is free for the other instance; the rest stay held.
+    drop(aggregation);
+    let taken = crate::helpers::eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || {
+            second
+                .try_acquire("processor:aggregation")
+                .await
+                .unwrap()
+                .ok_or_else(|| "still held".to_string())
+        },
+    )
+    .await;
+    assert!(audit.is_held().await);
+    assert!(second
+        .try_acquire("processor:audit")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The session dies (a network cut, a restarted Postgres): every lease on it is lost and
+    // the other instance can take them.
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(holders[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(!audit.is_held().await);
+    assert!(second
+        .try_acquire("processor:audit")
+        .await
+        .unwrap()
+        .is_some());
+    // The first instance starts a new session and waits its turn like anyone else.
+    aggregation = first
+        .try_acquire("processor:metrics")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(aggregation.is_held().await);
+    drop(taken);
 }
 
 #[tokio::test]

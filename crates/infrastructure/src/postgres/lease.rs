@@ -1,76 +1,152 @@
 //! Leases on named work (event processors) through Postgres session advisory locks.
 //!
-//! The lock lives as long as the connection that took it: if the holding instance dies or
-//! loses its connection, Postgres releases the lock and another instance takes over.
+//! A lock lives as long as the session that took it: if the holding instance dies or loses
+//! its connection, Postgres releases the lock and another instance takes over. All the
+//! leases of one instance share one session (one connection kept out of the pool), so an
+//! instance running every processor costs Postgres one connection for them, not one each.
+//! Losing that session loses every lease taken on it; each notices at its next check.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgPool, Postgres};
+use sqlx::{Connection, PgConnection, PgPool};
 use telemetry_application::ports::{Lease, LeaseProvider, PortError};
+use tokio::sync::Mutex;
 
 use super::port_error;
 
 /// Advisory-lock class for processor leases (first key of the two-key form).
 const LEASE_CLASS: i32 = 0x7e1e;
 
+/// How long a liveness check of the session may take before the session counts as lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Session {
+    connection: Option<PgConnection>,
+    /// Raised whenever a new connection replaces the last: leases taken on an earlier
+    /// one are gone (Postgres released their locks with it).
+    generation: u64,
+}
+
+impl Session {
+    /// The session's connection, opened (as a new generation) if there is none.
+    async fn open(&mut self, pool: &PgPool) -> Result<&mut PgConnection, PortError> {
+        if self.connection.is_none() {
+            let connection = pool.acquire().await.map_err(port_error)?.detach();
+            self.generation += 1;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| PortError::failed("lease session not open"))
+    }
+
+    /// Closes the connection: every lock of this generation is released.
+    fn lose(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = connection.close().await;
+                });
+            }
+        }
+    }
+}
+
 pub struct AdvisoryLeases {
     pool: PgPool,
+    session: Arc<Mutex<Session>>,
 }
 
 impl AdvisoryLeases {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            session: Arc::default(),
+        }
     }
 }
 
 #[async_trait]
 impl LeaseProvider for AdvisoryLeases {
     async fn try_acquire(&self, name: &str) -> Result<Option<Box<dyn Lease>>, PortError> {
-        let mut connection: PoolConnection<Postgres> =
-            self.pool.acquire().await.map_err(port_error)?;
-        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+        let mut session = self.session.lock().await;
+        let connection = session.open(&self.pool).await?;
+        let acquired = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(LEASE_CLASS)
             .bind(name)
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(port_error)?;
-        if !acquired {
-            return Ok(None);
+            .fetch_one(connection)
+            .await;
+        match acquired {
+            Ok(true) => Ok(Some(Box::new(AdvisoryLease {
+                session: Arc::clone(&self.session),
+                name: name.to_string(),
+                generation: session.generation,
+            }))),
+            Ok(false) => Ok(None),
+            Err(error) => {
+                session.lose();
+                Err(port_error(error))
+            }
         }
-        // The lock belongs to this session: keep the connection out of the pool for as long
-        // as the lease lives, and close it (releasing the lock) when the lease is dropped.
-        Ok(Some(Box::new(AdvisoryLease {
-            connection: Some(connection.detach()),
-        })))
     }
 }
 
 struct AdvisoryLease {
-    connection: Option<sqlx::PgConnection>,
+    session: Arc<Mutex<Session>>,
+    name: String,
+    generation: u64,
 }
 
 #[async_trait]
 impl Lease for AdvisoryLease {
     async fn is_held(&mut self) -> bool {
-        let Some(connection) = self.connection.as_mut() else {
+        let mut session = self.session.lock().await;
+        if session.generation != self.generation {
+            return false;
+        }
+        let Some(connection) = session.connection.as_mut() else {
             return false;
         };
-        let alive = tokio::time::timeout(std::time::Duration::from_secs(5), connection.ping())
+        let alive = tokio::time::timeout(PING_TIMEOUT, connection.ping())
             .await
             .is_ok_and(|result| result.is_ok());
         if !alive {
-            self.connection = None;
+            session.lose();
         }
         alive
     }
 }
 
 impl Drop for AdvisoryLease {
+    /// Releases the lock, if the session that holds it is still the current one.
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            tokio::spawn(async move {
-                let _ = connection.close().await;
-            });
-        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let session = Arc::clone(&self.session);
+        let name = std::mem::take(&mut self.name);
+        let generation = self.generation;
+        runtime.spawn(async move {
+            let mut session = session.lock().await;
+            if session.generation != generation {
+                return;
+            }
+            let Some(connection) = session.connection.as_mut() else {
+                return;
+            };
+            let released =
+                sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1, hashtext($2))")
+                    .bind(LEASE_CLASS)
+                    .bind(&name)
+                    .fetch_one(connection)
+                    .await;
+            if released.is_err() {
+                // Closing the session releases the lock as well (and every other one).
+                session.lose();
+            }
+        });
     }
 }
