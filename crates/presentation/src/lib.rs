@@ -78,12 +78,14 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("idempotency-key"),
+            header::IF_MATCH,
         ])
         .expose_headers([
             HeaderName::from_static("x-ratelimit-limit"),
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
             header::RETRY_AFTER,
+            header::ETAG,
             REQUEST_ID,
         ])
 }

@@ -361,7 +361,39 @@ impl AlertEvaluator {
             .filter(|(_, window)| window.is_empty())
             .map(|(key, _)| key.clone())
             .collect();
-        for key in empty {
+        self.drop_unless_active(inner, empty).await
+    }
+
+    /// Makes room for a new series of a rule at its limit (outside the tick, which does
+    /// this for every rule but waits while the evaluator works through a backlog): drops
+    /// the rule's windows that hold nothing within its window and mark no active alert.
+    async fn reclaim_series(
+        &self,
+        inner: &mut Inner,
+        rule_id: &str,
+        now: Timestamp,
+    ) -> Result<(), PortError> {
+        let Some(retention) = inner.rules.get(rule_id).map(retention_us) else {
+            return Ok(());
+        };
+        let mut empty = Vec::new();
+        for (key, window) in inner.windows.iter_mut().filter(|(key, _)| key.0 == rule_id) {
+            if window.evict(now.as_micros() - retention) {
+                inner.dirty.insert(key.clone());
+            }
+            if window.is_empty() {
+                empty.push(key.clone());
+            }
+        }
+        self.drop_unless_active(inner, empty).await
+    }
+
+    async fn drop_unless_active(
+        &self,
+        inner: &mut Inner,
+        keys: Vec<SeriesKey>,
+    ) -> Result<(), PortError> {
+        for key in keys {
             if !matches!(
                 self.status(inner, &key).await?,
                 AlertStatus::Pending | AlertStatus::Firing
@@ -531,6 +563,9 @@ impl EventProcessor for AlertEvaluator {
         let inner = &mut *guard;
         self.refresh_rules(inner, false).await?;
         let mut touched: HashSet<SeriesKey> = HashSet::new();
+        // Rules that made room for new series this round (at most once each).
+        let mut reclaimed: HashSet<String> = HashSet::new();
+        let now = Timestamp::now();
         for event in events {
             let Some(tenant) =
                 metadata_field(event, TENANT_METADATA_KEY).and_then(|t| TenantId::parse(t).ok())
@@ -573,15 +608,28 @@ impl EventProcessor for AlertEvaluator {
                         series_of(rule, telemetry.service_name.as_str()),
                     );
                     if !inner.windows.contains_key(&key) {
-                        if inner.series_of_rule(rule_id) >= self.settings.max_series_per_rule {
+                        let limit = self.settings.max_series_per_rule;
+                        if inner.series_of_rule(rule_id) >= limit
+                            && reclaimed.insert(rule_id.clone())
+                        {
+                            self.reclaim_series(inner, rule_id, now).await?;
+                        }
+                        if inner.series_of_rule(rule_id) >= limit {
                             self.refuse_series(inner, &tenant, rule_id);
                             continue;
                         }
+                        let Some(rule) = inner.rules.get(rule_id.as_str()) else {
+                            continue;
+                        };
                         let window = new_window(rule);
                         inner.insert_window(key.clone(), window);
                     }
                     if let Some(window) = inner.windows.get_mut(&key) {
-                        window.add(telemetry.timestamp.as_micros(), sample.value);
+                        // Ingest accepts timestamps up to an hour ahead; for alerting such a
+                        // sample counts as arriving now, so a window never holds more than
+                        // its own length of slices.
+                        let at = telemetry.timestamp.as_micros().min(now.as_micros());
+                        window.add(at, sample.value);
                     }
                     touched.insert(key);
                 }
@@ -1037,43 +1085,58 @@ mod lifecycle_tests {
     }
 
     #[tokio::test]
-    async fn a_rule_tracks_at_most_its_limit_of_series_and_frees_room_as_windows_go() {
+    async fn a_rule_tracks_at_most_its_limit_of_series_and_idle_ones_make_room() {
         let world = World::new(latency_above_100(None));
         let evaluator = world.start().await;
+        let refused = |evaluator: &AlertEvaluator| {
+            evaluator
+                .metrics
+                .alert_samples_over_series_limit
+                .load(Ordering::Relaxed)
+        };
+        // c's only sample is older than the rule's window: when d needs room, c's window
+        // is found empty (and its alert not active) and goes, even before any tick.
         evaluator
             .process(&[
                 latency(1, "a", 150.0, 0, 0),
                 latency(2, "b", 50.0, 0, 0),
                 latency(3, "c", 50.0, 120, 0),
                 latency(4, "d", 150.0, 0, 0),
-                latency(5, "a", 50.0, 0, 0),
             ])
             .await
             .unwrap();
-        assert_eq!(world.saved_series(), ["a", "b", "c"]);
-        assert_eq!(world.status("d").await, AlertStatus::Ok);
-        let refused = evaluator
-            .metrics
-            .alert_samples_over_series_limit
-            .load(Ordering::Relaxed);
-        assert_eq!(refused, 1);
+        assert_eq!(world.saved_series(), ["a", "b", "d"]);
+        assert_eq!(world.status("d").await, AlertStatus::Firing);
+        assert_eq!(refused(&evaluator), 0);
 
-        // After a restart the limit still counts the saved series; the tick drops c's
-        // window (its sample is older than the rule's window), which makes room for d.
+        // With a, b and d all live, e is ignored and counted.
+        evaluator
+            .process(&[latency(5, "e", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("e").await, AlertStatus::Ok);
+        assert_eq!(refused(&evaluator), 1);
+
+        // After a restart the limit still counts the saved series.
         drop(evaluator);
         let restarted = world.start().await;
         restarted
-            .process(&[latency(6, "d", 150.0, 0, 0)])
+            .process(&[latency(6, "e", 150.0, 0, 0)])
             .await
             .unwrap();
-        assert_eq!(world.status("d").await, AlertStatus::Ok);
-        restarted.tick().await.unwrap();
-        restarted
-            .process(&[latency(7, "d", 150.0, 0, 0)])
-            .await
-            .unwrap();
-        assert_eq!(world.status("d").await, AlertStatus::Firing);
+        assert_eq!(world.status("e").await, AlertStatus::Ok);
+        assert_eq!(refused(&restarted), 1);
         assert_eq!(world.saved_series(), ["a", "b", "d"]);
-        assert_eq!(world.status("a").await, AlertStatus::Firing);
+    }
+
+    #[tokio::test]
+    async fn a_sample_stamped_in_the_future_counts_as_arriving_now() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[latency(1, "checkout", 150.0, -1_800, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
     }
 }

@@ -43,6 +43,10 @@ impl AlertRuleStore for MemoryRules {
         let rules = self.0.lock().unwrap();
         Ok(rules.iter().filter(|rule| rule.enabled).cloned().collect())
     }
+
+    async fn count(&self, tenant: &TenantId) -> Result<u64, PortError> {
+        Ok(self.list(tenant).await?.len() as u64)
+    }
 }
 
 /// Commands that lose the optimistic-concurrency race `conflicts` times (as if another

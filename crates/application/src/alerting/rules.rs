@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
 use telemetry_domain::alert_rule::{
-    AlertRule, AlertRuleCommand, AlertRuleError, AlertRuleEvent, RuleDefinition, RuleState,
+    AlertRule, AlertRuleCommand, AlertRuleError, AlertRuleEvent, IfVersion, RuleDefinition,
+    RuleState,
 };
 use telemetry_domain::values::{TenantId, Timestamp};
 use uuid::Uuid;
@@ -72,8 +73,8 @@ pub struct AlertRuleService {
 
 impl AlertRuleService {
     /// `max_rules_per_tenant` bounds what one tenant asks of the evaluator. It is checked
-    /// against the catalog, which follows commands within moments: rules created at the
-    /// same instant can pass it by a few.
+    /// against the event store before the rule is created, so only creates of one tenant
+    /// running at the same instant can pass it (by as many as there are).
     pub fn new(
         rules: Arc<dyn AggregateCommands<AlertRule>>,
         catalog: Arc<dyn AlertRuleStore>,
@@ -93,7 +94,12 @@ impl AlertRuleService {
         definition: RuleDefinition,
         enabled: bool,
     ) -> Result<RuleRecord, RuleFailure> {
-        if self.list(tenant).await?.len() >= self.max_rules_per_tenant {
+        let existing = self
+            .catalog
+            .count(tenant)
+            .await
+            .map_err(|error| RuleFailure::Unavailable(error.to_string()))?;
+        if existing >= self.max_rules_per_tenant as u64 {
             return Err(RuleFailure::LimitReached(self.max_rules_per_tenant));
         }
         let rule_id = Uuid::now_v7().to_string();
@@ -128,7 +134,7 @@ impl AlertRuleService {
     }
 
     /// Replaces the definition and, when given, sets whether the rule is enabled. With
-    /// `expected_version` the change applies only to that version of the rule.
+    /// `if_version` the change applies only to those versions of the rule.
     pub async fn replace(
         &self,
         tenant: &TenantId,
@@ -136,13 +142,13 @@ impl AlertRuleService {
         rule_id: &str,
         definition: RuleDefinition,
         enabled: Option<bool>,
-        expected_version: Option<u64>,
+        if_version: IfVersion,
     ) -> Result<RuleRecord, RuleFailure> {
         let command = || AlertRuleCommand::Replace {
             tenant_id: tenant.clone(),
             definition: definition.clone(),
             enabled,
-            expected_version,
+            if_version: if_version.clone(),
             at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await?;
@@ -154,11 +160,11 @@ impl AlertRuleService {
         tenant: &TenantId,
         actor: &str,
         rule_id: &str,
-        expected_version: Option<u64>,
+        if_version: IfVersion,
     ) -> Result<(), RuleFailure> {
         let command = || AlertRuleCommand::Delete {
             tenant_id: tenant.clone(),
-            expected_version,
+            if_version: if_version.clone(),
             at: Timestamp::now(),
         };
         self.execute(tenant, actor, rule_id, command).await
@@ -348,7 +354,7 @@ mod tests {
                 &rule_id,
                 definition(95.0),
                 Some(false),
-                None,
+                IfVersion::Any,
             )
             .await
             .unwrap();
@@ -369,7 +375,7 @@ mod tests {
                 &rule_id,
                 definition(95.0),
                 Some(false),
-                None,
+                IfVersion::Any,
             )
             .await;
         assert_eq!(replaced, Err(RuleFailure::Conflict));
@@ -412,23 +418,39 @@ mod tests {
         let (service, rule_id) = contended(0).await;
         let tenant = TenantId::parse("acme").unwrap();
         let replaced = service
-            .replace(&tenant, "system", &rule_id, definition(95.0), None, Some(1))
+            .replace(
+                &tenant,
+                "system",
+                &rule_id,
+                definition(95.0),
+                None,
+                IfVersion::OneOf(vec![1]),
+            )
             .await
             .unwrap();
         assert_eq!(replaced.version, 2);
         // A second editor still holding version 1.
         let stale = service
-            .replace(&tenant, "system", &rule_id, definition(80.0), None, Some(1))
+            .replace(
+                &tenant,
+                "system",
+                &rule_id,
+                definition(80.0),
+                None,
+                IfVersion::OneOf(vec![1]),
+            )
             .await;
         assert_eq!(stale, Err(RuleFailure::VersionMismatch { current: 2 }));
-        let stale_delete = service.delete(&tenant, "system", &rule_id, Some(1)).await;
+        let stale_delete = service
+            .delete(&tenant, "system", &rule_id, IfVersion::OneOf(vec![1]))
+            .await;
         assert_eq!(
             stale_delete,
             Err(RuleFailure::VersionMismatch { current: 2 })
         );
         assert_eq!(service.get(&tenant, &rule_id).await.unwrap().version, 2);
         service
-            .delete(&tenant, "system", &rule_id, Some(2))
+            .delete(&tenant, "system", &rule_id, IfVersion::OneOf(vec![2]))
             .await
             .unwrap();
     }

@@ -57,6 +57,9 @@ pub trait AlertRuleStore: Send + Sync {
     ) -> Result<(), PortError>;
     async fn list(&self, tenant: &TenantId) -> Result<Vec<RuleRecord>, PortError>;
     async fn enabled(&self) -> Result<Vec<RuleRecord>, PortError>;
+    /// How many rules (not deleted) the tenant has, counted from the event store rather
+    /// than the catalog, so a rule created or deleted a moment ago counts already.
+    async fn count(&self, tenant: &TenantId) -> Result<u64, PortError>;
 }
 
 /// The alert evaluator's durable state: its log position and the windows of every series.
@@ -66,7 +69,8 @@ pub trait AlertStateStore: Send + Sync {
         &self,
         name: &str,
     ) -> Result<(Option<LogPosition>, Vec<(String, String, SeriesWindow)>), PortError>;
-    /// Saves changed windows (`None` deletes) and `position`, in one transaction.
+    /// Saves changed windows (`None` deletes) and `position`, in one transaction. Each
+    /// (rule, series) appears at most once in `windows`.
     async fn save(
         &self,
         name: &str,

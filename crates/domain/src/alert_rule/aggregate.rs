@@ -4,7 +4,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::commands::AlertRuleCommand;
+use super::commands::{AlertRuleCommand, IfVersion};
 use super::definition::RuleDefinition;
 use super::errors::AlertRuleError;
 use super::events::AlertRuleEvent;
@@ -41,18 +41,19 @@ impl AlertRule {
         self.visible_to(tenant).ok_or(AlertRuleError::NotFound)
     }
 
-    /// The rule, if `tenant` owns it and it is at `expected` (when given).
+    /// The rule, if `tenant` owns it and it is at a version `if_version` admits.
     fn owned_at(
         &self,
         tenant: &TenantId,
-        expected: Option<u64>,
+        if_version: &IfVersion,
     ) -> Result<&RuleState, AlertRuleError> {
         let rule = self.owned(tenant)?;
-        match expected {
-            Some(version) if version != rule.version => Err(AlertRuleError::VersionMismatch {
+        if if_version.admits(rule.version) {
+            Ok(rule)
+        } else {
+            Err(AlertRuleError::VersionMismatch {
                 current: rule.version,
-            }),
-            _ => Ok(rule),
+            })
         }
     }
 }
@@ -93,10 +94,10 @@ impl Aggregate for AlertRule {
                 tenant_id,
                 definition,
                 enabled,
-                expected_version,
+                if_version,
                 at,
             } => {
-                let rule = self.owned_at(&tenant_id, expected_version)?;
+                let rule = self.owned_at(&tenant_id, &if_version)?;
                 let rule_id = rule.rule_id.clone();
                 let mut events = Vec::new();
                 if rule.definition != definition {
@@ -124,10 +125,10 @@ impl Aggregate for AlertRule {
             }
             AlertRuleCommand::Delete {
                 tenant_id,
-                expected_version,
+                if_version,
                 at,
             } => {
-                let rule = self.owned_at(&tenant_id, expected_version)?;
+                let rule = self.owned_at(&tenant_id, &if_version)?;
                 vec![AlertRuleEvent::AlertRuleDeleted {
                     rule_id: rule.rule_id.clone(),
                     tenant_id,
@@ -243,7 +244,7 @@ mod tests {
             tenant_id: acme(),
             definition: definition(threshold),
             enabled,
-            expected_version: None,
+            if_version: IfVersion::Any,
             at: at(),
         }
     }
@@ -304,7 +305,7 @@ mod tests {
             .given(vec![created()])
             .when(AlertRuleCommand::Delete {
                 tenant_id: globex,
-                expected_version: None,
+                if_version: IfVersion::Any,
                 at: at(),
             })
             .then_expect_error(AlertRuleError::NotFound);
@@ -321,11 +322,11 @@ mod tests {
 
     #[test]
     fn a_change_naming_another_version_is_refused_and_the_current_one_passes() {
-        let at_version = |expected_version| AlertRuleCommand::Replace {
+        let at_version = |version| AlertRuleCommand::Replace {
             tenant_id: acme(),
             definition: definition(95.0),
             enabled: None,
-            expected_version: Some(expected_version),
+            if_version: IfVersion::OneOf(vec![version]),
             at: at(),
         };
         TestFramework::<AlertRule>::with(())
@@ -340,7 +341,7 @@ mod tests {
             .given(vec![created(), updated(95.0), disabled()])
             .when(AlertRuleCommand::Delete {
                 tenant_id: acme(),
-                expected_version: Some(2),
+                if_version: IfVersion::OneOf(vec![1, 2]),
                 at: at(),
             })
             .then_expect_error(AlertRuleError::VersionMismatch { current: 3 });

@@ -18,13 +18,32 @@ pub enum AlertRuleCommand {
         tenant_id: TenantId,
         definition: RuleDefinition,
         enabled: Option<bool>,
-        /// Refuse unless the rule is at this version (the caller edited what it read).
-        expected_version: Option<u64>,
+        /// The versions the change was made for (the caller edited what it read).
+        if_version: IfVersion,
         at: Timestamp,
     },
     Delete {
         tenant_id: TenantId,
-        expected_version: Option<u64>,
+        if_version: IfVersion,
         at: Timestamp,
     },
+}
+
+/// Which versions of a rule a change may apply to (HTTP `If-Match`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum IfVersion {
+    /// Whatever the rule is at now (the last writer wins).
+    #[default]
+    Any,
+    /// Only these versions; an empty list admits none.
+    OneOf(Vec<u64>),
+}
+
+impl IfVersion {
+    pub fn admits(&self, version: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(versions) => versions.contains(&version),
+        }
+    }
 }

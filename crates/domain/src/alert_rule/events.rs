@@ -60,14 +60,19 @@ impl AlertRuleEvent {
     }
 }
 
+impl AlertRuleEvent {
+    pub const CREATED: &'static str = "AlertRuleCreated";
+    pub const DELETED: &'static str = "AlertRuleDeleted";
+}
+
 impl DomainEvent for AlertRuleEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::AlertRuleCreated { .. } => "AlertRuleCreated",
+            Self::AlertRuleCreated { .. } => Self::CREATED,
             Self::AlertRuleUpdated { .. } => "AlertRuleUpdated",
             Self::AlertRuleEnabled { .. } => "AlertRuleEnabled",
             Self::AlertRuleDisabled { .. } => "AlertRuleDisabled",
-            Self::AlertRuleDeleted { .. } => "AlertRuleDeleted",
+            Self::AlertRuleDeleted { .. } => Self::DELETED,
         }
         .to_string()
     }

@@ -8,7 +8,7 @@ mod errors;
 mod events;
 
 pub use aggregate::{AlertRule, RuleState};
-pub use commands::AlertRuleCommand;
+pub use commands::{AlertRuleCommand, IfVersion};
 pub use definition::{
     Aggregation, Channel, ChannelFormat, Comparator, Condition, RuleDefinition, RuleViolation,
     Seconds, Severity, MAX_WINDOW, MIN_WINDOW,

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use telemetry_application::alerting::window::SeriesWindow;
+use telemetry_application::commands::TENANT_METADATA_KEY;
 use telemetry_application::ports::{
     AlertRuleStore, AlertStateStore, Delivery, DeliveryQueue, DeliveryStatus, LogPosition,
     NewDelivery, PortError, RuleChange, RuleRecord,
 };
-use telemetry_domain::alert_rule::{Channel, RuleDefinition};
+use telemetry_domain::alert_rule::{AlertRule, AlertRuleEvent, Channel, RuleDefinition};
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use super::port_error;
@@ -188,6 +189,23 @@ impl AlertRuleStore for PostgresAlerting {
         .await
         .map_err(port_error)?;
         rows.iter().map(rule_record).collect()
+    }
+
+    async fn count(&self, tenant: &TenantId) -> Result<u64, PortError> {
+        // Rule streams are few: the primary key's aggregate_type prefix reads only them.
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE event_type = $2) - count(*) FILTER (WHERE event_type = $3) \
+             FROM events WHERE aggregate_type = $1 AND metadata ->> $4 = $5",
+        )
+        .bind(<AlertRule as cqrs_es::Aggregate>::TYPE)
+        .bind(AlertRuleEvent::CREATED)
+        .bind(AlertRuleEvent::DELETED)
+        .bind(TENANT_METADATA_KEY)
+        .bind(tenant.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 }
 

@@ -15,7 +15,7 @@ use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::{AlertHistoryRow, Delivery, HistoryFilter, RuleRecord};
 use telemetry_domain::alert::AlertEvent;
-use telemetry_domain::alert_rule::{RuleDefinition, Severity};
+use telemetry_domain::alert_rule::{IfVersion, RuleDefinition, Severity};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{decode_log_cursor, invalid, next_log_cursor, timestamp};
@@ -182,25 +182,51 @@ fn etag(rule: &RuleRecord) -> [(HeaderName, String); 1] {
     [(header::ETAG, format!("\"{}\"", rule.version))]
 }
 
-/// The version an `If-Match` header asks for: `"3"` (an `ETag` of this API; `3` is taken
-/// too). `*` or no header: any version.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let value = value.to_str().unwrap_or_default().trim();
-    if value == "*" {
-        return Ok(None);
-    }
-    let unquoted = value
-        .strip_prefix('"')
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or(value);
-    unquoted.parse().map(Some).map_err(|_| {
+/// The versions `If-Match` admits (RFC 9110): `*` or no header admits any; otherwise the
+/// listed entity tags (`"3"`, the rule's `ETag`; a bare `3` is taken too) compared
+/// strongly, so a weak tag (`W/"3"`) admits none.
+fn if_match(headers: &HeaderMap) -> Result<IfVersion, ApiError> {
+    let malformed = || {
         ApiError::bad_request(
             "invalid_header",
-            "If-Match must be one ETag of this rule (\"3\") or *",
+            "If-Match must be *, or entity tags of this rule such as \"3\"",
         )
+    };
+    let mut versions = Vec::new();
+    let mut present = false;
+    for value in headers.get_all(header::IF_MATCH) {
+        let value = value.to_str().map_err(|_| malformed())?;
+        for tag in value
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+        {
+            present = true;
+            if tag == "*" {
+                return Ok(IfVersion::Any);
+            }
+            let (weak, tag) = match tag.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, tag),
+            };
+            let (quoted, opaque) = match tag.strip_prefix('"') {
+                Some(rest) => (true, rest.strip_suffix('"').ok_or_else(malformed)?),
+                None => (false, tag),
+            };
+            let version = opaque.parse::<u64>();
+            if opaque.contains('"') || (!quoted && version.is_err()) {
+                return Err(malformed());
+            }
+            // Tags this API never issued (not a version) match nothing, like weak ones.
+            if let (false, Ok(version)) = (weak, version) {
+                versions.push(version);
+            }
+        }
+    }
+    Ok(if present {
+        IfVersion::OneOf(versions)
+    } else {
+        IfVersion::Any
     })
 }
 
@@ -287,7 +313,7 @@ pub async fn get_rule(
     responses(
         (status = 200, description = "The rule as it is now", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
-        (status = 400, description = "Invalid rule", body = ErrorBody),
+        (status = 400, description = "Invalid rule (`invalid_rule`) or `If-Match` (`invalid_header`)", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
@@ -301,7 +327,7 @@ pub async fn replace_rule(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let principal = caller.require(Permission::WriteRules)?;
-    let expected_version = if_match(&headers)?;
+    let if_version = if_match(&headers)?;
     let (definition, enabled) = parse_rule(body)?;
     let rule = state
         .alert_rules
@@ -311,7 +337,7 @@ pub async fn replace_rule(
             &rule_id,
             definition,
             enabled,
-            expected_version,
+            if_version,
         )
         .await
         .map_err(rule_failure)?;
@@ -325,6 +351,7 @@ pub async fn replace_rule(
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "`If-Match` is not a list of entity tags (`invalid_header`)", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
@@ -337,14 +364,14 @@ pub async fn delete_rule(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Permission::WriteRules)?;
-    let expected_version = if_match(&headers)?;
+    let if_version = if_match(&headers)?;
     state
         .alert_rules
         .delete(
             &principal.tenant_id,
             &principal.actor(),
             &rule_id,
-            expected_version,
+            if_version,
         )
         .await
         .map_err(rule_failure)?;
@@ -600,4 +627,36 @@ pub async fn redeliver(
         .await
         .map_err(dead_letter_failure)?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn parsed(values: &[&'static str]) -> Result<IfVersion, u16> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::IF_MATCH, HeaderValue::from_static(value));
+        }
+        if_match(&headers).map_err(|error| error.status.as_u16())
+    }
+
+    #[test]
+    fn if_match_follows_strong_comparison() {
+        assert_eq!(parsed(&[]), Ok(IfVersion::Any));
+        assert_eq!(parsed(&["*"]), Ok(IfVersion::Any));
+        assert_eq!(parsed(&["\"3\""]), Ok(IfVersion::OneOf(vec![3])));
+        assert_eq!(parsed(&["3"]), Ok(IfVersion::OneOf(vec![3])));
+        assert_eq!(
+            parsed(&["\"2\", \"3\"", "\"7\""]),
+            Ok(IfVersion::OneOf(vec![2, 3, 7]))
+        );
+        // Weak tags and tags this API never issued match no version.
+        assert_eq!(parsed(&["W/\"3\""]), Ok(IfVersion::OneOf(vec![])));
+        assert_eq!(parsed(&["\"abc\""]), Ok(IfVersion::OneOf(vec![])));
+        assert_eq!(parsed(&["version three"]), Err(400));
+        assert_eq!(parsed(&["\"3"]), Err(400));
+    }
 }
