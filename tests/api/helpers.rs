@@ -106,7 +106,7 @@ pub async fn test_settings() -> Settings {
     settings.server.shutdown_grace_ms = 2_000;
     settings.database.url = Secret::new(format!("{}/{database}", postgres_server()));
     // Up to eight tests run at once against one Postgres (100 connections by default), and
-    // each service also holds one connection per processor lease: keep pools small.
+    // each service also holds one connection for its processor leases: keep pools small.
     settings.database.max_connections = 6;
     settings.database.acquire_timeout_ms = 1_500;
     settings.clickhouse.url = clickhouse_url();

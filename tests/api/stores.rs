@@ -101,7 +101,8 @@ async fn leases_of_one_instance_share_a_session_and_go_with_it() {
 
     // The session dies (a network cut, a restarted Postgres): every lease on it is lost and
     // the other instance can take them.
-    sqlx::query("SELECT pg_terminate_backend($1)")
+    // Waits (up to 5 s) until the backend has exited and released its locks.
+    sqlx::query("SELECT pg_terminate_backend($1, 5000)")
         .bind(holders[0])
         .execute(&pool)
         .await

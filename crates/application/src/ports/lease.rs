@@ -5,7 +5,8 @@ use super::PortError;
 /// Exclusive ownership of a named piece of work (an event processor) across instances.
 #[async_trait]
 pub trait LeaseProvider: Send + Sync {
-    /// Takes the lease if nobody holds it; `None` when another instance does.
+    /// Takes the lease if no other instance holds it; `None` when another instance does.
+    /// Within one instance a name is leased by one task at a time.
     async fn try_acquire(&self, name: &str) -> Result<Option<Box<dyn Lease>>, PortError>;
 }
 

@@ -19,8 +19,10 @@ use super::port_error;
 /// Advisory-lock class for processor leases (first key of the two-key form).
 const LEASE_CLASS: i32 = 0x7e1e;
 
-/// How long a liveness check of the session may take before the session counts as lost.
-const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long waiting for the session, or a query on it, may take. A query that takes longer
+/// closes the session (Postgres may not answer at all when the network silently drops
+/// traffic), which gives up every lease on it rather than stalling every processor.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Session {
@@ -69,26 +71,39 @@ impl AdvisoryLeases {
     }
 }
 
+/// Within one instance a name is leased by one runner at a time (the processor runner has
+/// one task per processor): a session's advisory locks are reentrant, so a second
+/// `try_acquire` of a name this instance holds would succeed.
 #[async_trait]
 impl LeaseProvider for AdvisoryLeases {
     async fn try_acquire(&self, name: &str) -> Result<Option<Box<dyn Lease>>, PortError> {
-        let mut session = self.session.lock().await;
+        let mut session = tokio::time::timeout(SESSION_TIMEOUT, self.session.lock())
+            .await
+            .map_err(|_| PortError::unavailable("the lease session is busy"))?;
         let connection = session.open(&self.pool).await?;
-        let acquired = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(LEASE_CLASS)
-            .bind(name)
-            .fetch_one(connection)
-            .await;
+        let acquired = tokio::time::timeout(
+            SESSION_TIMEOUT,
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(LEASE_CLASS)
+                .bind(name)
+                .fetch_one(connection),
+        )
+        .await;
         match acquired {
-            Ok(true) => Ok(Some(Box::new(AdvisoryLease {
+            Ok(Ok(true)) => Ok(Some(Box::new(AdvisoryLease {
                 session: Arc::clone(&self.session),
                 name: name.to_string(),
                 generation: session.generation,
             }))),
-            Ok(false) => Ok(None),
-            Err(error) => {
+            Ok(Ok(false)) => Ok(None),
+            Ok(Err(error)) => {
                 session.lose();
                 Err(port_error(error))
+            }
+            Err(_) => {
+                // Whether the lock was taken is unknown: closing the session settles it.
+                session.lose();
+                Err(PortError::unavailable("taking a lease timed out"))
             }
         }
     }
@@ -103,14 +118,17 @@ struct AdvisoryLease {
 #[async_trait]
 impl Lease for AdvisoryLease {
     async fn is_held(&mut self) -> bool {
-        let mut session = self.session.lock().await;
+        let Ok(mut session) = tokio::time::timeout(SESSION_TIMEOUT, self.session.lock()).await
+        else {
+            return false;
+        };
         if session.generation != self.generation {
             return false;
         }
         let Some(connection) = session.connection.as_mut() else {
             return false;
         };
-        let alive = tokio::time::timeout(PING_TIMEOUT, connection.ping())
+        let alive = tokio::time::timeout(SESSION_TIMEOUT, connection.ping())
             .await
             .is_ok_and(|result| result.is_ok());
         if !alive {
@@ -123,12 +141,19 @@ impl Lease for AdvisoryLease {
 impl Drop for AdvisoryLease {
     /// Releases the lock, if the session that holds it is still the current one.
     fn drop(&mut self) {
+        let generation = self.generation;
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to unlock with (the process is shutting down): closing the session
+            // releases the lock, and every other one, which are going anyway.
+            if let Ok(mut session) = self.session.try_lock() {
+                if session.generation == generation {
+                    session.connection = None;
+                }
+            }
             return;
         };
         let session = Arc::clone(&self.session);
         let name = std::mem::take(&mut self.name);
-        let generation = self.generation;
         runtime.spawn(async move {
             let mut session = session.lock().await;
             if session.generation != generation {
@@ -137,13 +162,15 @@ impl Drop for AdvisoryLease {
             let Some(connection) = session.connection.as_mut() else {
                 return;
             };
-            let released =
+            let released = tokio::time::timeout(
+                SESSION_TIMEOUT,
                 sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock($1, hashtext($2))")
                     .bind(LEASE_CLASS)
                     .bind(&name)
-                    .fetch_one(connection)
-                    .await;
-            if released.is_err() {
+                    .fetch_one(connection),
+            )
+            .await;
+            if !matches!(released, Ok(Ok(_))) {
                 // Closing the session releases the lock as well (and every other one).
                 session.lose();
             }
