@@ -336,13 +336,15 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     let receiver = Receiver::start().await;
     let editor = app.token("acme", "editor");
     let viewer = app.token("acme", "viewer");
+    let post = |token: &str, rule: &Value| {
+        app.client
+            .post(app.url("/alerts/rules"))
+            .bearer_auth(token)
+            .json(rule)
+            .send()
+    };
 
-    let created = app
-        .client
-        .post(app.url("/alerts/rules"))
-        .bearer_auth(&editor)
-        .json(&avg_rule("managed", &receiver, "1m"))
-        .send()
+    let created = post(&editor, &avg_rule("managed", &receiver, "1m"))
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
@@ -353,14 +355,26 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     assert_eq!(created["version"], 1);
     assert_eq!(created["for"], "1m");
 
-    let read = app
-        .client
-        .get(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&viewer)
+    let rule_url = app.url(&format!("/alerts/rules/{id}"));
+    let read = || app.client.get(&rule_url).bearer_auth(&viewer).send();
+    let delete = |if_match: Option<&'static str>| {
+        let request = app.client.delete(&rule_url).bearer_auth(&editor);
+        match if_match {
+            Some(tag) => request.header("If-Match", tag),
+            None => request,
+        }
         .send()
-        .await
-        .unwrap();
-    assert_eq!(json(read).await["name"], "managed");
+    };
+    let put = |if_match: &'static str, body: &Value| {
+        app.client
+            .put(&rule_url)
+            .bearer_auth(&editor)
+            .header("If-Match", if_match)
+            .json(body)
+            .send()
+    };
+
+    assert_eq!(json(read().await.unwrap()).await["name"], "managed");
     eventually(PATIENCE, Duration::from_millis(100), async || {
         let list = json(
             app.client
@@ -379,14 +393,6 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     let mut changed = avg_rule("managed", &receiver, "1m");
     changed["threshold"] = json!(500);
     changed["enabled"] = json!(false);
-    let put = |if_match: &'static str, body: &Value| {
-        app.client
-            .put(app.url(&format!("/alerts/rules/{id}")))
-            .bearer_auth(&editor)
-            .header("If-Match", if_match)
-            .json(body)
-            .send()
-    };
     let updated = put("\"1\"", &changed).await.unwrap();
     assert_eq!(updated.status(), StatusCode::OK);
     assert_eq!(updated.headers()["etag"], "\"3\"");
@@ -406,47 +412,20 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     let malformed = put("version three", &changed).await.unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json(malformed).await["error"]["code"], "invalid_header");
-    let stale_delete = app
-        .client
-        .delete(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&editor)
-        .header("If-Match", "\"2\"")
-        .send()
-        .await
-        .unwrap();
+    let stale_delete = delete(Some("\"2\"")).await.unwrap();
     assert_eq!(stale_delete.status(), StatusCode::PRECONDITION_FAILED);
-    let unchanged = app
-        .client
-        .get(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
+    let unchanged = read().await.unwrap();
     assert_eq!(unchanged.headers()["etag"], "\"3\"");
     assert_eq!(json(unchanged).await["threshold"], 500.0);
 
-    let by_viewer = app
-        .client
-        .post(app.url("/alerts/rules"))
-        .bearer_auth(&viewer)
-        .json(&changed)
-        .send()
-        .await
-        .unwrap();
+    let by_viewer = post(&viewer, &changed).await.unwrap();
     assert_eq!(by_viewer.status(), StatusCode::FORBIDDEN);
 
     let mut broken = avg_rule("broken", &receiver, "1m");
     broken["window"] = json!("10s");
     broken["comparator"] = json!("==");
     broken["channels"] = json!([]);
-    let refused = app
-        .client
-        .post(app.url("/alerts/rules"))
-        .bearer_auth(&editor)
-        .json(&broken)
-        .send()
-        .await
-        .unwrap();
+    let refused = post(&editor, &broken).await.unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let refused = json(refused).await;
     assert_eq!(refused["error"]["code"], "invalid_rule");
@@ -463,21 +442,9 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
         "{refused}"
     );
 
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&editor)
-        .send()
-        .await
-        .unwrap();
+    let deleted = delete(None).await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let gone = app
-        .client
-        .get(app.url(&format!("/alerts/rules/{id}")))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
+    let gone = read().await.unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 
     eventually(PATIENCE, Duration::from_millis(200), async || {

@@ -13,7 +13,7 @@ use axum::Router;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::stats::Latencies;
+use crate::stats::{self, Latencies};
 
 #[derive(Args, Clone)]
 pub struct AlertLatencyArgs {
@@ -90,27 +90,17 @@ pub async fn alert_latency(args: AlertLatencyArgs) -> anyhow::Result<()> {
             "timestamp": chrono::Utc::now().to_rfc3339(),
             "payload": {"name": "probe.latency", "value": 150.0},
         });
-        let accepted = client
-            .post(format!("{}/ingest", args.url))
-            .header("X-API-Key", &args.api_key)
-            .json(&event)
-            .send()
-            .await?;
-        if accepted.status().as_u16() != 202 {
-            bail!("probe ingest answered {}", accepted.status());
-        }
-        let acknowledged = Instant::now();
-        loop {
-            let arrived = arrivals.lock().ok().and_then(|a| a.get(&series).copied());
-            if let Some(arrived) = arrived {
-                latencies.record(arrived.saturating_duration_since(acknowledged));
-                break;
-            }
-            if acknowledged.elapsed() > Duration::from_secs(120) {
-                bail!("no notification for {series} after 120 s");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let arrived = async || Ok(arrivals.lock().ok().and_then(|a| a.get(&series).copied()));
+        let latency = stats::probe(
+            &client,
+            &args.url,
+            &args.api_key,
+            &event,
+            Duration::from_millis(5),
+            arrived,
+        )
+        .await?;
+        latencies.record(latency);
         tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
     }
     let summary = latencies.summary();

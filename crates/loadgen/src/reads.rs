@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::stats::{Latencies, Summary};
+use crate::stats::{self, Latencies, Summary};
 
 #[derive(Args, Clone)]
 pub struct QueryBenchArgs {
@@ -187,22 +187,12 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
             "eventId": user, "eventType": "log", "serviceName": "freshness-probe",
             "timestamp": now.to_rfc3339(), "userId": user, "payload": {"probe": probe},
         });
-        let accepted = client
-            .post(format!("{}/ingest", args.url))
-            .header("X-API-Key", &args.api_key)
-            .json(&event)
-            .send()
-            .await?;
-        if accepted.status().as_u16() != 202 {
-            bail!("probe ingest answered {}", accepted.status());
-        }
-        let acknowledged_at = Instant::now();
         let query = json!({
             "startTime": (now - chrono::Duration::minutes(5)).to_rfc3339(),
             "endTime": (now + chrono::Duration::minutes(5)).to_rfc3339(),
             "userId": user, "limit": 1,
         });
-        loop {
+        let visible = async || {
             let answer: Value = client
                 .post(format!("{}/query", args.url))
                 .header("X-API-Key", &args.api_key)
@@ -212,15 +202,19 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
                 .json()
                 .await
                 .context("query answer")?;
-            if answer["pagination"]["total"].as_u64() == Some(1) {
-                latencies.record(acknowledged_at.elapsed());
-                break;
-            }
-            if acknowledged_at.elapsed() > Duration::from_secs(120) {
-                bail!("probe {probe} not visible after 120 s");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            let found = answer["pagination"]["total"].as_u64() == Some(1);
+            Ok(found.then(Instant::now))
+        };
+        let latency = stats::probe(
+            &client,
+            &args.url,
+            &args.api_key,
+            &event,
+            Duration::from_millis(25),
+            visible,
+        )
+        .await?;
+        latencies.record(latency);
         tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
     }
     let summary = latencies.summary();

@@ -1,7 +1,8 @@
-//! Latency samples and their percentiles.
+//! Latency samples and their percentiles, and probes that produce them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use serde_json::{json, Value};
 
 #[derive(Default)]
@@ -55,6 +56,40 @@ impl Latencies {
             p99_ms: at(0.99),
             max_ms: at(1.0),
         }
+    }
+}
+
+/// How long a probe waits for its effect before the run fails.
+const PROBE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Ingests one probe `event` and polls `seen` every `every` until it reports the instant the
+/// probe's effect appeared; returns the time from the 202 to that instant.
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: &str,
+    event: &Value,
+    every: Duration,
+    mut seen: impl AsyncFnMut() -> anyhow::Result<Option<Instant>>,
+) -> anyhow::Result<Duration> {
+    let accepted = client
+        .post(format!("{url}/ingest"))
+        .header("X-API-Key", api_key)
+        .json(event)
+        .send()
+        .await?;
+    if accepted.status().as_u16() != 202 {
+        bail!("probe ingest answered {}", accepted.status());
+    }
+    let acknowledged = Instant::now();
+    loop {
+        if let Some(at) = seen().await? {
+            return Ok(at.saturating_duration_since(acknowledged));
+        }
+        if acknowledged.elapsed() > PROBE_PATIENCE {
+            bail!("probe {} not seen after 120 s", event["eventId"]);
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

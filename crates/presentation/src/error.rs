@@ -113,6 +113,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Query parameters that do not parse (unknown field, wrong type): 400 `invalid_request`.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::bad_request("invalid_request", rejection.body_text())
+    }
+}
+
 impl From<AuthFailure> for ApiError {
     fn from(failure: AuthFailure) -> Self {
         match failure {

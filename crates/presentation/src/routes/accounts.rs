@@ -89,8 +89,7 @@ pub async fn summary(
     if account_id != principal.tenant_id.as_str() {
         return Err(ApiError::not_found("no such account"));
     }
-    let Query(params) = params
-        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let Query(params) = params?;
     let window = match params.window.as_deref() {
         None => SummaryWindow::OneDay,
         Some(value) => SummaryWindow::parse(value)

@@ -510,8 +510,7 @@ pub async fn history(
     params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HistoryResponse>, ApiError> {
     let principal = caller.require(Permission::Read)?;
-    let Query(params) = params
-        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let Query(params) = params?;
     let before = params
         .cursor
         .as_deref()

@@ -65,8 +65,7 @@ pub async fn audit_log(
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditResponse>, ApiError> {
     let principal = caller.require(Permission::Administer)?;
-    let Query(params) = params
-        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let Query(params) = params?;
     let before = params
         .cursor
         .as_deref()

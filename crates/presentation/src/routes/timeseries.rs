@@ -74,8 +74,7 @@ pub async fn timeseries(
     params: Result<Query<TimeseriesParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Permission::Read)?;
-    let Query(params) = params
-        .map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let Query(params) = params?;
     if params.metric.is_empty() {
         return Err(invalid("metric", "must not be empty"));
     }
