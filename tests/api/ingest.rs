@@ -367,7 +367,7 @@ async fn oversized_bodies_and_batches_are_413() {
 }
 
 #[tokio::test]
-async fn non_json_content_types_are_415() {
+async fn non_json_content_types_are_415_and_gzip_bodies_are_inflated_within_limits() {
     let app = spawn_app().await;
     let response = app
         .client
@@ -383,6 +383,38 @@ async fn non_json_content_types_are_415() {
         json(response).await["error"]["code"],
         "unsupported_media_type"
     );
+
+    let gzip = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        app.client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let batch = log_batch("zipped", 20).to_string();
+    let response = send(gzip(batch.as_bytes()), "gzip").await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(json(response).await["ingested"], 20);
+    // A small body that inflates beyond the 10 MiB limit is refused, not inflated whole.
+    let bomb = gzip(&vec![b' '; 11 * 1024 * 1024]);
+    assert!(bomb.len() < 100_000);
+    let response = send(bomb, "gzip").await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = send(batch.into_bytes(), "zstd").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        json(response).await["error"]["code"],
+        "unsupported_encoding"
+    );
+    assert_eq!(app.stored_events("acme").await, 20);
 }
 
 #[tokio::test]

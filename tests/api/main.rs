@@ -11,6 +11,7 @@ mod alerts;
 mod health;
 mod helpers;
 mod ingest;
+mod otlp;
 mod proxy;
 mod queries;
 mod receiver;

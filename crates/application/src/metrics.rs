@@ -10,6 +10,7 @@ pub struct Metrics {
     pub ingest_events_accepted: AtomicU64,
     pub ingest_events_duplicate: AtomicU64,
     pub ingest_rejected: AtomicU64,
+    pub otlp_records_rejected: AtomicU64,
     pub rate_limited: AtomicU64,
     pub rate_limit_fail_open: AtomicU64,
     pub cache_l1_hits: AtomicU64,
@@ -47,6 +48,11 @@ impl Metrics {
                 "telemetry_ingest_rejected_total",
                 "Ingest requests refused (4xx or 5xx).",
                 read(&self.ingest_rejected),
+            ),
+            (
+                "telemetry_otlp_records_rejected_total",
+                "OTLP log records, data points and spans rejected as a partial success.",
+                read(&self.otlp_records_rejected),
             ),
             (
                 "telemetry_rate_limited_total",

@@ -212,15 +212,16 @@ impl From<QueryFailure> for ApiError {
 }
 
 /// Gives error responses that middleware produced without the standard body (timeouts,
-/// body limits, unknown methods) the standard JSON body.
+/// body limits, unknown methods: no body or plain text) the standard JSON body. Bodies a
+/// handler wrote on purpose (JSON, OTLP's protobuf `Status`) pass unchanged.
 pub async fn ensure_json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let is_plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_none_or(|value| value.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !is_plain {
         return response;
     }
     let code = match status {

@@ -1,6 +1,7 @@
 //! Presentation: the HTTP interface.
 //!
 //! - [`routes`]: one router per resource (health, ingestion, ...).
+//! - [`otlp`]: OpenTelemetry OTLP/HTTP messages and their translation into events.
 //! - [`auth`]: extractors that authenticate callers (API key, bearer JWT).
 //! - [`error`]: the single error type and JSON error body; all status mapping lives there.
 //! - [`openapi`]: the generated OpenAPI document and Swagger UI.
@@ -9,6 +10,7 @@
 pub mod auth;
 pub mod error;
 pub mod openapi;
+pub mod otlp;
 pub mod routes;
 pub mod state;
 
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::health::router())
         .merge(routes::ingest::router())
+        .merge(routes::otlp::router())
         .merge(routes::api_keys::router())
         .merge(routes::query::router())
         .merge(routes::accounts::router())
@@ -78,6 +81,7 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("idempotency-key"),
+            header::CONTENT_ENCODING,
             header::IF_MATCH,
         ])
         .expose_headers([

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, alerts, api_keys, audit, dto, health, ingest, query, read_models, timeseries,
+    accounts, alerts, api_keys, audit, dto, health, ingest, otlp, query, read_models, timeseries,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
     ),
     paths(
         health::healthz, health::readyz, health::metrics, ingest::ingest,
+        otlp::export_logs, otlp::export_metrics, otlp::export_traces,
         api_keys::issue_key, api_keys::revoke_key,
         query::query, accounts::summary, timeseries::timeseries,
         audit::audit_log, read_models::rebuild,
@@ -44,6 +45,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingestion", description = "Push telemetry"),
+        (name = "otlp", description = "OpenTelemetry OTLP/HTTP export (protobuf or JSON, optionally gzip)"),
         (name = "queries", description = "Events, summaries and time series"),
         (name = "alerts", description = "Alert rules, active alerts, history, dead letters"),
         (name = "administration", description = "Tenant administration (admin users)"),

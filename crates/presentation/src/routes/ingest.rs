@@ -3,17 +3,21 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use axum::body::{to_bytes, Body};
+use std::io::Read;
+
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use flate2::read::GzDecoder;
 use serde::Serialize;
-use telemetry_application::auth::Permission;
-use telemetry_application::ingest::{body_fingerprint, IngestRequest};
+use telemetry_application::auth::{Credential, Permission};
+use telemetry_application::ingest::{body_fingerprint, IngestReceipt, IngestRequest};
 use telemetry_application::ports::RateDecision;
 use telemetry_domain::ingest::EventSubmission;
+use telemetry_domain::values::{ApiKeyId, TenantId};
 use utoipa::ToSchema;
 
 use crate::auth::ApiKeyCaller;
@@ -91,7 +95,8 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Accepts one event object or an array of them. Answers `202` only after every accepted event
 /// is committed to the event store. Events whose `eventId` was already recorded for the
 /// tenant are counted as duplicates and not stored again. A batch with any invalid event
-/// stores nothing.
+/// stores nothing. The body may be gzip-compressed (`Content-Encoding: gzip`); the size limit
+/// applies before and after inflating.
 #[utoipa::path(
     post,
     path = "/ingest",
@@ -150,75 +155,17 @@ async fn accept(
     body: Body,
     decision: RateDecision,
 ) -> Result<Response, ApiError> {
-    let principal = caller.0;
-    if !principal.may(Permission::Ingest) {
-        return Err(ApiError::forbidden());
-    }
-    if !decision.allowed {
-        let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "the tenant's limit of {} requests per window is used up",
-                decision.limit
-            ),
-        )
-        .retry_after(retry_after));
-    }
+    let key_id = admit(&caller, &decision)?;
     require_json(headers)?;
-    let telemetry_application::auth::Credential::ApiKey { key_id } = principal.credential else {
-        return Err(ApiError::forbidden());
-    };
     let idempotency_key = idempotency_key(headers)?;
-    let bytes = to_bytes(body, state.limits.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the request body is larger than {} bytes",
-                    state.limits.max_body_bytes
-                ),
-            )
-        })?;
+    let bytes = read_body(state, headers, body).await?;
     let submissions = parse_submissions(&bytes)?;
-    if submissions.len() > state.limits.max_batch_events {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!(
-                "a batch may hold at most {} events, this one has {}",
-                state.limits.max_batch_events,
-                submissions.len()
-            ),
-        ));
-    }
-    let body_fingerprint = match idempotency_key {
-        Some(_) => body_fingerprint(&bytes),
-        None => String::new(),
+    let batch = Batch {
+        tenant_id: caller.0.tenant_id,
+        key_id,
+        idempotency_key,
     };
-    drop(bytes);
-    let receipt = state
-        .ingest
-        .ingest(IngestRequest {
-            tenant_id: principal.tenant_id,
-            key_id,
-            idempotency_key,
-            body_fingerprint,
-            submissions,
-        })
-        .await?;
-    if !receipt.replayed {
-        let metrics = &state.metrics;
-        metrics
-            .ingest_events_accepted
-            .fetch_add(u64::from(receipt.ingested), Ordering::Relaxed);
-        metrics
-            .ingest_events_duplicate
-            .fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
-    }
+    let receipt = record(state, batch, bytes, submissions).await?;
     let replayed = receipt.replayed;
     let mut response = (
         StatusCode::ACCEPTED,
@@ -238,6 +185,128 @@ async fn accept(
     Ok(response)
 }
 
+/// The checks every ingestion route makes before reading the body: the caller may ingest
+/// (with an API key, whose id the batch records) and the tenant is within its rate limit.
+pub(crate) fn admit(caller: &ApiKeyCaller, decision: &RateDecision) -> Result<ApiKeyId, ApiError> {
+    let principal = &caller.0;
+    if !principal.may(Permission::Ingest) {
+        return Err(ApiError::forbidden());
+    }
+    if !decision.allowed {
+        let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "the tenant's limit of {} requests per window is used up",
+                decision.limit
+            ),
+        )
+        .retry_after(retry_after));
+    }
+    match &principal.credential {
+        Credential::ApiKey { key_id } => Ok(key_id.clone()),
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+/// Reads the whole body, within the configured size limit, and inflates it when it is
+/// sent with `Content-Encoding: gzip` (the inflated size is held to the same limit).
+pub(crate) async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let bytes = to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes),
+        Some("gzip" | "x-gzip") => {
+            let mut inflated = Vec::new();
+            GzDecoder::new(bytes.as_ref())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|error| {
+                    ApiError::bad_request(
+                        "invalid_encoding",
+                        format!("the body is not valid gzip: {error}"),
+                    )
+                })?;
+            if inflated.len() > limit {
+                return Err(too_large());
+            }
+            Ok(Bytes::from(inflated))
+        }
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported; send gzip or no encoding"),
+        )),
+    }
+}
+
+/// Who sends a batch, and the idempotency key it came with.
+pub(crate) struct Batch {
+    pub tenant_id: TenantId,
+    pub key_id: ApiKeyId,
+    pub idempotency_key: Option<String>,
+}
+
+/// Records a request's events through the ingest service (within the batch limit) and
+/// counts the outcome. `body` is the request body, fingerprinted when an idempotency key
+/// needs it.
+pub(crate) async fn record(
+    state: &AppState,
+    batch: Batch,
+    body: Bytes,
+    submissions: Vec<EventSubmission>,
+) -> Result<IngestReceipt, ApiError> {
+    let max = state.limits.max_batch_events;
+    if submissions.len() > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "a batch may hold at most {max} events, this one has {}",
+                submissions.len()
+            ),
+        ));
+    }
+    let body_fingerprint = match batch.idempotency_key {
+        Some(_) => body_fingerprint(&body),
+        None => String::new(),
+    };
+    drop(body);
+    let request = IngestRequest {
+        tenant_id: batch.tenant_id,
+        key_id: batch.key_id,
+        idempotency_key: batch.idempotency_key,
+        body_fingerprint,
+        submissions,
+    };
+    let receipt = state.ingest.ingest(request).await?;
+    if !receipt.replayed {
+        let metrics = &state.metrics;
+        metrics
+            .ingest_events_accepted
+            .fetch_add(u64::from(receipt.ingested), Ordering::Relaxed);
+        metrics
+            .ingest_events_duplicate
+            .fetch_add(u64::from(receipt.duplicates), Ordering::Relaxed);
+    }
+    Ok(receipt)
+}
+
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -254,7 +323,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -300,7 +369,7 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
     Ok(submissions)
 }
 
-fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+pub(crate) fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
     let reset = decision.reset_after.as_secs_f64().ceil() as u64;
     headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
     headers.insert(

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod dto;
 pub mod health;
 pub mod ingest;
+pub mod otlp;
 pub mod query;
 pub mod read_models;
 pub mod timeseries;

@@ -1,0 +1,1098 @@
+//! OTLP export requests as submitted events: the same validation, deduplication and storage
+//! as `POST /ingest`.
+//!
+//! - **Service**: the resource's `service.name` (`unknown_service` when absent, as the
+//!   OpenTelemetry SDKs default it). **User**: the `user.id` or `enduser.id` attribute.
+//! - **Event ids** are derived from content, so a retried export records nothing twice:
+//!   spans use their trace and span ids; log records and metric data points a digest of
+//!   resource, scope and record (plus a counter when one request holds identical records).
+//! - **Logs** become `log` events; **spans** `trace` events with `durationMs`; **gauge and
+//!   sum** data points `metric` events with the point's attributes. Histograms and summaries,
+//!   which have no single value, become `<name>.count`, `<name>.sum`, `<name>.min` and
+//!   `<name>.max` samples (those the point carries), and summaries one `<name>` sample per
+//!   quantile with a `quantile` attribute. Buckets are not kept.
+//! - A record that cannot become a valid event (no trace id, a value that is not finite, a
+//!   timestamp an hour or more ahead, ...) is rejected alone: the rest is recorded, and the
+//!   response's `partialSuccess` counts and names what was rejected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat};
+use prost::Message;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use telemetry_domain::ingest::{validate_submissions, EventSubmission};
+use telemetry_domain::values::Timestamp;
+
+use super::json::encode_hex;
+use super::proto::{
+    any_value, metric, number_data_point, AnyValue, ExponentialHistogramDataPoint,
+    ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest,
+    HistogramDataPoint, InstrumentationScope, KeyValue, LogRecord, Metric, Resource, Span,
+    SummaryDataPoint,
+};
+
+/// The service name OpenTelemetry SDKs report when none is configured.
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+/// At most this many rejected records are named in a partial-success message.
+const NAMED_REJECTIONS: usize = 5;
+
+/// The three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Logs,
+    Metrics,
+    Traces,
+}
+
+impl Signal {
+    /// What the signal's records are called in messages and in `partialSuccess`.
+    pub fn records(self) -> &'static str {
+        match self {
+            Signal::Logs => "log records",
+            Signal::Metrics => "data points",
+            Signal::Traces => "spans",
+        }
+    }
+
+    /// The JSON name of the rejected count in the signal's `partialSuccess`.
+    pub fn rejected_field(self) -> &'static str {
+        match self {
+            Signal::Logs => "rejectedLogRecords",
+            Signal::Metrics => "rejectedDataPoints",
+            Signal::Traces => "rejectedSpans",
+        }
+    }
+
+    fn path(self) -> [&'static str; 3] {
+        match self {
+            Signal::Logs => ["resourceLogs", "scopeLogs", "logRecords"],
+            Signal::Metrics => ["resourceMetrics", "scopeMetrics", "metrics"],
+            Signal::Traces => ["resourceSpans", "scopeSpans", "spans"],
+        }
+    }
+}
+
+/// Where a record sits in the request: resource, scope, record and, for metrics, data point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Position {
+    resource: usize,
+    scope: usize,
+    record: usize,
+    point: Option<usize>,
+}
+
+struct Located(Signal, Position);
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [resources, scopes, records] = self.0.path();
+        let at = self.1;
+        write!(
+            f,
+            "{resources}[{}].{scopes}[{}].{records}[{}]",
+            at.resource, at.scope, at.record
+        )?;
+        if let Some(point) = at.point {
+            write!(f, ".dataPoints[{point}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// An export request turned into events, and what could not be.
+#[derive(Debug)]
+pub struct Conversion {
+    pub submissions: Vec<EventSubmission>,
+    /// Records (log records, data points, spans) in the request.
+    pub records: usize,
+    /// Records rejected; none of their events is in `submissions`.
+    pub rejected: usize,
+    /// Names the first rejected records and why; empty when none was.
+    pub error_message: String,
+}
+
+pub fn logs(request: &ExportLogsServiceRequest, received_at: Timestamp) -> Conversion {
+    let mut builder = Builder::new(Signal::Logs, received_at);
+    for (r, resource_logs) in request.resource_logs.iter().enumerate() {
+        let origin = Origin::new(resource_logs.resource.as_ref());
+        for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
+            let scope = origin.scope(scope_logs.scope.as_ref());
+            for (i, record) in scope_logs.log_records.iter().enumerate() {
+                let at = Position {
+                    resource: r,
+                    scope: s,
+                    record: i,
+                    point: None,
+                };
+                builder.log(at, &scope, record);
+            }
+        }
+    }
+    builder.finish()
+}
+
+pub fn metrics(request: &ExportMetricsServiceRequest, received_at: Timestamp) -> Conversion {
+    let mut builder = Builder::new(Signal::Metrics, received_at);
+    for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
+        let origin = Origin::new(resource_metrics.resource.as_ref());
+        for (s, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
+            let scope = origin.scope(scope_metrics.scope.as_ref());
+            for (i, metric) in scope_metrics.metrics.iter().enumerate() {
+                builder.metric(r, s, i, &scope, metric);
+            }
+        }
+    }
+    builder.finish()
+}
+
+pub fn traces(request: &ExportTraceServiceRequest, received_at: Timestamp) -> Conversion {
+    let mut builder = Builder::new(Signal::Traces, received_at);
+    for (r, resource_spans) in request.resource_spans.iter().enumerate() {
+        let origin = Origin::new(resource_spans.resource.as_ref());
+        for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
+            let scope = origin.scope(scope_spans.scope.as_ref());
+            for (i, span) in scope_spans.spans.iter().enumerate() {
+                let at = Position {
+                    resource: r,
+                    scope: s,
+                    record: i,
+                    point: None,
+                };
+                builder.span(at, &scope, span);
+            }
+        }
+    }
+    builder.finish()
+}
+
+/// What every record of one resource shares.
+struct Origin {
+    service: String,
+    attributes: Map<String, Value>,
+    digest: Sha256,
+}
+
+impl Origin {
+    fn new(resource: Option<&Resource>) -> Self {
+        let attributes = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+        let service = attributes
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref())
+            .map(any_text)
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
+        let mut attributes = attribute_map(attributes);
+        attributes.remove("service.name");
+        let mut digest = Sha256::new();
+        update(
+            &mut digest,
+            &resource.map(Message::encode_to_vec).unwrap_or_default(),
+        );
+        Self {
+            service,
+            attributes,
+            digest,
+        }
+    }
+
+    fn scope(&self, scope: Option<&InstrumentationScope>) -> Scope<'_> {
+        let mut digest = self.digest.clone();
+        update(
+            &mut digest,
+            &scope.map(Message::encode_to_vec).unwrap_or_default(),
+        );
+        let mut description = Map::new();
+        if let Some(scope) = scope.filter(|scope| !scope.name.is_empty()) {
+            description.insert("name".into(), scope.name.clone().into());
+            if !scope.version.is_empty() {
+                description.insert("version".into(), scope.version.clone().into());
+            }
+        }
+        Scope {
+            origin: self,
+            digest,
+            description,
+        }
+    }
+}
+
+struct Scope<'a> {
+    origin: &'a Origin,
+    digest: Sha256,
+    description: Map<String, Value>,
+}
+
+impl Scope<'_> {
+    /// Adds the resource's other attributes and the scope to a payload.
+    fn describe(&self, payload: &mut Map<String, Value>) {
+        if !self.origin.attributes.is_empty() {
+            payload.insert(
+                "resource".into(),
+                Value::Object(self.origin.attributes.clone()),
+            );
+        }
+        if !self.description.is_empty() {
+            payload.insert("scope".into(), Value::Object(self.description.clone()));
+        }
+    }
+}
+
+/// Collects events and rejections, then validates them as `/ingest` would.
+struct Builder {
+    signal: Signal,
+    received_at: Timestamp,
+    submissions: Vec<EventSubmission>,
+    /// The record each submission came from.
+    origins: Vec<Position>,
+    records: usize,
+    rejected: BTreeMap<Position, String>,
+    /// Content digests seen in this request, and how often.
+    seen: HashMap<[u8; 16], u32>,
+}
+
+/// The top-level fields of one event to submit.
+struct Event<'a> {
+    id: String,
+    event_type: &'static str,
+    service: &'a str,
+    timestamp_nanos: u64,
+    user: Option<String>,
+    payload: Map<String, Value>,
+}
+
+impl Builder {
+    fn new(signal: Signal, received_at: Timestamp) -> Self {
+        Self {
+            signal,
+            received_at,
+            submissions: Vec::new(),
+            origins: Vec::new(),
+            records: 0,
+            rejected: BTreeMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn reject(&mut self, at: Position, reason: impl Into<String>) {
+        self.rejected.entry(at).or_insert_with(|| reason.into());
+    }
+
+    /// A stable id for content: the digest of scope and `parts`, and a counter when the
+    /// same content already occurred in this request.
+    fn content_id(&mut self, prefix: &str, scope: &Scope<'_>, parts: &[&[u8]]) -> String {
+        let mut digest = scope.digest.clone();
+        for part in parts {
+            update(&mut digest, part);
+        }
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest.finalize()[..16]);
+        let occurrence = self.seen.entry(key).or_insert(0);
+        let id = match *occurrence {
+            0 => format!("{prefix}{}", encode_hex(&key)),
+            n => format!("{prefix}{}-{n}", encode_hex(&key)),
+        };
+        *occurrence += 1;
+        id
+    }
+
+    fn push(&mut self, at: Position, event: Event<'_>) {
+        let nanos = if event.timestamp_nanos == 0 {
+            self.received_at.as_micros().unsigned_abs() * 1_000
+        } else {
+            event.timestamp_nanos
+        };
+        let micros = i64::try_from(nanos / 1_000).unwrap_or(i64::MAX);
+        let Some(timestamp) = DateTime::from_timestamp_micros(micros) else {
+            self.reject(at, "the timestamp is out of range");
+            return;
+        };
+        let timestamp = timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        self.submissions.push(EventSubmission {
+            event_id: raw(&event.id),
+            event_type: raw(&event.event_type),
+            service_name: raw(&event.service),
+            timestamp: raw(&timestamp),
+            user_id: event.user.as_ref().and_then(raw),
+            payload: raw(&event.payload),
+            unexpected_fields: Vec::new(),
+        });
+        self.origins.push(at);
+    }
+
+    fn log(&mut self, at: Position, scope: &Scope<'_>, record: &LogRecord) {
+        self.records += 1;
+        let id = self.content_id("otlp-log-", scope, &[&record.encode_to_vec()]);
+        let mut payload = Map::new();
+        if let Some(level) = severity(record) {
+            payload.insert("level".into(), level.into());
+        }
+        if record.severity_number != 0 {
+            payload.insert("severityNumber".into(), record.severity_number.into());
+        }
+        match record.body.as_ref().and_then(|body| body.value.as_ref()) {
+            Some(any_value::Value::StringValue(text)) => {
+                payload.insert("message".into(), text.clone().into());
+            }
+            Some(_) => {
+                let body = record.body.as_ref().map(json_value).unwrap_or(Value::Null);
+                payload.insert("body".into(), body);
+            }
+            None => {}
+        }
+        if !record.event_name.is_empty() {
+            payload.insert("eventName".into(), record.event_name.clone().into());
+        }
+        if !record.trace_id.is_empty() {
+            payload.insert("traceId".into(), encode_hex(&record.trace_id).into());
+        }
+        if !record.span_id.is_empty() {
+            payload.insert("spanId".into(), encode_hex(&record.span_id).into());
+        }
+        insert_attributes(&mut payload, &record.attributes);
+        scope.describe(&mut payload);
+        let timestamp_nanos = match record.time_unix_nano {
+            0 => record.observed_time_unix_nano,
+            time => time,
+        };
+        self.push(
+            at,
+            Event {
+                id,
+                event_type: "log",
+                service: &scope.origin.service,
+                timestamp_nanos,
+                user: user_of(&record.attributes),
+                payload,
+            },
+        );
+    }
+
+    fn span(&mut self, at: Position, scope: &Scope<'_>, span: &Span) {
+        self.records += 1;
+        let valid_id = |id: &[u8], length: usize| id.len() == length && id.iter().any(|&b| b != 0);
+        if !valid_id(&span.trace_id, 16) || !valid_id(&span.span_id, 8) {
+            self.reject(
+                at,
+                "a span needs a 16-byte trace id and an 8-byte span id, not all zero",
+            );
+            return;
+        }
+        let trace_id = encode_hex(&span.trace_id);
+        let span_id = encode_hex(&span.span_id);
+        let mut payload = Map::new();
+        payload.insert("traceId".into(), trace_id.clone().into());
+        payload.insert("spanId".into(), span_id.clone().into());
+        if !span.parent_span_id.is_empty() {
+            payload.insert(
+                "parentSpanId".into(),
+                encode_hex(&span.parent_span_id).into(),
+            );
+        }
+        payload.insert("name".into(), span.name.clone().into());
+        if let Some(kind) = span_kind(span.kind) {
+            payload.insert("kind".into(), kind.into());
+        }
+        if span.start_time_unix_nano > 0 && span.end_time_unix_nano >= span.start_time_unix_nano {
+            let nanos = span.end_time_unix_nano - span.start_time_unix_nano;
+            payload.insert("durationMs".into(), number(nanos as f64 / 1e6));
+        }
+        if let Some(status) = &span.status {
+            let mut described = Map::new();
+            described.insert("code".into(), status_code(status.code).into());
+            if !status.message.is_empty() {
+                described.insert("message".into(), status.message.clone().into());
+            }
+            payload.insert("status".into(), Value::Object(described));
+        }
+        if !span.trace_state.is_empty() {
+            payload.insert("traceState".into(), span.trace_state.clone().into());
+        }
+        insert_attributes(&mut payload, &span.attributes);
+        if !span.events.is_empty() {
+            let events = span
+                .events
+                .iter()
+                .map(|event| {
+                    let mut described = Map::new();
+                    described.insert("name".into(), event.name.clone().into());
+                    described.insert("timestamp".into(), rfc3339(event.time_unix_nano).into());
+                    insert_attributes(&mut described, &event.attributes);
+                    Value::Object(described)
+                })
+                .collect();
+            payload.insert("events".into(), Value::Array(events));
+        }
+        scope.describe(&mut payload);
+        self.push(
+            at,
+            Event {
+                id: format!("otlp-span-{trace_id}{span_id}"),
+                event_type: "trace",
+                service: &scope.origin.service,
+                timestamp_nanos: span.start_time_unix_nano,
+                user: user_of(&span.attributes),
+                payload,
+            },
+        );
+    }
+
+    fn metric(&mut self, r: usize, s: usize, i: usize, scope: &Scope<'_>, metric: &Metric) {
+        let at = |point: usize| Position {
+            resource: r,
+            scope: s,
+            record: i,
+            point: Some(point),
+        };
+        let identity = [metric.name.as_bytes(), metric.unit.as_bytes()];
+        match &metric.data {
+            Some(metric::Data::Gauge(gauge)) => {
+                for (p, point) in gauge.data_points.iter().enumerate() {
+                    let sample = Sample::new(metric, "gauge", &point.attributes);
+                    self.number_point(at(p), scope, &identity, sample, point);
+                }
+            }
+            Some(metric::Data::Sum(sum)) => {
+                for (p, point) in sum.data_points.iter().enumerate() {
+                    let mut sample = Sample::new(metric, "sum", &point.attributes);
+                    sample.temporality(sum.aggregation_temporality);
+                    sample
+                        .extra
+                        .insert("monotonic".into(), sum.is_monotonic.into());
+                    self.number_point(at(p), scope, &identity, sample, point);
+                }
+            }
+            Some(metric::Data::Histogram(histogram)) => {
+                let kind = ("histogram", histogram.aggregation_temporality);
+                for (p, point) in histogram.data_points.iter().enumerate() {
+                    self.distribution(at(p), scope, &identity, metric, kind, point);
+                }
+            }
+            Some(metric::Data::ExponentialHistogram(histogram)) => {
+                let kind = ("exponentialHistogram", histogram.aggregation_temporality);
+                for (p, point) in histogram.data_points.iter().enumerate() {
+                    self.distribution(at(p), scope, &identity, metric, kind, point);
+                }
+            }
+            Some(metric::Data::Summary(summary)) => {
+                for (p, point) in summary.data_points.iter().enumerate() {
+                    self.distribution(at(p), scope, &identity, metric, ("summary", 0), point);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn number_point(
+        &mut self,
+        at: Position,
+        scope: &Scope<'_>,
+        identity: &[&[u8]; 2],
+        sample: Sample<'_>,
+        point: &super::proto::NumberDataPoint,
+    ) {
+        self.records += 1;
+        let value = match point.value {
+            Some(number_data_point::Value::AsDouble(value)) => value,
+            Some(number_data_point::Value::AsInt(value)) => value as f64,
+            None => {
+                self.reject(at, "the data point has no value");
+                return;
+            }
+        };
+        let bytes = point.encode_to_vec();
+        let id = self.content_id("otlp-metric-", scope, &[identity[0], identity[1], &bytes]);
+        let reading = Reading {
+            name: sample.metric.name.clone(),
+            value,
+            quantile: None,
+            with_unit: true,
+        };
+        self.sample(at, scope, id, &sample, reading, point.time_unix_nano);
+    }
+
+    /// A histogram or summary point: its count, sum, min, max and quantiles as samples.
+    fn distribution<P: Distribution>(
+        &mut self,
+        at: Position,
+        scope: &Scope<'_>,
+        identity: &[&[u8]; 2],
+        metric: &Metric,
+        (kind, temporality): (&str, i32),
+        point: &P,
+    ) {
+        let mut sample = Sample::new(metric, kind, point.attributes());
+        sample.temporality(temporality);
+        let statistics = point.statistics();
+        let quantiles = point.quantiles();
+        let bytes = point.encode_to_vec();
+        let bytes = bytes.as_slice();
+        let time_unix_nano = point.time_unix_nano();
+        let sample = &sample;
+        self.records += 1;
+        let name = &sample.metric.name;
+        let reading = |suffix: &str, value: f64, with_unit: bool| Reading {
+            name: format!("{name}.{suffix}"),
+            value,
+            quantile: None,
+            with_unit,
+        };
+        let mut readings = vec![reading("count", statistics.count as f64, false)];
+        let named = [
+            ("sum", statistics.sum),
+            ("min", statistics.min),
+            ("max", statistics.max),
+        ];
+        for (suffix, value) in named {
+            if let Some(value) = value {
+                readings.push(reading(suffix, value, true));
+            }
+        }
+        for (quantile, value) in quantiles {
+            readings.push(Reading {
+                name: name.clone(),
+                value,
+                quantile: Some(quantile),
+                with_unit: true,
+            });
+        }
+        for reading in readings {
+            let quantile = reading.quantile.map(|q| q.to_string()).unwrap_or_default();
+            let series = [reading.name.as_bytes(), quantile.as_bytes()];
+            let id = self.content_id(
+                "otlp-metric-",
+                scope,
+                &[identity[0], identity[1], bytes, series[0], series[1]],
+            );
+            self.sample(at, scope, id, sample, reading, time_unix_nano);
+        }
+    }
+
+    fn sample(
+        &mut self,
+        at: Position,
+        scope: &Scope<'_>,
+        id: String,
+        sample: &Sample<'_>,
+        reading: Reading,
+        time_unix_nano: u64,
+    ) {
+        if !reading.value.is_finite() {
+            self.reject(at, "the value is not a finite number");
+            return;
+        }
+        let mut payload = Map::new();
+        payload.insert("name".into(), reading.name.into());
+        payload.insert("value".into(), number(reading.value));
+        if !sample.metric.unit.is_empty() && reading.with_unit {
+            payload.insert("unit".into(), sample.metric.unit.clone().into());
+        }
+        let mut attributes = string_map(sample.attributes);
+        if let Some(quantile) = reading.quantile {
+            attributes.insert("quantile".into(), quantile.to_string().into());
+        }
+        if !attributes.is_empty() {
+            payload.insert("attributes".into(), Value::Object(attributes));
+        }
+        for (key, value) in &sample.extra {
+            payload.insert(key.clone(), value.clone());
+        }
+        scope.describe(&mut payload);
+        self.push(
+            at,
+            Event {
+                id,
+                event_type: "metric",
+                service: &scope.origin.service,
+                timestamp_nanos: time_unix_nano,
+                user: None,
+                payload,
+            },
+        );
+    }
+
+    /// Validates every event as `/ingest` does; a record any of whose events is invalid is
+    /// rejected with all its events.
+    fn finish(mut self) -> Conversion {
+        if let Err(violations) = validate_submissions(&self.submissions, self.received_at) {
+            for violation in violations {
+                let at = self.origins[violation.index];
+                self.reject(at, violation.message);
+            }
+        }
+        let rejected = &self.rejected;
+        let submissions = self
+            .submissions
+            .into_iter()
+            .zip(&self.origins)
+            .filter(|(_, at)| !rejected.contains_key(at))
+            .map(|(submission, _)| submission)
+            .collect();
+        let error_message = if rejected.is_empty() {
+            String::new()
+        } else {
+            let named: Vec<String> = rejected
+                .iter()
+                .take(NAMED_REJECTIONS)
+                .map(|(at, reason)| format!("{}: {reason}", Located(self.signal, *at)))
+                .collect();
+            let more = rejected.len().saturating_sub(NAMED_REJECTIONS);
+            let mut message = format!(
+                "{} of {} {} rejected: {}",
+                rejected.len(),
+                self.records,
+                self.signal.records(),
+                named.join("; ")
+            );
+            if more > 0 {
+                message.push_str(&format!("; and {more} more"));
+            }
+            message
+        };
+        Conversion {
+            submissions,
+            records: self.records,
+            rejected: rejected.len(),
+            error_message,
+        }
+    }
+}
+
+/// One sample of a data point: its series name, value and, for summaries, quantile.
+struct Reading {
+    name: String,
+    value: f64,
+    quantile: Option<f64>,
+    /// Whether the metric's unit applies (not to `.count`).
+    with_unit: bool,
+}
+
+struct Statistics {
+    count: u64,
+    sum: Option<f64>,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+/// Histogram, exponential histogram and summary points: no single value, but statistics.
+trait Distribution: Message {
+    fn attributes(&self) -> &[KeyValue];
+    fn time_unix_nano(&self) -> u64;
+    fn statistics(&self) -> Statistics;
+    /// `(quantile, value)` pairs; only summaries have them.
+    fn quantiles(&self) -> Vec<(f64, f64)> {
+        Vec::new()
+    }
+}
+
+macro_rules! histogram_distribution {
+    ($point:ty) => {
+        impl Distribution for $point {
+            fn attributes(&self) -> &[KeyValue] {
+                &self.attributes
+            }
+            fn time_unix_nano(&self) -> u64 {
+                self.time_unix_nano
+            }
+            fn statistics(&self) -> Statistics {
+                Statistics {
+                    count: self.count,
+                    sum: self.sum,
+                    min: self.min,
+                    max: self.max,
+                }
+            }
+        }
+    };
+}
+
+histogram_distribution!(HistogramDataPoint);
+histogram_distribution!(ExponentialHistogramDataPoint);
+
+impl Distribution for SummaryDataPoint {
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn time_unix_nano(&self) -> u64 {
+        self.time_unix_nano
+    }
+    fn statistics(&self) -> Statistics {
+        Statistics {
+            count: self.count,
+            sum: Some(self.sum),
+            min: None,
+            max: None,
+        }
+    }
+    fn quantiles(&self) -> Vec<(f64, f64)> {
+        self.quantile_values
+            .iter()
+            .map(|q| (q.quantile, q.value))
+            .collect()
+    }
+}
+
+/// What the samples of one data point share.
+struct Sample<'a> {
+    metric: &'a Metric,
+    attributes: &'a [KeyValue],
+    extra: Map<String, Value>,
+}
+
+impl<'a> Sample<'a> {
+    fn new(metric: &'a Metric, kind: &str, attributes: &'a [KeyValue]) -> Self {
+        let mut extra = Map::new();
+        extra.insert("kind".into(), kind.into());
+        Self {
+            metric,
+            attributes,
+            extra,
+        }
+    }
+
+    fn temporality(&mut self, temporality: i32) {
+        let name = match temporality {
+            1 => "delta",
+            2 => "cumulative",
+            _ => return,
+        };
+        self.extra.insert("temporality".into(), name.into());
+    }
+}
+
+fn update(digest: &mut Sha256, part: &[u8]) {
+    digest.update((part.len() as u64).to_le_bytes());
+    digest.update(part);
+}
+
+fn raw<T: Serialize + ?Sized>(value: &T) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).ok()
+}
+
+fn number(value: f64) -> Value {
+    serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
+}
+
+fn rfc3339(nanos: u64) -> String {
+    let micros = i64::try_from(nanos / 1_000).unwrap_or(i64::MAX);
+    DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An attribute value as JSON: strings, booleans and numbers as themselves, arrays and
+/// maps recursively, bytes as base64.
+fn json_value(value: &AnyValue) -> Value {
+    use base64::Engine as _;
+    match &value.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(text)) => text.clone().into(),
+        Some(any_value::Value::BoolValue(flag)) => (*flag).into(),
+        Some(any_value::Value::IntValue(number)) => (*number).into(),
+        Some(any_value::Value::DoubleValue(double)) => serde_json::Number::from_f64(*double)
+            .map_or_else(|| double.to_string().into(), Value::Number),
+        Some(any_value::Value::ArrayValue(array)) => {
+            Value::Array(array.values.iter().map(json_value).collect())
+        }
+        Some(any_value::Value::KvlistValue(list)) => Value::Object(attribute_map(&list.values)),
+        Some(any_value::Value::BytesValue(bytes)) => base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into(),
+    }
+}
+
+/// An attribute value as text: strings as they are, anything else as its JSON.
+fn any_text(value: &AnyValue) -> String {
+    match json_value(value) {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+fn attribute_map(attributes: &[KeyValue]) -> Map<String, Value> {
+    attributes
+        .iter()
+        .map(|kv| {
+            let value = kv.value.as_ref().map(json_value).unwrap_or(Value::Null);
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// Metric attributes: every value as text (the stored contract is a string map).
+fn string_map(attributes: &[KeyValue]) -> Map<String, Value> {
+    attributes
+        .iter()
+        .map(|kv| {
+            let text = kv.value.as_ref().map(any_text).unwrap_or_default();
+            (kv.key.clone(), Value::String(text))
+        })
+        .collect()
+}
+
+fn insert_attributes(payload: &mut Map<String, Value>, attributes: &[KeyValue]) {
+    if !attributes.is_empty() {
+        payload.insert(
+            "attributes".into(),
+            Value::Object(attribute_map(attributes)),
+        );
+    }
+}
+
+fn user_of(attributes: &[KeyValue]) -> Option<String> {
+    ["user.id", "enduser.id"].iter().find_map(|key| {
+        attributes
+            .iter()
+            .find(|kv| kv.key == *key)
+            .and_then(|kv| kv.value.as_ref())
+            .map(any_text)
+            .filter(|user| !user.is_empty())
+    })
+}
+
+/// The level a log record states, or the one its severity number stands for.
+fn severity(record: &LogRecord) -> Option<String> {
+    if !record.severity_text.is_empty() {
+        return Some(record.severity_text.to_ascii_lowercase());
+    }
+    let level = match record.severity_number {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => return None,
+    };
+    Some(level.to_string())
+}
+
+fn span_kind(kind: i32) -> Option<&'static str> {
+    Some(match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => return None,
+    })
+}
+
+fn status_code(code: i32) -> &'static str {
+    match code {
+        1 => "ok",
+        2 => "error",
+        _ => "unset",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGS_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/logs.pb");
+    const LOGS_JSON: &str = include_str!("../../../../tests/fixtures/otlp/logs.json");
+    const METRICS_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/metrics.pb");
+    const METRICS_JSON: &str = include_str!("../../../../tests/fixtures/otlp/metrics.json");
+    const TRACES_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/traces.pb");
+    const TRACES_JSON: &str = include_str!("../../../../tests/fixtures/otlp/traces.json");
+
+    /// A minute after the fixtures' records.
+    fn received_at() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-01-21T12:01:00Z").unwrap()
+    }
+
+    /// The submissions as `(eventId, serviceName, timestamp, userId, payload)` JSON.
+    fn events(conversion: &Conversion) -> Vec<Value> {
+        let text = |raw: &Option<Box<RawValue>>| {
+            raw.as_ref()
+                .map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap())
+                .unwrap_or(Value::Null)
+        };
+        conversion
+            .submissions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "eventId": text(&s.event_id), "eventType": text(&s.event_type),
+                    "serviceName": text(&s.service_name), "timestamp": text(&s.timestamp),
+                    "userId": text(&s.user_id), "payload": text(&s.payload),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_encodings_of_the_fixtures_decode_to_the_same_requests() {
+        let logs = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
+        assert_eq!(logs, serde_json::from_str(LOGS_JSON).unwrap());
+        let metrics = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        // NaN is never equal to itself: compare the encodings instead.
+        let from_json: ExportMetricsServiceRequest = serde_json::from_str(METRICS_JSON).unwrap();
+        assert_eq!(metrics.encode_to_vec(), from_json.encode_to_vec());
+        let traces = ExportTraceServiceRequest::decode(TRACES_PB).unwrap();
+        assert_eq!(traces, serde_json::from_str(TRACES_JSON).unwrap());
+    }
+
+    #[test]
+    fn log_records_become_log_events() {
+        let request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
+        let conversion = logs(&request, received_at());
+        assert_eq!((conversion.records, conversion.rejected), (5, 1));
+        assert!(
+            conversion.error_message.starts_with(
+                "1 of 5 log records rejected: resourceLogs[0].scopeLogs[0].logRecords[3]: "
+            ),
+            "{}",
+            conversion.error_message
+        );
+        let events = events(&conversion);
+        assert_eq!(events.len(), 4);
+        let first = &events[0];
+        assert!(first["eventId"].as_str().unwrap().starts_with("otlp-log-"));
+        assert_eq!(first["eventType"], "log");
+        assert_eq!(first["serviceName"], "checkout");
+        assert_eq!(first["timestamp"], "2026-01-21T12:00:00Z");
+        assert_eq!(first["userId"], "u-42");
+        let payload = &first["payload"];
+        assert_eq!(payload["level"], "info");
+        assert_eq!(payload["severityNumber"], 9);
+        assert_eq!(payload["message"], "payment accepted");
+        assert_eq!(payload["attributes"]["http.status_code"], 200);
+        assert_eq!(payload["attributes"]["retry"], false);
+        assert_eq!(payload["traceId"], "5b8efff798038103d269b633813fc60c");
+        assert_eq!(payload["spanId"], "eee19b7ec3c1b174");
+        assert_eq!(payload["resource"]["host.name"], "node-1");
+        assert_eq!(payload["scope"]["name"], "checkout.instrumentation");
+        let second = &events[1]["payload"];
+        assert_eq!(second["level"], "error");
+        assert_eq!(second["body"]["error"], "card declined");
+        assert_eq!(second["body"]["codes"], serde_json::json!([51]));
+        assert_eq!(second["eventName"], "payment.failed");
+        assert_eq!(events[2]["timestamp"], "2026-01-21T12:00:02Z");
+        assert_eq!(events[3]["serviceName"], UNKNOWN_SERVICE);
+        assert_eq!(events[3]["userId"], Value::Null);
+    }
+
+    #[test]
+    fn data_points_become_metric_samples() {
+        let request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        let conversion = metrics(&request, received_at());
+        assert_eq!((conversion.records, conversion.rejected), (5, 1));
+        assert!(conversion
+            .error_message
+            .contains("resourceMetrics[0].scopeMetrics[0].metrics[0].dataPoints[1]: the value is not a finite number"));
+        let samples: Vec<(String, f64, Value)> = events(&conversion)
+            .iter()
+            .map(|event| {
+                let payload = &event["payload"];
+                (
+                    payload["name"].as_str().unwrap().to_string(),
+                    payload["value"].as_f64().unwrap(),
+                    payload["attributes"].clone(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = samples.iter().map(|(name, ..)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "system.cpu.utilization",
+                "http.server.requests",
+                "http.server.duration.count",
+                "http.server.duration.sum",
+                "http.server.duration.min",
+                "http.server.duration.max",
+                "rpc.latency.count",
+                "rpc.latency.sum",
+                "rpc.latency",
+                "rpc.latency",
+            ]
+        );
+        let values: Vec<f64> = samples.iter().map(|(_, value, _)| *value).collect();
+        assert_eq!(
+            values,
+            [0.42, 7.0, 4.0, 100.5, 3.0, 60.0, 10.0, 55.0, 4.0, 9.0]
+        );
+        assert_eq!(samples[0].2, serde_json::json!({"cpu": "0"}));
+        assert_eq!(samples[9].2, serde_json::json!({"quantile": "0.99"}));
+        let events = events(&conversion);
+        let sum = &events[1]["payload"];
+        assert_eq!(sum["kind"], "sum");
+        assert_eq!(sum["temporality"], "cumulative");
+        assert_eq!(sum["monotonic"], true);
+        assert_eq!(sum["unit"], "{request}");
+        assert_eq!(events[2]["payload"]["unit"], Value::Null);
+        assert_eq!(events[3]["payload"]["unit"], "ms");
+        let mut ids: Vec<&str> = events
+            .iter()
+            .map(|e| e["eventId"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 10, "every sample has its own id");
+    }
+
+    #[test]
+    fn spans_become_trace_events() {
+        let request = ExportTraceServiceRequest::decode(TRACES_PB).unwrap();
+        let conversion = traces(&request, received_at());
+        assert_eq!((conversion.records, conversion.rejected), (3, 1));
+        let events = events(&conversion);
+        let server = &events[0];
+        assert_eq!(
+            server["eventId"],
+            "otlp-span-5b8efff798038103d269b633813fc60ceee19b7ec3c1b174"
+        );
+        assert_eq!(server["eventType"], "trace");
+        assert_eq!(server["userId"], "u-42");
+        let payload = &server["payload"];
+        assert_eq!(payload["durationMs"], 250.0);
+        assert_eq!(payload["kind"], "server");
+        assert_eq!(
+            payload["status"],
+            serde_json::json!({"code": "error", "message": "declined"})
+        );
+        assert_eq!(payload["events"][0]["name"], "exception");
+        assert_eq!(
+            payload["events"][0]["timestamp"],
+            "2026-01-21T12:00:00.200Z"
+        );
+        let child = &events[1]["payload"];
+        assert_eq!(child["parentSpanId"], "eee19b7ec3c1b174");
+        assert_eq!(child["durationMs"], 12.5);
+        assert_eq!(child["kind"], "client");
+    }
+
+    #[test]
+    fn ids_are_stable_and_identical_records_stay_distinct() {
+        let request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
+        let ids = |request: &ExportLogsServiceRequest| -> Vec<Value> {
+            events(&logs(request, received_at()))
+                .into_iter()
+                .map(|event| event["eventId"].clone())
+                .collect()
+        };
+        let first = ids(&request);
+        assert_eq!(first, ids(&request), "a retry derives the same ids");
+        let mut doubled = request.clone();
+        let records = &mut doubled.resource_logs[0].scope_logs[0].log_records;
+        records.push(records[0].clone());
+        let second = ids(&doubled);
+        // The copy follows the first resource's records; the second resource comes last.
+        assert_eq!(second[..3], first[..3]);
+        assert_eq!(second[3], format!("{}-1", first[0].as_str().unwrap()));
+        assert_eq!(second[4], first[3]);
+    }
+
+    #[test]
+    fn an_empty_request_has_no_events_and_no_rejections() {
+        let conversion = traces(&ExportTraceServiceRequest::default(), received_at());
+        assert_eq!((conversion.records, conversion.rejected), (0, 0));
+        assert!(conversion.submissions.is_empty() && conversion.error_message.is_empty());
+    }
+}

@@ -1,0 +1,324 @@
+//! The OTLP/JSON rules `serde` does not know by itself.
+//!
+//! - 64-bit integers arrive as decimal strings (the protobuf JSON mapping) or as numbers
+//!   (what some senders write); both are accepted.
+//! - Doubles may be the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
+//! - `traceId`, `spanId` and `parentSpanId` are hex, not base64 (an OTLP exception to the
+//!   mapping); `bytesValue` is base64.
+//! - A oneof is whichever of its fields is present; the `*Json` shapes below collect the
+//!   alternatives and convert into the `prost` types.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::proto::{
+    any_value, metric, number_data_point, AnyValue, ArrayValue, ExponentialHistogram, Gauge,
+    Histogram, KeyValue, KeyValueList, Metric, NumberDataPoint, Sum, Summary,
+};
+
+/// A number or a string holding one.
+enum Number {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberVisitor;
+        impl Visitor<'_> for NumberVisitor {
+            type Value = Number;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a number or a string holding a number")
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Number, E> {
+                Ok(Number::Unsigned(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Number, E> {
+                Ok(Number::Signed(value))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Number, E> {
+                Ok(Number::Float(value))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Number, E> {
+                Ok(Number::Text(value.to_string()))
+            }
+        }
+        deserializer.deserialize_any(NumberVisitor)
+    }
+}
+
+fn invalid<E: de::Error>(expected: &str, got: impl fmt::Display) -> E {
+    E::custom(format!("expected {expected}, got {got}"))
+}
+
+fn number_u64<E: de::Error>(number: Number) -> Result<u64, E> {
+    match number {
+        Number::Unsigned(value) => Ok(value),
+        Number::Signed(value) => {
+            u64::try_from(value).map_err(|_| invalid("an unsigned integer", value))
+        }
+        Number::Float(value) if value.fract() == 0.0 && (0.0..1.8e19).contains(&value) => {
+            Ok(value as u64)
+        }
+        Number::Float(value) => Err(invalid("an unsigned integer", value)),
+        Number::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| invalid("an unsigned integer", format!("{text:?}"))),
+    }
+}
+
+fn number_i64<E: de::Error>(number: Number) -> Result<i64, E> {
+    match number {
+        Number::Unsigned(value) => i64::try_from(value).map_err(|_| invalid("an integer", value)),
+        Number::Signed(value) => Ok(value),
+        Number::Float(value) if value.fract() == 0.0 && value.abs() < 9.2e18 => Ok(value as i64),
+        Number::Float(value) => Err(invalid("an integer", value)),
+        Number::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| invalid("an integer", format!("{text:?}"))),
+    }
+}
+
+fn number_f64<E: de::Error>(number: Number) -> Result<f64, E> {
+    match number {
+        Number::Unsigned(value) => Ok(value as f64),
+        Number::Signed(value) => Ok(value as f64),
+        Number::Float(value) => Ok(value),
+        Number::Text(text) => match text.as_str() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            other => other
+                .trim()
+                .parse()
+                .map_err(|_| invalid("a number", format!("{text:?}"))),
+        },
+    }
+}
+
+/// `fixed64` / `uint64`: a number or a decimal string; `null` is 0.
+pub fn u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Option::<Number>::deserialize(deserializer)?.map_or(Ok(0), number_u64)
+}
+
+/// `double`: a number or one of the special strings; `null` is 0.
+pub fn f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Option::<Number>::deserialize(deserializer)?.map_or(Ok(0.0), number_f64)
+}
+
+/// `optional double`.
+pub fn optional_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    Option::<Number>::deserialize(deserializer)?
+        .map(number_f64)
+        .transpose()
+}
+
+fn optional_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Option::<Number>::deserialize(deserializer)?
+        .map(number_i64)
+        .transpose()
+}
+
+fn optional_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Option::<Number>::deserialize(deserializer)?
+        .map(number_u64)
+        .transpose()
+}
+
+/// Trace and span ids: a hex string (empty or `null` is no id).
+pub fn hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+    decode_hex(&text).ok_or_else(|| invalid("a hex-encoded id", format!("{text:?}")))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
+/// Lower-case hex, as OTLP/JSON and the stored payloads write ids.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
+fn optional_base64<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<u8>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let url_safe = base64::engine::general_purpose::URL_SAFE;
+    engine
+        .decode(&text)
+        .or_else(|_| url_safe.decode(&text))
+        .map(Some)
+        .map_err(|_| invalid("base64", format!("{text:?}")))
+}
+
+/// `AnyValue`: one of its fields.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AnyValueJson {
+    string_value: Option<String>,
+    bool_value: Option<bool>,
+    #[serde(deserialize_with = "optional_i64")]
+    int_value: Option<i64>,
+    #[serde(deserialize_with = "optional_f64")]
+    double_value: Option<f64>,
+    array_value: Option<ArrayValue>,
+    kvlist_value: Option<KeyValueList>,
+    #[serde(deserialize_with = "optional_base64")]
+    bytes_value: Option<Vec<u8>>,
+}
+
+impl From<AnyValueJson> for AnyValue {
+    fn from(json: AnyValueJson) -> Self {
+        use any_value::Value;
+        let value = json
+            .string_value
+            .map(Value::StringValue)
+            .or(json.bool_value.map(Value::BoolValue))
+            .or(json.int_value.map(Value::IntValue))
+            .or(json.double_value.map(Value::DoubleValue))
+            .or(json.array_value.map(Value::ArrayValue))
+            .or(json.kvlist_value.map(Value::KvlistValue))
+            .or(json.bytes_value.map(Value::BytesValue));
+        AnyValue { value }
+    }
+}
+
+/// `Metric`: its data is one of five kinds.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MetricJson {
+    name: String,
+    unit: String,
+    gauge: Option<Gauge>,
+    sum: Option<Sum>,
+    histogram: Option<Histogram>,
+    exponential_histogram: Option<ExponentialHistogram>,
+    summary: Option<Summary>,
+}
+
+impl From<MetricJson> for Metric {
+    fn from(json: MetricJson) -> Self {
+        use metric::Data;
+        let data = json
+            .gauge
+            .map(Data::Gauge)
+            .or(json.sum.map(Data::Sum))
+            .or(json.histogram.map(Data::Histogram))
+            .or(json.exponential_histogram.map(Data::ExponentialHistogram))
+            .or(json.summary.map(Data::Summary));
+        Metric {
+            name: json.name,
+            unit: json.unit,
+            data,
+        }
+    }
+}
+
+/// `NumberDataPoint`: the value is `asDouble` or `asInt`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NumberDataPointJson {
+    attributes: Vec<KeyValue>,
+    #[serde(deserialize_with = "optional_u64")]
+    start_time_unix_nano: Option<u64>,
+    #[serde(deserialize_with = "optional_u64")]
+    time_unix_nano: Option<u64>,
+    #[serde(deserialize_with = "optional_f64")]
+    as_double: Option<f64>,
+    #[serde(deserialize_with = "optional_i64")]
+    as_int: Option<i64>,
+}
+
+impl From<NumberDataPointJson> for NumberDataPoint {
+    fn from(json: NumberDataPointJson) -> Self {
+        use number_data_point::Value;
+        NumberDataPoint {
+            attributes: json.attributes,
+            start_time_unix_nano: json.start_time_unix_nano.unwrap_or_default(),
+            time_unix_nano: json.time_unix_nano.unwrap_or_default(),
+            value: json
+                .as_double
+                .map(Value::AsDouble)
+                .or(json.as_int.map(Value::AsInt)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(deserialize_with = "u64")]
+        n: u64,
+        #[serde(deserialize_with = "f64")]
+        x: f64,
+        #[serde(deserialize_with = "hex")]
+        id: Vec<u8>,
+    }
+
+    fn probe(json: &str) -> Result<Probe, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn integers_may_be_strings_or_numbers() {
+        assert_eq!(probe(r#"{"n":"17","x":1,"id":""}"#).unwrap().n, 17);
+        assert_eq!(probe(r#"{"n":17,"x":1,"id":""}"#).unwrap().n, 17);
+        assert!(probe(r#"{"n":"-1","x":1,"id":""}"#).is_err());
+        assert!(probe(r#"{"n":1.5,"x":1,"id":""}"#).is_err());
+    }
+
+    #[test]
+    fn doubles_may_be_special_strings() {
+        assert!(probe(r#"{"n":0,"x":"NaN","id":""}"#).unwrap().x.is_nan());
+        assert_eq!(
+            probe(r#"{"n":0,"x":"-Infinity","id":""}"#).unwrap().x,
+            f64::NEG_INFINITY
+        );
+        assert!(probe(r#"{"n":0,"x":"many","id":""}"#).is_err());
+    }
+
+    #[test]
+    fn ids_are_hex() {
+        let id = probe(r#"{"n":0,"x":0,"id":"00ff1A"}"#).unwrap().id;
+        assert_eq!(id, vec![0x00, 0xff, 0x1a]);
+        assert_eq!(encode_hex(&id), "00ff1a");
+        assert!(probe(r#"{"n":0,"x":0,"id":"abc"}"#).is_err());
+        assert!(probe(r#"{"n":0,"x":0,"id":"zz"}"#).is_err());
+    }
+
+    #[test]
+    fn any_values_take_the_field_that_is_present() {
+        let value: AnyValue = serde_json::from_str(r#"{"intValue":"42"}"#).unwrap();
+        assert_eq!(value.value, Some(any_value::Value::IntValue(42)));
+        let value: AnyValue = serde_json::from_str(r#"{"bytesValue":"AAE="}"#).unwrap();
+        assert_eq!(value.value, Some(any_value::Value::BytesValue(vec![0, 1])));
+        let value: AnyValue = serde_json::from_str("{}").unwrap();
+        assert_eq!(value.value, None);
+    }
+}

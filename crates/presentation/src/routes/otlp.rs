@@ -1,0 +1,433 @@
+//! OTLP/HTTP: `POST /v1/logs`, `/v1/metrics` and `/v1/traces`, as OpenTelemetry SDKs and
+//! collectors export them (`OTEL_EXPORTER_OTLP_ENDPOINT=http://host:8080` and an
+//! `X-API-Key` header).
+//!
+//! Follows the OTLP/HTTP specification: binary protobuf (`application/x-protobuf`) or
+//! OTLP/JSON (`application/json`), optionally gzip-compressed; `200` with an
+//! `Export*ServiceResponse` in the request's encoding once the events are committed (with
+//! `partialSuccess` when some records were rejected); failures carry a `google.rpc.Status`
+//! whose `details` hold a `google.rpc.ErrorInfo` with the same machine-readable code
+//! `/ingest` would give (`reason`). `429` and `503` carry `Retry-After`, which exporters
+//! honour; other `4xx` are not retried by them.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use prost::Message;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use telemetry_domain::values::Timestamp;
+
+use super::ingest::{admit, apply_rate_limit_headers, idempotency_key, read_body, record, Batch};
+use crate::auth::ApiKeyCaller;
+use crate::error::ApiError;
+use crate::otlp::proto::{
+    ErrorInfo, ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportPartialSuccess,
+    ExportResponse, ExportTraceServiceRequest, ProtoAny, Status,
+};
+use crate::otlp::{convert, Conversion, Signal};
+use crate::state::AppState;
+
+pub const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+/// `ErrorInfo.domain` of every error this service reports.
+pub const ERROR_DOMAIN: &str = "telemetry";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/logs", post(export_logs))
+        .route("/v1/metrics", post(export_metrics))
+        .route("/v1/traces", post(export_traces))
+}
+
+/// The two encodings OTLP/HTTP defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case(PROTOBUF) {
+            Some(Self::Protobuf)
+        } else if media_type.eq_ignore_ascii_case(JSON) {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::Protobuf => PROTOBUF,
+            Self::Json => JSON,
+        })
+    }
+}
+
+/// Export logs (OTLP/HTTP).
+///
+/// An `ExportLogsServiceRequest`. Each log record becomes a `log` event of the resource's
+/// `service.name`; see docs/API.md for the mapping.
+#[utoipa::path(
+    post,
+    path = "/v1/logs",
+    tag = "otlp",
+    request_body(
+        description = "ExportLogsServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
+        content(("application/x-protobuf"), ("application/json"))
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Recorded; `partialSuccess` counts rejected records", content(("application/x-protobuf"), ("application/json"))),
+        (status = 400, description = "Undecodable body, or every record rejected (google.rpc.Status)"),
+        (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
+        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
+        (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+    )
+)]
+pub async fn export_logs(
+    State(state): State<AppState>,
+    caller: Result<ApiKeyCaller, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(&state, caller, &headers, body, Signal::Logs).await
+}
+
+/// Export metrics (OTLP/HTTP).
+///
+/// An `ExportMetricsServiceRequest`. Gauge and sum data points become `metric` events;
+/// histograms and summaries their `.count`, `.sum`, `.min`, `.max` and quantile samples.
+#[utoipa::path(
+    post,
+    path = "/v1/metrics",
+    tag = "otlp",
+    request_body(
+        description = "ExportMetricsServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
+        content(("application/x-protobuf"), ("application/json"))
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Recorded; `partialSuccess` counts rejected data points", content(("application/x-protobuf"), ("application/json"))),
+        (status = 400, description = "Undecodable body, or every data point rejected (google.rpc.Status)"),
+        (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
+        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
+        (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+    )
+)]
+pub async fn export_metrics(
+    State(state): State<AppState>,
+    caller: Result<ApiKeyCaller, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(&state, caller, &headers, body, Signal::Metrics).await
+}
+
+/// Export traces (OTLP/HTTP).
+///
+/// An `ExportTraceServiceRequest`. Each span becomes a `trace` event with `traceId`,
+/// `spanId`, `parentSpanId`, `durationMs`, `status` and its attributes and events.
+#[utoipa::path(
+    post,
+    path = "/v1/traces",
+    tag = "otlp",
+    request_body(
+        description = "ExportTraceServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
+        content(("application/x-protobuf"), ("application/json"))
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Recorded; `partialSuccess` counts rejected spans", content(("application/x-protobuf"), ("application/json"))),
+        (status = 400, description = "Undecodable body, or every span rejected (google.rpc.Status)"),
+        (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
+        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
+        (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+    )
+)]
+pub async fn export_traces(
+    State(state): State<AppState>,
+    caller: Result<ApiKeyCaller, ApiError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(&state, caller, &headers, body, Signal::Traces).await
+}
+
+#[tracing::instrument(name = "http_otlp_export", skip_all, fields(signal = ?signal))]
+async fn export(
+    state: &AppState,
+    caller: Result<ApiKeyCaller, ApiError>,
+    headers: &HeaderMap,
+    body: Body,
+    signal: Signal,
+) -> Response {
+    let encoding = Encoding::of(headers);
+    let metrics = &state.metrics;
+    metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) => {
+            metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
+            return status_response(error, encoding.unwrap_or(Encoding::Json));
+        }
+    };
+    let decision = state.rate_limits.check(&caller.0.tenant_id).await;
+    let outcome = accept(state, caller, headers, body, &decision, signal, encoding).await;
+    let mut response = outcome.unwrap_or_else(|error| {
+        metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
+        status_response(error, encoding.unwrap_or(Encoding::Json))
+    });
+    apply_rate_limit_headers(response.headers_mut(), &decision);
+    response
+}
+
+async fn accept(
+    state: &AppState,
+    caller: ApiKeyCaller,
+    headers: &HeaderMap,
+    body: Body,
+    decision: &telemetry_application::ports::RateDecision,
+    signal: Signal,
+    encoding: Option<Encoding>,
+) -> Result<Response, ApiError> {
+    let key_id = admit(&caller, decision)?;
+    let encoding = encoding.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send OTLP as application/x-protobuf or application/json",
+        )
+    })?;
+    let idempotency_key = idempotency_key(headers)?;
+    let bytes = read_body(state, headers, body).await?;
+    let received_at = Timestamp::now();
+    let conversion = match signal {
+        Signal::Logs => convert::logs(
+            &decode::<ExportLogsServiceRequest>(encoding, &bytes)?,
+            received_at,
+        ),
+        Signal::Metrics => convert::metrics(
+            &decode::<ExportMetricsServiceRequest>(encoding, &bytes)?,
+            received_at,
+        ),
+        Signal::Traces => convert::traces(
+            &decode::<ExportTraceServiceRequest>(encoding, &bytes)?,
+            received_at,
+        ),
+    };
+    let Conversion {
+        submissions,
+        records,
+        rejected,
+        error_message,
+    } = conversion;
+    if rejected > 0 {
+        state
+            .metrics
+            .otlp_records_rejected
+            .fetch_add(rejected as u64, Ordering::Relaxed);
+    }
+    if submissions.is_empty() && rejected > 0 {
+        return Err(ApiError::bad_request("invalid_records", error_message));
+    }
+    if !submissions.is_empty() {
+        let batch = Batch {
+            tenant_id: caller.0.tenant_id,
+            key_id,
+            idempotency_key,
+        };
+        let receipt = record(state, batch, bytes, submissions).await?;
+        tracing::debug!(
+            records,
+            rejected,
+            ingested = receipt.ingested,
+            duplicates = receipt.duplicates,
+            batch_id = %receipt.batch_id,
+            "OTLP export recorded"
+        );
+    }
+    let partial = (rejected > 0).then_some((rejected, error_message));
+    Ok(export_response(signal, encoding, partial))
+}
+
+fn decode<T: Message + Default + DeserializeOwned>(
+    encoding: Encoding,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    let invalid = |error: &dyn std::fmt::Display| {
+        ApiError::bad_request(
+            "invalid_otlp",
+            format!("the body is not a valid OTLP export request: {error}"),
+        )
+    };
+    match encoding {
+        Encoding::Protobuf => T::decode(bytes).map_err(|error| invalid(&error)),
+        Encoding::Json => serde_json::from_slice(bytes).map_err(|error| invalid(&error)),
+    }
+}
+
+/// `Export*ServiceResponse`: empty on full success, `partialSuccess` when records were
+/// rejected.
+fn export_response(
+    signal: Signal,
+    encoding: Encoding,
+    partial: Option<(usize, String)>,
+) -> Response {
+    let body = match encoding {
+        Encoding::Protobuf => ExportResponse {
+            partial_success: partial.map(|(rejected, error_message)| ExportPartialSuccess {
+                rejected: rejected as i64,
+                error_message,
+            }),
+        }
+        .encode_to_vec(),
+        Encoding::Json => {
+            let body = match partial {
+                None => json!({}),
+                Some((rejected, error_message)) => json!({"partialSuccess": {
+                    signal.rejected_field(): rejected.to_string(),
+                    "errorMessage": error_message,
+                }}),
+            };
+            body.to_string().into_bytes()
+        }
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+/// An error as OTLP/HTTP reports it: a `google.rpc.Status` in the request's encoding, its
+/// `ErrorInfo.reason` the code `/ingest` would give.
+fn status_response(error: ApiError, encoding: Encoding) -> Response {
+    let code = grpc_code(error.status);
+    let body = match encoding {
+        Encoding::Protobuf => {
+            let info = ErrorInfo {
+                reason: error.code.to_string(),
+                domain: ERROR_DOMAIN.to_string(),
+            };
+            Status {
+                code,
+                message: error.message,
+                details: vec![ProtoAny {
+                    type_url: ERROR_INFO_TYPE.to_string(),
+                    value: info.encode_to_vec(),
+                }],
+            }
+            .encode_to_vec()
+        }
+        Encoding::Json => json!({
+            "code": code,
+            "message": error.message,
+            "details": [{"@type": ERROR_INFO_TYPE, "reason": error.code, "domain": ERROR_DOMAIN}],
+        })
+        .to_string()
+        .into_bytes(),
+    };
+    let mut response = (
+        error.status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response();
+    if let Some(seconds) = error.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// The gRPC status code for an HTTP status, as `google.rpc.Status.code` wants it.
+fn grpc_code(status: StatusCode) -> i32 {
+    match status {
+        StatusCode::UNAUTHORIZED => 16,          // UNAUTHENTICATED
+        StatusCode::FORBIDDEN => 7,              // PERMISSION_DENIED
+        StatusCode::TOO_MANY_REQUESTS => 8,      // RESOURCE_EXHAUSTED
+        StatusCode::SERVICE_UNAVAILABLE => 14,   // UNAVAILABLE
+        StatusCode::UNPROCESSABLE_ENTITY => 9,   // FAILED_PRECONDITION
+        status if status.is_client_error() => 3, // INVALID_ARGUMENT
+        _ => 13,                                 // INTERNAL
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoding_follows_the_content_type() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Encoding::of(&headers), None);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
+        assert_eq!(Encoding::of(&headers), Some(Encoding::Protobuf));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(Encoding::of(&headers), Some(Encoding::Json));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(Encoding::of(&headers), None);
+    }
+
+    #[test]
+    fn protobuf_errors_are_statuses_with_the_code_in_error_info() {
+        let error = ApiError::bad_request("invalid_otlp", "broken");
+        let response = status_response(error, Encoding::Protobuf);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = futures_body(response);
+        let status = Status::decode(body.as_slice()).unwrap();
+        assert_eq!(status.code, 3);
+        assert_eq!(status.message, "broken");
+        assert_eq!(status.details[0].type_url, ERROR_INFO_TYPE);
+        let info = ErrorInfo::decode(status.details[0].value.as_slice()).unwrap();
+        assert_eq!(info.reason, "invalid_otlp");
+    }
+
+    #[test]
+    fn partial_success_names_the_signal_specific_field() {
+        let response = export_response(
+            Signal::Metrics,
+            Encoding::Json,
+            Some((2, "2 of 5 data points rejected".into())),
+        );
+        let body: serde_json::Value = serde_json::from_slice(&futures_body(response)).unwrap();
+        assert_eq!(body["partialSuccess"]["rejectedDataPoints"], "2");
+        let response = export_response(Signal::Logs, Encoding::Protobuf, None);
+        assert!(futures_body(response).is_empty());
+    }
+
+    fn futures_body(response: Response) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+            .unwrap()
+            .to_vec()
+    }
+}

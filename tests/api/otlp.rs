@@ -1,0 +1,385 @@
+//! OTLP/HTTP ingestion: the fixtures written by the OpenTelemetry project's own bindings
+//! (`tests/fixtures/otlp/`), both encodings, gzip, retries, partial success and
+//! `google.rpc.Status` errors.
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use prost::Message;
+use reqwest::{RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use telemetry_presentation::otlp::proto::{ErrorInfo, ExportResponse, Status};
+
+use crate::helpers::{
+    eventually, json, last_hours, spawn_app, spawn_app_with, TestApp, ACME_KEY, GLOBEX_KEY,
+};
+
+const PROTOBUF: &str = "application/x-protobuf";
+const LOGS_PB: &[u8] = include_bytes!("../fixtures/otlp/logs.pb");
+const METRICS_PB: &[u8] = include_bytes!("../fixtures/otlp/metrics.pb");
+const METRICS_JSON: &str = include_str!("../fixtures/otlp/metrics.json");
+const TRACES_PB: &[u8] = include_bytes!("../fixtures/otlp/traces.pb");
+
+/// The day the fixtures' records are stamped with.
+fn fixture_day() -> Value {
+    json!({"startTime": "2026-01-21T00:00:00Z", "endTime": "2026-01-22T00:00:00Z"})
+}
+
+impl TestApp {
+    fn export(&self, signal: &str, api_key: &str, content_type: &str) -> RequestBuilder {
+        self.client
+            .post(self.url(&format!("/v1/{signal}")))
+            .header("X-API-Key", api_key)
+            .header("Content-Type", content_type)
+    }
+
+    /// `/query` grouped by event type over `range`, as `(type, count)` pairs.
+    async fn counts_by_type(&self, api_key: &str, range: &Value) -> Vec<(String, u64)> {
+        let mut body = range.clone();
+        body["groupBy"] = json!("type");
+        let response = self.query(api_key, &body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut counts: Vec<(String, u64)> = json(response).await["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| {
+                let key = group["key"].as_str().unwrap().to_string();
+                (key, group["count"].as_u64().unwrap())
+            })
+            .collect();
+        counts.sort();
+        counts
+    }
+}
+
+async fn protobuf_response(response: reqwest::Response) -> ExportResponse {
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], PROTOBUF);
+    ExportResponse::decode(response.bytes().await.unwrap()).unwrap()
+}
+
+/// The status of a protobuf error response and its `ErrorInfo.reason`.
+async fn protobuf_status(response: reqwest::Response) -> (Status, String) {
+    assert_eq!(response.headers()["content-type"], PROTOBUF);
+    let status = Status::decode(response.bytes().await.unwrap()).unwrap();
+    let info = ErrorInfo::decode(status.details[0].value.as_slice()).unwrap();
+    (status, info.reason)
+}
+
+#[tokio::test]
+async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
+    let app = spawn_app().await;
+    for _ in 0..2 {
+        // The second round is an exporter's retry: nothing is recorded twice.
+        for (signal, body, rejected) in [
+            ("logs", LOGS_PB, 1),
+            ("metrics", METRICS_PB, 1),
+            ("traces", TRACES_PB, 1),
+        ] {
+            let response = app
+                .export(signal, ACME_KEY, PROTOBUF)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.headers().contains_key("x-ratelimit-limit"));
+            let answer = protobuf_response(response).await;
+            let partial = answer.partial_success.expect("partial success");
+            assert_eq!(partial.rejected, rejected, "{signal}");
+            assert!(partial.error_message.contains("rejected"), "{signal}");
+        }
+    }
+    // 4 log records, 10 metric samples from 4 data points, 2 spans.
+    assert_eq!(app.stored_events("acme").await, 16);
+    assert_eq!(
+        app.counter("telemetry_ingest_events_duplicate_total").await,
+        16
+    );
+    assert_eq!(
+        app.counter("telemetry_otlp_records_rejected_total").await,
+        6
+    );
+
+    let expected = vec![
+        ("log".to_string(), 4),
+        ("metric".to_string(), 10),
+        ("trace".to_string(), 2),
+    ];
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let counts = app.counts_by_type(ACME_KEY, &fixture_day()).await;
+            if counts == expected {
+                Ok(())
+            } else {
+                Err(format!("read side shows {counts:?}"))
+            }
+        },
+    )
+    .await;
+
+    // Events read back in the shape they were stored.
+    let mut spans = fixture_day();
+    spans["eventType"] = json!("trace");
+    let page = json(app.query(ACME_KEY, &spans).await).await;
+    let server = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["payload"]["kind"] == "server")
+        .unwrap()
+        .clone();
+    assert_eq!(server["serviceName"], "checkout");
+    assert_eq!(server["userId"], "u-42");
+    assert_eq!(server["payload"]["durationMs"], 250.0);
+    assert_eq!(
+        server["payload"]["traceId"],
+        "5b8efff798038103d269b633813fc60c"
+    );
+
+    // Another tenant sees none of it.
+    assert!(app
+        .counts_by_type(GLOBEX_KEY, &fixture_day())
+        .await
+        .is_empty());
+}
+
+/// An OTLP/JSON metrics export of one gauge point per value, stamped now.
+fn json_gauge(name: &str, values: &[f64]) -> Value {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let points: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            json!({"timeUnixNano": (now - i as i64 * 1_000_000).to_string(), "asDouble": value,
+                   "attributes": [{"key": "core", "value": {"intValue": "1"}}]})
+        })
+        .collect();
+    json!({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "edge"}}]},
+        "scopeMetrics": [{"metrics": [{"name": name, "unit": "ms", "gauge": {"dataPoints": points}}]}]
+    }]})
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
+    let app = spawn_app().await;
+    let body = json_gauge("edge.latency", &[10.0, 20.0, 30.0, 40.0]).to_string();
+    let response = app
+        .export("metrics", ACME_KEY, "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gzip(body.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(json(response).await, json!({}));
+
+    // The fixture in OTLP/JSON: one NaN point is rejected, the rest recorded.
+    let response = app
+        .export("metrics", ACME_KEY, "application/json")
+        .body(METRICS_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let partial = &json(response).await["partialSuccess"];
+    assert_eq!(partial["rejectedDataPoints"], "1");
+    assert!(partial["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("metrics[0].dataPoints[1]: the value is not a finite number"));
+    assert_eq!(app.stored_events("acme").await, 14);
+
+    // The recent samples reach the rollups: the summary's metric statistics.
+    let stats = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let response = app
+                .get_with_key(ACME_KEY, "/accounts/acme/summary?window=1h")
+                .await;
+            if response.status() != StatusCode::OK {
+                // 503 until the service has created its ClickHouse tables.
+                return Err(format!("summary answered {}", response.status()));
+            }
+            let summary = json(response).await;
+            let metric = summary["metrics"]
+                .as_array()
+                .and_then(|metrics| metrics.iter().find(|m| m["name"] == "edge.latency"))
+                .cloned();
+            match metric {
+                Some(metric) if metric["count"] == 4 => Ok(metric),
+                other => Err(format!("summary shows {other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        (stats["min"].as_f64(), stats["max"].as_f64()),
+        (Some(10.0), Some(40.0))
+    );
+    assert_eq!(stats["avg"].as_f64(), Some(25.0));
+    let mut edge = last_hours(1);
+    edge["serviceName"] = json!("edge");
+    let page = json(app.query(ACME_KEY, &edge).await).await;
+    assert_eq!(
+        page["data"][0]["payload"]["attributes"],
+        json!({"core": "1"})
+    );
+}
+
+#[tokio::test]
+async fn failures_are_google_rpc_statuses_and_store_nothing() {
+    let app = spawn_app_with(|settings| settings.ingest.max_batch_events = 5).await;
+    // No key, in each encoding.
+    let response = app
+        .client
+        .post(app.url("/v1/logs"))
+        .header("Content-Type", PROTOBUF)
+        .body(LOGS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, reason) = protobuf_status(response).await;
+    assert_eq!((status.code, reason.as_str()), (16, "missing_credentials"));
+    let response = app
+        .client
+        .post(app.url("/v1/logs"))
+        .header("X-API-Key", "wrong-key")
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let status = json(response).await;
+    assert_eq!(status["code"], 16);
+    assert_eq!(status["details"][0]["reason"], "invalid_api_key");
+    assert_eq!(
+        status["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ErrorInfo"
+    );
+
+    // Not OTLP at all.
+    let response = app
+        .export("traces", ACME_KEY, PROTOBUF)
+        .body(&b"\xff\xff\xff"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (status, reason) = protobuf_status(response).await;
+    assert_eq!((status.code, reason.as_str()), (3, "invalid_otlp"));
+    let response = app
+        .export("traces", ACME_KEY, "application/json")
+        .body(r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "not hex"}]}]}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(response).await["details"][0]["reason"], "invalid_otlp");
+
+    // Every record rejected: 400, not an empty success.
+    let orphan = json!({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"spanId": "eee19b7ec3c1b174", "name": "orphan"}]}]}]});
+    let response = app
+        .export("traces", ACME_KEY, "application/json")
+        .body(orphan.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let status = json(response).await;
+    assert_eq!(status["details"][0]["reason"], "invalid_records");
+    assert!(status["message"].as_str().unwrap().contains("spans[0]"));
+
+    // Unsupported media type and encoding.
+    let response = app
+        .export("logs", ACME_KEY, "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        json(response).await["details"][0]["reason"],
+        "unsupported_media_type"
+    );
+    let response = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .header("Content-Encoding", "br")
+        .body(LOGS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, reason) = protobuf_status(response).await;
+    assert_eq!(reason, "unsupported_encoding");
+    let response = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .header("Content-Encoding", "gzip")
+        .body(LOGS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (_, reason) = protobuf_status(response).await;
+    assert_eq!(reason, "invalid_encoding");
+
+    // Ten samples from the metrics fixture are more than this instance's batch limit.
+    let response = app
+        .export("metrics", ACME_KEY, PROTOBUF)
+        .body(METRICS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, reason) = protobuf_status(response).await;
+    assert_eq!(reason, "batch_too_large");
+
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn rate_limited_exports_carry_retry_after() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.max_requests = 1;
+        settings.rate_limit.window_ms = 60_000;
+    })
+    .await;
+    let first = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .body(LOGS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let limited = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .body(LOGS_PB)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    let (status, reason) = protobuf_status(limited).await;
+    assert_eq!((status.code, reason.as_str()), (8, "rate_limited"));
+    assert_eq!(app.stored_events("acme").await, 4);
+}
