@@ -4,14 +4,14 @@ CARGO ?= cargo
 PORT ?= 8080
 export PORT
 
-.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query bench-alerts build
+.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query bench-alerts bench-cpu build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080)"
 	@echo "make test    start the local stack and run every test"
 	@echo "make lint    rustfmt check and clippy (warnings are errors)"
 	@echo "make openapi refresh openapi/openapi.json from the code"
-	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md)"
+	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md); make bench-cpu: CPU by process"
 
 stack:
 	@./scripts/stack.sh
@@ -48,6 +48,9 @@ bench: bench-ingest bench-query bench-alerts
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
+
+bench-cpu: stack
+	@./scripts/bench-cpu.sh
 
 bench-query: stack
 	@./scripts/bench-query.sh

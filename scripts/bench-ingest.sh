@@ -5,7 +5,8 @@
 # 2. Sends batches of BATCH_SIZE unique seed-shaped events over CONNECTIONS connections for
 #    DURATION seconds as fast as they are acknowledged: events/s and latency.
 # 3. Reads the server's peak RSS and the event store's bytes per event.
-# 4. Runs again at half the measured rate: latency at half load.
+# 4. Runs again at half the measured rate: latency at half load; then OTLP/HTTP log exports
+#    (protobuf) at the maximum rate.
 # 5. Measures the raw limit: the same number of seed-shaped events copied into a plain
 #    Postgres table with `psql \copy`, and prints our rate as a ratio of it.
 set -euo pipefail
@@ -47,6 +48,11 @@ sleep 3
 HALF=$(python3 -c "print(int($MAX_RATE / 2))")
 echo "half load: $HALF events/s ($DURATION s)" >&2
 HALF_RESULT=$(run half --duration "$DURATION" --rate "$HALF" --timeline)
+# OpenTelemetry producers: the same batch size as OTLP/HTTP log exports (binary protobuf).
+$PG -d $DB -c "CHECKPOINT"
+sleep 3
+echo "OTLP/HTTP log exports at the maximum rate ($DURATION s)" >&2
+OTLP_RESULT=$(run otlp --duration "$DURATION" --otlp-logs)
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
 kill $SERVER_PID
 
@@ -73,9 +79,9 @@ UNIQUE_COPY_RATE=$(copy_rate raw_events_unique)
 RAW_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('raw_events')")
 rm -f "$COPY_FILE"
 
-python3 - "$MAX" "$HALF_RESULT" <<PY | tee "$OUT/ingest-summary.md"
+python3 - "$MAX" "$HALF_RESULT" "$OTLP_RESULT" <<PY | tee "$OUT/ingest-summary.md"
 import json, sys
-mx, half = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+mx, half, otlp = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 stored, store, dedup, raw = $STORED, $STORE_BYTES, $DEDUP_BYTES, $RAW_BYTES
 copy_rate = $COPY_RATE
 print("| Figure | Value |")
@@ -86,9 +92,10 @@ print(f"| Raw limit: psql \\\\copy of {mx['ingested']:,} events | {copy_rate:,.0
 print(f"| Ratio to raw copy | {mx['events_per_second'] / copy_rate:.2f} |")
 print(f"| psql \\\\copy into a table with a unique (tenant, eventId) index | {$UNIQUE_COPY_RATE:,.0f} events/s (ratio {mx['events_per_second'] / $UNIQUE_COPY_RATE:.2f}) |")
 print(f"| Latency at half load ({half['events_per_second']:,.0f} events/s) p50 / p95 / p99 | {half['p50_ms']:.0f} / {half['p95_ms']:.0f} / {half['p99_ms']:.0f} ms |")
+print(f"| OTLP/HTTP log exports (protobuf, $BATCH_SIZE records each): events/s, p50 / p95 / p99 | {otlp['events_per_second']:,.0f}, {otlp['p50_ms']:.0f} / {otlp['p95_ms']:.0f} / {otlp['p99_ms']:.0f} ms |")
 print(f"| Server peak RSS | {$RSS_KB / 1024:.0f} MB |")
 print(f"| Event store bytes per event (events table, TOAST and indexes) | {store / stored:.0f} |")
 print(f"| Deduplication index bytes per event | {dedup / stored:.0f} |")
 print(f"| Raw copy table bytes per event (for comparison) | {raw / mx['ingested']:.0f} |")
-print(f"| Failures (status:count) at max / half | {mx['failures']} / {half['failures']} |")
+print(f"| Failures (status:count) at max / half / OTLP | {mx['failures']} / {half['failures']} / {otlp['failures']} |")
 PY

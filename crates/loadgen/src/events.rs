@@ -18,7 +18,7 @@ pub const SERVICES: [&str; 12] = [
     "reporting",
 ];
 
-const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 6] = [
     "/api/v1/orders",
     "/api/v1/users",
     "/api/v1/cart",

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod events;
+mod otlp;
 mod reads;
 mod stats;
 
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use prost::Message as _;
+use telemetry_presentation::otlp::proto::ExportResponse;
 use tokio::sync::Mutex;
 
 use crate::stats::Latencies;
@@ -88,6 +91,9 @@ struct IngestArgs {
     /// Stop once this many events are acknowledged (0: run for --duration).
     #[arg(long, default_value_t = 0)]
     total_events: u64,
+    /// Send OTLP/HTTP log exports (binary protobuf, `POST /v1/logs`) instead of JSON batches.
+    #[arg(long)]
+    otlp_logs: bool,
 }
 
 #[tokio::main]
@@ -191,15 +197,26 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                         args.metric_names,
                     );
                 }
-                template.stamp(sequence);
-                let body = template.body.clone();
-                let response = client
-                    .post(format!("{}/ingest", args.url))
-                    .header("X-API-Key", &args.api_key)
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
+                let request = if args.otlp_logs {
+                    let now_nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+                    let body = otlp::logs_body(
+                        &prefix,
+                        sequence,
+                        args.batch_size,
+                        now_nanos.unsigned_abs(),
+                    );
+                    client
+                        .post(format!("{}/v1/logs", args.url))
+                        .header("Content-Type", "application/x-protobuf")
+                        .body(body)
+                } else {
+                    template.stamp(sequence);
+                    client
+                        .post(format!("{}/ingest", args.url))
+                        .header("Content-Type", "application/json")
+                        .body(template.body.clone())
+                };
+                let response = request.header("X-API-Key", &args.api_key).send().await;
                 let elapsed = scheduled.elapsed();
                 let mut totals = totals.lock().await;
                 totals.requests += 1;
@@ -208,6 +225,11 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 let slowest = totals.slowest_per_second.entry(second).or_default();
                 *slowest = slowest.max(elapsed.as_secs_f64() * 1000.0);
                 match response {
+                    Ok(response) if args.otlp_logs && response.status().as_u16() == 200 => {
+                        let answer = ExportResponse::decode(response.bytes().await?)?;
+                        let rejected = answer.partial_success.map_or(0, |p| p.rejected);
+                        totals.ingested += args.batch_size as u64 - rejected.unsigned_abs();
+                    }
                     Ok(response) if response.status().as_u16() == 202 => {
                         let receipt: serde_json::Value = response.json().await?;
                         totals.ingested += receipt["ingested"].as_u64().unwrap_or(0);
