@@ -240,7 +240,7 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
 }
 
 #[tokio::test]
-async fn failures_are_google_rpc_statuses_and_store_nothing() {
+async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
     let app = spawn_app_with(|settings| settings.ingest.max_batch_events = 5).await;
     // No key, in each encoding.
     let response = app
@@ -338,18 +338,45 @@ async fn failures_are_google_rpc_statuses_and_store_nothing() {
     let (_, reason) = protobuf_status(response).await;
     assert_eq!(reason, "invalid_encoding");
 
-    // Ten samples from the metrics fixture are more than this instance's batch limit.
+    // Six log records are more than this instance's limit of five per request.
+    let now = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap()
+        .to_string();
+    let records: Vec<Value> = (0..6)
+        .map(|i| json!({"timeUnixNano": now, "body": {"stringValue": format!("line {i}")}}))
+        .collect();
+    let six = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
+    let response = app
+        .export("logs", ACME_KEY, "application/json")
+        .body(six.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        json(response).await["details"][0]["reason"],
+        "batch_too_large"
+    );
+
+    assert_eq!(app.stored_events("acme").await, 0);
+
+    // Five data points within the limit become ten samples: recorded as two batches.
     let response = app
         .export("metrics", ACME_KEY, PROTOBUF)
         .body(METRICS_PB)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let (_, reason) = protobuf_status(response).await;
-    assert_eq!(reason, "batch_too_large");
-
-    assert_eq!(app.stored_events("acme").await, 0);
+    assert_eq!(
+        protobuf_response(response)
+            .await
+            .partial_success
+            .unwrap()
+            .rejected,
+        1
+    );
+    assert_eq!(app.stored_events("acme").await, 10);
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ impl fmt::Display for Located {
 #[derive(Debug)]
 pub struct Conversion {
     pub submissions: Vec<EventSubmission>,
-    /// Records (log records, data points, spans) in the request.
+    /// Records (log records, data points, spans) in the request, rejected or not.
     pub records: usize,
     /// Records rejected; none of their events is in `submissions`.
     pub rejected: usize,

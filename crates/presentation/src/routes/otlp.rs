@@ -94,7 +94,7 @@ impl Encoding {
         (status = 200, description = "Recorded; `partialSuccess` counts rejected records", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every record rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
         (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
@@ -126,7 +126,7 @@ pub async fn export_logs(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected data points", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every data point rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
         (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
@@ -158,7 +158,7 @@ pub async fn export_metrics(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected spans", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every span rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 413, description = "Body or resulting batch above the limits (google.rpc.Status)"),
+        (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
         (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
@@ -241,6 +241,17 @@ async fn accept(
         rejected,
         error_message,
     } = conversion;
+    let max = state.limits.max_batch_events;
+    if records > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "an export may hold at most {max} {}, this one has {records}",
+                signal.records()
+            ),
+        ));
+    }
     if rejected > 0 {
         state
             .metrics
@@ -250,16 +261,29 @@ async fn accept(
     if submissions.is_empty() && rejected > 0 {
         return Err(ApiError::bad_request("invalid_records", error_message));
     }
-    if !submissions.is_empty() {
+    // Histograms and summaries become several events per data point, so an export within
+    // the record limit can exceed the batch limit: it is then recorded as several batches,
+    // each committed before the next. If a later one fails, the exporter's retry finds the
+    // earlier ones' events in the deduplication index (their ids come from content).
+    let mut submissions = submissions.into_iter();
+    for chunk in 0.. {
+        let events: Vec<_> = submissions.by_ref().take(max).collect();
+        if events.is_empty() {
+            break;
+        }
         let batch = Batch {
-            tenant_id: caller.0.tenant_id,
-            key_id,
-            idempotency_key,
+            tenant_id: caller.0.tenant_id.clone(),
+            key_id: key_id.clone(),
+            idempotency_key: idempotency_key.as_ref().map(|key| match chunk {
+                0 => key.clone(),
+                n => format!("{key}#{n}"),
+            }),
         };
-        let receipt = record(state, batch, bytes, submissions).await?;
+        let receipt = record(state, batch, bytes.clone(), events).await?;
         tracing::debug!(
             records,
             rejected,
+            chunk,
             ingested = receipt.ingested,
             duplicates = receipt.duplicates,
             batch_id = %receipt.batch_id,
