@@ -179,6 +179,27 @@ def metrics():
                 ]
             ),
         ),
+        m.Metric(
+            name="queue.wait",
+            unit="ms",
+            exponential_histogram=m.ExponentialHistogram(
+                aggregation_temporality=m.AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA,
+                data_points=[
+                    m.ExponentialHistogramDataPoint(
+                        start_time_unix_nano=T0 - 60 * SECOND,
+                        time_unix_nano=T0,
+                        count=3,
+                        sum=12.0,
+                        scale=1,
+                        positive=m.ExponentialHistogramDataPoint.Buckets(
+                            offset=2, bucket_counts=[1, 2]
+                        ),
+                        min=2.0,
+                        max=6.0,
+                    )
+                ],
+            ),
+        ),
     ]
     return ExportMetricsServiceRequest(
         resource_metrics=[

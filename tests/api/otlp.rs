@@ -91,11 +91,11 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
             assert!(partial.error_message.contains("rejected"), "{signal}");
         }
     }
-    // 4 log records, 10 metric samples from 4 data points, 2 spans.
-    assert_eq!(app.stored_events("acme").await, 16);
+    // 4 log records, 14 metric samples from 5 data points, 2 spans.
+    assert_eq!(app.stored_events("acme").await, 20);
     assert_eq!(
         app.counter("telemetry_ingest_events_duplicate_total").await,
-        16
+        20
     );
     assert_eq!(
         app.counter("telemetry_otlp_records_rejected_total").await,
@@ -104,7 +104,7 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
 
     let expected = vec![
         ("log".to_string(), 4),
-        ("metric".to_string(), 10),
+        ("metric".to_string(), 14),
         ("trace".to_string(), 2),
     ];
     eventually(
@@ -199,7 +199,7 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
         .as_str()
         .unwrap()
         .contains("metrics[0].dataPoints[1]: the value is not a finite number"));
-    assert_eq!(app.stored_events("acme").await, 14);
+    assert_eq!(app.stored_events("acme").await, 18);
 
     // The recent samples reach the rollups: the summary's metric statistics.
     let stats = eventually(
@@ -241,7 +241,7 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
 
 #[tokio::test]
 async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
-    let app = spawn_app_with(|settings| settings.ingest.max_batch_events = 5).await;
+    let app = spawn_app_with(|settings| settings.ingest.max_batch_events = 8).await;
     // No key, in each encoding.
     let response = app
         .client
@@ -338,30 +338,33 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
     let (_, reason) = protobuf_status(response).await;
     assert_eq!(reason, "invalid_encoding");
 
-    // Six log records are more than this instance's limit of five per request.
+    // Nine log records are more than this instance's limit of eight per export.
     let now = chrono::Utc::now()
         .timestamp_nanos_opt()
         .unwrap()
         .to_string();
-    let records: Vec<Value> = (0..6)
+    let records: Vec<Value> = (0..9)
         .map(|i| json!({"timeUnixNano": now, "body": {"stringValue": format!("line {i}")}}))
         .collect();
-    let six = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
+    let eight = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
     let response = app
         .export("logs", ACME_KEY, "application/json")
-        .body(six.to_string())
+        .body(eight.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let status = json(response).await;
+    assert_eq!(status["details"][0]["reason"], "batch_too_large");
     assert_eq!(
-        json(response).await["details"][0]["reason"],
-        "batch_too_large"
+        status["message"],
+        "an export may hold at most 8 log records"
     );
 
     assert_eq!(app.stored_events("acme").await, 0);
 
-    // Five data points within the limit become ten samples: recorded as two batches.
+    // Six data points and two quantiles, within the limit, become fourteen samples:
+    // recorded as two batches.
     let response = app
         .export("metrics", ACME_KEY, PROTOBUF)
         .body(METRICS_PB)
@@ -376,7 +379,7 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
             .rejected,
         1
     );
-    assert_eq!(app.stored_events("acme").await, 10);
+    assert_eq!(app.stored_events("acme").await, 14);
 }
 
 #[tokio::test]

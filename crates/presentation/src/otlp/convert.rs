@@ -6,6 +6,9 @@
 //! - **Event ids** are derived from content, so a retried export records nothing twice:
 //!   spans use their trace and span ids; log records and metric data points a digest of
 //!   resource, scope and record (plus a counter when one request holds identical records).
+//!   Every record must carry its own time (a log record its event or observed time, a data
+//!   point its time, a span its start): a time the service filled in would differ between
+//!   an export and its retry.
 //! - **Logs** become `log` events; **spans** `trace` events with `durationMs`; **gauge and
 //!   sum** data points `metric` events with the point's attributes. Histograms and summaries,
 //!   which have no single value, become `<name>.count`, `<name>.sum`, `<name>.min` and
@@ -14,6 +17,8 @@
 //! - A record that cannot become a valid event (no trace id, a value that is not finite, a
 //!   timestamp an hour or more ahead, ...) is rejected alone: the rest is recorded, and the
 //!   response's `partialSuccess` counts and names what was rejected.
+//! - [`Limits`] bound the records of one export and the bytes its events take, so a small
+//!   (compressed) request cannot expand into an unbounded amount of work.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -103,6 +108,16 @@ impl fmt::Display for Located {
     }
 }
 
+/// Bounds on what one export may become, so a small request cannot expand into an
+/// unbounded number or size of events.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Records: log records, spans, data points and summary quantile values.
+    pub max_records: usize,
+    /// Total bytes of the events' payloads.
+    pub max_payload_bytes: usize,
+}
+
 /// An export request turned into events, and what could not be.
 #[derive(Debug)]
 pub struct Conversion {
@@ -113,10 +128,16 @@ pub struct Conversion {
     pub rejected: usize,
     /// Names the first rejected records and why; empty when none was.
     pub error_message: String,
+    /// Set when the export exceeds the [`Limits`]: it must be refused whole.
+    pub too_large: Option<String>,
 }
 
-pub fn logs(request: &ExportLogsServiceRequest, received_at: Timestamp) -> Conversion {
-    let mut builder = Builder::new(Signal::Logs, received_at);
+pub fn logs(
+    request: &ExportLogsServiceRequest,
+    received_at: Timestamp,
+    limits: Limits,
+) -> Conversion {
+    let mut builder = Builder::new(Signal::Logs, received_at, limits);
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
         let origin = Origin::new(resource_logs.resource.as_ref());
         for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
@@ -135,8 +156,12 @@ pub fn logs(request: &ExportLogsServiceRequest, received_at: Timestamp) -> Conve
     builder.finish()
 }
 
-pub fn metrics(request: &ExportMetricsServiceRequest, received_at: Timestamp) -> Conversion {
-    let mut builder = Builder::new(Signal::Metrics, received_at);
+pub fn metrics(
+    request: &ExportMetricsServiceRequest,
+    received_at: Timestamp,
+    limits: Limits,
+) -> Conversion {
+    let mut builder = Builder::new(Signal::Metrics, received_at, limits);
     for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let origin = Origin::new(resource_metrics.resource.as_ref());
         for (s, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
@@ -149,8 +174,12 @@ pub fn metrics(request: &ExportMetricsServiceRequest, received_at: Timestamp) ->
     builder.finish()
 }
 
-pub fn traces(request: &ExportTraceServiceRequest, received_at: Timestamp) -> Conversion {
-    let mut builder = Builder::new(Signal::Traces, received_at);
+pub fn traces(
+    request: &ExportTraceServiceRequest,
+    received_at: Timestamp,
+    limits: Limits,
+) -> Conversion {
+    let mut builder = Builder::new(Signal::Traces, received_at, limits);
     for (r, resource_spans) in request.resource_spans.iter().enumerate() {
         let origin = Origin::new(resource_spans.resource.as_ref());
         for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
@@ -172,7 +201,8 @@ pub fn traces(request: &ExportTraceServiceRequest, received_at: Timestamp) -> Co
 /// What every record of one resource shares.
 struct Origin {
     service: String,
-    attributes: Map<String, Value>,
+    /// The other resource attributes as a JSON object, serialized once for all events.
+    attributes: String,
     digest: Sha256,
 }
 
@@ -188,6 +218,10 @@ impl Origin {
             .unwrap_or_else(|| UNKNOWN_SERVICE.to_string());
         let mut attributes = attribute_map(attributes);
         attributes.remove("service.name");
+        let attributes = match attributes.is_empty() {
+            true => String::new(),
+            false => Value::Object(attributes).to_string(),
+        };
         let mut digest = Sha256::new();
         update(
             &mut digest,
@@ -213,6 +247,10 @@ impl Origin {
                 description.insert("version".into(), scope.version.clone().into());
             }
         }
+        let description = match description.is_empty() {
+            true => String::new(),
+            false => Value::Object(description).to_string(),
+        };
         Scope {
             origin: self,
             digest,
@@ -224,21 +262,33 @@ impl Origin {
 struct Scope<'a> {
     origin: &'a Origin,
     digest: Sha256,
-    description: Map<String, Value>,
+    /// `name` and `version` as a JSON object (empty when the scope has no name).
+    description: String,
 }
 
 impl Scope<'_> {
-    /// Adds the resource's other attributes and the scope to a payload.
-    fn describe(&self, payload: &mut Map<String, Value>) {
-        if !self.origin.attributes.is_empty() {
-            payload.insert(
-                "resource".into(),
-                Value::Object(self.origin.attributes.clone()),
-            );
+    /// The payload's JSON text, with the resource's other attributes (`resource`) and the
+    /// scope (`scope`) spliced in from their text serialized once per scope.
+    fn payload_text(&self, payload: Map<String, Value>) -> String {
+        let mut text = Value::Object(payload).to_string();
+        text.pop(); // the closing brace
+        for (key, json) in [
+            ("resource", &self.origin.attributes),
+            ("scope", &self.description),
+        ] {
+            if json.is_empty() {
+                continue;
+            }
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(key);
+            text.push_str("\":");
+            text.push_str(json);
         }
-        if !self.description.is_empty() {
-            payload.insert("scope".into(), Value::Object(self.description.clone()));
-        }
+        text.push('}');
+        text
     }
 }
 
@@ -246,6 +296,11 @@ impl Scope<'_> {
 struct Builder {
     signal: Signal,
     received_at: Timestamp,
+    limits: Limits,
+    payload_bytes: usize,
+    /// Records counted against the limit (summary quantiles count too).
+    weight: usize,
+    too_large: Option<String>,
     submissions: Vec<EventSubmission>,
     /// The record each submission came from.
     origins: Vec<Position>,
@@ -262,20 +317,44 @@ struct Event<'a> {
     service: &'a str,
     timestamp_nanos: u64,
     user: Option<String>,
-    payload: Map<String, Value>,
+    payload: String,
 }
 
 impl Builder {
-    fn new(signal: Signal, received_at: Timestamp) -> Self {
+    fn new(signal: Signal, received_at: Timestamp, limits: Limits) -> Self {
         Self {
             signal,
             received_at,
+            limits,
+            payload_bytes: 0,
+            weight: 0,
+            too_large: None,
             submissions: Vec::new(),
             origins: Vec::new(),
             records: 0,
             rejected: BTreeMap::new(),
             seen: HashMap::new(),
         }
+    }
+
+    /// Counts one more record, which weighs `weight` against the record limit (a summary
+    /// point weighs one more per quantile); false (and the export is refused) beyond the
+    /// limit, or once it was refused for any reason.
+    fn admit(&mut self, weight: usize) -> bool {
+        if self.too_large.is_some() {
+            return false;
+        }
+        self.records += 1;
+        self.weight += weight;
+        if self.weight > self.limits.max_records {
+            self.too_large = Some(format!(
+                "an export may hold at most {} {}",
+                self.limits.max_records,
+                self.signal.records()
+            ));
+            return false;
+        }
+        true
     }
 
     fn reject(&mut self, at: Position, reason: impl Into<String>) {
@@ -301,31 +380,43 @@ impl Builder {
     }
 
     fn push(&mut self, at: Position, event: Event<'_>) {
-        let nanos = if event.timestamp_nanos == 0 {
-            self.received_at.as_micros().unsigned_abs() * 1_000
-        } else {
-            event.timestamp_nanos
-        };
-        let micros = i64::try_from(nanos / 1_000).unwrap_or(i64::MAX);
-        let Some(timestamp) = DateTime::from_timestamp_micros(micros) else {
-            self.reject(at, "the timestamp is out of range");
+        self.payload_bytes += event.payload.len();
+        if self.payload_bytes > self.limits.max_payload_bytes {
+            self.too_large.get_or_insert_with(|| {
+                format!(
+                    "the export expands to more than {} bytes of events",
+                    self.limits.max_payload_bytes
+                )
+            });
             return;
-        };
-        let timestamp = timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        }
         self.submissions.push(EventSubmission {
             event_id: raw(&event.id),
             event_type: raw(&event.event_type),
             service_name: raw(&event.service),
-            timestamp: raw(&timestamp),
+            timestamp: raw(&rfc3339(event.timestamp_nanos)),
             user_id: event.user.as_ref().and_then(raw),
-            payload: raw(&event.payload),
+            payload: RawValue::from_string(event.payload).ok(),
             unexpected_fields: Vec::new(),
         });
         self.origins.push(at);
     }
 
     fn log(&mut self, at: Position, scope: &Scope<'_>, record: &LogRecord) {
-        self.records += 1;
+        if !self.admit(1) {
+            return;
+        }
+        let timestamp_nanos = match record.time_unix_nano {
+            0 => record.observed_time_unix_nano,
+            time => time,
+        };
+        if timestamp_nanos == 0 {
+            self.reject(
+                at,
+                "a log record needs timeUnixNano or observedTimeUnixNano",
+            );
+            return;
+        }
         let id = self.content_id("otlp-log-", scope, &[&record.encode_to_vec()]);
         let mut payload = Map::new();
         if let Some(level) = severity(record) {
@@ -354,11 +445,7 @@ impl Builder {
             payload.insert("spanId".into(), encode_hex(&record.span_id).into());
         }
         insert_attributes(&mut payload, &record.attributes);
-        scope.describe(&mut payload);
-        let timestamp_nanos = match record.time_unix_nano {
-            0 => record.observed_time_unix_nano,
-            time => time,
-        };
+        let payload = scope.payload_text(payload);
         self.push(
             at,
             Event {
@@ -373,7 +460,13 @@ impl Builder {
     }
 
     fn span(&mut self, at: Position, scope: &Scope<'_>, span: &Span) {
-        self.records += 1;
+        if !self.admit(1) {
+            return;
+        }
+        if span.start_time_unix_nano == 0 {
+            self.reject(at, "a span needs startTimeUnixNano");
+            return;
+        }
         let valid_id = |id: &[u8], length: usize| id.len() == length && id.iter().any(|&b| b != 0);
         if !valid_id(&span.trace_id, 16) || !valid_id(&span.span_id, 8) {
             self.reject(
@@ -397,7 +490,7 @@ impl Builder {
         if let Some(kind) = span_kind(span.kind) {
             payload.insert("kind".into(), kind.into());
         }
-        if span.start_time_unix_nano > 0 && span.end_time_unix_nano >= span.start_time_unix_nano {
+        if span.end_time_unix_nano >= span.start_time_unix_nano {
             let nanos = span.end_time_unix_nano - span.start_time_unix_nano;
             payload.insert("durationMs".into(), number(nanos as f64 / 1e6));
         }
@@ -420,14 +513,16 @@ impl Builder {
                 .map(|event| {
                     let mut described = Map::new();
                     described.insert("name".into(), event.name.clone().into());
-                    described.insert("timestamp".into(), rfc3339(event.time_unix_nano).into());
+                    if event.time_unix_nano > 0 {
+                        described.insert("timestamp".into(), rfc3339(event.time_unix_nano).into());
+                    }
                     insert_attributes(&mut described, &event.attributes);
                     Value::Object(described)
                 })
                 .collect();
             payload.insert("events".into(), Value::Array(events));
         }
-        scope.describe(&mut payload);
+        let payload = scope.payload_text(payload);
         self.push(
             at,
             Event {
@@ -495,7 +590,13 @@ impl Builder {
         sample: Sample<'_>,
         point: &super::proto::NumberDataPoint,
     ) {
-        self.records += 1;
+        if !self.admit(1) {
+            return;
+        }
+        if point.time_unix_nano == 0 {
+            self.reject(at, "a data point needs timeUnixNano");
+            return;
+        }
         let value = match point.value {
             Some(number_data_point::Value::AsDouble(value)) => value,
             Some(number_data_point::Value::AsInt(value)) => value as f64,
@@ -505,7 +606,9 @@ impl Builder {
             }
         };
         let bytes = point.encode_to_vec();
-        let id = self.content_id("otlp-metric-", scope, &[identity[0], identity[1], &bytes]);
+        let kind = sample.kind();
+        let parts = [identity[0], identity[1], kind.as_bytes(), &bytes];
+        let id = self.content_id("otlp-metric-", scope, &parts);
         let reading = Reading {
             name: sample.metric.name.clone(),
             value,
@@ -525,15 +628,22 @@ impl Builder {
         (kind, temporality): (&str, i32),
         point: &P,
     ) {
+        let quantiles = point.quantiles();
+        if !self.admit(1 + quantiles.len()) {
+            return;
+        }
+        let time_unix_nano = point.time_unix_nano();
+        if time_unix_nano == 0 {
+            self.reject(at, "a data point needs timeUnixNano");
+            return;
+        }
         let mut sample = Sample::new(metric, kind, point.attributes());
         sample.temporality(temporality);
         let statistics = point.statistics();
-        let quantiles = point.quantiles();
         let bytes = point.encode_to_vec();
         let bytes = bytes.as_slice();
-        let time_unix_nano = point.time_unix_nano();
+        let kind = sample.kind();
         let sample = &sample;
-        self.records += 1;
         let name = &sample.metric.name;
         let reading = |suffix: &str, value: f64, with_unit: bool| Reading {
             name: format!("{name}.{suffix}"),
@@ -562,12 +672,15 @@ impl Builder {
         }
         for reading in readings {
             let quantile = reading.quantile.map(|q| q.to_string()).unwrap_or_default();
-            let series = [reading.name.as_bytes(), quantile.as_bytes()];
-            let id = self.content_id(
-                "otlp-metric-",
-                scope,
-                &[identity[0], identity[1], bytes, series[0], series[1]],
-            );
+            let parts = [
+                identity[0],
+                identity[1],
+                kind.as_bytes(),
+                bytes,
+                reading.name.as_bytes(),
+                quantile.as_bytes(),
+            ];
+            let id = self.content_id("otlp-metric-", scope, &parts);
             self.sample(at, scope, id, sample, reading, time_unix_nano);
         }
     }
@@ -601,7 +714,7 @@ impl Builder {
         for (key, value) in &sample.extra {
             payload.insert(key.clone(), value.clone());
         }
-        scope.describe(&mut payload);
+        let payload = scope.payload_text(payload);
         self.push(
             at,
             Event {
@@ -658,6 +771,7 @@ impl Builder {
             records: self.records,
             rejected: rejected.len(),
             error_message,
+            too_large: self.too_large,
         }
     }
 }
@@ -752,6 +866,12 @@ impl<'a> Sample<'a> {
             attributes,
             extra,
         }
+    }
+
+    /// Kind, temporality and monotonicity as text: part of a sample's identity, so points
+    /// of a gauge and a sum of the same name and time are different samples.
+    fn kind(&self) -> String {
+        Value::Object(self.extra.clone()).to_string()
     }
 
     fn temporality(&mut self, temporality: i32) {
@@ -906,6 +1026,11 @@ mod tests {
         Timestamp::parse_rfc3339("2026-01-21T12:01:00Z").unwrap()
     }
 
+    const LIMITS: Limits = Limits {
+        max_records: 10_000,
+        max_payload_bytes: 1 << 20,
+    };
+
     /// The submissions as `(eventId, serviceName, timestamp, userId, payload)` JSON.
     fn events(conversion: &Conversion) -> Vec<Value> {
         let text = |raw: &Option<Box<RawValue>>| {
@@ -941,7 +1066,7 @@ mod tests {
     #[test]
     fn log_records_become_log_events() {
         let request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
-        let conversion = logs(&request, received_at());
+        let conversion = logs(&request, received_at(), LIMITS);
         assert_eq!((conversion.records, conversion.rejected), (5, 1));
         assert!(
             conversion.error_message.starts_with(
@@ -981,8 +1106,8 @@ mod tests {
     #[test]
     fn data_points_become_metric_samples() {
         let request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
-        let conversion = metrics(&request, received_at());
-        assert_eq!((conversion.records, conversion.rejected), (5, 1));
+        let conversion = metrics(&request, received_at(), LIMITS);
+        assert_eq!((conversion.records, conversion.rejected), (6, 1));
         assert!(conversion
             .error_message
             .contains("resourceMetrics[0].scopeMetrics[0].metrics[0].dataPoints[1]: the value is not a finite number"));
@@ -1011,12 +1136,16 @@ mod tests {
                 "rpc.latency.sum",
                 "rpc.latency",
                 "rpc.latency",
+                "queue.wait.count",
+                "queue.wait.sum",
+                "queue.wait.min",
+                "queue.wait.max",
             ]
         );
         let values: Vec<f64> = samples.iter().map(|(_, value, _)| *value).collect();
         assert_eq!(
             values,
-            [0.42, 7.0, 4.0, 100.5, 3.0, 60.0, 10.0, 55.0, 4.0, 9.0]
+            [0.42, 7.0, 4.0, 100.5, 3.0, 60.0, 10.0, 55.0, 4.0, 9.0, 3.0, 12.0, 2.0, 6.0]
         );
         assert_eq!(samples[0].2, serde_json::json!({"cpu": "0"}));
         assert_eq!(samples[9].2, serde_json::json!({"quantile": "0.99"}));
@@ -1034,13 +1163,15 @@ mod tests {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 10, "every sample has its own id");
+        assert_eq!(events[10]["payload"]["kind"], "exponentialHistogram");
+        assert_eq!(events[10]["payload"]["temporality"], "delta");
+        assert_eq!(ids.len(), 14, "every sample has its own id");
     }
 
     #[test]
     fn spans_become_trace_events() {
         let request = ExportTraceServiceRequest::decode(TRACES_PB).unwrap();
-        let conversion = traces(&request, received_at());
+        let conversion = traces(&request, received_at(), LIMITS);
         assert_eq!((conversion.records, conversion.rejected), (3, 1));
         let events = events(&conversion);
         let server = &events[0];
@@ -1072,7 +1203,7 @@ mod tests {
     fn ids_are_stable_and_identical_records_stay_distinct() {
         let request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
         let ids = |request: &ExportLogsServiceRequest| -> Vec<Value> {
-            events(&logs(request, received_at()))
+            events(&logs(request, received_at(), LIMITS))
                 .into_iter()
                 .map(|event| event["eventId"].clone())
                 .collect()
@@ -1091,8 +1222,88 @@ mod tests {
 
     #[test]
     fn an_empty_request_has_no_events_and_no_rejections() {
-        let conversion = traces(&ExportTraceServiceRequest::default(), received_at());
+        let conversion = traces(&ExportTraceServiceRequest::default(), received_at(), LIMITS);
         assert_eq!((conversion.records, conversion.rejected), (0, 0));
         assert!(conversion.submissions.is_empty() && conversion.error_message.is_empty());
+    }
+
+    #[test]
+    fn records_without_their_own_time_are_rejected() {
+        let mut request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
+        let record = &mut request.resource_logs[0].scope_logs[0].log_records[2];
+        record.observed_time_unix_nano = 0;
+        let conversion = logs(&request, received_at(), LIMITS);
+        assert_eq!(conversion.rejected, 2);
+        assert!(conversion
+            .error_message
+            .contains("logRecords[2]: a log record needs timeUnixNano or observedTimeUnixNano"));
+        let mut request = ExportTraceServiceRequest::decode(TRACES_PB).unwrap();
+        request.resource_spans[0].scope_spans[0].spans[1].start_time_unix_nano = 0;
+        let conversion = traces(&request, received_at(), LIMITS);
+        assert!(conversion
+            .error_message
+            .contains("spans[1]: a span needs startTimeUnixNano"));
+    }
+
+    #[test]
+    fn gauge_and_sum_points_of_the_same_name_and_time_are_different_samples() {
+        let mut request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        let metrics_list = &mut request.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Gauge(gauge)) = metrics_list[0].data.clone() else {
+            panic!("the fixture's first metric is a gauge")
+        };
+        let mut as_sum = metrics_list[0].clone();
+        as_sum.data = Some(metric::Data::Sum(super::super::proto::Sum {
+            data_points: gauge.data_points,
+            aggregation_temporality: 1,
+            is_monotonic: false,
+        }));
+        metrics_list.push(as_sum);
+        let events = events(&metrics(&request, received_at(), LIMITS));
+        let cpu: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["payload"]["name"] == "system.cpu.utilization")
+            .map(|e| &e["eventId"])
+            .collect();
+        assert_eq!(cpu.len(), 2);
+        assert_ne!(cpu[0], cpu[1]);
+    }
+
+    #[test]
+    fn exports_beyond_the_limits_are_refused_whole() {
+        let request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        // Six data points and two quantile values count as eight records.
+        let eight = Limits {
+            max_records: 8,
+            ..LIMITS
+        };
+        assert_eq!(metrics(&request, received_at(), eight).too_large, None);
+        let seven = Limits {
+            max_records: 7,
+            ..LIMITS
+        };
+        let refused = metrics(&request, received_at(), seven);
+        assert_eq!(
+            refused.too_large.as_deref(),
+            Some("an export may hold at most 7 data points")
+        );
+        // A large resource attribute is repeated in every event's payload.
+        let mut request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
+        let resource = request.resource_logs[0].resource.as_mut().unwrap();
+        resource.attributes.push(KeyValue {
+            key: "blob".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("x".repeat(400_000))),
+            }),
+        });
+        let small = Limits {
+            max_payload_bytes: 1_000_000,
+            ..LIMITS
+        };
+        let refused = logs(&request, received_at(), small);
+        assert_eq!(
+            refused.too_large.as_deref(),
+            Some("the export expands to more than 1000000 bytes of events")
+        );
     }
 }

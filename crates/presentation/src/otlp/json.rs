@@ -95,10 +95,17 @@ fn number_f64<E: de::Error>(number: Number) -> Result<f64, E> {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other
-                .trim()
-                .parse()
-                .map_err(|_| invalid("a number", format!("{text:?}"))),
+            // Rust would also read "inf" and "nan": only decimal notation is a number here.
+            other
+                if other
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+            {
+                other
+                    .parse()
+                    .map_err(|_| invalid("a number", format!("{text:?}")))
+            }
+            _ => Err(invalid("a number", format!("{text:?}"))),
         },
     }
 }
@@ -139,7 +146,7 @@ pub fn hex<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Err
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -165,11 +172,11 @@ fn optional_base64<'de, D: Deserializer<'de>>(
     let Some(text) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    let engine = base64::engine::general_purpose::STANDARD;
-    let url_safe = base64::engine::general_purpose::URL_SAFE;
-    engine
-        .decode(&text)
-        .or_else(|_| url_safe.decode(&text))
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let text = text.trim_end_matches('=');
+    STANDARD_NO_PAD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text))
         .map(Some)
         .map_err(|_| invalid("base64", format!("{text:?}")))
 }
@@ -301,6 +308,8 @@ mod tests {
             f64::NEG_INFINITY
         );
         assert!(probe(r#"{"n":0,"x":"many","id":""}"#).is_err());
+        assert!(probe(r#"{"n":0,"x":"inf","id":""}"#).is_err());
+        assert_eq!(probe(r#"{"n":0,"x":"1.5e3","id":""}"#).unwrap().x, 1500.0);
     }
 
     #[test]
@@ -310,14 +319,18 @@ mod tests {
         assert_eq!(encode_hex(&id), "00ff1a");
         assert!(probe(r#"{"n":0,"x":0,"id":"abc"}"#).is_err());
         assert!(probe(r#"{"n":0,"x":0,"id":"zz"}"#).is_err());
+        assert!(probe(r#"{"n":0,"x":0,"id":"+f+f"}"#).is_err());
     }
 
     #[test]
     fn any_values_take_the_field_that_is_present() {
         let value: AnyValue = serde_json::from_str(r#"{"intValue":"42"}"#).unwrap();
         assert_eq!(value.value, Some(any_value::Value::IntValue(42)));
-        let value: AnyValue = serde_json::from_str(r#"{"bytesValue":"AAE="}"#).unwrap();
-        assert_eq!(value.value, Some(any_value::Value::BytesValue(vec![0, 1])));
+        for encoded in ["AAE=", "AAE"] {
+            let json = format!(r#"{{"bytesValue":"{encoded}"}}"#);
+            let value: AnyValue = serde_json::from_str(&json).unwrap();
+            assert_eq!(value.value, Some(any_value::Value::BytesValue(vec![0, 1])));
+        }
         let value: AnyValue = serde_json::from_str("{}").unwrap();
         assert_eq!(value.value, None);
     }

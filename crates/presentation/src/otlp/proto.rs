@@ -186,6 +186,9 @@ pub struct LogRecord {
     pub body: Option<AnyValue>,
     #[prost(message, repeated, tag = "6")]
     pub attributes: Vec<KeyValue>,
+    /// W3C trace flags; read only so that records differing in them get different ids.
+    #[prost(fixed32, tag = "8")]
+    pub flags: u32,
     #[prost(bytes = "vec", tag = "9")]
     #[serde(deserialize_with = "json::hex")]
     pub trace_id: Vec<u8>,

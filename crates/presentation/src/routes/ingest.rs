@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 use telemetry_application::auth::{Credential, Permission};
 use telemetry_application::ingest::{body_fingerprint, IngestReceipt, IngestRequest};
@@ -233,7 +233,7 @@ pub(crate) async fn read_body(
         None | Some("" | "identity") => Ok(bytes),
         Some("gzip" | "x-gzip") => {
             let mut inflated = Vec::new();
-            GzDecoder::new(bytes.as_ref())
+            MultiGzDecoder::new(bytes.as_ref())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut inflated)
                 .map_err(|error| {

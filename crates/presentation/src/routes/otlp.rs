@@ -26,16 +26,16 @@ use telemetry_domain::values::Timestamp;
 use super::ingest::{admit, apply_rate_limit_headers, idempotency_key, read_body, record, Batch};
 use crate::auth::ApiKeyCaller;
 use crate::error::ApiError;
-use crate::otlp::proto::{
-    ErrorInfo, ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportPartialSuccess,
-    ExportResponse, ExportTraceServiceRequest, ProtoAny, Status,
-};
+use crate::otlp::convert::Limits;
+use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
 use crate::otlp::{convert, Conversion, Signal};
 use crate::state::AppState;
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+/// The events of one export may take this many times the body limit.
+const PAYLOAD_EXPANSION: usize = 4;
 /// `ErrorInfo.domain` of every error this service reports.
 pub const ERROR_DOMAIN: &str = "telemetry";
 
@@ -220,36 +220,38 @@ async fn accept(
     })?;
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
-    let received_at = Timestamp::now();
-    let conversion = match signal {
-        Signal::Logs => convert::logs(
-            &decode::<ExportLogsServiceRequest>(encoding, &bytes)?,
-            received_at,
-        ),
-        Signal::Metrics => convert::metrics(
-            &decode::<ExportMetricsServiceRequest>(encoding, &bytes)?,
-            received_at,
-        ),
-        Signal::Traces => convert::traces(
-            &decode::<ExportTraceServiceRequest>(encoding, &bytes)?,
-            received_at,
-        ),
+    let limits = Limits {
+        max_records: state.limits.max_batch_events,
+        max_payload_bytes: state
+            .limits
+            .max_body_bytes
+            .saturating_mul(PAYLOAD_EXPANSION),
     };
+    // Decoding, hashing and building events of a large export is CPU work: keep it off the
+    // threads that serve requests.
+    let body = bytes.clone();
+    let conversion = tokio::task::spawn_blocking(move || {
+        let received_at = Timestamp::now();
+        Ok::<_, ApiError>(match signal {
+            Signal::Logs => convert::logs(&decode(encoding, &body)?, received_at, limits),
+            Signal::Metrics => convert::metrics(&decode(encoding, &body)?, received_at, limits),
+            Signal::Traces => convert::traces(&decode(encoding, &body)?, received_at, limits),
+        })
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))??;
     let Conversion {
         submissions,
         records,
         rejected,
         error_message,
+        too_large,
     } = conversion;
-    let max = state.limits.max_batch_events;
-    if records > max {
+    if let Some(message) = too_large {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!(
-                "an export may hold at most {max} {}, this one has {records}",
-                signal.records()
-            ),
+            message,
         ));
     }
     if rejected > 0 {
@@ -265,21 +267,32 @@ async fn accept(
     // the record limit can exceed the batch limit: it is then recorded as several batches,
     // each committed before the next. If a later one fails, the exporter's retry finds the
     // earlier ones' events in the deduplication index (their ids come from content).
+    let max = state.limits.max_batch_events;
+    let batches = submissions.len().div_ceil(max);
     let mut submissions = submissions.into_iter();
-    for chunk in 0.. {
+    for chunk in 0..batches {
         let events: Vec<_> = submissions.by_ref().take(max).collect();
-        if events.is_empty() {
-            break;
-        }
         let batch = Batch {
             tenant_id: caller.0.tenant_id.clone(),
             key_id: key_id.clone(),
+            // A client's key is visible ASCII: a newline cannot make it collide.
             idempotency_key: idempotency_key.as_ref().map(|key| match chunk {
                 0 => key.clone(),
-                n => format!("{key}#{n}"),
+                n => format!("{key}\n{n}"),
             }),
         };
-        let receipt = record(state, batch, bytes.clone(), events).await?;
+        let receipt = match record(state, batch, bytes.clone(), events).await {
+            Ok(receipt) => receipt,
+            Err(mut error) if chunk > 0 => {
+                error.message = format!(
+                    "{chunk} of {batches} batches of this export were recorded before: {}; \
+                     a retry records only the rest",
+                    error.message
+                );
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         tracing::debug!(
             records,
             rejected,
