@@ -32,7 +32,7 @@ async fn ingest_values(app: &TestApp, key: &str, prefix: &str, values: &[f64]) {
 
 /// Creates a rule and waits until the evaluator knows it: the catalog lists it, and the
 /// evaluator re-reads the catalog every second.
-async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) -> String {
+pub(crate) async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) -> String {
     let id = app.create_rule(key, rule).await;
     eventually(PATIENCE, Duration::from_millis(50), async || {
         let rules = json(app.get_with_key(key, "/alerts/rules").await).await;

@@ -11,9 +11,11 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use telemetry_presentation::otlp::proto::{ErrorInfo, ExportResponse, Status};
 
+use crate::alerts::create_watched_rule;
 use crate::helpers::{
     eventually, json, last_hours, spawn_app, spawn_app_with, TestApp, ACME_KEY, GLOBEX_KEY,
 };
+use crate::receiver::Receiver;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const LOGS_PB: &[u8] = include_bytes!("../fixtures/otlp/logs.pb");
@@ -147,15 +149,21 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
         .is_empty());
 }
 
-/// An OTLP/JSON metrics export of one gauge point per value, stamped now.
+/// An OTLP/JSON metrics export of one gauge point per value, stamped now, on core 1.
 fn json_gauge(name: &str, values: &[f64]) -> Value {
+    json_gauge_on(name, 1, values)
+}
+
+/// An OTLP/JSON metrics export of one gauge point per value, stamped now, with an integer
+/// attribute `core`.
+fn json_gauge_on(name: &str, core: i64, values: &[f64]) -> Value {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
     let points: Vec<Value> = values
         .iter()
         .enumerate()
         .map(|(i, value)| {
             json!({"timeUnixNano": (now - i as i64 * 1_000_000).to_string(), "asDouble": value,
-                   "attributes": [{"key": "core", "value": {"intValue": "1"}}]})
+                   "attributes": [{"key": "core", "value": {"intValue": core.to_string()}}]})
         })
         .collect();
     json!({"resourceMetrics": [{
@@ -412,4 +420,35 @@ async fn rate_limited_exports_carry_retry_after() {
     let (status, reason) = protobuf_status(limited).await;
     assert_eq!((status.code, reason.as_str()), (8, "rate_limited"));
     assert_eq!(app.stored_events("acme").await, 4);
+}
+
+#[tokio::test]
+async fn otlp_metrics_drive_alert_rules_with_attribute_filters() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    // OTLP attribute values become strings: an int attribute matches its decimal text.
+    let rule = json!({"name": "slow edge", "metric": "edge.latency", "serviceName": "edge",
+        "attributes": {"core": "1"}, "aggregation": "max", "window": "1m", "comparator": ">",
+        "threshold": 100, "channels": [{"url": receiver.url, "format": "json"}]});
+    create_watched_rule(&app, ACME_KEY, &rule).await;
+
+    let export = |core: i64, values: &[f64]| {
+        app.export("metrics", ACME_KEY, "application/json")
+            .body(json_gauge_on("edge.latency", core, values).to_string())
+            .send()
+    };
+    let status = export(1, &[20.0, 40.0]).await.unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    // Another core's samples are not the rule's.
+    let status = export(2, &[500.0]).await.unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(receiver.received().is_empty(), "{:?}", receiver.received());
+    let status = export(1, &[250.0]).await.unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    let fired = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let notification = &fired[0].body;
+    assert_eq!(notification["kind"], "triggered", "{notification}");
+    assert_eq!(notification["series"], "edge");
+    assert_eq!(notification["value"], 250.0);
 }
