@@ -137,23 +137,13 @@ pub fn logs(
     received_at: Timestamp,
     limits: Limits,
 ) -> Conversion {
-    let mut builder = Builder::new(Signal::Logs, received_at, limits);
-    for (r, resource_logs) in request.resource_logs.iter().enumerate() {
-        let origin = Origin::new(resource_logs.resource.as_ref());
-        for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
-            let scope = origin.scope(scope_logs.scope.as_ref());
-            for (i, record) in scope_logs.log_records.iter().enumerate() {
-                let at = Position {
-                    resource: r,
-                    scope: s,
-                    record: i,
-                    point: None,
-                };
-                builder.log(at, &scope, record);
-            }
-        }
-    }
-    builder.finish()
+    walk(
+        Builder::new(Signal::Logs, received_at, limits),
+        &request.resource_logs,
+        |r| (r.resource.as_ref(), &r.scope_logs),
+        |s| (s.scope.as_ref(), &s.log_records),
+        Builder::log,
+    )
 }
 
 pub fn metrics(
@@ -161,17 +151,13 @@ pub fn metrics(
     received_at: Timestamp,
     limits: Limits,
 ) -> Conversion {
-    let mut builder = Builder::new(Signal::Metrics, received_at, limits);
-    for (r, resource_metrics) in request.resource_metrics.iter().enumerate() {
-        let origin = Origin::new(resource_metrics.resource.as_ref());
-        for (s, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
-            let scope = origin.scope(scope_metrics.scope.as_ref());
-            for (i, metric) in scope_metrics.metrics.iter().enumerate() {
-                builder.metric(r, s, i, &scope, metric);
-            }
-        }
-    }
-    builder.finish()
+    walk(
+        Builder::new(Signal::Metrics, received_at, limits),
+        &request.resource_metrics,
+        |r| (r.resource.as_ref(), &r.scope_metrics),
+        |s| (s.scope.as_ref(), &s.metrics),
+        Builder::metric,
+    )
 }
 
 pub fn traces(
@@ -179,19 +165,38 @@ pub fn traces(
     received_at: Timestamp,
     limits: Limits,
 ) -> Conversion {
-    let mut builder = Builder::new(Signal::Traces, received_at, limits);
-    for (r, resource_spans) in request.resource_spans.iter().enumerate() {
-        let origin = Origin::new(resource_spans.resource.as_ref());
-        for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
-            let scope = origin.scope(scope_spans.scope.as_ref());
-            for (i, span) in scope_spans.spans.iter().enumerate() {
+    walk(
+        Builder::new(Signal::Traces, received_at, limits),
+        &request.resource_spans,
+        |r| (r.resource.as_ref(), &r.scope_spans),
+        |s| (s.scope.as_ref(), &s.spans),
+        Builder::span,
+    )
+}
+
+/// Visits every record of an export (resources, their scopes, their records) with its
+/// position and its resource and scope, then validates what the visits built.
+fn walk<'a, R, S: 'a, T: 'a>(
+    mut builder: Builder,
+    resources: &'a [R],
+    resource_of: impl Fn(&'a R) -> (Option<&'a Resource>, &'a Vec<S>),
+    scope_of: impl Fn(&'a S) -> (Option<&'a InstrumentationScope>, &'a Vec<T>),
+    mut each: impl FnMut(&mut Builder, Position, &Scope<'_>, &'a T),
+) -> Conversion {
+    for (r, resource) in resources.iter().enumerate() {
+        let (resource, scopes) = resource_of(resource);
+        let origin = Origin::new(resource);
+        for (s, scope) in scopes.iter().enumerate() {
+            let (scope, records) = scope_of(scope);
+            let scope = origin.scope(scope);
+            for (i, record) in records.iter().enumerate() {
                 let at = Position {
                     resource: r,
                     scope: s,
                     record: i,
                     point: None,
                 };
-                builder.span(at, &scope, span);
+                each(&mut builder, at, &scope, record);
             }
         }
     }
@@ -536,12 +541,10 @@ impl Builder {
         );
     }
 
-    fn metric(&mut self, r: usize, s: usize, i: usize, scope: &Scope<'_>, metric: &Metric) {
+    fn metric(&mut self, record: Position, scope: &Scope<'_>, metric: &Metric) {
         let at = |point: usize| Position {
-            resource: r,
-            scope: s,
-            record: i,
             point: Some(point),
+            ..record
         };
         let identity = [metric.name.as_bytes(), metric.unit.as_bytes()];
         match &metric.data {
@@ -641,9 +644,7 @@ impl Builder {
         sample.temporality(temporality);
         let statistics = point.statistics();
         let bytes = point.encode_to_vec();
-        let bytes = bytes.as_slice();
         let kind = sample.kind();
-        let sample = &sample;
         let name = &sample.metric.name;
         let reading = |suffix: &str, value: f64, with_unit: bool| Reading {
             name: format!("{name}.{suffix}"),
@@ -676,12 +677,12 @@ impl Builder {
                 identity[0],
                 identity[1],
                 kind.as_bytes(),
-                bytes,
+                &bytes,
                 reading.name.as_bytes(),
                 quantile.as_bytes(),
             ];
             let id = self.content_id("otlp-metric-", scope, &parts);
-            self.sample(at, scope, id, sample, reading, time_unix_nano);
+            self.sample(at, scope, id, &sample, reading, time_unix_nano);
         }
     }
 

@@ -129,21 +129,25 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    state
-        .metrics
-        .ingest_requests
-        .fetch_add(1, Ordering::Relaxed);
+    let work = async |caller, decision| accept(&state, caller, &headers, body, decision).await;
+    rate_limited(&state, caller, work, IntoResponse::into_response).await
+}
+
+/// What every ingestion route does around its own work: count the request, spend one
+/// request of the tenant's budget, count and render a refusal, add the rate-limit headers.
+pub(crate) async fn rate_limited(
+    state: &AppState,
+    caller: ApiKeyCaller,
+    work: impl AsyncFnOnce(ApiKeyCaller, RateDecision) -> Result<Response, ApiError>,
+    render: impl FnOnce(ApiError) -> Response,
+) -> Response {
+    let metrics = &state.metrics;
+    metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
     let decision = state.rate_limits.check(&caller.0.tenant_id).await;
-    let mut response = match accept(&state, caller, &headers, body, decision).await {
-        Ok(response) => response,
-        Err(error) => {
-            state
-                .metrics
-                .ingest_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            error.into_response()
-        }
-    };
+    let mut response = work(caller, decision).await.unwrap_or_else(|error| {
+        metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
+        render(error)
+    });
     apply_rate_limit_headers(response.headers_mut(), &decision);
     response
 }
@@ -160,12 +164,9 @@ async fn accept(
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
     let submissions = parse_submissions(&bytes)?;
-    let batch = Batch {
-        tenant_id: caller.0.tenant_id,
-        key_id,
-        idempotency_key,
-    };
-    let receipt = record(state, batch, bytes, submissions).await?;
+    let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
+    drop(bytes);
+    let receipt = record(state, batch, submissions).await?;
     let replayed = receipt.replayed;
     let mut response = (
         StatusCode::ACCEPTED,
@@ -256,19 +257,54 @@ pub(crate) async fn read_body(
 }
 
 /// Who sends a batch, and the idempotency key it came with.
+#[derive(Clone)]
 pub(crate) struct Batch {
-    pub tenant_id: TenantId,
-    pub key_id: ApiKeyId,
-    pub idempotency_key: Option<String>,
+    tenant_id: TenantId,
+    key_id: ApiKeyId,
+    idempotency_key: Option<String>,
+    /// Digest of the request body, taken only when an idempotency key needs it.
+    body_fingerprint: String,
+}
+
+impl Batch {
+    pub(crate) fn new(
+        tenant_id: TenantId,
+        key_id: ApiKeyId,
+        idempotency_key: Option<String>,
+        body: &[u8],
+    ) -> Self {
+        let body_fingerprint = match idempotency_key {
+            Some(_) => body_fingerprint(body),
+            None => String::new(),
+        };
+        Self {
+            tenant_id,
+            key_id,
+            idempotency_key,
+            body_fingerprint,
+        }
+    }
+
+    /// Part `n` of a request recorded as several batches: the same sender and body, and
+    /// an idempotency key of its own. A client's key is visible ASCII, so the newline in a
+    /// derived key cannot make it collide with one.
+    pub(crate) fn part(&self, n: usize) -> Self {
+        let mut part = self.clone();
+        if n > 0 {
+            part.idempotency_key = self
+                .idempotency_key
+                .as_ref()
+                .map(|key| format!("{key}\n{n}"));
+        }
+        part
+    }
 }
 
 /// Records a request's events through the ingest service (within the batch limit) and
-/// counts the outcome. `body` is the request body, fingerprinted when an idempotency key
-/// needs it.
+/// counts the outcome.
 pub(crate) async fn record(
     state: &AppState,
     batch: Batch,
-    body: Bytes,
     submissions: Vec<EventSubmission>,
 ) -> Result<IngestReceipt, ApiError> {
     let max = state.limits.max_batch_events;
@@ -282,16 +318,11 @@ pub(crate) async fn record(
             ),
         ));
     }
-    let body_fingerprint = match batch.idempotency_key {
-        Some(_) => body_fingerprint(&body),
-        None => String::new(),
-    };
-    drop(body);
     let request = IngestRequest {
         tenant_id: batch.tenant_id,
         key_id: batch.key_id,
         idempotency_key: batch.idempotency_key,
-        body_fingerprint,
+        body_fingerprint: batch.body_fingerprint,
         submissions,
     };
     let receipt = state.ingest.ingest(request).await?;
@@ -307,13 +338,17 @@ pub(crate) async fn record(
     Ok(receipt)
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The request's media type: its `Content-Type` without parameters (empty when absent).
+pub(crate) fn media_type(headers: &HeaderMap) -> &str {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if media_type.eq_ignore_ascii_case("application/json") {
+    content_type.split(';').next().unwrap_or("").trim()
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if media_type(headers).eq_ignore_ascii_case("application/json") {
         return Ok(());
     }
     Err(ApiError::new(
@@ -369,7 +404,7 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
     Ok(submissions)
 }
 
-pub(crate) fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
     let reset = decision.reset_after.as_secs_f64().ceil() as u64;
     headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
     headers.insert(

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use telemetry_domain::values::Timestamp;
 
-use super::ingest::{admit, apply_rate_limit_headers, idempotency_key, read_body, record, Batch};
+use super::ingest::{admit, idempotency_key, media_type, rate_limited, read_body, record, Batch};
 use crate::auth::ApiKeyCaller;
 use crate::error::ApiError;
 use crate::otlp::convert::Limits;
@@ -55,11 +55,7 @@ pub enum Encoding {
 
 impl Encoding {
     fn of(headers: &HeaderMap) -> Option<Self> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("");
-        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        let media_type = media_type(headers);
         if media_type.eq_ignore_ascii_case(PROTOBUF) {
             Some(Self::Protobuf)
         } else if media_type.eq_ignore_ascii_case(JSON) {
@@ -182,23 +178,20 @@ async fn export(
     signal: Signal,
 ) -> Response {
     let encoding = Encoding::of(headers);
-    let metrics = &state.metrics;
-    metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
+    let render = |error| status_response(error, encoding.unwrap_or(Encoding::Json));
     let caller = match caller {
         Ok(caller) => caller,
         Err(error) => {
+            let metrics = &state.metrics;
+            metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
             metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
-            return status_response(error, encoding.unwrap_or(Encoding::Json));
+            return render(error);
         }
     };
-    let decision = state.rate_limits.check(&caller.0.tenant_id).await;
-    let outcome = accept(state, caller, headers, body, &decision, signal, encoding).await;
-    let mut response = outcome.unwrap_or_else(|error| {
-        metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
-        status_response(error, encoding.unwrap_or(Encoding::Json))
-    });
-    apply_rate_limit_headers(response.headers_mut(), &decision);
-    response
+    let work = async |caller, decision| {
+        accept(state, caller, headers, body, &decision, signal, encoding).await
+    };
+    rate_limited(state, caller, work, render).await
 }
 
 async fn accept(
@@ -220,6 +213,7 @@ async fn accept(
     })?;
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
+    let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
     let limits = Limits {
         max_records: state.limits.max_batch_events,
         max_payload_bytes: state
@@ -229,13 +223,12 @@ async fn accept(
     };
     // Decoding, hashing and building events of a large export is CPU work: keep it off the
     // threads that serve requests.
-    let body = bytes.clone();
     let conversion = tokio::task::spawn_blocking(move || {
         let received_at = Timestamp::now();
         Ok::<_, ApiError>(match signal {
-            Signal::Logs => convert::logs(&decode(encoding, &body)?, received_at, limits),
-            Signal::Metrics => convert::metrics(&decode(encoding, &body)?, received_at, limits),
-            Signal::Traces => convert::traces(&decode(encoding, &body)?, received_at, limits),
+            Signal::Logs => convert::logs(&decode(encoding, &bytes)?, received_at, limits),
+            Signal::Metrics => convert::metrics(&decode(encoding, &bytes)?, received_at, limits),
+            Signal::Traces => convert::traces(&decode(encoding, &bytes)?, received_at, limits),
         })
     })
     .await
@@ -272,16 +265,7 @@ async fn accept(
     let mut submissions = submissions.into_iter();
     for chunk in 0..batches {
         let events: Vec<_> = submissions.by_ref().take(max).collect();
-        let batch = Batch {
-            tenant_id: caller.0.tenant_id.clone(),
-            key_id: key_id.clone(),
-            // A client's key is visible ASCII: a newline cannot make it collide.
-            idempotency_key: idempotency_key.as_ref().map(|key| match chunk {
-                0 => key.clone(),
-                n => format!("{key}\n{n}"),
-            }),
-        };
-        let receipt = match record(state, batch, bytes.clone(), events).await {
+        let receipt = match record(state, batch.part(chunk), events).await {
             Ok(receipt) => receipt,
             Err(mut error) if chunk > 0 => {
                 error.message = format!(
