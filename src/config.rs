@@ -157,6 +157,9 @@ pub struct ProcessorConfig {
     pub poll_interval_ms: u64,
     /// Pause after a round that found few events, so read-model writes come in larger blocks.
     pub coalesce_ms: u64,
+    /// Telemetry events this instance keeps in memory after committing them, so its own
+    /// processors do not read them back from Postgres (0: always read them back).
+    pub handoff_events: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -309,6 +312,7 @@ impl Default for ProcessorConfig {
             batch_events: 128,
             poll_interval_ms: 250,
             coalesce_ms: 200,
+            handoff_events: 100_000,
         }
     }
 }
@@ -504,6 +508,10 @@ impl Settings {
             &mut self.processors.poll_interval_ms,
         )?;
         env.parse("PROCESSOR_COALESCE_MS", &mut self.processors.coalesce_ms)?;
+        env.parse(
+            "PROCESSOR_HANDOFF_EVENTS",
+            &mut self.processors.handoff_events,
+        )?;
         env.parse("ALERT_TICK_MS", &mut self.alerting.tick_ms)?;
         env.parse("NOTIFY_TIMEOUT_MS", &mut self.alerting.webhook_timeout_ms)?;
         env.parse("NOTIFY_MAX_ATTEMPTS", &mut self.alerting.max_attempts)?;

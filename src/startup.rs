@@ -16,7 +16,7 @@ use telemetry_application::alerting::notifications::{
 };
 use telemetry_application::alerting::rules::{AlertRuleService, RuleCatalogProcessor};
 use telemetry_application::auth::{parse_api_key_list, AuthService, KeyCommandFailure};
-use telemetry_application::commands::{AggregateCommands, CommandBus};
+use telemetry_application::commands::{AggregateCommands, CommandBus, EventWeight};
 use telemetry_application::ingest::IngestService;
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
@@ -25,7 +25,7 @@ use telemetry_application::ports::{
 };
 use telemetry_application::processing::{
     aggregation, audit, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
-    RunnerSettings,
+    RecentCommits, RunnerSettings,
 };
 use telemetry_application::query::cache::TwoLevelCache;
 use telemetry_application::query::QueryService;
@@ -108,6 +108,8 @@ pub struct Infrastructure {
     pub clickhouse: ClickHouse,
     pub redis: Redis,
     pub committed: Arc<Notify>,
+    /// Events committed by this instance, for its own processors.
+    pub recent: Arc<RecentCommits>,
     pub jwt: Arc<JwtCodec>,
 }
 
@@ -145,6 +147,11 @@ impl Infrastructure {
             clickhouse,
             redis,
             committed: Arc::new(Notify::new()),
+            recent: Arc::new(RecentCommits::new(if settings.processors.enabled {
+                settings.processors.handoff_events
+            } else {
+                0
+            })),
             jwt,
         })
     }
@@ -155,11 +162,24 @@ impl Infrastructure {
         A: cqrs_es::Aggregate<Services = ()> + 'static,
         A::Command: Send + 'static,
     {
-        Arc::new(CommandBus::new(
-            pg::event_store::<A>(self.pool.clone()),
-            (),
-            Arc::clone(&self.committed),
-        ))
+        self.commands_weighing(|_| 1)
+    }
+
+    /// Like [`Self::commands`], where an event can take more than one unit of the
+    /// processors' in-memory hand-off (`weight`).
+    pub fn commands_weighing<A>(&self, weight: EventWeight<A>) -> Arc<dyn AggregateCommands<A>>
+    where
+        A: cqrs_es::Aggregate<Services = ()> + 'static,
+        A::Command: Send + 'static,
+    {
+        Arc::new(
+            CommandBus::new(
+                pg::event_store::<A>(self.pool.clone()),
+                (),
+                Arc::clone(&self.committed),
+            )
+            .remembering(Arc::clone(&self.recent), weight),
+        )
     }
 
     /// Like [`Self::commands`], with a snapshot every `every` events: for aggregates whose
@@ -169,11 +189,14 @@ impl Infrastructure {
         A: cqrs_es::Aggregate<Services = ()> + 'static,
         A::Command: Send + 'static,
     {
-        Arc::new(CommandBus::new(
-            pg::snapshot_store::<A>(self.pool.clone(), every),
-            (),
-            Arc::clone(&self.committed),
-        ))
+        Arc::new(
+            CommandBus::new(
+                pg::snapshot_store::<A>(self.pool.clone(), every),
+                (),
+                Arc::clone(&self.committed),
+            )
+            .remembering(Arc::clone(&self.recent), |_| 1),
+        )
     }
 
     /// Rebuild requests, recorded through the `ReadModel` aggregate.
@@ -219,7 +242,12 @@ impl Application {
         let mut background = Background::new();
         let metrics = Arc::new(Metrics::default());
 
-        let batches = infrastructure.commands::<IngestBatch>();
+        // A section weighs its telemetry events.
+        let batches = infrastructure.commands_weighing::<IngestBatch>(|event| {
+            event
+                .as_section()
+                .map_or(1, |section| section.events.len() as u64)
+        });
         let keys = infrastructure.commands::<ApiKey>();
         let directory = Arc::new(CachedApiKeyDirectory::new(
             Arc::clone(&keys),
@@ -252,8 +280,10 @@ impl Application {
         ));
         let readiness = Arc::new(readiness(&settings, &infrastructure));
         let read_models = infrastructure.read_model_admin();
-        let event_log: Arc<dyn EventLog> =
-            Arc::new(pg::PostgresEventLog::new(infrastructure.pool.clone()));
+        let event_log: Arc<dyn EventLog> = Arc::new(
+            pg::PostgresEventLog::new(infrastructure.pool.clone())
+                .with_recent(Arc::clone(&infrastructure.recent)),
+        );
         let cache = Arc::new(TwoLevelCache::new(
             Arc::new(MokaCache::new(
                 Duration::from_millis(settings.cache.l1_ttl_ms),

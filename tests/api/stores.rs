@@ -1,21 +1,26 @@
 //! The Postgres adapters of alerting and leases, directly: work done by an instance (or
 //! worker) that lost its lease cannot overwrite the work of the one that took over; leases
-//! share one session per instance; dead-letter lookup; alert snapshots.
+//! share one session per instance; dead-letter lookup; alert snapshots; the event log's
+//! payloads from memory and from the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use telemetry_application::alerting::window::SeriesWindow;
-use telemetry_application::commands::{AggregateCommands, CommandBus};
+use telemetry_application::commands::{command_metadata, AggregateCommands, CommandBus};
 use telemetry_application::ports::{
-    AlertStateStore, DeliveryQueue, DeliveryStatus, LeaseProvider, LogPosition, NewDelivery,
+    AlertStateStore, DeliveryQueue, DeliveryStatus, EventFilter, EventLog, EventPayload,
+    LeaseProvider, LogPosition, NewDelivery,
 };
+use telemetry_application::processing::{aggregation, RecentCommits};
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
-use telemetry_domain::values::{TenantId, Timestamp};
+use telemetry_domain::ingest::{EventSubmission, IngestBatch, IngestBatchEvent, IngestEvents};
+use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use telemetry_infrastructure::postgres::{
     event_store, migrate, snapshot_store, AdvisoryLeases, PgPool, PostgresAlerting,
+    PostgresEventLog,
 };
 use tokio::sync::Notify;
 
@@ -388,4 +393,167 @@ async fn an_alert_loaded_from_its_snapshot_equals_the_alert_replayed_from_its_ev
     let alert = snapshotted.load("r1/checkout").await.unwrap();
     assert_eq!(alert, replayed.load("r1/checkout").await.unwrap());
     assert_eq!((alert.status(), alert.episode()), (AlertStatus::Firing, 6));
+}
+
+/// The processors of the instance that committed a batch take its sections from memory; the
+/// sections it no longer holds, and every section for another instance, are read back. Both
+/// ways give the same events, in the same order.
+#[tokio::test]
+async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
+    let pool = pool().await;
+    // Room for two telemetry events: the metric section (committed last) pushes out the
+    // receipt and the log section (two events) before it.
+    let recent = Arc::new(RecentCommits::new(2));
+    let batches = CommandBus::new(
+        event_store::<IngestBatch>(pool.clone()),
+        (),
+        Arc::new(Notify::new()),
+    )
+    .remembering(Arc::clone(&recent), |event| {
+        event
+            .as_section()
+            .map_or(1, |section| section.events.len() as u64)
+    });
+    let committed = ingest_one_batch(&batches).await;
+
+    let sections = aggregation::filters();
+    let here = PostgresEventLog::new(pool.clone()).with_recent(Arc::clone(&recent));
+    let elsewhere = PostgresEventLog::new(pool.clone());
+    let mine = here
+        .read_after(LogPosition::START, &sections, 10)
+        .await
+        .unwrap()
+        .events;
+    let theirs = elsewhere
+        .read_after(LogPosition::START, &sections, 10)
+        .await
+        .unwrap()
+        .events;
+
+    let kinds = |events: &[telemetry_application::ports::StoredEvent]| {
+        events
+            .iter()
+            .map(|event| {
+                let from_memory = matches!(event.payload, EventPayload::InMemory(_));
+                (event.event_type.clone(), from_memory)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&mine),
+        [
+            ("LogIngested".into(), false),
+            ("MetricIngested".into(), true)
+        ]
+    );
+    assert_eq!(
+        kinds(&theirs),
+        [
+            ("LogIngested".into(), false),
+            ("MetricIngested".into(), false)
+        ]
+    );
+    let decoded = |events: &[telemetry_application::ports::StoredEvent]| {
+        events
+            .iter()
+            .map(|event| event.decode::<IngestBatchEvent>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(decoded(&mine), decoded(&theirs));
+    let sections_committed: Vec<_> = committed
+        .iter()
+        .filter(|envelope| envelope.payload.as_section().is_some())
+        .map(|envelope| envelope.payload.clone())
+        .collect();
+    assert_eq!(decoded(&mine), sections_committed);
+    for (mine, theirs) in mine.iter().zip(&theirs) {
+        assert_eq!(
+            (
+                mine.position,
+                &mine.aggregate_id,
+                mine.sequence,
+                &mine.metadata
+            ),
+            (
+                theirs.position,
+                &theirs.aggregate_id,
+                theirs.sequence,
+                &theirs.metadata
+            )
+        );
+    }
+}
+
+/// Records batch `batch-1` (two logs and a metric) for tenant `acme`.
+async fn ingest_one_batch(
+    batches: &dyn AggregateCommands<IngestBatch>,
+) -> Vec<cqrs_es::EventEnvelope<IngestBatch>> {
+    let tenant = TenantId::parse("acme").unwrap();
+    let submission = |id: &str, kind: &str, payload: &str| {
+        EventSubmission::from_json(&format!(
+            r#"{{"eventId":"{id}","eventType":"{kind}","serviceName":"api","timestamp":"2026-01-21T12:00:00Z","payload":{payload}}}"#
+        ))
+        .unwrap()
+    };
+    let command = IngestEvents {
+        batch_id: "batch-1".into(),
+        tenant_id: tenant.clone(),
+        key_id: ApiKeyId::parse("00112233aabbccdd").unwrap(),
+        received_at: Timestamp::now(),
+        request_fingerprint: "f".into(),
+        submissions: Arc::new(vec![
+            submission("e1", "log", r#"{"message":"one"}"#),
+            submission("e2", "metric", r#"{"name":"cpu","value":0.5}"#),
+            submission("e3", "log", r#"{"message":"three"}"#),
+        ]),
+        known_duplicates: BTreeSet::new(),
+    };
+    batches
+        .execute("batch-1", command, command_metadata(&tenant, "key:k1"))
+        .await
+        .unwrap()
+}
+
+/// A reader that finds nothing for it in the log goes on from the head, not from where it
+/// started; a full page goes on from its last event.
+#[tokio::test]
+async fn the_next_read_starts_past_what_a_read_has_seen() {
+    let pool = pool().await;
+    let batches = CommandBus::new(
+        event_store::<IngestBatch>(pool.clone()),
+        (),
+        Arc::new(Notify::new()),
+    );
+    ingest_one_batch(&batches).await;
+    let log = PostgresEventLog::new(pool.clone());
+    let everything = [EventFilter {
+        aggregate_type: "IngestBatch",
+        event_types: &[],
+    }];
+    let all = log
+        .read_after(LogPosition::START, &everything, 10)
+        .await
+        .unwrap();
+    assert_eq!(all.events.len(), 3, "the receipt and two sections");
+    let head = all.events[2].position;
+    assert_eq!(all.end, head);
+
+    let rules = [EventFilter {
+        aggregate_type: "AlertRule",
+        event_types: &[],
+    }];
+    let none = log
+        .read_after(LogPosition::START, &rules, 10)
+        .await
+        .unwrap();
+    assert_eq!((none.events.len(), none.end), (0, head));
+
+    let full = log
+        .read_after(LogPosition::START, &everything, 2)
+        .await
+        .unwrap();
+    assert_eq!(full.end, full.events[1].position);
+    let rest = log.read_after(full.end, &everything, 2).await.unwrap();
+    assert_eq!(rest.events, all.events[2..]);
+    assert_eq!(rest.end, head);
 }

@@ -5,7 +5,8 @@
 //! with optimistic concurrency) but returns the committed events to the caller, who needs
 //! them for the response (an ingest receipt), and does not run read-model updates inside
 //! the request: committed events reach the read models through the event processors, which
-//! the bus only wakes.
+//! the bus only wakes (and, when asked to, hands the committed events to in memory: see
+//! [`RecentCommits`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use telemetry_domain::values::TenantId;
 use tokio::sync::Notify;
+
+use crate::processing::{EventKey, RecentCommits};
 
 /// Metadata key holding the tenant of a command's events (the deduplication trigger and
 /// the processors read it).
@@ -47,11 +50,15 @@ pub trait AggregateCommands<A: Aggregate>: Send + Sync {
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>>;
 }
 
+/// How much of a [`RecentCommits`] capacity one event takes.
+pub type EventWeight<A> = fn(&<A as Aggregate>::Event) -> u64;
+
 /// [`AggregateCommands`] over any `cqrs-es` event store.
 pub struct CommandBus<A: Aggregate, ES: EventStore<A>> {
     store: ES,
     services: A::Services,
     committed: Arc<Notify>,
+    recent: Option<(Arc<RecentCommits>, EventWeight<A>)>,
 }
 
 impl<A: Aggregate, ES: EventStore<A>> CommandBus<A, ES> {
@@ -61,7 +68,15 @@ impl<A: Aggregate, ES: EventStore<A>> CommandBus<A, ES> {
             store,
             services,
             committed,
+            recent: None,
         }
+    }
+
+    /// Also hands every committed event to `recent` (before waking the processors), each
+    /// weighing `weight(event)`.
+    pub fn remembering(mut self, recent: Arc<RecentCommits>, weight: EventWeight<A>) -> Self {
+        self.recent = Some((recent, weight));
+        self
     }
 }
 
@@ -91,6 +106,19 @@ where
             return Ok(Vec::new());
         }
         let committed = self.store.commit(events, context, metadata).await?;
+        if let Some((recent, weight)) = &self.recent {
+            for envelope in &committed {
+                recent.remember(
+                    EventKey {
+                        aggregate_type: A::TYPE.to_string(),
+                        aggregate_id: envelope.aggregate_id.clone(),
+                        sequence: i64::try_from(envelope.sequence).unwrap_or(i64::MAX),
+                    },
+                    Arc::new(envelope.payload.clone()),
+                    weight(&envelope.payload),
+                );
+            }
+        }
         self.committed.notify_waiters();
         Ok(committed)
     }

@@ -575,7 +575,7 @@ impl EventProcessor for AlertEvaluator {
             if !inner.by_metric.contains_key(&tenant) {
                 continue;
             }
-            let section = match serde_json::from_str::<IngestBatchEvent>(&event.payload) {
+            let section = match event.decode::<IngestBatchEvent>() {
                 Ok(IngestBatchEvent::MetricIngested(section)) => section,
                 Ok(_) => continue,
                 Err(error) => {
@@ -1004,7 +1004,9 @@ mod lifecycle_tests {
             sequence: 2,
             event_type: IngestBatchEvent::METRIC_INGESTED.into(),
             event_version: "1".into(),
-            payload: serde_json::to_string(&IngestBatchEvent::MetricIngested(section)).unwrap(),
+            payload: crate::ports::EventPayload::Json(
+                serde_json::to_string(&IngestBatchEvent::MetricIngested(section)).unwrap(),
+            ),
             metadata: json!({ TENANT_METADATA_KEY: "acme" }).to_string(),
             recorded_at: Utc::now() - chrono::Duration::seconds(recorded_seconds_ago),
         }

@@ -21,8 +21,7 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 
 /// The history row of one transition.
 pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, String> {
-    let alert_event: AlertEvent =
-        serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
+    let alert_event: AlertEvent = event.decode().map_err(|error| error.to_string())?;
     let transition = alert_event.transition();
     let notice = transition.notice;
     Ok(vec![AlertHistoryRow {

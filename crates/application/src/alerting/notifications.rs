@@ -114,8 +114,7 @@ pub fn notification_id(alert_id: &str, episode: u64, kind: &str) -> String {
 
 /// One delivery per channel of the rule, for a triggered or resolved alert.
 pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
-    let alert_event: AlertEvent =
-        serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
+    let alert_event: AlertEvent = event.decode().map_err(|error| error.to_string())?;
     let transition = alert_event.transition();
     // Only the start and the end of an episode are notified, not `pending` or `cleared`.
     if !matches!(
@@ -470,7 +469,7 @@ mod tests {
             sequence: 2,
             event_type: cqrs_es::DomainEvent::event_type(event),
             event_version: "1".into(),
-            payload: serde_json::to_string(event).unwrap(),
+            payload: crate::ports::EventPayload::Json(serde_json::to_string(event).unwrap()),
             metadata: "{}".into(),
             recorded_at: chrono::Utc::now(),
         }

@@ -220,8 +220,7 @@ impl RuleCatalogProcessor {
 
 fn rule_change(event: &StoredEvent) -> Result<RuleChange, String> {
     let version = u64::try_from(event.sequence).unwrap_or_default();
-    let domain_event: AlertRuleEvent =
-        serde_json::from_str(&event.payload).map_err(|error| error.to_string())?;
+    let domain_event: AlertRuleEvent = event.decode().map_err(|error| error.to_string())?;
     Ok(match domain_event {
         AlertRuleEvent::AlertRuleCreated {
             rule_id,

@@ -1,5 +1,10 @@
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
@@ -29,7 +34,7 @@ impl LogPosition {
     }
 }
 
-/// One committed domain event as stored, payload still serialized.
+/// One committed domain event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub position: LogPosition,
@@ -38,11 +43,67 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    /// The serialized domain event (JSON text).
-    pub payload: String,
+    /// The domain event; read it with [`StoredEvent::decode`].
+    pub payload: EventPayload,
     /// The command metadata (JSON object text).
     pub metadata: String,
     pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    /// The domain event as a value of `E` (the event type of the aggregate type).
+    pub fn decode<E>(&self) -> Result<E, serde_json::Error>
+    where
+        E: DeserializeOwned + Clone + 'static,
+    {
+        match &self.payload {
+            EventPayload::Json(json) => serde_json::from_str(json),
+            EventPayload::InMemory(event) => event.downcast_ref::<E>().cloned().ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "the {} event in memory is not a {}",
+                    self.aggregate_type,
+                    std::any::type_name::<E>()
+                ))
+            }),
+        }
+    }
+}
+
+/// A stored event's domain event: as the store holds it, or, when this process committed it
+/// moments ago, the committed value itself (see
+/// [`RecentCommits`](crate::processing::RecentCommits)), which spares the store reading the
+/// payload back and the processor parsing it.
+#[derive(Clone)]
+pub enum EventPayload {
+    /// JSON text, as stored.
+    Json(String),
+    /// The committed domain event (of the aggregate type's event type).
+    InMemory(Arc<dyn Any + Send + Sync>),
+}
+
+impl From<&str> for EventPayload {
+    fn from(json: &str) -> Self {
+        Self::Json(json.to_string())
+    }
+}
+
+impl fmt::Debug for EventPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json(json) => f.debug_tuple("Json").field(json).finish(),
+            Self::InMemory(_) => f.write_str("InMemory(..)"),
+        }
+    }
+}
+
+impl PartialEq for EventPayload {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Json(a), Self::Json(b)) => a == b,
+            (Self::InMemory(a), Self::InMemory(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Which events a reader wants.
@@ -71,6 +132,17 @@ impl LogLag {
     }
 }
 
+/// What one read of the log found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogPage {
+    /// The matching events, in log order.
+    pub events: Vec<StoredEvent>,
+    /// Where the next read starts: past the last event returned, and, when the page was
+    /// not full, past every event (of any type) already final when it was read, so a reader
+    /// of rare events does not scan the same stretch of the log again on every read.
+    pub end: LogPosition,
+}
+
 /// The event store read as one ordered log.
 #[async_trait]
 pub trait EventLog: Send + Sync {
@@ -83,7 +155,7 @@ pub trait EventLog: Send + Sync {
         after: LogPosition,
         filters: &[EventFilter<'_>],
         limit: usize,
-    ) -> Result<Vec<StoredEvent>, PortError>;
+    ) -> Result<LogPage, PortError>;
 
     /// How far `after` is behind the head of the log.
     async fn lag(&self, after: LogPosition) -> Result<LogLag, PortError>;

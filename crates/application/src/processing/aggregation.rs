@@ -20,7 +20,8 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 
 /// One row per event of a section, indexed in section order.
 pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
-    let domain_event: IngestBatchEvent = serde_json::from_str(&event.payload)
+    let domain_event: IngestBatchEvent = event
+        .decode()
         .map_err(|error| format!("undecodable ingest event: {error}"))?;
     let Some(section) = domain_event.as_section() else {
         return Ok(Vec::new());

@@ -65,27 +65,25 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
     let decode =
         |error: serde_json::Error| format!("undecodable {} event: {error}", event.aggregate_type);
     let entries = match event.aggregate_type.as_str() {
-        "IngestBatch" => {
-            match serde_json::from_str::<IngestBatchEvent>(&event.payload).map_err(decode)? {
-                IngestBatchEvent::BatchAccepted(accepted) => vec![entry(
-                    accepted.tenant_id,
-                    "ingest.batch",
-                    accepted.batch_id,
-                    json!({
-                        "keyId": accepted.key_id,
-                        "ingested": accepted.ingested,
-                        "duplicates": accepted.duplicates,
-                        "byType": {
-                            "log": accepted.accepted_by_type.log,
-                            "metric": accepted.accepted_by_type.metric,
-                            "trace": accepted.accepted_by_type.trace,
-                        },
-                    }),
-                )],
-                _ => Vec::new(),
-            }
-        }
-        "ApiKey" => match serde_json::from_str::<ApiKeyEvent>(&event.payload).map_err(decode)? {
+        "IngestBatch" => match event.decode::<IngestBatchEvent>().map_err(decode)? {
+            IngestBatchEvent::BatchAccepted(accepted) => vec![entry(
+                accepted.tenant_id,
+                "ingest.batch",
+                accepted.batch_id,
+                json!({
+                    "keyId": accepted.key_id,
+                    "ingested": accepted.ingested,
+                    "duplicates": accepted.duplicates,
+                    "byType": {
+                        "log": accepted.accepted_by_type.log,
+                        "metric": accepted.accepted_by_type.metric,
+                        "trace": accepted.accepted_by_type.trace,
+                    },
+                }),
+            )],
+            _ => Vec::new(),
+        },
+        "ApiKey" => match event.decode::<ApiKeyEvent>().map_err(decode)? {
             ApiKeyEvent::ApiKeyIssued {
                 key_id,
                 tenant_id,
@@ -106,26 +104,23 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 json!({}),
             )],
         },
-        "ReadModel" => {
-            match serde_json::from_str::<ReadModelEvent>(&event.payload).map_err(decode)? {
-                ReadModelEvent::ReadModelRebuildRequested {
-                    name, generation, ..
-                } => {
-                    let tenant = metadata_field(event, TENANT_METADATA_KEY)
-                        .and_then(|tenant| TenantId::parse(tenant).ok())
-                        .ok_or("rebuild request without a tenant")?;
-                    vec![entry(
-                        tenant,
-                        "read_model.rebuild_requested",
-                        name.to_string(),
-                        json!({ "generation": generation }),
-                    )]
-                }
+        "ReadModel" => match event.decode::<ReadModelEvent>().map_err(decode)? {
+            ReadModelEvent::ReadModelRebuildRequested {
+                name, generation, ..
+            } => {
+                let tenant = metadata_field(event, TENANT_METADATA_KEY)
+                    .and_then(|tenant| TenantId::parse(tenant).ok())
+                    .ok_or("rebuild request without a tenant")?;
+                vec![entry(
+                    tenant,
+                    "read_model.rebuild_requested",
+                    name.to_string(),
+                    json!({ "generation": generation }),
+                )]
             }
-        }
+        },
         "AlertRule" => {
-            let rule_event =
-                serde_json::from_str::<AlertRuleEvent>(&event.payload).map_err(decode)?;
+            let rule_event = event.decode::<AlertRuleEvent>().map_err(decode)?;
             let action = match &rule_event {
                 AlertRuleEvent::AlertRuleCreated { .. } => "alert_rule.created",
                 AlertRuleEvent::AlertRuleUpdated { .. } => "alert_rule.updated",
@@ -154,7 +149,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
             )]
         }
         "Alert" => {
-            let alert_event = serde_json::from_str::<AlertEvent>(&event.payload).map_err(decode)?;
+            let alert_event = event.decode::<AlertEvent>().map_err(decode)?;
             let (action, details) = match &alert_event {
                 AlertEvent::AlertPending { value, .. } => {
                     ("alert.pending", json!({ "value": value }))
@@ -189,20 +184,18 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 details,
             )]
         }
-        "DeadLetter" => {
-            match serde_json::from_str::<DeadLetterEvent>(&event.payload).map_err(decode)? {
-                DeadLetterEvent::DeadLetterRedelivered {
-                    delivery_id,
-                    tenant_id,
-                    ..
-                } => vec![entry(
-                    tenant_id,
-                    "notification.redelivered",
-                    delivery_id,
-                    json!({}),
-                )],
-            }
-        }
+        "DeadLetter" => match event.decode::<DeadLetterEvent>().map_err(decode)? {
+            DeadLetterEvent::DeadLetterRedelivered {
+                delivery_id,
+                tenant_id,
+                ..
+            } => vec![entry(
+                tenant_id,
+                "notification.redelivered",
+                delivery_id,
+                json!({}),
+            )],
+        },
         _ => Vec::new(),
     };
     Ok(entries)

@@ -6,6 +6,8 @@
 //! - [`projection`]: a processor for read models that are their own checkpoint
 //!   ([`ReadModelStore`](crate::ports::ReadModelStore)).
 //! - [`aggregation`] and [`audit`]: what the ClickHouse read models contain.
+//! - [`recent`]: the events this process just committed, so its processors take their
+//!   payloads from memory instead of reading them back.
 //!
 //! Adding a processor is one registration: implement [`EventProcessor`] (or a projection
 //! function) and hand it to [`ProcessorRunner::run`].
@@ -13,11 +15,13 @@
 pub mod aggregation;
 pub mod audit;
 pub mod projection;
+pub mod recent;
 pub mod runner;
 
 use async_trait::async_trait;
 
 pub use projection::ProjectionProcessor;
+pub use recent::{EventKey, RecentCommits};
 pub use runner::{ProcessorMonitor, ProcessorReport, ProcessorRunner, RunnerSettings};
 
 use crate::ports::{EventFilter, LogPosition, PortError, StoredEvent};

@@ -240,21 +240,31 @@ impl ProcessorRunner {
             let woken = self.wake.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let events = self
+            let page = self
                 .log
                 .read_after(position, processor.filters(), self.settings.batch_events)
                 .await?;
+            let events = page.events;
             caught_up = events.len() < self.settings.batch_events;
-            let Some(last) = events.last().map(|event| event.position) else {
+            if events.is_empty() {
+                // Nothing for this processor up to the end of the page: the next read starts
+                // there (in memory; after a restart the processor resumes from its own
+                // position and scans the stretch once more).
+                if page.end > position {
+                    position = page.end;
+                    self.monitor.set(name, "running", Some(position), None);
+                }
                 tokio::select! {
                     _ = woken => {}
                     _ = tokio::time::sleep(self.settings.poll_interval) => {}
                     _ = stop.changed() => return Ok(()),
                 }
                 continue;
-            };
+            }
             processor.process(&events).await?;
-            position = last;
+            position = events
+                .last()
+                .map_or(page.end, |last| page.end.max(last.position));
             self.monitor.set(name, "running", Some(position), None);
             if events.len() < self.settings.batch_events {
                 tokio::select! {
@@ -292,7 +302,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::ports::{EventFilter, Lease, LogLag, StoredEvent};
+    use crate::ports::{EventFilter, Lease, LogLag, LogPage, StoredEvent};
 
     /// Five events in memory.
     struct MemoryLog;
@@ -321,8 +331,10 @@ mod tests {
             after: LogPosition,
             _filters: &[EventFilter<'_>],
             limit: usize,
-        ) -> Result<Vec<StoredEvent>, PortError> {
-            Ok((after.position + 1..=5).take(limit).map(event).collect())
+        ) -> Result<LogPage, PortError> {
+            let events: Vec<_> = (after.position + 1..=5).take(limit).map(event).collect();
+            let end = events.last().map_or(after, |last| last.position);
+            Ok(LogPage { events, end })
         }
 
         async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
@@ -413,5 +425,66 @@ mod tests {
         );
         assert!(calls[3..].iter().all(|call| call == "tick"), "{calls:?}");
         assert!(calls.len() > 3, "ticks once caught up: {calls:?}");
+    }
+
+    /// Nothing for the processor, while the log has moved on to position 10.
+    #[derive(Default)]
+    struct QuietLog {
+        asked_after: Mutex<Vec<i64>>,
+    }
+
+    #[async_trait]
+    impl EventLog for QuietLog {
+        async fn read_after(
+            &self,
+            after: LogPosition,
+            _filters: &[EventFilter<'_>],
+            _limit: usize,
+        ) -> Result<LogPage, PortError> {
+            self.asked_after.lock().unwrap().push(after.position);
+            Ok(LogPage {
+                events: Vec::new(),
+                end: LogPosition {
+                    transaction_id: 1,
+                    position: 10,
+                },
+            })
+        }
+
+        async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
+            Ok(LogLag::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_processor_with_nothing_to_read_goes_on_from_the_end_of_the_page() {
+        let log = Arc::new(QuietLog::default());
+        let monitor = Arc::new(ProcessorMonitor::default());
+        let runner = ProcessorRunner::new(
+            Arc::clone(&log) as Arc<dyn EventLog>,
+            Arc::new(AlwaysHeld),
+            Arc::new(Notify::new()),
+            Arc::clone(&monitor),
+            RunnerSettings {
+                poll_interval: Duration::from_millis(5),
+                ..RunnerSettings::default()
+            },
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            runner.run(Arc::new(Recorder::default()), stopped).await;
+        });
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+
+        let asked = log.asked_after.lock().unwrap().clone();
+        assert!(asked.len() > 2, "{asked:?}");
+        assert_eq!(asked[0], 0);
+        assert!(asked[1..].iter().all(|after| *after == 10), "{asked:?}");
+        assert_eq!(
+            monitor.states()["recorder"].position.map(|at| at.position),
+            Some(10)
+        );
     }
 }

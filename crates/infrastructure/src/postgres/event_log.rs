@@ -1,42 +1,71 @@
 //! The event store read as one log, in commit-safe order (see `migrations/0001_event_store.sql`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use telemetry_application::ports::{
-    EventFilter, EventLog, LogLag, LogPosition, PortError, StoredEvent,
+    EventFilter, EventLog, EventPayload, LogLag, LogPage, LogPosition, PortError, StoredEvent,
 };
+use telemetry_application::processing::{EventKey, RecentCommits};
 
 use super::port_error;
 
 pub struct PostgresEventLog {
     pool: PgPool,
+    recent: Option<Arc<RecentCommits>>,
 }
 
 impl PostgresEventLog {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, recent: None }
+    }
+
+    /// Takes the payloads of events still in `recent` (committed by this process) from
+    /// there instead of reading them back.
+    pub fn with_recent(mut self, recent: Arc<RecentCommits>) -> Self {
+        self.recent = Some(recent);
+        self
     }
 }
 
 /// `$3`: aggregate types whose every event matches; `$4`: `Aggregate.Event` pairs.
 ///
-/// The inner query picks the page by the small key columns only; the payloads (large, and
-/// converted to text) are read for the rows of the page alone, whatever plan Postgres picks
-/// for the inner query.
+/// Everything but the payload (which payloads still need reading is known only once the
+/// page is; see [`PAYLOADS`]), and, on every row, the head: the last event of a
+/// transaction older than every transaction still running. Page and head are read in one
+/// statement, so from the same snapshot and horizon. An empty page is one row of nulls
+/// carrying the head (or none at all while the log is empty).
 const READ_AFTER: &str = "
-SELECT e.transaction_id::text::bigint AS txid, e.position, e.aggregate_type, e.aggregate_id,
-       e.sequence, e.event_type, e.event_version, e.payload::text AS payload,
-       e.metadata::text AS metadata, e.recorded_at
-FROM (SELECT aggregate_type, aggregate_id, sequence
-      FROM events
-      WHERE (transaction_id, position) > ($1::text::xid8, $2)
-        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        AND (aggregate_type = ANY($3) OR (aggregate_type || '.' || event_type) = ANY($4))
-      ORDER BY transaction_id, position
-      LIMIT $5) AS page
-JOIN events e USING (aggregate_type, aggregate_id, sequence)
-ORDER BY e.transaction_id, e.position";
+SELECT head.txid AS head_txid, head.position AS head_position,
+       page.txid, page.position, page.aggregate_type, page.aggregate_id, page.sequence,
+       page.event_type, page.event_version, page.metadata, page.recorded_at
+FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS horizon
+JOIN LATERAL (
+    SELECT transaction_id::text::bigint AS txid, position
+    FROM events
+    WHERE transaction_id < horizon.xmin
+    ORDER BY transaction_id DESC, position DESC
+    LIMIT 1) AS head ON true
+LEFT JOIN LATERAL (
+    SELECT transaction_id::text::bigint AS txid, position, aggregate_type, aggregate_id,
+           sequence, event_type, event_version, metadata::text AS metadata, recorded_at
+    FROM events
+    WHERE (transaction_id, position) > ($1::text::xid8, $2)
+      AND transaction_id < horizon.xmin
+      AND (aggregate_type = ANY($3) OR (aggregate_type || '.' || event_type) = ANY($4))
+    ORDER BY transaction_id, position
+    LIMIT $5) AS page ON true
+ORDER BY page.txid, page.position";
+
+/// The payloads (large, decompressed and converted to text) of the events whose keys are
+/// given, by primary key.
+const PAYLOADS: &str = "
+SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.payload::text AS payload
+FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(aggregate_type, aggregate_id, sequence)
+JOIN events e USING (aggregate_type, aggregate_id, sequence)";
 
 /// Counts at most this many events when measuring lag.
 const LAG_COUNT_CAP: i64 = 100_000;
@@ -50,6 +79,62 @@ FROM (SELECT 1 FROM events
       WHERE (transaction_id, position) > ($1::text::xid8, $2)
       LIMIT $3) AS pending";
 
+impl PostgresEventLog {
+    /// Sets every event's payload: from memory where this process still has it, the others
+    /// with one read.
+    async fn fill_payloads(&self, events: &mut [StoredEvent]) -> Result<(), PortError> {
+        let mut missing: HashMap<EventKey, usize> = HashMap::new();
+        for (index, event) in events.iter_mut().enumerate() {
+            let key = EventKey {
+                aggregate_type: event.aggregate_type.clone(),
+                aggregate_id: event.aggregate_id.clone(),
+                sequence: event.sequence,
+            };
+            match self.recent.as_ref().and_then(|recent| recent.recall(&key)) {
+                Some(committed) => event.payload = EventPayload::InMemory(committed),
+                None => {
+                    missing.insert(key, index);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (mut types, mut ids, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
+        for key in missing.keys() {
+            types.push(key.aggregate_type.as_str());
+            ids.push(key.aggregate_id.as_str());
+            sequences.push(key.sequence);
+        }
+        let rows = sqlx::query(PAYLOADS)
+            .bind(&types)
+            .bind(&ids)
+            .bind(&sequences)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(port_error)?;
+        for row in rows {
+            let key = EventKey {
+                aggregate_type: row.try_get("aggregate_type").map_err(port_error)?,
+                aggregate_id: row.try_get("aggregate_id").map_err(port_error)?,
+                sequence: row.try_get("sequence").map_err(port_error)?,
+            };
+            if let Some(index) = missing.remove(&key) {
+                events[index].payload =
+                    EventPayload::Json(row.try_get("payload").map_err(port_error)?);
+            }
+        }
+        match missing.into_keys().next() {
+            // Committed events are never deleted: a missing one is a broken store.
+            Some(key) => Err(PortError::failed(format!(
+                "event {}/{}/{} vanished from the event store",
+                key.aggregate_type, key.aggregate_id, key.sequence
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl EventLog for PostgresEventLog {
     async fn read_after(
@@ -57,7 +142,7 @@ impl EventLog for PostgresEventLog {
         after: LogPosition,
         filters: &[EventFilter<'_>],
         limit: usize,
-    ) -> Result<Vec<StoredEvent>, PortError> {
+    ) -> Result<LogPage, PortError> {
         let mut whole_types = Vec::new();
         let mut pairs = Vec::new();
         for filter in filters {
@@ -77,26 +162,49 @@ impl EventLog for PostgresEventLog {
             .fetch_all(&self.pool)
             .await
             .map_err(port_error)?;
-        rows.iter()
-            .map(|row| {
-                let transaction_id: i64 = row.try_get("txid")?;
-                Ok(StoredEvent {
-                    position: LogPosition {
+        let position =
+            |row: &sqlx::postgres::PgRow, txid: &str, position: &str| {
+                let transaction_id: Option<i64> = row.try_get(txid)?;
+                let position: Option<i64> = row.try_get(position)?;
+                Ok::<_, sqlx::Error>(transaction_id.zip(position).map(
+                    |(transaction_id, position)| LogPosition {
                         transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
-                        position: row.try_get("position")?,
+                        position,
                     },
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get("sequence")?,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: row.try_get("metadata")?,
-                    recorded_at: row.try_get("recorded_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(port_error)
+                ))
+            };
+        let mut head = None;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            head = position(row, "head_txid", "head_position").map_err(port_error)?;
+            let Some(at) = position(row, "txid", "position").map_err(port_error)? else {
+                continue;
+            };
+            events.push(
+                (|| {
+                    Ok::<_, sqlx::Error>(StoredEvent {
+                        position: at,
+                        aggregate_type: row.try_get("aggregate_type")?,
+                        aggregate_id: row.try_get("aggregate_id")?,
+                        sequence: row.try_get("sequence")?,
+                        event_type: row.try_get("event_type")?,
+                        event_version: row.try_get("event_version")?,
+                        payload: EventPayload::Json(String::new()),
+                        metadata: row.try_get("metadata")?,
+                        recorded_at: row.try_get("recorded_at")?,
+                    })
+                })()
+                .map_err(port_error)?,
+            );
+        }
+        self.fill_payloads(&mut events).await?;
+        let last = events.last().map_or(after, |event| event.position);
+        let end = match head {
+            // Not full: every matching event up to the head was returned.
+            Some(head) if events.len() < limit => head.max(last),
+            _ => last,
+        };
+        Ok(LogPage { events, end })
     }
 
     async fn lag(&self, after: LogPosition) -> Result<LogLag, PortError> {
