@@ -157,9 +157,9 @@ pub struct ProcessorConfig {
     pub poll_interval_ms: u64,
     /// Pause after a round that found few events, so read-model writes come in larger blocks.
     pub coalesce_ms: u64,
-    /// Telemetry events this instance keeps in memory after committing them, so its own
+    /// Bytes of events this instance keeps in memory after committing them, so its own
     /// processors do not read them back from Postgres (0: always read them back).
-    pub handoff_events: u64,
+    pub handoff_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -312,7 +312,7 @@ impl Default for ProcessorConfig {
             batch_events: 128,
             poll_interval_ms: 250,
             coalesce_ms: 200,
-            handoff_events: 100_000,
+            handoff_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -509,8 +509,8 @@ impl Settings {
         )?;
         env.parse("PROCESSOR_COALESCE_MS", &mut self.processors.coalesce_ms)?;
         env.parse(
-            "PROCESSOR_HANDOFF_EVENTS",
-            &mut self.processors.handoff_events,
+            "PROCESSOR_HANDOFF_BYTES",
+            &mut self.processors.handoff_bytes,
         )?;
         env.parse("ALERT_TICK_MS", &mut self.alerting.tick_ms)?;
         env.parse("NOTIFY_TIMEOUT_MS", &mut self.alerting.webhook_timeout_ms)?;

@@ -36,7 +36,7 @@ use telemetry_domain::alert::Alert;
 use telemetry_domain::alert_rule::AlertRule;
 use telemetry_domain::api_key::{ApiKey, ApiKeyError};
 use telemetry_domain::dead_letter::DeadLetter;
-use telemetry_domain::ingest::IngestBatch;
+use telemetry_domain::ingest::{EventSection, IngestBatch};
 use telemetry_domain::read_model::{ReadModel, ReadModelName};
 use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
 use telemetry_infrastructure::clickhouse::{
@@ -102,6 +102,9 @@ impl Background {
     }
 }
 
+/// What a small domain event (a receipt, a rule change) is taken to weigh in memory.
+const SMALL_EVENT_BYTES: u64 = 1024;
+
 /// Adapters shared by the services, built once.
 pub struct Infrastructure {
     pub pool: PgPool,
@@ -148,7 +151,7 @@ impl Infrastructure {
             redis,
             committed: Arc::new(Notify::new()),
             recent: Arc::new(RecentCommits::new(if settings.processors.enabled {
-                settings.processors.handoff_events
+                settings.processors.handoff_bytes
             } else {
                 0
             })),
@@ -162,7 +165,7 @@ impl Infrastructure {
         A: cqrs_es::Aggregate<Services = ()> + 'static,
         A::Command: Send + 'static,
     {
-        self.commands_weighing(|_| 1)
+        self.commands_weighing(|_| SMALL_EVENT_BYTES)
     }
 
     /// Like [`Self::commands`], where an event can take more than one unit of the
@@ -195,7 +198,7 @@ impl Infrastructure {
                 (),
                 Arc::clone(&self.committed),
             )
-            .remembering(Arc::clone(&self.recent), |_| 1),
+            .remembering(Arc::clone(&self.recent), |_| SMALL_EVENT_BYTES),
         )
     }
 
@@ -242,11 +245,10 @@ impl Application {
         let mut background = Background::new();
         let metrics = Arc::new(Metrics::default());
 
-        // A section weighs its telemetry events.
         let batches = infrastructure.commands_weighing::<IngestBatch>(|event| {
             event
                 .as_section()
-                .map_or(1, |section| section.events.len() as u64)
+                .map_or(SMALL_EVENT_BYTES, EventSection::approximate_bytes)
         });
         let keys = infrastructure.commands::<ApiKey>();
         let directory = Arc::new(CachedApiKeyDirectory::new(

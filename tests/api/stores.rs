@@ -11,7 +11,7 @@ use telemetry_application::alerting::window::SeriesWindow;
 use telemetry_application::commands::{command_metadata, AggregateCommands, CommandBus};
 use telemetry_application::ports::{
     AlertStateStore, DeliveryQueue, DeliveryStatus, EventFilter, EventLog, EventPayload,
-    LeaseProvider, LogPosition, NewDelivery,
+    LeaseProvider, LogPage, LogPosition, NewDelivery,
 };
 use telemetry_application::processing::{aggregation, RecentCommits};
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
@@ -24,7 +24,7 @@ use telemetry_infrastructure::postgres::{
 };
 use tokio::sync::Notify;
 
-use crate::helpers::test_settings;
+use crate::helpers::{eventually, test_settings};
 
 /// A migrated, fresh database.
 async fn pool() -> PgPool {
@@ -419,11 +419,7 @@ async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
     let sections = aggregation::filters();
     let here = PostgresEventLog::new(pool.clone()).with_recent(Arc::clone(&recent));
     let elsewhere = PostgresEventLog::new(pool.clone());
-    let mine = here
-        .read_after(LogPosition::START, &sections, 10)
-        .await
-        .unwrap()
-        .events;
+    let mine = read_once_visible(&here, &sections, 10, 2).await.events;
     let theirs = elsewhere
         .read_after(LogPosition::START, &sections, 10)
         .await
@@ -484,6 +480,33 @@ async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
     }
 }
 
+/// Reads the log from the start once `count` events are visible: the horizon is the oldest
+/// transaction running on the whole server, and other tests write to their own databases
+/// on it meanwhile.
+async fn read_once_visible(
+    log: &PostgresEventLog,
+    filters: &[EventFilter<'_>],
+    limit: usize,
+    count: usize,
+) -> LogPage {
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        async || {
+            let page = log
+                .read_after(LogPosition::START, filters, limit)
+                .await
+                .map_err(|error| error.to_string())?;
+            if page.events.len() >= count {
+                Ok(page)
+            } else {
+                Err(format!("{} of {count} events visible", page.events.len()))
+            }
+        },
+    )
+    .await
+}
+
 /// Records batch `batch-1` (two logs and a metric) for tenant `acme`.
 async fn ingest_one_batch(
     batches: &dyn AggregateCommands<IngestBatch>,
@@ -530,10 +553,7 @@ async fn the_next_read_starts_past_what_a_read_has_seen() {
         aggregate_type: "IngestBatch",
         event_types: &[],
     }];
-    let all = log
-        .read_after(LogPosition::START, &everything, 10)
-        .await
-        .unwrap();
+    let all = read_once_visible(&log, &everything, 10, 3).await;
     assert_eq!(all.events.len(), 3, "the receipt and two sections");
     let head = all.events[2].position;
     assert_eq!(all.end, head);

@@ -50,7 +50,8 @@ pub trait AggregateCommands<A: Aggregate>: Send + Sync {
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>>;
 }
 
-/// How much of a [`RecentCommits`] capacity one event takes.
+/// How much of a [`RecentCommits`] capacity one event takes: an estimate of its size in
+/// memory, in bytes.
 pub type EventWeight<A> = fn(&<A as Aggregate>::Event) -> u64;
 
 /// [`AggregateCommands`] over any `cqrs-es` event store.

@@ -34,15 +34,14 @@ struct Inner {
 }
 
 /// A bounded, in-memory map from event key to committed domain event; the oldest events are
-/// forgotten first once the total weight (telemetry events, for ingest sections) passes the
-/// capacity.
+/// forgotten first once the total weight (an estimate of their bytes) passes the capacity.
 pub struct RecentCommits {
     capacity: u64,
     inner: Mutex<Inner>,
 }
 
 impl RecentCommits {
-    /// Keeps events up to a total weight of `capacity`; 0 keeps nothing.
+    /// Keeps events up to a total weight of `capacity` (estimated bytes); 0 keeps nothing.
     pub fn new(capacity: u64) -> Self {
         Self {
             capacity,
@@ -60,25 +59,33 @@ impl RecentCommits {
         if weight > self.capacity {
             return;
         }
-        let mut inner = self.inner();
-        while inner.weight + weight > self.capacity {
-            let Some(oldest) = inner.order.pop_front() else {
-                break;
-            };
-            if let Some(forgotten) = inner.events.remove(&oldest) {
-                inner.weight -= forgotten.weight;
-            }
-        }
-        if let Some(replaced) = inner
-            .events
-            .insert(key.clone(), Remembered { event, weight })
+        // Forgotten events are dropped after the lock is released: the last reference to a
+        // large section frees thousands of strings.
+        let mut forgotten = Vec::new();
         {
-            // The same key again (not expected: keys are unique in the store) replaces it.
-            inner.weight -= replaced.weight;
-            inner.order.retain(|known| known != &key);
+            let mut inner = self.inner();
+            if let Some(replaced) = inner.events.remove(&key) {
+                // The same key again (not expected: keys are unique in the store).
+                inner.weight -= replaced.weight;
+                inner.order.retain(|known| known != &key);
+                forgotten.push(replaced);
+            }
+            while inner.weight + weight > self.capacity {
+                let Some(oldest) = inner.order.pop_front() else {
+                    break;
+                };
+                if let Some(evicted) = inner.events.remove(&oldest) {
+                    inner.weight -= evicted.weight;
+                    forgotten.push(evicted);
+                }
+            }
+            inner
+                .events
+                .insert(key.clone(), Remembered { event, weight });
+            inner.order.push_back(key);
+            inner.weight += weight;
         }
-        inner.order.push_back(key);
-        inner.weight += weight;
+        drop(forgotten);
     }
 
     /// The committed event under `key`, if it is still remembered.

@@ -67,30 +67,13 @@ impl Aggregate for Alert {
                 hold_for,
                 notice,
                 at,
-            } => match (self.status, breached) {
-                (AlertStatus::Ok | AlertStatus::Resolved, true) if hold_for.0 == 0 => {
-                    Some(AlertEvent::AlertTriggered {
-                        rule_id,
-                        tenant_id,
-                        series,
-                        episode: self.episode + 1,
-                        value,
-                        notice,
-                        at,
-                    })
-                }
-                (AlertStatus::Ok | AlertStatus::Resolved, true) => Some(AlertEvent::AlertPending {
-                    rule_id,
-                    tenant_id,
-                    series,
-                    value,
-                    notice: Some(notice),
-                    at,
-                }),
-                (AlertStatus::Pending, true) => {
-                    let since = self.pending_since.unwrap_or(at);
-                    (at.as_micros() - since.as_micros() >= hold_for.as_micros()).then(|| {
-                        AlertEvent::AlertTriggered {
+            } => {
+                // JSON has no infinity or NaN (an aggregate that overflowed): such a value
+                // is recorded as none, so the event reads back as it was decided.
+                let value = value.filter(|value| value.is_finite());
+                match (self.status, breached) {
+                    (AlertStatus::Ok | AlertStatus::Resolved, true) if hold_for.0 == 0 => {
+                        Some(AlertEvent::AlertTriggered {
                             rule_id,
                             tenant_id,
                             series,
@@ -98,31 +81,54 @@ impl Aggregate for Alert {
                             value,
                             notice,
                             at,
-                        }
-                    })
+                        })
+                    }
+                    (AlertStatus::Ok | AlertStatus::Resolved, true) => {
+                        Some(AlertEvent::AlertPending {
+                            rule_id,
+                            tenant_id,
+                            series,
+                            value,
+                            notice: Some(notice),
+                            at,
+                        })
+                    }
+                    (AlertStatus::Pending, true) => {
+                        let since = self.pending_since.unwrap_or(at);
+                        (at.as_micros() - since.as_micros() >= hold_for.as_micros()).then(|| {
+                            AlertEvent::AlertTriggered {
+                                rule_id,
+                                tenant_id,
+                                series,
+                                episode: self.episode + 1,
+                                value,
+                                notice,
+                                at,
+                            }
+                        })
+                    }
+                    (AlertStatus::Pending, false) => Some(AlertEvent::AlertPendingCleared {
+                        rule_id,
+                        tenant_id,
+                        series,
+                        value,
+                        notice: Some(notice),
+                        at,
+                    }),
+                    (AlertStatus::Firing, false) => Some(AlertEvent::AlertResolved {
+                        rule_id,
+                        tenant_id,
+                        series,
+                        episode: self.episode,
+                        value,
+                        reason: "the condition no longer holds".into(),
+                        notice,
+                        at,
+                    }),
+                    (AlertStatus::Ok | AlertStatus::Resolved, false)
+                    | (AlertStatus::Firing, true) => None,
                 }
-                (AlertStatus::Pending, false) => Some(AlertEvent::AlertPendingCleared {
-                    rule_id,
-                    tenant_id,
-                    series,
-                    value,
-                    notice: Some(notice),
-                    at,
-                }),
-                (AlertStatus::Firing, false) => Some(AlertEvent::AlertResolved {
-                    rule_id,
-                    tenant_id,
-                    series,
-                    episode: self.episode,
-                    value,
-                    reason: "the condition no longer holds".into(),
-                    notice,
-                    at,
-                }),
-                (AlertStatus::Ok | AlertStatus::Resolved, false) | (AlertStatus::Firing, true) => {
-                    None
-                }
-            },
+            }
             AlertCommand::Stop { reason, at } => {
                 let Some((rule_id, tenant_id, series)) = self.identity.clone() else {
                     return Ok(());
@@ -297,6 +303,22 @@ mod tests {
             .given(vec![pending(10)])
             .when(observe(true, 30, 40))
             .then_expect_events(vec![triggered(1, 40)]);
+    }
+
+    #[test]
+    fn a_value_json_cannot_hold_is_recorded_as_none() {
+        let mut overflowed = observe(true, 0, 10);
+        if let AlertCommand::Observe { value, .. } = &mut overflowed {
+            *value = Some(f64::INFINITY);
+        }
+        let mut expected = triggered(1, 10);
+        if let AlertEvent::AlertTriggered { value, .. } = &mut expected {
+            *value = None;
+        }
+        TestFramework::<Alert>::with(())
+            .given_no_previous_events()
+            .when(overflowed)
+            .then_expect_events(vec![expected]);
     }
 
     #[test]

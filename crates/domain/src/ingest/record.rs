@@ -100,6 +100,20 @@ pub struct EventSection {
 }
 
 impl EventSection {
+    /// An estimate of the memory the section's events take, in bytes.
+    pub fn approximate_bytes(&self) -> u64 {
+        self.events
+            .iter()
+            .map(|event| {
+                std::mem::size_of::<TelemetryEvent>()
+                    + event.event_id.as_str().len()
+                    + event.service_name.as_str().len()
+                    + event.user_id.as_ref().map_or(0, |user| user.as_str().len())
+                    + event.payload.as_str().len()
+            })
+            .sum::<usize>() as u64
+    }
+
     /// The metric samples of a metric section, skipping none: every payload of a metric
     /// section was validated as a metric.
     pub fn metric_samples(
