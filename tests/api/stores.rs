@@ -11,7 +11,7 @@ use telemetry_application::alerting::window::SeriesWindow;
 use telemetry_application::commands::{command_metadata, AggregateCommands, CommandBus};
 use telemetry_application::ports::{
     AlertStateStore, DeliveryQueue, DeliveryStatus, EventFilter, EventLog, EventPayload,
-    LeaseProvider, LogPage, LogPosition, NewDelivery,
+    LeaseProvider, LogPage, LogPosition, NewDelivery, StoredEvent,
 };
 use telemetry_application::processing::{aggregation, RecentCommits};
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
@@ -426,7 +426,7 @@ async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
         .unwrap()
         .events;
 
-    let kinds = |events: &[telemetry_application::ports::StoredEvent]| {
+    let kinds = |events: &[StoredEvent]| {
         events
             .iter()
             .map(|event| {
@@ -449,7 +449,7 @@ async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
             ("MetricIngested".into(), false)
         ]
     );
-    let decoded = |events: &[telemetry_application::ports::StoredEvent]| {
+    let decoded = |events: &[StoredEvent]| {
         events
             .iter()
             .map(|event| event.decode::<IngestBatchEvent>().unwrap())

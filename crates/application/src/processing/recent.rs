@@ -97,7 +97,8 @@ impl RecentCommits {
     }
 
     /// Total weight remembered.
-    pub fn weight(&self) -> u64 {
+    #[cfg(test)]
+    fn weight(&self) -> u64 {
         self.inner().weight
     }
 }

@@ -262,9 +262,7 @@ impl ProcessorRunner {
                 continue;
             }
             processor.process(&events).await?;
-            position = events
-                .last()
-                .map_or(page.end, |last| page.end.max(last.position));
+            position = page.end;
             self.monitor.set(name, "running", Some(position), None);
             if events.len() < self.settings.batch_events {
                 tokio::select! {

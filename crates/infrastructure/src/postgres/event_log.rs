@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use telemetry_application::ports::{
     EventFilter, EventLog, EventPayload, LogLag, LogPage, LogPosition, PortError, StoredEvent,
@@ -78,6 +79,37 @@ SELECT count(*) AS behind,
 FROM (SELECT 1 FROM events
       WHERE (transaction_id, position) > ($1::text::xid8, $2)
       LIMIT $3) AS pending";
+
+/// The position in columns `txid` and `position` of `row`, if they are not null.
+fn log_position(
+    row: &PgRow,
+    txid: &str,
+    position: &str,
+) -> Result<Option<LogPosition>, sqlx::Error> {
+    let transaction_id: Option<i64> = row.try_get(txid)?;
+    let position: Option<i64> = row.try_get(position)?;
+    Ok(transaction_id
+        .zip(position)
+        .map(|(transaction_id, position)| LogPosition {
+            transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
+            position,
+        }))
+}
+
+/// An event of a `READ_AFTER` row, its payload still to be filled in.
+fn stored_event(row: &PgRow, position: LogPosition) -> Result<StoredEvent, sqlx::Error> {
+    Ok(StoredEvent {
+        position,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: EventPayload::Json(String::new()),
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
 
 impl PostgresEventLog {
     /// Sets every event's payload: from memory where this process still has it, the others
@@ -162,40 +194,16 @@ impl EventLog for PostgresEventLog {
             .fetch_all(&self.pool)
             .await
             .map_err(port_error)?;
-        let position =
-            |row: &sqlx::postgres::PgRow, txid: &str, position: &str| {
-                let transaction_id: Option<i64> = row.try_get(txid)?;
-                let position: Option<i64> = row.try_get(position)?;
-                Ok::<_, sqlx::Error>(transaction_id.zip(position).map(
-                    |(transaction_id, position)| LogPosition {
-                        transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
-                        position,
-                    },
-                ))
-            };
-        let mut head = None;
+        // Every row carries the same head; an empty page is one row without an event.
+        let head = match rows.first() {
+            Some(row) => log_position(row, "head_txid", "head_position").map_err(port_error)?,
+            None => None,
+        };
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            head = position(row, "head_txid", "head_position").map_err(port_error)?;
-            let Some(at) = position(row, "txid", "position").map_err(port_error)? else {
-                continue;
-            };
-            events.push(
-                (|| {
-                    Ok::<_, sqlx::Error>(StoredEvent {
-                        position: at,
-                        aggregate_type: row.try_get("aggregate_type")?,
-                        aggregate_id: row.try_get("aggregate_id")?,
-                        sequence: row.try_get("sequence")?,
-                        event_type: row.try_get("event_type")?,
-                        event_version: row.try_get("event_version")?,
-                        payload: EventPayload::Json(String::new()),
-                        metadata: row.try_get("metadata")?,
-                        recorded_at: row.try_get("recorded_at")?,
-                    })
-                })()
-                .map_err(port_error)?,
-            );
+            if let Some(at) = log_position(row, "txid", "position").map_err(port_error)? {
+                events.push(stored_event(row, at).map_err(port_error)?);
+            }
         }
         self.fill_payloads(&mut events).await?;
         let last = events.last().map_or(after, |event| event.position);
