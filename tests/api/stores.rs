@@ -1,7 +1,8 @@
 //! The Postgres adapters of alerting and leases, directly: work done by an instance (or
 //! worker) that lost its lease cannot overwrite the work of the one that took over; leases
 //! share one session per instance; dead-letter lookup; alert snapshots; the event log's
-//! payloads from memory and from the store.
+//! payloads from memory and from the store, its pages across aggregate types and its reads
+//! of rare types through their index.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
 use telemetry_domain::ingest::{EventSubmission, IngestBatch, IngestBatchEvent, IngestEvents};
 use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use telemetry_infrastructure::postgres::{
-    event_store, migrate, snapshot_store, AdvisoryLeases, PgPool, PostgresAlerting,
-    PostgresEventLog,
+    event_store, migrate, read_after_statement, snapshot_store, AdvisoryLeases, PgPool,
+    PostgresAlerting, PostgresEventLog,
 };
 use tokio::sync::Notify;
 
@@ -576,4 +577,104 @@ async fn the_next_read_starts_past_what_a_read_has_seen() {
     let rest = log.read_after(full.end, &everything, 2).await.unwrap();
     assert_eq!(rest.events, all.events[2..]);
     assert_eq!(rest.end, head);
+}
+
+/// Records one event of `aggregate_type` directly, in a transaction of its own.
+async fn record(pool: &PgPool, aggregate_type: &str, aggregate_id: &str, event_type: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ($1, $2, 1, $3, '1', '{}', '{}')",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(event_type)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn ids(page: &LogPage) -> Vec<&str> {
+    page.events
+        .iter()
+        .map(|event| event.aggregate_id.as_str())
+        .collect()
+}
+
+/// A reader of several aggregate types gets their events merged in log order, each type
+/// with its own event types, and a page limit counts across the types.
+#[tokio::test]
+async fn a_read_merges_its_aggregate_types_in_log_order() {
+    let pool = pool().await;
+    for (aggregate_type, id, event_type) in [
+        ("Rule", "r1", "Created"),
+        ("Batch", "b1", "Skipped"),
+        ("Rule", "r2", "Changed"),
+        ("Batch", "b2", "Wanted"),
+        ("Other", "o1", "Unread"),
+    ] {
+        record(&pool, aggregate_type, id, event_type).await;
+    }
+    let log = PostgresEventLog::new(pool.clone());
+    let filters = [
+        EventFilter {
+            aggregate_type: "Rule",
+            event_types: &[],
+        },
+        EventFilter {
+            aggregate_type: "Batch",
+            event_types: &["Wanted"],
+        },
+    ];
+    let all = read_once_visible(&log, &filters, 10, 3).await;
+    assert_eq!(ids(&all), ["r1", "r2", "b2"]);
+    let other = [EventFilter {
+        aggregate_type: "Other",
+        event_types: &[],
+    }];
+    let head = read_once_visible(&log, &other, 10, 1).await.events[0].position;
+    assert_eq!(all.end, head);
+
+    let first = log
+        .read_after(LogPosition::START, &filters, 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), ["r1", "r2"]);
+    assert_eq!(first.end, first.events[1].position);
+    let rest = log.read_after(first.end, &filters, 2).await.unwrap();
+    assert_eq!(ids(&rest), ["b2"]);
+    assert_eq!(rest.end, head);
+}
+
+/// However many events of other types the log holds, a read of a rare type is a range scan
+/// of the index by type and position: it never walks the log.
+#[tokio::test]
+async fn a_read_of_a_rare_type_does_not_walk_the_log() {
+    let pool = pool().await;
+    record(&pool, "Rule", "r1", "Created").await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         SELECT 'Batch', 'b' || n, 1, 'Accepted', '1', '{}', '{}'
+         FROM generate_series(1, 50000) AS n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    record(&pool, "Rule", "r2", "Changed").await;
+    sqlx::query("ANALYZE events").execute(&pool).await.unwrap();
+    let statement = read_after_statement(&[EventFilter {
+        aggregate_type: "Rule",
+        event_types: &[],
+    }]);
+    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {statement}"))
+        .bind("1")
+        .bind(1_i64)
+        .bind(1000_i64)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("events_by_type"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
 }

@@ -1,6 +1,6 @@
 //! The event store read as one log, in commit-safe order (see `migrations/0001_event_store.sql`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,34 +32,87 @@ impl PostgresEventLog {
     }
 }
 
-/// `$3`: aggregate types whose every event matches; `$4`: `Aggregate.Event` pairs.
+/// The statement reading up to `$3` events matching `filters` after position `($1, $2)`.
 ///
 /// Everything but the payload (which payloads still need reading is known only once the
 /// page is; see [`PAYLOADS`]), and, on every row, the head: the last event of a
 /// transaction older than every transaction still running. Page and head are read in one
 /// statement, so from the same snapshot and horizon. An empty page is one row of nulls
 /// carrying the head (or none at all while the log is empty).
-const READ_AFTER: &str = "
-SELECT head.txid AS head_txid, head.position AS head_position,
-       page.txid, page.position, page.aggregate_type, page.aggregate_id, page.sequence,
-       page.event_type, page.event_version, page.metadata, page.recorded_at
-FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS horizon
-JOIN LATERAL (
-    SELECT transaction_id::text::bigint AS txid, position
-    FROM events
-    WHERE transaction_id < horizon.xmin
-    ORDER BY transaction_id DESC, position DESC
-    LIMIT 1) AS head ON true
-LEFT JOIN LATERAL (
-    SELECT transaction_id::text::bigint AS txid, position, aggregate_type, aggregate_id,
-           sequence, event_type, event_version, metadata::text AS metadata, recorded_at
-    FROM events
-    WHERE (transaction_id, position) > ($1::text::xid8, $2)
-      AND transaction_id < horizon.xmin
-      AND (aggregate_type = ANY($3) OR (aggregate_type || '.' || event_type) = ANY($4))
-    ORDER BY transaction_id, position
-    LIMIT $5) AS page ON true
-ORDER BY page.txid, page.position";
+///
+/// The page is one branch per aggregate type, each a range scan of the index on
+/// `(aggregate_type, transaction_id, position)` (`migrations/0005_events_by_type.sql`),
+/// merged in log order: a reader of rare events (alert rules, alerts) reads only those,
+/// however many telemetry batches lie between them. The aggregate and event types are
+/// written into the statement as literals (they come from the processors' code, and are
+/// quoted): with them as parameters, Postgres plans for an average type and walks the
+/// whole log in commit order instead. Each filter set is one prepared statement.
+pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
+    // Per aggregate type, the event types wanted; `None` when every one is.
+    let mut wanted: BTreeMap<&str, Option<BTreeSet<&str>>> = BTreeMap::new();
+    for filter in filters {
+        let entry = wanted
+            .entry(filter.aggregate_type)
+            .or_insert_with(|| Some(BTreeSet::new()));
+        match entry {
+            Some(event_types) if !filter.event_types.is_empty() => {
+                event_types.extend(filter.event_types.iter().copied());
+            }
+            _ => *entry = None,
+        }
+    }
+    let mut branches: Vec<String> = wanted
+        .into_iter()
+        .map(|(aggregate_type, event_types)| {
+            let event_types = event_types.map_or(String::new(), |event_types| {
+                let listed: Vec<String> = event_types.into_iter().map(sql_literal).collect();
+                format!("AND event_type IN ({})", listed.join(", "))
+            });
+            // Both bounds are row comparisons led by the aggregate type, so both are bounds
+            // of the index scan (an equality on the type would leave the position a filter
+            // over every earlier event of the type), and together they admit only that type.
+            let aggregate_type = sql_literal(aggregate_type);
+            format!(
+                "(SELECT {PAGE_COLUMNS} FROM events
+                  WHERE (aggregate_type, transaction_id, position)
+                            > ({aggregate_type}, $1::text::xid8, $2)
+                    AND (aggregate_type, transaction_id) < ({aggregate_type}, horizon.xmin)
+                    {event_types}
+                  ORDER BY aggregate_type, transaction_id, position
+                  LIMIT $3)"
+            )
+        })
+        .collect();
+    if branches.is_empty() {
+        branches.push(format!("(SELECT {PAGE_COLUMNS} FROM events WHERE false)"));
+    }
+    format!(
+        "SELECT head.txid AS head_txid, head.position AS head_position,
+                page.txid, page.position, page.aggregate_type, page.aggregate_id, page.sequence,
+                page.event_type, page.event_version, page.metadata, page.recorded_at
+         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS horizon
+         JOIN LATERAL (
+             SELECT transaction_id::text::bigint AS txid, position
+             FROM events
+             WHERE transaction_id < horizon.xmin
+             ORDER BY transaction_id DESC, position DESC
+             LIMIT 1) AS head ON true
+         LEFT JOIN LATERAL (
+             SELECT * FROM ({branches}) AS matching
+             ORDER BY txid, position
+             LIMIT $3) AS page ON true
+         ORDER BY page.txid, page.position",
+        branches = branches.join(" UNION ALL "),
+    )
+}
+
+const PAGE_COLUMNS: &str = "transaction_id::text::bigint AS txid, position, aggregate_type, \
+     aggregate_id, sequence, event_type, event_version, metadata::text AS metadata, recorded_at";
+
+/// `value` as an SQL string literal (`standard_conforming_strings` is on since Postgres 9.1).
+fn sql_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
 
 /// The payloads (large, decompressed and converted to text) of the events whose keys are
 /// given, by primary key.
@@ -96,7 +149,7 @@ fn log_position(
         }))
 }
 
-/// An event of a `READ_AFTER` row, its payload still to be filled in.
+/// An event of a [`read_after_statement`] row, its payload still to be filled in.
 fn stored_event(row: &PgRow, position: LogPosition) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         position,
@@ -175,21 +228,10 @@ impl EventLog for PostgresEventLog {
         filters: &[EventFilter<'_>],
         limit: usize,
     ) -> Result<LogPage, PortError> {
-        let mut whole_types = Vec::new();
-        let mut pairs = Vec::new();
-        for filter in filters {
-            if filter.event_types.is_empty() {
-                whole_types.push(filter.aggregate_type.to_string());
-            }
-            for event_type in filter.event_types {
-                pairs.push(format!("{}.{}", filter.aggregate_type, event_type));
-            }
-        }
-        let rows = sqlx::query(READ_AFTER)
+        let statement = read_after_statement(filters);
+        let rows = sqlx::query(&statement)
             .bind(after.transaction_id.to_string())
             .bind(after.position)
-            .bind(&whole_types)
-            .bind(&pairs)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
@@ -229,5 +271,82 @@ impl EventLog for PostgresEventLog {
             events: u64::try_from(behind).unwrap_or_default(),
             oldest_recorded_at: oldest,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn branches(statement: &str) -> Vec<&str> {
+        statement
+            .split("(SELECT transaction_id::text::bigint")
+            .skip(1)
+            .collect()
+    }
+
+    #[test]
+    fn one_branch_per_aggregate_type_with_its_event_types() {
+        let statement = read_after_statement(&[
+            EventFilter {
+                aggregate_type: "IngestBatch",
+                event_types: &["MetricIngested"],
+            },
+            EventFilter {
+                aggregate_type: "AlertRule",
+                event_types: &[],
+            },
+            EventFilter {
+                aggregate_type: "IngestBatch",
+                event_types: &["LogIngested"],
+            },
+        ]);
+        let branches = branches(&statement);
+        assert_eq!(branches.len(), 2);
+        assert!(branches[0].contains("('AlertRule', $1::text::xid8, $2)"));
+        assert!(!branches[0].contains("event_type IN"));
+        assert!(branches[1].contains("('IngestBatch', horizon.xmin)"));
+        assert!(branches[1].contains("event_type IN ('LogIngested', 'MetricIngested')"));
+    }
+
+    #[test]
+    fn a_filter_without_event_types_takes_every_event_of_its_type() {
+        for filters in [
+            [
+                EventFilter {
+                    aggregate_type: "Alert",
+                    event_types: &["AlertTriggered"],
+                },
+                EventFilter {
+                    aggregate_type: "Alert",
+                    event_types: &[],
+                },
+            ],
+            [
+                EventFilter {
+                    aggregate_type: "Alert",
+                    event_types: &[],
+                },
+                EventFilter {
+                    aggregate_type: "Alert",
+                    event_types: &["AlertTriggered"],
+                },
+            ],
+        ] {
+            let statement = read_after_statement(&filters);
+            assert_eq!(branches(&statement).len(), 1);
+            assert!(!statement.contains("event_type IN"));
+        }
+    }
+
+    #[test]
+    fn types_are_quoted_and_no_filter_matches_nothing() {
+        let statement = read_after_statement(&[EventFilter {
+            aggregate_type: "it's",
+            event_types: &["a'b"],
+        }]);
+        assert!(statement.contains("('it''s', horizon.xmin)"));
+        assert!(statement.contains("event_type IN ('a''b')"));
+        assert!(read_after_statement(&[]).contains("FROM events WHERE false"));
     }
 }

@@ -17,7 +17,7 @@ pub use sqlx::PgPool;
 
 pub use alerting::PostgresAlerting;
 pub use dedup::PostgresDuplicateIndex;
-pub use event_log::PostgresEventLog;
+pub use event_log::{read_after_statement, PostgresEventLog};
 pub use event_store::{event_store, snapshot_store, ApiKeyStore, IngestBatchStore};
 pub use lease::AdvisoryLeases;
 
