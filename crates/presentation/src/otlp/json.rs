@@ -7,6 +7,8 @@
 //!   mapping); `bytesValue` is base64.
 //! - A oneof is whichever of its fields is present; the `*Json` shapes below collect the
 //!   alternatives and convert into the `prost` types.
+//! - `null` is accepted for every field and means its default, as the protobuf JSON mapping
+//!   says ([`or_default`] on fields whose type has no `null` of its own).
 
 use std::fmt;
 
@@ -108,6 +110,15 @@ fn number_f64<E: de::Error>(number: Number) -> Result<f64, E> {
             _ => Err(invalid("a number", format!("{text:?}"))),
         },
     }
+}
+
+/// Any field: `null` is the field's default value.
+pub fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// `fixed64` / `uint64`: a number or a decimal string; `null` is 0.
@@ -217,7 +228,9 @@ impl From<AnyValueJson> for AnyValue {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricJson {
+    #[serde(deserialize_with = "or_default")]
     name: String,
+    #[serde(deserialize_with = "or_default")]
     unit: String,
     gauge: Option<Gauge>,
     sum: Option<Sum>,
@@ -248,6 +261,7 @@ impl From<MetricJson> for Metric {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NumberDataPointJson {
+    #[serde(deserialize_with = "or_default")]
     attributes: Vec<KeyValue>,
     #[serde(deserialize_with = "optional_u64")]
     start_time_unix_nano: Option<u64>,
@@ -320,6 +334,45 @@ mod tests {
         assert!(probe(r#"{"n":0,"x":0,"id":"abc"}"#).is_err());
         assert!(probe(r#"{"n":0,"x":0,"id":"zz"}"#).is_err());
         assert!(probe(r#"{"n":0,"x":0,"id":"+f+f"}"#).is_err());
+    }
+
+    #[test]
+    fn null_is_the_default_of_every_field() {
+        use crate::otlp::proto::{ExportLogsServiceRequest, ExportMetricsServiceRequest};
+        let logs: ExportLogsServiceRequest = serde_json::from_str(
+            r#"{"resourceLogs":[{"resource":{"attributes":null},"schemaUrl":null,
+                "scopeLogs":[{"scope":{"name":null,"version":null,"attributes":null},
+                "logRecords":[{"timeUnixNano":null,"observedTimeUnixNano":"5",
+                "severityNumber":null,"severityText":null,"body":{"stringValue":"up"},
+                "attributes":[{"key":"k","value":null}],"droppedAttributesCount":null,
+                "flags":null,"traceId":null,"spanId":null,"eventName":null}]}]}]}"#,
+        )
+        .unwrap();
+        let scope = &logs.resource_logs[0].scope_logs[0];
+        assert_eq!(scope.scope.as_ref().unwrap().name, "");
+        let record = &scope.log_records[0];
+        assert_eq!(
+            (record.time_unix_nano, record.observed_time_unix_nano),
+            (0, 5)
+        );
+        assert_eq!((record.severity_number, record.flags), (0, 0));
+        assert_eq!(record.attributes[0].key, "k");
+        assert!(record.trace_id.is_empty());
+
+        let metrics: ExportMetricsServiceRequest = serde_json::from_str(
+            r#"{"resourceMetrics":[{"resource":null,"scopeMetrics":[{"scope":null,
+                "metrics":[{"name":"up","unit":null,"description":null,
+                "gauge":{"dataPoints":[{"attributes":null,"asDouble":1}]}},
+                {"name":"sum","unit":null,"sum":{"dataPoints":null,
+                "aggregationTemporality":null,"isMonotonic":null}}]}]}]}"#,
+        )
+        .unwrap();
+        let decoded = &metrics.resource_metrics[0].scope_metrics[0].metrics;
+        assert_eq!(
+            (decoded[0].name.as_str(), decoded[0].unit.as_str()),
+            ("up", "")
+        );
+        assert!(decoded[1].data.is_some());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::json;
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportLogsServiceRequest {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub resource_logs: Vec<ResourceLogs>,
 }
 
@@ -26,6 +27,7 @@ pub struct ExportLogsServiceRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportMetricsServiceRequest {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub resource_metrics: Vec<ResourceMetrics>,
 }
 
@@ -33,6 +35,7 @@ pub struct ExportMetricsServiceRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportTraceServiceRequest {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub resource_spans: Vec<ResourceSpans>,
 }
 
@@ -87,6 +90,7 @@ pub struct ErrorInfo {
 #[serde(rename_all = "camelCase", default)]
 pub struct Resource {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
 }
 
@@ -94,8 +98,10 @@ pub struct Resource {
 #[serde(rename_all = "camelCase", default)]
 pub struct InstrumentationScope {
     #[prost(string, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub name: String,
     #[prost(string, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub version: String,
 }
 
@@ -103,6 +109,7 @@ pub struct InstrumentationScope {
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyValue {
     #[prost(string, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub key: String,
     #[prost(message, optional, tag = "2")]
     pub value: Option<AnyValue>,
@@ -112,6 +119,7 @@ pub struct KeyValue {
 #[serde(rename_all = "camelCase", default)]
 pub struct ArrayValue {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub values: Vec<AnyValue>,
 }
 
@@ -119,6 +127,7 @@ pub struct ArrayValue {
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyValueList {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub values: Vec<KeyValue>,
 }
 
@@ -157,6 +166,7 @@ pub struct ResourceLogs {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub scope_logs: Vec<ScopeLogs>,
 }
 
@@ -166,6 +176,7 @@ pub struct ScopeLogs {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub log_records: Vec<LogRecord>,
 }
 
@@ -179,15 +190,19 @@ pub struct LogRecord {
     #[serde(deserialize_with = "json::u64")]
     pub observed_time_unix_nano: u64,
     #[prost(int32, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub severity_number: i32,
     #[prost(string, tag = "3")]
+    #[serde(deserialize_with = "json::or_default")]
     pub severity_text: String,
     #[prost(message, optional, tag = "5")]
     pub body: Option<AnyValue>,
     #[prost(message, repeated, tag = "6")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
     /// W3C trace flags; read only so that records differing in them get different ids.
     #[prost(fixed32, tag = "8")]
+    #[serde(deserialize_with = "json::or_default")]
     pub flags: u32,
     #[prost(bytes = "vec", tag = "9")]
     #[serde(deserialize_with = "json::hex")]
@@ -196,6 +211,7 @@ pub struct LogRecord {
     #[serde(deserialize_with = "json::hex")]
     pub span_id: Vec<u8>,
     #[prost(string, tag = "12")]
+    #[serde(deserialize_with = "json::or_default")]
     pub event_name: String,
 }
 
@@ -207,6 +223,7 @@ pub struct ResourceMetrics {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub scope_metrics: Vec<ScopeMetrics>,
 }
 
@@ -216,6 +233,7 @@ pub struct ScopeMetrics {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub metrics: Vec<Metric>,
 }
 
@@ -250,6 +268,7 @@ pub mod metric {
 #[serde(rename_all = "camelCase", default)]
 pub struct Gauge {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<NumberDataPoint>,
 }
 
@@ -257,10 +276,13 @@ pub struct Gauge {
 #[serde(rename_all = "camelCase", default)]
 pub struct Sum {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<NumberDataPoint>,
     #[prost(int32, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub aggregation_temporality: i32,
     #[prost(bool, tag = "3")]
+    #[serde(deserialize_with = "json::or_default")]
     pub is_monotonic: bool,
 }
 
@@ -268,8 +290,10 @@ pub struct Sum {
 #[serde(rename_all = "camelCase", default)]
 pub struct Histogram {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<HistogramDataPoint>,
     #[prost(int32, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub aggregation_temporality: i32,
 }
 
@@ -277,8 +301,10 @@ pub struct Histogram {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExponentialHistogram {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<ExponentialHistogramDataPoint>,
     #[prost(int32, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub aggregation_temporality: i32,
 }
 
@@ -286,6 +312,7 @@ pub struct ExponentialHistogram {
 #[serde(rename_all = "camelCase", default)]
 pub struct Summary {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<SummaryDataPoint>,
 }
 
@@ -316,6 +343,7 @@ pub mod number_data_point {
 #[serde(rename_all = "camelCase", default)]
 pub struct HistogramDataPoint {
     #[prost(message, repeated, tag = "9")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -341,6 +369,7 @@ pub struct HistogramDataPoint {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExponentialHistogramDataPoint {
     #[prost(message, repeated, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -366,6 +395,7 @@ pub struct ExponentialHistogramDataPoint {
 #[serde(rename_all = "camelCase", default)]
 pub struct SummaryDataPoint {
     #[prost(message, repeated, tag = "7")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -380,6 +410,7 @@ pub struct SummaryDataPoint {
     #[serde(deserialize_with = "json::f64")]
     pub sum: f64,
     #[prost(message, repeated, tag = "6")]
+    #[serde(deserialize_with = "json::or_default")]
     pub quantile_values: Vec<ValueAtQuantile>,
 }
 
@@ -402,6 +433,7 @@ pub struct ResourceSpans {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub scope_spans: Vec<ScopeSpans>,
 }
 
@@ -411,6 +443,7 @@ pub struct ScopeSpans {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub spans: Vec<Span>,
 }
 
@@ -424,13 +457,16 @@ pub struct Span {
     #[serde(deserialize_with = "json::hex")]
     pub span_id: Vec<u8>,
     #[prost(string, tag = "3")]
+    #[serde(deserialize_with = "json::or_default")]
     pub trace_state: String,
     #[prost(bytes = "vec", tag = "4")]
     #[serde(deserialize_with = "json::hex")]
     pub parent_span_id: Vec<u8>,
     #[prost(string, tag = "5")]
+    #[serde(deserialize_with = "json::or_default")]
     pub name: String,
     #[prost(int32, tag = "6")]
+    #[serde(deserialize_with = "json::or_default")]
     pub kind: i32,
     #[prost(fixed64, tag = "7")]
     #[serde(deserialize_with = "json::u64")]
@@ -439,8 +475,10 @@ pub struct Span {
     #[serde(deserialize_with = "json::u64")]
     pub end_time_unix_nano: u64,
     #[prost(message, repeated, tag = "9")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
     #[prost(message, repeated, tag = "11")]
+    #[serde(deserialize_with = "json::or_default")]
     pub events: Vec<SpanEvent>,
     #[prost(message, optional, tag = "15")]
     pub status: Option<SpanStatus>,
@@ -454,8 +492,10 @@ pub struct SpanEvent {
     #[serde(deserialize_with = "json::u64")]
     pub time_unix_nano: u64,
     #[prost(string, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub name: String,
     #[prost(message, repeated, tag = "3")]
+    #[serde(deserialize_with = "json::or_default")]
     pub attributes: Vec<KeyValue>,
 }
 
@@ -464,7 +504,9 @@ pub struct SpanEvent {
 #[serde(rename_all = "camelCase", default)]
 pub struct SpanStatus {
     #[prost(string, tag = "2")]
+    #[serde(deserialize_with = "json::or_default")]
     pub message: String,
     #[prost(int32, tag = "3")]
+    #[serde(deserialize_with = "json::or_default")]
     pub code: i32,
 }
