@@ -141,6 +141,22 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
         server["payload"]["traceId"],
         "5b8efff798038103d269b633813fc60c"
     );
+    // A histogram's buckets come back on its `.count` event.
+    let mut metrics = fixture_day();
+    metrics["eventType"] = json!("metric");
+    metrics["limit"] = json!(1000);
+    let page = json(app.query(ACME_KEY, &metrics).await).await;
+    let count = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["payload"]["name"] == "http.server.duration.count")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        count["payload"]["buckets"],
+        json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})
+    );
 
     // Another tenant sees none of it.
     assert!(app

@@ -13,7 +13,9 @@
 //!   sum** data points `metric` events with the point's attributes. Histograms and summaries,
 //!   which have no single value, become `<name>.count`, `<name>.sum`, `<name>.min` and
 //!   `<name>.max` samples (those the point carries), and summaries one `<name>` sample per
-//!   quantile with a `quantile` attribute. Buckets are not kept.
+//!   quantile with a `quantile` attribute. A histogram's buckets are kept in the payload of
+//!   its `<name>.count` event (`buckets`: explicit `bounds` and `counts`, or the exponential
+//!   `scale`, `zeroCount` and `positive` / `negative` `offset` and `counts`).
 //! - A record that cannot become a valid event (no trace id, a value that is not finite, a
 //!   timestamp an hour or more ahead, ...) is rejected alone: the rest is recorded, and the
 //!   response's `partialSuccess` counts and names what was rejected.
@@ -34,10 +36,10 @@ use telemetry_domain::values::Timestamp;
 
 use super::json::encode_hex;
 use super::proto::{
-    any_value, metric, number_data_point, AnyValue, ExponentialHistogramDataPoint,
-    ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest,
-    HistogramDataPoint, InstrumentationScope, KeyValue, LogRecord, Metric, Resource, Span,
-    SummaryDataPoint,
+    any_value, metric, number_data_point, AnyValue, ExponentialBuckets,
+    ExponentialHistogramDataPoint, ExportLogsServiceRequest, ExportMetricsServiceRequest,
+    ExportTraceServiceRequest, HistogramDataPoint, InstrumentationScope, KeyValue, LogRecord,
+    Metric, Resource, Span, SummaryDataPoint,
 };
 
 /// The service name OpenTelemetry SDKs report when none is configured.
@@ -617,6 +619,7 @@ impl Builder {
             value,
             quantile: None,
             with_unit: true,
+            buckets: None,
         };
         self.sample(at, scope, id, &sample, reading, point.time_unix_nano);
     }
@@ -651,8 +654,11 @@ impl Builder {
             value,
             quantile: None,
             with_unit,
+            buckets: None,
         };
-        let mut readings = vec![reading("count", statistics.count as f64, false)];
+        let mut count = reading("count", statistics.count as f64, false);
+        count.buckets = point.buckets();
+        let mut readings = vec![count];
         let named = [
             ("sum", statistics.sum),
             ("min", statistics.min),
@@ -669,6 +675,7 @@ impl Builder {
                 value,
                 quantile: Some(quantile),
                 with_unit: true,
+                buckets: None,
             });
         }
         for reading in readings {
@@ -714,6 +721,9 @@ impl Builder {
         }
         for (key, value) in &sample.extra {
             payload.insert(key.clone(), value.clone());
+        }
+        if let Some(buckets) = reading.buckets {
+            payload.insert("buckets".into(), buckets);
         }
         let payload = scope.payload_text(payload);
         self.push(
@@ -784,6 +794,8 @@ struct Reading {
     quantile: Option<f64>,
     /// Whether the metric's unit applies (not to `.count`).
     with_unit: bool,
+    /// The histogram's buckets, on its `.count` reading.
+    buckets: Option<Value>,
 }
 
 struct Statistics {
@@ -802,10 +814,14 @@ trait Distribution: Message {
     fn quantiles(&self) -> Vec<(f64, f64)> {
         Vec::new()
     }
+    /// The buckets as stored; only histograms have them.
+    fn buckets(&self) -> Option<Value> {
+        None
+    }
 }
 
 macro_rules! histogram_distribution {
-    ($point:ty) => {
+    ($point:ty, $buckets:ident) => {
         impl Distribution for $point {
             fn attributes(&self) -> &[KeyValue] {
                 &self.attributes
@@ -821,12 +837,55 @@ macro_rules! histogram_distribution {
                     max: self.max,
                 }
             }
+            fn buckets(&self) -> Option<Value> {
+                $buckets(self)
+            }
         }
     };
 }
 
-histogram_distribution!(HistogramDataPoint);
-histogram_distribution!(ExponentialHistogramDataPoint);
+histogram_distribution!(HistogramDataPoint, explicit_buckets);
+histogram_distribution!(ExponentialHistogramDataPoint, exponential_buckets);
+
+/// `{"bounds": [...], "counts": [...]}`: one more count than bounds.
+fn explicit_buckets(point: &HistogramDataPoint) -> Option<Value> {
+    if point.bucket_counts.is_empty() {
+        return None;
+    }
+    let bounds = point.explicit_bounds.iter().map(|bound| number(*bound));
+    let mut buckets = Map::new();
+    buckets.insert("bounds".into(), Value::Array(bounds.collect()));
+    buckets.insert("counts".into(), point.bucket_counts.clone().into());
+    Some(Value::Object(buckets))
+}
+
+/// `{"scale", "zeroCount", "zeroThreshold"?, "positive"?, "negative"?}`, each side
+/// `{"offset", "counts"}`.
+fn exponential_buckets(point: &ExponentialHistogramDataPoint) -> Option<Value> {
+    let side = |buckets: &Option<ExponentialBuckets>| {
+        let buckets = buckets.as_ref().filter(|b| !b.bucket_counts.is_empty())?;
+        let mut side = Map::new();
+        side.insert("offset".into(), buckets.offset.into());
+        side.insert("counts".into(), buckets.bucket_counts.clone().into());
+        Some(Value::Object(side))
+    };
+    let (positive, negative) = (side(&point.positive), side(&point.negative));
+    if positive.is_none() && negative.is_none() && point.zero_count == 0 {
+        return None;
+    }
+    let mut buckets = Map::new();
+    buckets.insert("scale".into(), point.scale.into());
+    buckets.insert("zeroCount".into(), point.zero_count.into());
+    if point.zero_threshold != 0.0 {
+        buckets.insert("zeroThreshold".into(), number(point.zero_threshold));
+    }
+    for (key, side) in [("positive", positive), ("negative", negative)] {
+        if let Some(side) = side {
+            buckets.insert(key.into(), side);
+        }
+    }
+    Some(Value::Object(buckets))
+}
 
 impl Distribution for SummaryDataPoint {
     fn attributes(&self) -> &[KeyValue] {
@@ -1164,6 +1223,21 @@ mod tests {
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        assert_eq!(
+            events[2]["payload"]["buckets"],
+            serde_json::json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})
+        );
+        assert_eq!(events[3]["payload"].get("buckets"), None, "on .count only");
+        assert_eq!(
+            events[10]["payload"]["buckets"],
+            serde_json::json!({"scale": 1, "zeroCount": 0,
+                               "positive": {"offset": 2, "counts": [1, 2]}})
+        );
+        assert_eq!(
+            events[6]["payload"].get("buckets"),
+            None,
+            "summaries have none"
+        );
         assert_eq!(events[10]["payload"]["kind"], "exponentialHistogram");
         assert_eq!(events[10]["payload"]["temporality"], "delta");
         assert_eq!(ids.len(), 14, "every sample has its own id");

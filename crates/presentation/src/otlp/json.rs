@@ -131,6 +131,22 @@ pub fn f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> 
     Option::<Number>::deserialize(deserializer)?.map_or(Ok(0.0), number_f64)
 }
 
+/// `repeated fixed64` / `repeated uint64`.
+pub fn u64_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Item(#[serde(deserialize_with = "u64")] u64);
+    let items = Option::<Vec<Item>>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(items.into_iter().map(|Item(value)| value).collect())
+}
+
+/// `repeated double`.
+pub fn f64_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Item(#[serde(deserialize_with = "f64")] f64);
+    let items = Option::<Vec<Item>>::deserialize(deserializer)?.unwrap_or_default();
+    Ok(items.into_iter().map(|Item(value)| value).collect())
+}
+
 /// `optional double`.
 pub fn optional_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     Option::<Number>::deserialize(deserializer)?

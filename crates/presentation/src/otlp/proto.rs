@@ -357,6 +357,12 @@ pub struct HistogramDataPoint {
     #[prost(double, optional, tag = "5")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub sum: Option<f64>,
+    #[prost(fixed64, repeated, tag = "6")]
+    #[serde(deserialize_with = "json::u64_list")]
+    pub bucket_counts: Vec<u64>,
+    #[prost(double, repeated, tag = "7")]
+    #[serde(deserialize_with = "json::f64_list")]
+    pub explicit_bounds: Vec<f64>,
     #[prost(double, optional, tag = "11")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub min: Option<f64>,
@@ -383,12 +389,37 @@ pub struct ExponentialHistogramDataPoint {
     #[prost(double, optional, tag = "5")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub sum: Option<f64>,
+    #[prost(sint32, tag = "6")]
+    #[serde(deserialize_with = "json::or_default")]
+    pub scale: i32,
+    #[prost(fixed64, tag = "7")]
+    #[serde(deserialize_with = "json::u64")]
+    pub zero_count: u64,
+    #[prost(message, optional, tag = "8")]
+    pub positive: Option<ExponentialBuckets>,
+    #[prost(message, optional, tag = "9")]
+    pub negative: Option<ExponentialBuckets>,
     #[prost(double, optional, tag = "12")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub min: Option<f64>,
     #[prost(double, optional, tag = "13")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub max: Option<f64>,
+    #[prost(double, tag = "14")]
+    #[serde(deserialize_with = "json::f64")]
+    pub zero_threshold: f64,
+}
+
+/// `ExponentialHistogramDataPoint.Buckets`: counts of consecutive buckets from `offset`.
+#[derive(Clone, PartialEq, prost::Message, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExponentialBuckets {
+    #[prost(sint32, tag = "1")]
+    #[serde(deserialize_with = "json::or_default")]
+    pub offset: i32,
+    #[prost(uint64, repeated, tag = "2")]
+    #[serde(deserialize_with = "json::u64_list")]
+    pub bucket_counts: Vec<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
