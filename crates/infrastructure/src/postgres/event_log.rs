@@ -40,13 +40,15 @@ impl PostgresEventLog {
 /// statement, so from the same snapshot and horizon. An empty page is one row of nulls
 /// carrying the head (or none at all while the log is empty).
 ///
-/// The page is one branch per aggregate type, each a range scan of the index on
-/// `(aggregate_type, transaction_id, position)` (`migrations/0005_events_by_type.sql`),
-/// merged in log order: a reader of rare events (alert rules, alerts) reads only those,
-/// however many telemetry batches lie between them. The aggregate and event types are
-/// written into the statement as literals (they come from the processors' code, and are
-/// quoted): with them as parameters, Postgres plans for an average type and walks the
-/// whole log in commit order instead. Each filter set is one prepared statement.
+/// The page is one branch per aggregate type, merged in log order. Each branch reads the
+/// events of its type after the position: through the index on `(aggregate_type,
+/// transaction_id, position)` (`migrations/0005_events_by_type.sql`) when the type is rare,
+/// so a reader of alert rules or alerts does not walk the telemetry batches in between, or
+/// along the log when most events are of that type. Which, Postgres decides from the
+/// table's statistics; either way a read costs at most the events after the position. The
+/// aggregate and event types are written into the statement as literals (they come from
+/// the processors' code, and are quoted): as parameters, Postgres plans for an average
+/// type, and walks the whole log for a rare one. Each filter set is one prepared statement.
 pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
     // Per aggregate type, the event types wanted; `None` when every one is.
     let mut wanted: BTreeMap<&str, Option<BTreeSet<&str>>> = BTreeMap::new();
@@ -68,18 +70,14 @@ pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
                 let listed: Vec<String> = event_types.into_iter().map(sql_literal).collect();
                 format!("AND event_type IN ({})", listed.join(", "))
             });
-            // Both bounds are row comparisons led by the aggregate type, so both are bounds
-            // of the index scan (an equality on the type would leave the position a filter
-            // over every earlier event of the type), and together they admit only that type.
-            let aggregate_type = sql_literal(aggregate_type);
             format!(
                 "(SELECT {PAGE_COLUMNS} FROM events
-                  WHERE (aggregate_type, transaction_id, position)
-                            > ({aggregate_type}, $1::text::xid8, $2)
-                    AND (aggregate_type, transaction_id) < ({aggregate_type}, horizon.xmin)
-                    {event_types}
-                  ORDER BY aggregate_type, transaction_id, position
-                  LIMIT $3)"
+                  WHERE aggregate_type = {aggregate_type} {event_types}
+                    AND (transaction_id, position) > ($1::text::xid8, $2)
+                    AND transaction_id < horizon.xmin
+                  ORDER BY transaction_id, position
+                  LIMIT $3)",
+                aggregate_type = sql_literal(aggregate_type),
             )
         })
         .collect();
@@ -303,9 +301,9 @@ mod tests {
         ]);
         let branches = branches(&statement);
         assert_eq!(branches.len(), 2);
-        assert!(branches[0].contains("('AlertRule', $1::text::xid8, $2)"));
+        assert!(branches[0].contains("aggregate_type = 'AlertRule'"));
         assert!(!branches[0].contains("event_type IN"));
-        assert!(branches[1].contains("('IngestBatch', horizon.xmin)"));
+        assert!(branches[1].contains("aggregate_type = 'IngestBatch'"));
         assert!(branches[1].contains("event_type IN ('LogIngested', 'MetricIngested')"));
     }
 
@@ -345,7 +343,7 @@ mod tests {
             aggregate_type: "it's",
             event_types: &["a'b"],
         }]);
-        assert!(statement.contains("('it''s', horizon.xmin)"));
+        assert!(statement.contains("aggregate_type = 'it''s'"));
         assert!(statement.contains("event_type IN ('a''b')"));
         assert!(read_after_statement(&[]).contains("FROM events WHERE false"));
     }
