@@ -51,7 +51,7 @@ use telemetry_infrastructure::redis::{
 use telemetry_infrastructure::webhook::HttpWebhookSender;
 use telemetry_presentation::{AppState, HttpLimits};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
@@ -380,6 +380,9 @@ impl Application {
             alert_rules,
             alert_queries,
             dead_letters,
+            conversions: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         };
         let router = telemetry_presentation::router(state);
         let address = format!("{}:{}", settings.server.host, settings.server.port);

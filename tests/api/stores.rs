@@ -679,7 +679,10 @@ async fn a_read_of_a_rare_type_does_not_walk_the_log() {
             .await
             .unwrap();
         let plan = plan.join("\n");
-        assert!(plan.contains("events_by_type"), "analyzed: {analyze}\n{plan}");
+        assert!(
+            plan.contains("events_by_type"),
+            "analyzed: {analyze}\n{plan}"
+        );
         assert!(!plan.contains("Seq Scan"), "analyzed: {analyze}\n{plan}");
     }
 }

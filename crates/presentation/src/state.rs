@@ -16,6 +16,7 @@ use telemetry_application::rate_limit::RateLimitService;
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
 use telemetry_domain::values::TenantId;
+use tokio::sync::Semaphore;
 
 /// Request-size and time limits.
 #[derive(Debug, Clone, Copy)]
@@ -45,4 +46,8 @@ pub struct AppState {
     pub alert_rules: Arc<AlertRuleService>,
     pub alert_queries: Arc<AlertQueries>,
     pub dead_letters: Arc<DeadLetters>,
+    /// Bounds the CPU-bound request work (decoding and converting OTLP exports) running at
+    /// once, to the cores: more at once is not faster, and each holds a decoded export in
+    /// memory on a thread of its own.
+    pub conversions: Arc<Semaphore>,
 }
