@@ -114,6 +114,8 @@ pub struct Infrastructure {
     /// Events committed by this instance, for its own processors.
     pub recent: Arc<RecentCommits>,
     pub jwt: Arc<JwtCodec>,
+    /// The process's counters (`/metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Infrastructure {
@@ -145,17 +147,20 @@ impl Infrastructure {
         )
         .context("invalid REDIS_URL")?;
         let jwt = Arc::new(JwtCodec::new(&jwt_settings(settings)?).map_err(anyhow::Error::msg)?);
+        let metrics = Arc::new(Metrics::default());
+        let handoff_bytes = if settings.processors.enabled {
+            settings.processors.handoff_bytes
+        } else {
+            0
+        };
         Ok(Self {
             pool,
             clickhouse,
             redis,
             committed: Arc::new(Notify::new()),
-            recent: Arc::new(RecentCommits::new(if settings.processors.enabled {
-                settings.processors.handoff_bytes
-            } else {
-                0
-            })),
+            recent: Arc::new(RecentCommits::new(handoff_bytes).counting(Arc::clone(&metrics))),
             jwt,
+            metrics,
         })
     }
 
@@ -243,7 +248,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let infrastructure = Infrastructure::connect(&settings).await?;
         let mut background = Background::new();
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::clone(&infrastructure.metrics);
 
         let batches = infrastructure.commands_weighing::<IngestBatch>(|event| {
             event

@@ -61,6 +61,8 @@ async fn counts_after_ingest_equal_what_was_acknowledged() {
         (Some(100), Some(0))
     );
     app.wait_for_events(ACME_KEY, "acme", 100, CATCH_UP).await;
+    // The processors took what this instance committed from its memory.
+    assert!(app.counter("telemetry_processor_handoff_hits_total").await >= 1);
 
     let summary = app.summary(ACME_KEY, "acme").await;
     assert_eq!(summary["totalEvents"], 100);

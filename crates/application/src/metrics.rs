@@ -22,6 +22,8 @@ pub struct Metrics {
     pub notifications_delivered: AtomicU64,
     pub notification_attempts_failed: AtomicU64,
     pub notifications_dead: AtomicU64,
+    pub handoff_hits: AtomicU64,
+    pub handoff_misses: AtomicU64,
 }
 
 impl Metrics {
@@ -108,6 +110,16 @@ impl Metrics {
                 "telemetry_notifications_dead_total",
                 "Webhook notifications that became dead letters.",
                 read(&self.notifications_dead),
+            ),
+            (
+                "telemetry_processor_handoff_hits_total",
+                "Events whose payload a processor took from this instance's memory.",
+                read(&self.handoff_hits),
+            ),
+            (
+                "telemetry_processor_handoff_misses_total",
+                "Events whose payload a processor read back from the event store.",
+                read(&self.handoff_misses),
             ),
         ]
     }

@@ -10,7 +10,10 @@
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::metrics::Metrics;
 
 /// Identifies a stored event: the event store's primary key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,6 +41,8 @@ struct Inner {
 pub struct RecentCommits {
     capacity: u64,
     inner: Mutex<Inner>,
+    /// Counts recalls found and not found (`telemetry_processor_handoff_*`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RecentCommits {
@@ -46,7 +51,14 @@ impl RecentCommits {
         Self {
             capacity,
             inner: Mutex::new(Inner::default()),
+            metrics: None,
         }
+    }
+
+    /// Counts every recall in `metrics`: found (a hit) or not (a miss, read back).
+    pub fn counting(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -90,10 +102,19 @@ impl RecentCommits {
 
     /// The committed event under `key`, if it is still remembered.
     pub fn recall(&self, key: &EventKey) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.inner()
+        let event = self
+            .inner()
             .events
             .get(key)
-            .map(|remembered| Arc::clone(&remembered.event))
+            .map(|remembered| Arc::clone(&remembered.event));
+        if let Some(metrics) = &self.metrics {
+            let counter = match event {
+                Some(_) => &metrics.handoff_hits,
+                None => &metrics.handoff_misses,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        event
     }
 
     /// Total weight remembered.
@@ -143,6 +164,23 @@ mod tests {
         recent.remember(key(2), Arc::new(2_u32), 11);
         assert_eq!(recalled(&recent, 1), Some(1));
         assert_eq!(recalled(&recent, 2), None);
+    }
+
+    #[test]
+    fn recalls_are_counted_as_hits_and_misses() {
+        let metrics = Arc::new(Metrics::default());
+        let recent = RecentCommits::new(10).counting(Arc::clone(&metrics));
+        recent.remember(key(1), Arc::new(1_u32), 4);
+        recalled(&recent, 1);
+        recalled(&recent, 1);
+        recalled(&recent, 2);
+        let counts = |metrics: &Metrics| {
+            (
+                metrics.handoff_hits.load(Ordering::Relaxed),
+                metrics.handoff_misses.load(Ordering::Relaxed),
+            )
+        };
+        assert_eq!(counts(&metrics), (2, 1));
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl PostgresEventLog {
 /// aggregate and event types are written into the statement as literals (they come from
 /// the processors' code, and are quoted): as parameters, Postgres plans for an average
 /// type, and walks the whole log for a rare one. Each filter set is one prepared statement.
+/// (Public so that tests can check how Postgres plans it.)
 pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
     // Per aggregate type, the event types wanted; `None` when every one is.
     let mut wanted: BTreeMap<&str, Option<BTreeSet<&str>>> = BTreeMap::new();
