@@ -63,6 +63,51 @@ impl<'de> Deserialize<'de> for EventSubmission {
     }
 }
 
+/// An object key, borrowed from the input when it has no escapes (`Cow<str>` would always
+/// allocate: serde deserializes it through `String`).
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(key) => key,
+            Self::Owned(key) => key,
+        }
+    }
+
+    fn into_owned(self) -> String {
+        match self {
+            Self::Borrowed(key) => key.to_string(),
+            Self::Owned(key) => key,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(key))
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(key.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, key: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(key))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
 struct SubmissionVisitor;
 
 impl<'de> Visitor<'de> for SubmissionVisitor {
@@ -74,8 +119,8 @@ impl<'de> Visitor<'de> for SubmissionVisitor {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut submission = EventSubmission::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let slot = match key.as_ref() {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let slot = match key.as_str() {
                 field::EVENT_ID => &mut submission.event_id,
                 field::EVENT_TYPE => &mut submission.event_type,
                 field::SERVICE_NAME => &mut submission.service_name,
@@ -127,8 +172,8 @@ impl<'de: 'a, 'a> Visitor<'de> for PayloadProbeVisitor<'a> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut probe = PayloadProbe::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let slot = match key.as_ref() {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let slot = match key.as_str() {
                 "name" => &mut probe.name,
                 "value" => &mut probe.value,
                 "unit" => &mut probe.unit,
@@ -172,6 +217,16 @@ mod tests {
     fn a_field_given_twice_is_reported() {
         let submission = EventSubmission::from_json(r#"{"eventId":"e1","eventId":"e2"}"#).unwrap();
         assert_eq!(submission.unexpected_fields, vec!["eventId".to_string()]);
+    }
+
+    #[test]
+    fn escaped_keys_are_read_like_plain_ones() {
+        let submission =
+            EventSubmission::from_json(r#"{"event\u0049d":"e1","col\u006fur":"red"}"#).unwrap();
+        assert_eq!(submission.event_id.unwrap().get(), "\"e1\"");
+        assert_eq!(submission.unexpected_fields, vec!["colour".to_string()]);
+        let raw = RawValue::from_string(r#"{"n\u0061me":"cpu"}"#.to_string()).unwrap();
+        assert_eq!(probe_payload(&raw).unwrap().name.unwrap().get(), "\"cpu\"");
     }
 
     #[test]
