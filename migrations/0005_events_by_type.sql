@@ -6,5 +6,7 @@
 -- size of the log since it last had something to do.
 --
 -- The log has one row per batch section, not per telemetry event, so the index is small
--- and the ingest path pays one more index entry per section.
-CREATE INDEX events_by_type ON events (aggregate_type, transaction_id, position);
+-- and the ingest path pays one more index entry per section. Building it holds off commits
+-- to `events`; on a large store, build it first with CREATE INDEX CONCURRENTLY under this
+-- name (docs/OPERATIONS.md) and this migration leaves it as it is.
+CREATE INDEX IF NOT EXISTS events_by_type ON events (aggregate_type, transaction_id, position);
