@@ -646,7 +646,7 @@ impl Builder {
         let mut sample = Sample::new(metric, kind, point.attributes());
         sample.temporality(temporality);
         let statistics = point.statistics();
-        let bytes = point.encode_to_vec();
+        let bytes = point.identity();
         let kind = sample.kind();
         let name = &sample.metric.name;
         let reading = |suffix: &str, value: f64, with_unit: bool| Reading {
@@ -818,10 +818,17 @@ trait Distribution: Message {
     fn buckets(&self) -> Option<Value> {
         None
     }
+    /// The encoding the point's content id is derived from.
+    fn identity(&self) -> Vec<u8>
+    where
+        Self: Sized,
+    {
+        self.encode_to_vec()
+    }
 }
 
 macro_rules! histogram_distribution {
-    ($point:ty, $buckets:ident) => {
+    ($point:ty, $buckets:ident, $identity:ident) => {
         impl Distribution for $point {
             fn attributes(&self) -> &[KeyValue] {
                 &self.attributes
@@ -840,12 +847,45 @@ macro_rules! histogram_distribution {
             fn buckets(&self) -> Option<Value> {
                 $buckets(self)
             }
+            fn identity(&self) -> Vec<u8> {
+                $identity(self)
+            }
         }
     };
 }
 
-histogram_distribution!(HistogramDataPoint, explicit_buckets);
-histogram_distribution!(ExponentialHistogramDataPoint, exponential_buckets);
+histogram_distribution!(HistogramDataPoint, explicit_buckets, explicit_identity);
+histogram_distribution!(
+    ExponentialHistogramDataPoint,
+    exponential_buckets,
+    exponential_identity
+);
+
+/// A histogram point's encoding without its buckets: the fields the service read before it
+/// kept buckets, so a point has the same content id as then and an exporter's retry across
+/// that upgrade still finds its events recorded. (Protobuf writes no empty or default field,
+/// so these bytes are the ones the earlier declaration encoded.)
+fn explicit_identity(point: &HistogramDataPoint) -> Vec<u8> {
+    HistogramDataPoint {
+        bucket_counts: Vec::new(),
+        explicit_bounds: Vec::new(),
+        ..point.clone()
+    }
+    .encode_to_vec()
+}
+
+/// See [`explicit_identity`].
+fn exponential_identity(point: &ExponentialHistogramDataPoint) -> Vec<u8> {
+    ExponentialHistogramDataPoint {
+        scale: 0,
+        zero_count: 0,
+        positive: None,
+        negative: None,
+        zero_threshold: 0.0,
+        ..point.clone()
+    }
+    .encode_to_vec()
+}
 
 /// `{"bounds": [...], "counts": [...]}`: one more count than bounds.
 fn explicit_buckets(point: &HistogramDataPoint) -> Option<Value> {
@@ -1293,6 +1333,45 @@ mod tests {
         assert_eq!(second[..3], first[..3]);
         assert_eq!(second[3], format!("{}-1", first[0].as_str().unwrap()));
         assert_eq!(second[4], first[3]);
+    }
+
+    /// Content ids of histogram points are what they were before buckets were kept: derived
+    /// from the point without its buckets (here: the same ids as with the buckets removed
+    /// from the request, bytes the earlier declaration of the points could not see).
+    #[test]
+    fn histogram_ids_do_not_depend_on_the_buckets() {
+        let request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        let mut without = request.clone();
+        let points = without
+            .resource_metrics
+            .iter_mut()
+            .flat_map(|resource| &mut resource.scope_metrics)
+            .flat_map(|scope| &mut scope.metrics);
+        for exported in points {
+            match &mut exported.data {
+                Some(metric::Data::Histogram(histogram)) => {
+                    for point in &mut histogram.data_points {
+                        point.bucket_counts.clear();
+                        point.explicit_bounds.clear();
+                    }
+                }
+                Some(metric::Data::ExponentialHistogram(histogram)) => {
+                    for point in &mut histogram.data_points {
+                        (point.scale, point.positive, point.negative) = (0, None, None);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ids = |request: &ExportMetricsServiceRequest| -> Vec<Value> {
+            events(&metrics(request, received_at(), LIMITS))
+                .into_iter()
+                .map(|event| event["eventId"].clone())
+                .collect()
+        };
+        assert_eq!(ids(&request), ids(&without));
+        let with_buckets = events(&metrics(&request, received_at(), LIMITS));
+        assert!(with_buckets[2]["payload"].get("buckets").is_some());
     }
 
     #[test]

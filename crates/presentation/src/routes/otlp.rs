@@ -225,7 +225,7 @@ async fn accept(
     // Decoding, hashing and building events of a large export is CPU work: keep it off the
     // threads that serve requests, and run no more of it at once than there are cores (the
     // others wait for a permit with their body still encoded). Measured at the maximum OTLP
-    // rate: peak RSS 264 MB instead of 305 MB (docs/BENCHMARKS.md).
+    // rate: RSS at most 241 MB sampled, against 305 MB unbounded (docs/BENCHMARKS.md).
     let permit = Arc::clone(&state.conversions)
         .acquire_owned()
         .await
