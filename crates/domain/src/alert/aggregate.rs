@@ -71,8 +71,19 @@ impl Aggregate for Alert {
                 // JSON has no infinity or NaN (an aggregate that overflowed): such a value
                 // is recorded as none, so the event reads back as it was decided.
                 let value = value.filter(|value| value.is_finite());
+                // Whether a breach now fires: at once without a hold, or once it has held
+                // since the alert went pending.
+                let held = match self.status {
+                    AlertStatus::Pending => {
+                        let since = self.pending_since.unwrap_or(at);
+                        at.as_micros() - since.as_micros() >= hold_for.as_micros()
+                    }
+                    _ => hold_for.0 == 0,
+                };
                 match (self.status, breached) {
-                    (AlertStatus::Ok | AlertStatus::Resolved, true) if hold_for.0 == 0 => {
+                    (AlertStatus::Ok | AlertStatus::Resolved | AlertStatus::Pending, true)
+                        if held =>
+                    {
                         Some(AlertEvent::AlertTriggered {
                             rule_id,
                             tenant_id,
@@ -93,20 +104,7 @@ impl Aggregate for Alert {
                             at,
                         })
                     }
-                    (AlertStatus::Pending, true) => {
-                        let since = self.pending_since.unwrap_or(at);
-                        (at.as_micros() - since.as_micros() >= hold_for.as_micros()).then(|| {
-                            AlertEvent::AlertTriggered {
-                                rule_id,
-                                tenant_id,
-                                series,
-                                episode: self.episode + 1,
-                                value,
-                                notice,
-                                at,
-                            }
-                        })
-                    }
+                    (AlertStatus::Pending, true) => None,
                     (AlertStatus::Pending, false) => Some(AlertEvent::AlertPendingCleared {
                         rule_id,
                         tenant_id,

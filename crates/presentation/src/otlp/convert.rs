@@ -1151,6 +1151,13 @@ mod tests {
             .collect()
     }
 
+    fn event_ids(conversion: &Conversion) -> Vec<Value> {
+        events(conversion)
+            .into_iter()
+            .map(|event| event["eventId"].clone())
+            .collect()
+    }
+
     #[test]
     fn both_encodings_of_the_fixtures_decode_to_the_same_requests() {
         let logs = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
@@ -1317,12 +1324,8 @@ mod tests {
     #[test]
     fn ids_are_stable_and_identical_records_stay_distinct() {
         let request = ExportLogsServiceRequest::decode(LOGS_PB).unwrap();
-        let ids = |request: &ExportLogsServiceRequest| -> Vec<Value> {
-            events(&logs(request, received_at(), LIMITS))
-                .into_iter()
-                .map(|event| event["eventId"].clone())
-                .collect()
-        };
+        let ids =
+            |request: &ExportLogsServiceRequest| event_ids(&logs(request, received_at(), LIMITS));
         let first = ids(&request);
         assert_eq!(first, ids(&request), "a retry derives the same ids");
         let mut doubled = request.clone();
@@ -1363,11 +1366,8 @@ mod tests {
                 _ => {}
             }
         }
-        let ids = |request: &ExportMetricsServiceRequest| -> Vec<Value> {
-            events(&metrics(request, received_at(), LIMITS))
-                .into_iter()
-                .map(|event| event["eventId"].clone())
-                .collect()
+        let ids = |request: &ExportMetricsServiceRequest| {
+            event_ids(&metrics(request, received_at(), LIMITS))
         };
         assert_eq!(ids(&request), ids(&without));
         let with_buckets = events(&metrics(&request, received_at(), LIMITS));
