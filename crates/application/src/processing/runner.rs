@@ -264,7 +264,7 @@ impl ProcessorRunner {
             processor.process(&events).await?;
             position = page.end;
             self.monitor.set(name, "running", Some(position), None);
-            if events.len() < self.settings.batch_events {
+            if caught_up {
                 tokio::select! {
                     _ = tokio::time::sleep(self.settings.coalesce) => {}
                     _ = stop.changed() => return Ok(()),
