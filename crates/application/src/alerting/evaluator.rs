@@ -164,6 +164,9 @@ impl AlertEvaluator {
         if fresh && !force {
             return Ok(());
         }
+        // Taken before the read: every rule stored before this instant is in what it returns,
+        // so a rule older than `rules_refresh` is always known, however slow the read.
+        let loaded_at = Instant::now();
         let rules = self.rules.enabled().await?;
         let mut by_metric: HashMap<TenantId, HashMap<String, Vec<String>>> = HashMap::new();
         for rule in &rules {
@@ -188,7 +191,7 @@ impl AlertEvaluator {
             .into_iter()
             .map(|rule| (rule.rule_id.clone(), rule))
             .collect();
-        inner.rules_loaded = Some(Instant::now());
+        inner.rules_loaded = Some(loaded_at);
         // Samples selected for an earlier version of a rule (another metric, filter or
         // window) do not count for the current one.
         let bases: HashMap<&str, String> = inner
