@@ -108,16 +108,19 @@ pub async fn test_settings() -> Settings {
     // Up to eight tests run at once against one Postgres (100 connections by default), and
     // each service also holds one connection for its processor leases: keep pools small.
     settings.database.max_connections = 6;
-    settings.database.acquire_timeout_ms = 1_500;
+    // Two cores shared by eight tests and three servers: bounds that a loaded machine can
+    // overrun now and then are raised, so that only a real failure fails a test.
+    settings.database.acquire_timeout_ms = 5_000;
     settings.clickhouse.url = clickhouse_url();
     settings.clickhouse.database = database;
     settings.redis.url = Secret::new(redis_url());
     settings.redis.key_prefix = format!("test:{id}:");
+    settings.redis.timeout_ms = 5_000;
     settings.auth.api_keys = Secret::new(format!("{ACME_KEY}:acme,{GLOBEX_KEY}:globex"));
     settings.auth.jwt_secret = Secret::new(JWT_SECRET);
     // Alerting at test speed, with webhooks to this machine allowed.
     settings.alerting.tick_ms = 200;
-    settings.alerting.webhook_timeout_ms = 500;
+    settings.alerting.webhook_timeout_ms = 5_000;
     settings.alerting.max_attempts = 3;
     settings.alerting.retry_base_ms = 100;
     settings.alerting.retry_max_ms = 1_000;
@@ -278,11 +281,17 @@ impl TestApp {
             .expect("request failed")
     }
 
-    /// The tenant's 24h summary.
+    /// The tenant's 24h summary, freshly computed (`Cache-Control: no-cache`): tests of the
+    /// numbers are not tests of the cache, which has its own.
     pub async fn summary(&self, api_key: &str, tenant: &str) -> Value {
         let response = self
-            .get_with_key(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
-            .await;
+            .client
+            .get(self.url(&format!("/accounts/{tenant}/summary?window=24h")))
+            .header("X-API-Key", api_key)
+            .header("Cache-Control", "no-cache")
+            .send()
+            .await
+            .expect("request failed");
         assert_eq!(response.status(), reqwest::StatusCode::OK);
         json(response).await
     }
@@ -296,6 +305,19 @@ impl TestApp {
         json(response).await["pagination"]["total"]
             .as_u64()
             .unwrap_or(u64::MAX)
+    }
+
+    /// Waits until the aggregation processor has nothing left to write (or returns at once
+    /// when another instance owns it).
+    pub async fn wait_until_aggregated(&self, patience: Duration) {
+        eventually(patience, Duration::from_millis(100), async || {
+            let ready = json(self.get("/readyz").await).await;
+            let aggregation = &ready["processors"]["aggregation"];
+            (aggregation["lagEvents"] == 0 || aggregation["status"] == "standby")
+                .then_some(())
+                .ok_or_else(|| format!("aggregation processor: {aggregation}"))
+        })
+        .await;
     }
 
     /// Waits until the read side reports `expected` events for the tenant of `api_key`
@@ -319,9 +341,13 @@ impl TestApp {
                 None
             };
             if queried == expected && summarized == Some(expected) {
-                // One INSERT feeds the raw table first and its rollups a moment later; an
-                // answer cached in between is dropped at the next cache invalidation
-                // (every 500 ms by default). Wait that out so callers read settled data.
+                // One INSERT feeds the raw table first and its rollups one after another:
+                // wait until it has returned (the aggregation processor is then past these
+                // events). An answer cached in between is dropped at the next cache
+                // invalidation (every 500 ms by default); wait that out too, so callers read
+                // settled data.
+                self.wait_until_aggregated(timeout.saturating_sub(started.elapsed()))
+                    .await;
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 return;
             }
@@ -406,11 +432,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `telemetry-server serve` configured like `settings`, on a fixed free port, and
-    /// waits until it answers.
+    /// Starts `telemetry-server serve` configured like `settings` and waits until it answers.
+    /// The server picks its own port (port 0) and logs it: a port chosen here and passed on
+    /// could be taken by another test in the second or two before the server binds it. So
+    /// every start, restarts included, may answer on a new address.
     // The child is reaped by `kill` or by `Drop`, which clippy cannot see through the struct.
     #[allow(clippy::zombie_processes)]
-    pub async fn start(settings: &Settings, port: u16) -> Self {
+    pub async fn start(settings: &Settings) -> Self {
         let log_path =
             std::env::temp_dir().join(format!("{}-server.log", settings.clickhouse.database));
         let log = std::fs::OpenOptions::new()
@@ -418,12 +446,14 @@ impl ServerProcess {
             .append(true)
             .open(&log_path)
             .expect("server log file");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-server"))
+        // Earlier starts log to the same file: this one's lines begin here.
+        let offset = log.metadata().expect("server log file").len();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-server"))
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOST", "127.0.0.1")
-            .env("PORT", port.to_string())
+            .env("PORT", "0")
             .env("DATABASE_URL", settings.database.url.expose())
             .env(
                 "DATABASE_MAX_CONNECTIONS",
@@ -437,6 +467,7 @@ impl ServerProcess {
             .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
             .env("REDIS_URL", settings.redis.url.expose())
             .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
+            .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
             .env("API_KEYS", settings.auth.api_keys.expose())
             .env("JWT_SECRET", settings.auth.jwt_secret.expose())
             .envs(alerting_environment(&settings.alerting))
@@ -445,20 +476,24 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .expect("cannot start telemetry-server");
-        let address = format!("http://127.0.0.1:{port}");
         let client = Client::new();
-        for _ in 0..200 {
-            if client
-                .get(format!("{address}/healthz"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return Self {
-                    child,
-                    address,
-                    log_path,
-                };
+        for _ in 0..600 {
+            if let Some(status) = child.try_wait().expect("child status") {
+                panic!(
+                    "telemetry-server exited ({status}); see {}",
+                    log_path.display()
+                );
+            }
+            if let Some(port) = listening_port(&log_path, offset) {
+                let address = format!("http://127.0.0.1:{port}");
+                let answered = client.get(format!("{address}/healthz")).send().await;
+                if answered.is_ok() {
+                    return Self {
+                        child,
+                        address,
+                        log_path,
+                    };
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -479,9 +514,17 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A free local port (there is a small race until the server binds it).
-pub fn free_port() -> u16 {
-    closed_port()
+/// The port a server logged (`"message":"listening","port":N`) past `offset` of its log.
+fn listening_port(log_path: &std::path::Path, offset: u64) -> Option<u16> {
+    let log = std::fs::read(log_path).ok()?;
+    let written = log.get(usize::try_from(offset).ok()?..)?;
+    String::from_utf8_lossy(written).lines().find_map(|line| {
+        let entry: Value = serde_json::from_str(line).ok()?;
+        if entry["message"] != "listening" {
+            return None;
+        }
+        u16::try_from(entry["port"].as_u64()?).ok()
+    })
 }
 
 impl TestApp {

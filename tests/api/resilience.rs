@@ -8,12 +8,15 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    free_port, json, log_batch, log_event, spawn_app, spawn_app_with, spawn_instance,
+    eventually, json, log_batch, log_event, spawn_app, spawn_app_with, spawn_instance,
     test_settings, ServerProcess, ACME_KEY,
 };
 use crate::proxy::TcpProxy;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// An address nothing listens on (a port below the range the system hands out).
+const NOWHERE: &str = "http://127.0.0.1:9";
 
 /// A producer that pushes numbered batches to `address` until stopped, retrying each batch
 /// (same event ids) until it is acknowledged, and adds up the events acknowledged.
@@ -75,6 +78,18 @@ impl Producer {
         }
     }
 
+    /// Waits until one more batch than so far has been acknowledged.
+    async fn wait_for_another_batch(&self) {
+        let count = self.batches.load(Ordering::SeqCst) + 1;
+        eventually(CATCH_UP, Duration::from_millis(50), async || {
+            let acknowledged = self.batches.load(Ordering::SeqCst);
+            (acknowledged >= count)
+                .then_some(())
+                .ok_or_else(|| format!("{acknowledged} of {count} batches acknowledged"))
+        })
+        .await;
+    }
+
     /// Stops after the batch in flight is acknowledged; returns the acknowledged total.
     async fn finish(self) -> u64 {
         self.stop.store(true, Ordering::SeqCst);
@@ -114,24 +129,25 @@ async fn audit_ingested_total(app_address: &str, token: &str) -> u64 {
 #[tokio::test]
 async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
     let settings = test_settings().await;
-    let port = free_port();
-    let mut server = ServerProcess::start(&settings, port).await;
+    let mut server = ServerProcess::start(&settings).await;
     let address = Arc::new(std::sync::Mutex::new(server.address.clone()));
     let producer = Producer::start(address.clone(), "kill", 400);
 
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for round in 1..=3 {
+        // Each kill comes after the running server has acknowledged a batch, a little later
+        // each round, so that it lands at different points of the work in flight.
+        producer.wait_for_another_batch().await;
+        tokio::time::sleep(Duration::from_millis(200 * round)).await;
+        // Until the restarted server is up, the producer's retries go nowhere: the old port
+        // is free once the server is killed, and another test's server may take it.
+        *address.lock().unwrap() = NOWHERE.to_string();
         server.kill();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        server = ServerProcess::start(&settings, port).await;
+        server = ServerProcess::start(&settings).await;
+        *address.lock().unwrap() = server.address.clone();
     }
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    let batches = producer.batches.load(Ordering::SeqCst);
+    producer.wait_for_another_batch().await;
     let acknowledged = producer.finish().await;
-    assert!(
-        batches >= 3,
-        "the producer made too little progress ({batches} batches)"
-    );
 
     let app = crate::helpers::TestApp::attach(&server.address, settings.clone());
     app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
