@@ -69,7 +69,7 @@ pub(crate) mod contract {
 
     #[tokio::test]
     async fn moka_cache_honours_the_contract() {
-        let ttl = Duration::from_millis(400);
+        let ttl = Duration::from_secs(2);
         let store = super::MokaCache::new(ttl, 1024 * 1024);
         cache_store_contract(&store, ttl, "moka").await;
     }

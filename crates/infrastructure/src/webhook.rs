@@ -225,8 +225,9 @@ mod tests {
 
     #[tokio::test]
     async fn host_names_are_checked_by_the_addresses_they_resolve_to() {
-        // `localhost` resolves to loopback: the connection is never attempted.
-        let strict = HttpWebhookSender::new(Duration::from_millis(500), false).unwrap();
+        // `localhost` resolves to loopback: the connection is never attempted. (A generous
+        // timeout: the lookup runs on a blocking thread that may start late.)
+        let strict = HttpWebhookSender::new(Duration::from_secs(5), false).unwrap();
         let outcome = strict.send("http://localhost:9/hook", "{}", &[]).await;
         assert!(
             matches!(&outcome, WebhookOutcome::Reject(reason)
@@ -240,7 +241,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_lookup_is_retried_not_given_up() {
-        let strict = HttpWebhookSender::new(Duration::from_millis(200), false).unwrap();
+        // The lookup answers at once, but on a loaded machine the blocking thread it runs
+        // on may start late: a short timeout would report the wait, not the failed lookup.
+        let strict = HttpWebhookSender::new(Duration::from_secs(5), false).unwrap();
         let outcome = strict
             .send("http://no-such-host.invalid/hook", "{}", &[])
             .await;

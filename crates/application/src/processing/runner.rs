@@ -390,6 +390,17 @@ mod tests {
         }
     }
 
+    /// Waits (a few seconds at most) until `done`, instead of for a fixed time that a
+    /// loaded machine may not give the runner.
+    async fn until(done: impl Fn() -> bool) {
+        for _ in 0..2_000 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test]
     async fn time_driven_work_waits_until_the_log_is_caught_up() {
         let runner = Arc::new(ProcessorRunner::new(
@@ -411,7 +422,7 @@ mod tests {
             let recorder = Arc::clone(&recorder) as Arc<dyn EventProcessor>;
             async move { runner.run(recorder, stopped).await }
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        until(|| recorder.calls.lock().unwrap().len() > 4).await;
         stop.send(true).unwrap();
         task.await.unwrap();
 
@@ -472,7 +483,7 @@ mod tests {
         let task = tokio::spawn(async move {
             runner.run(Arc::new(Recorder::default()), stopped).await;
         });
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        until(|| log.asked_after.lock().unwrap().len() > 2).await;
         stop.send(true).unwrap();
         task.await.unwrap();
 

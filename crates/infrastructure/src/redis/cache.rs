@@ -112,7 +112,7 @@ mod tests {
     #[tokio::test]
     async fn redis_cache_honours_the_contract() {
         let prefix = format!("test:contract:{}:", std::process::id());
-        let ttl = Duration::from_millis(400);
+        let ttl = Duration::from_secs(2);
         let store = RedisCache::new(redis(&prefix), ttl);
         cache_store_contract(&store, ttl, "redis").await;
     }
