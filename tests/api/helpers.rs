@@ -281,17 +281,23 @@ impl TestApp {
             .expect("request failed")
     }
 
-    /// The tenant's 24h summary, freshly computed (`Cache-Control: no-cache`): tests of the
-    /// numbers are not tests of the cache, which has its own.
-    pub async fn summary(&self, api_key: &str, tenant: &str) -> Value {
-        let response = self
-            .client
-            .get(self.url(&format!("/accounts/{tenant}/summary?window=24h")))
+    /// `GET` with an API key, asking for a freshly computed answer (`Cache-Control: no-cache`).
+    pub async fn get_fresh(&self, api_key: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
             .header("X-API-Key", api_key)
             .header("Cache-Control", "no-cache")
             .send()
             .await
-            .expect("request failed");
+            .expect("request failed")
+    }
+
+    /// The tenant's 24h summary, freshly computed: tests of the numbers are not tests of the
+    /// cache, which has its own.
+    pub async fn summary(&self, api_key: &str, tenant: &str) -> Value {
+        let response = self
+            .get_fresh(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
+            .await;
         assert_eq!(response.status(), reqwest::StatusCode::OK);
         json(response).await
     }
@@ -516,9 +522,12 @@ impl Drop for ServerProcess {
 
 /// The port a server logged (`"message":"listening","port":N`) past `offset` of its log.
 fn listening_port(log_path: &std::path::Path, offset: u64) -> Option<u16> {
-    let log = std::fs::read(log_path).ok()?;
-    let written = log.get(usize::try_from(offset).ok()?..)?;
-    String::from_utf8_lossy(written).lines().find_map(|line| {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut log = std::fs::File::open(log_path).ok()?;
+    log.seek(SeekFrom::Start(offset)).ok()?;
+    let mut written = Vec::new();
+    log.read_to_end(&mut written).ok()?;
+    String::from_utf8_lossy(&written).lines().find_map(|line| {
         let entry: Value = serde_json::from_str(line).ok()?;
         if entry["message"] != "listening" {
             return None;

@@ -28,6 +28,21 @@ fn fixture_day() -> Value {
     json!({"startTime": "2026-01-21T00:00:00Z", "endTime": "2026-01-22T00:00:00Z"})
 }
 
+/// The first event of `event_type` on the fixtures' day whose payload `field` is `value`.
+async fn stored_event(app: &TestApp, event_type: &str, field: &str, value: &str) -> Value {
+    let mut query = fixture_day();
+    query["eventType"] = json!(event_type);
+    query["limit"] = json!(1000);
+    let page = json(app.query(ACME_KEY, &query).await).await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["payload"][field] == value)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {event_type} event with {field} {value}: {page}"))
+}
+
 impl TestApp {
     fn export(&self, signal: &str, api_key: &str, content_type: &str) -> RequestBuilder {
         self.client
@@ -124,16 +139,7 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
     .await;
 
     // Events read back in the shape they were stored.
-    let mut spans = fixture_day();
-    spans["eventType"] = json!("trace");
-    let page = json(app.query(ACME_KEY, &spans).await).await;
-    let server = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|event| event["payload"]["kind"] == "server")
-        .unwrap()
-        .clone();
+    let server = stored_event(&app, "trace", "kind", "server").await;
     assert_eq!(server["serviceName"], "checkout");
     assert_eq!(server["userId"], "u-42");
     assert_eq!(server["payload"]["durationMs"], 250.0);
@@ -142,17 +148,7 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
         "5b8efff798038103d269b633813fc60c"
     );
     // A histogram's buckets come back on its `.count` event.
-    let mut metrics = fixture_day();
-    metrics["eventType"] = json!("metric");
-    metrics["limit"] = json!(1000);
-    let page = json(app.query(ACME_KEY, &metrics).await).await;
-    let count = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|event| event["payload"]["name"] == "http.server.duration.count")
-        .unwrap()
-        .clone();
+    let count = stored_event(&app, "metric", "name", "http.server.duration.count").await;
     assert_eq!(
         count["payload"]["buckets"],
         json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})

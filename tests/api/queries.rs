@@ -483,13 +483,8 @@ async fn summaries_are_cached_and_new_data_invalidates_them() {
     let cached = answered_from_cache(&app, "/accounts/acme/summary?window=1h").await;
     assert_eq!(cached["totalEvents"], 1);
     let fresh = app
-        .client
-        .get(app.url("/accounts/acme/summary?window=1h"))
-        .header("X-API-Key", ACME_KEY)
-        .header("Cache-Control", "no-cache")
-        .send()
-        .await
-        .unwrap();
+        .get_fresh(ACME_KEY, "/accounts/acme/summary?window=1h")
+        .await;
     assert_eq!(fresh.headers()["x-cache"], "MISS");
 
     app.ingest_ok(ACME_KEY, &log_event("cache-2")).await;
