@@ -81,6 +81,15 @@ async fn swagger_ui_is_served() {
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(page.to_lowercase().contains("swagger"));
+    // The page configures itself from the initializer, which must point at our spec.
+    let response = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let initializer = response.text().await.unwrap();
+    let compact: String = initializer.split_whitespace().collect();
+    assert!(
+        compact.contains(r#""url":"/api-docs/openapi.json""#),
+        "Swagger UI is not pointed at the spec: {initializer}"
+    );
 }
 
 #[tokio::test]

@@ -24,10 +24,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 pub use state::{AppState, HttpLimits};
 
+/// Where the OpenAPI document is served (and where Swagger UI loads it from).
+const OPENAPI_PATH: &str = "/api-docs/openapi.json";
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP API, ready to serve.
@@ -45,11 +47,13 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::read_models::router())
         .merge(routes::alerts::router())
-        .route("/api-docs/openapi.json", get(serve_openapi))
+        .route(OPENAPI_PATH, get(serve_openapi))
         .fallback(not_found)
         .with_state(state);
     Router::new()
-        .merge(SwaggerUi::new("/docs"))
+        // The UI loads the spec from the route above, which serves it with this deployment's
+        // details; without a URL it would show "No API definition provided".
+        .merge(SwaggerUi::new("/docs").config(Config::new([OPENAPI_PATH])))
         .merge(api)
         // Layers wrap the ones above them: the JSON error mapping must sit outside the
         // limits that answer by themselves.
