@@ -355,6 +355,19 @@ impl TestApp {
                 self.wait_until_aggregated(timeout.saturating_sub(started.elapsed()))
                     .await;
                 tokio::time::sleep(Duration::from_millis(700)).await;
+                // Settled: the counts must still be exactly what was acknowledged (a double
+                // count applied after the first match would show now).
+                let queried = self.queried_total(api_key).await;
+                let summary = self
+                    .get_fresh(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
+                    .await;
+                assert_eq!(summary.status(), reqwest::StatusCode::OK);
+                let summarized = json(summary).await["totalEvents"].as_u64();
+                assert_eq!(
+                    (queried, summarized),
+                    (expected, Some(expected)),
+                    "read side after settling: query / summary"
+                );
                 return;
             }
             assert!(
@@ -504,6 +517,27 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("telemetry-server did not start; see {}", log_path.display());
+    }
+
+    /// SIGTERM, then waits up to `patience` for the process to exit; its exit status.
+    pub async fn terminate(mut self, patience: Duration) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < patience,
+                "the server did not exit within {patience:?} of SIGTERM; see {}",
+                self.log_path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// SIGKILL: no shutdown, no flush, connections cut mid-request.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     eventually, json, log_batch, log_event, spawn_app, spawn_app_with, spawn_instance,
-    test_settings, ServerProcess, ACME_KEY,
+    test_settings, ServerProcess, TestApp, ACME_KEY,
 };
 use crate::proxy::TcpProxy;
 
@@ -149,7 +149,7 @@ async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
     producer.wait_for_another_batch().await;
     let acknowledged = producer.finish().await;
 
-    let app = crate::helpers::TestApp::attach(&server.address, settings.clone());
+    let app = TestApp::attach(&server.address, settings.clone());
     app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
         .await;
     assert_eq!(app.stored_events("acme").await as u64, acknowledged);
@@ -215,12 +215,7 @@ async fn processor_ownership_moves_when_the_owner_stops() {
     first.ingest_ok(ACME_KEY, &log_batch("owner", 50)).await;
     first.wait_for_events(ACME_KEY, "acme", 50, CATCH_UP).await;
 
-    let status = |ready: &Value| {
-        ready["processors"]["aggregation"]["status"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
+    let status = aggregation_status;
     let started = std::time::Instant::now();
     let (owner, standby) = loop {
         let one = status(&json(first.get("/readyz").await).await);
@@ -245,6 +240,98 @@ async fn processor_ownership_moves_when_the_owner_stops() {
         .await;
     let ready = json(standby.get("/readyz").await).await;
     assert_eq!(status(&ready), "running");
+}
+
+/// The processor status `/readyz` reports for the aggregation processor.
+fn aggregation_status(ready: &Value) -> String {
+    ready["processors"]["aggregation"]["status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn processor_ownership_moves_when_the_owner_is_killed() {
+    let settings = test_settings().await;
+    let first = ServerProcess::start(&settings).await;
+    let second = ServerProcess::start(&settings).await;
+    let apps = [
+        TestApp::attach(&first.address, settings.clone()),
+        TestApp::attach(&second.address, settings.clone()),
+    ];
+    let owner = eventually(CATCH_UP, Duration::from_millis(200), async || {
+        let one = aggregation_status(&json(apps[0].get("/readyz").await).await);
+        let two = aggregation_status(&json(apps[1].get("/readyz").await).await);
+        match (one.as_str(), two.as_str()) {
+            ("running", "standby") => Ok(0),
+            ("standby", "running") => Ok(1),
+            _ => Err(format!("statuses {one} / {two}")),
+        }
+    })
+    .await;
+    apps[owner]
+        .ingest_ok(ACME_KEY, &log_batch("before-kill", 50))
+        .await;
+    // SIGKILL: the owner releases nothing itself; Postgres ends its session and with it
+    // the advisory locks.
+    let (owner_process, standby_process) = match owner {
+        0 => (first, second),
+        _ => (second, first),
+    };
+    owner_process.kill();
+    let standby = &apps[1 - owner];
+    standby
+        .ingest_ok(ACME_KEY, &log_batch("after-kill", 30))
+        .await;
+    standby.wait_for_events(ACME_KEY, "acme", 80, CATCH_UP).await;
+    assert_eq!(
+        aggregation_status(&json(standby.get("/readyz").await).await),
+        "running"
+    );
+    drop(standby_process);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_work_in_hand_and_exits_cleanly() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let settings = test_settings().await;
+    let server = ServerProcess::start(&settings).await;
+    let app = TestApp::attach(&server.address, settings.clone());
+    app.ingest_ok(ACME_KEY, &log_batch("before-term", 20)).await;
+
+    // A request whose body is half sent when the signal arrives: the server must wait for
+    // the rest and answer it, not cut it off.
+    let body = serde_json::to_vec(&log_batch("during-term", 500)).unwrap();
+    let head = format!(
+        "POST /ingest HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {ACME_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let log_path = server.log_path.clone();
+    let exited = tokio::spawn(server.terminate(Duration::from_secs(30)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&body[body.len() / 2..]).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+
+    let status = exited.await.unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("http server stopped; stopping background tasks"),
+        "no orderly shutdown in {}",
+        log_path.display()
+    );
+    assert_eq!(app.stored_events("acme").await, 520);
 }
 
 #[tokio::test]
@@ -382,6 +469,20 @@ async fn a_rebuild_replays_the_event_store_into_the_read_model() {
     let app = spawn_app_with(|settings| settings.auth.operator_tenant = "acme".into()).await;
     app.ingest_ok(ACME_KEY, &log_batch("rebuild", 120)).await;
     app.wait_for_events(ACME_KEY, "acme", 120, CATCH_UP).await;
+    // Lose the raw events behind the service's back (the rollups keep their counts): only a
+    // replay of the event store can bring them back, and only a rebuild that empties the
+    // rollups first keeps them from counting twice.
+    let truncated = Client::new()
+        .post(format!(
+            "{}/?database={}",
+            app.settings.clickhouse.url, app.settings.clickhouse.database
+        ))
+        .body("TRUNCATE TABLE events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(truncated.status(), StatusCode::OK);
+    assert_eq!(app.queried_total(ACME_KEY).await, 0);
 
     let not_operator = app
         .client

@@ -100,6 +100,18 @@ impl ProcessorMonitor {
         }
     }
 
+    /// Marks a processor as failing, keeping the last position it reached: its lag keeps
+    /// growing in `/readyz` while it retries, instead of disappearing when it matters most.
+    fn set_retrying(&self, name: &'static str, error: String) -> Option<LogPosition> {
+        let position = self
+            .states
+            .lock()
+            .ok()
+            .and_then(|states| states.get(name).and_then(|state| state.position));
+        self.set(name, "retrying", position, Some(error));
+        position
+    }
+
     pub fn states(&self) -> BTreeMap<&'static str, ProcessorState> {
         self.states
             .lock()
@@ -174,8 +186,7 @@ impl ProcessorRunner {
                     continue;
                 }
                 Err(error) => {
-                    self.monitor
-                        .set(name, "retrying", None, Some(error.to_string()));
+                    self.monitor.set_retrying(name, error.to_string());
                     warn!(processor = name, error = %error, "cannot take the processor lease");
                     if wait(&mut stop, retry).await {
                         return;
@@ -188,9 +199,20 @@ impl ProcessorRunner {
             match self.drive(processor.as_ref(), lease, &mut stop).await {
                 Ok(()) => retry = self.settings.retry_min,
                 Err(error) => {
-                    error!(processor = name, error = %error, "processor failed; resuming from its read model");
-                    self.monitor
-                        .set(name, "retrying", None, Some(error.to_string()));
+                    let position = self.monitor.set_retrying(name, error.to_string());
+                    // The lag, when the log still answers: how far behind the failure leaves
+                    // this processor.
+                    let lag = match position {
+                        Some(position) => self.log.lag(position).await.ok(),
+                        None => None,
+                    };
+                    error!(
+                        processor = name,
+                        error = %error,
+                        lag_events = lag.map(|lag| lag.events),
+                        lag_seconds = lag.map(|lag| lag.seconds()),
+                        "processor failed; resuming from its read model"
+                    );
                     if wait(&mut stop, retry).await {
                         return;
                     }
@@ -335,8 +357,11 @@ mod tests {
             Ok(LogPage { events, end })
         }
 
-        async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
-            Ok(LogLag::default())
+        async fn lag(&self, after: LogPosition) -> Result<LogLag, PortError> {
+            Ok(LogLag {
+                events: (5 - after.position).max(0) as u64,
+                oldest_recorded_at: None,
+            })
         }
     }
 
@@ -434,6 +459,81 @@ mod tests {
         );
         assert!(calls[3..].iter().all(|call| call == "tick"), "{calls:?}");
         assert!(calls.len() > 3, "ticks once caught up: {calls:?}");
+    }
+
+    /// Applies two events, then fails on every later batch (a read model that went away).
+    #[derive(Default)]
+    struct FailsAfterTwo {
+        applied: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl EventProcessor for FailsAfterTwo {
+        fn name(&self) -> &'static str {
+            "fails-after-two"
+        }
+
+        fn filters(&self) -> &[EventFilter<'static>] {
+            &[]
+        }
+
+        async fn prepare(&self) -> Result<LogPosition, PortError> {
+            let applied = *self.applied.lock().unwrap();
+            Ok(LogPosition {
+                transaction_id: 1,
+                position: applied as i64,
+            })
+        }
+
+        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+            let mut applied = self.applied.lock().unwrap();
+            if *applied >= 2 {
+                return Err(PortError::unavailable("read model unreachable"));
+            }
+            *applied += events.len();
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_processor_keeps_reporting_its_lag() {
+        let monitor = Arc::new(ProcessorMonitor::default());
+        let runner = ProcessorRunner::new(
+            Arc::new(MemoryLog),
+            Arc::new(AlwaysHeld),
+            Arc::new(Notify::new()),
+            Arc::clone(&monitor),
+            RunnerSettings {
+                batch_events: 2,
+                retry_min: Duration::from_millis(5),
+                retry_max: Duration::from_millis(5),
+                ..RunnerSettings::default()
+            },
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            runner.run(Arc::new(FailsAfterTwo::default()), stopped).await;
+        });
+        until(|| {
+            monitor
+                .states()
+                .get("fails-after-two")
+                .is_some_and(|state| state.status == "retrying")
+        })
+        .await;
+        let reports = monitor.report(&MemoryLog).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+
+        let report = &reports["fails-after-two"];
+        assert_eq!(report.status, "retrying");
+        assert_eq!(report.position.map(|at| at.position), Some(2));
+        assert_eq!(report.lag_events, Some(3), "{report:?}");
+        assert_eq!(
+            report.last_error.as_deref(),
+            Some("unavailable: read model unreachable"),
+            "{report:?}"
+        );
     }
 
     /// Nothing for the processor, while the log has moved on to position 10.

@@ -36,7 +36,22 @@ impl Session {
     /// The session's connection, opened (as a new generation) if there is none.
     async fn open(&mut self, pool: &PgPool) -> Result<&mut PgConnection, PortError> {
         if self.connection.is_none() {
-            let connection = pool.acquire().await.map_err(port_error)?.detach();
+            let mut connection = pool.acquire().await.map_err(port_error)?.detach();
+            // Postgres releases the locks only once it notices the session is gone. An
+            // instance that dies with its host or behind a broken network sends no FIN, and
+            // the system's keepalive default would keep its locks for about two hours: these
+            // make the server probe an idle session after 5 s and give up after three
+            // unanswered probes 2 s apart (ignored on Unix sockets, where the kernel knows).
+            // The holder pings every second and gives its leases up after 5 s without an
+            // answer, before the server can release them to another instance.
+            sqlx::query(
+                "SELECT set_config('tcp_keepalives_idle', '5', false),
+                        set_config('tcp_keepalives_interval', '2', false),
+                        set_config('tcp_keepalives_count', '3', false)",
+            )
+            .execute(&mut connection)
+            .await
+            .map_err(port_error)?;
             self.generation += 1;
             self.connection = Some(connection);
         }
