@@ -603,20 +603,23 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
 
     // Breach, and kill the service while it evaluates and notifies.
     for (round, pause) in [50u64, 200, 400].into_iter().enumerate() {
-        let _ = app
+        let answer = app
             .ingest(
                 ACME_KEY,
                 &Value::Array(vec![sample(&format!("crash-{round}"), "latency", 150.0)]),
             )
             .await;
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         server.kill();
         server = ServerProcess::start(&settings).await;
         app = TestApp::attach(&server.address, settings.clone());
     }
     receiver.wait_for(1, PATIENCE).await;
-    let history = wait_for_transitions(&app, "triggered", 1).await;
+    wait_for_transitions(&app, "triggered", 1).await;
+    // Long enough for a repeated transition to be written and show.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let history = app.alert_history(ACME_KEY).await;
     let triggered: Vec<&Value> = history
         .iter()
         .filter(|t| t["transition"] == "triggered")

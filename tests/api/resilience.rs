@@ -283,7 +283,9 @@ async fn processor_ownership_moves_when_the_owner_is_killed() {
     standby
         .ingest_ok(ACME_KEY, &log_batch("after-kill", 30))
         .await;
-    standby.wait_for_events(ACME_KEY, "acme", 80, CATCH_UP).await;
+    standby
+        .wait_for_events(ACME_KEY, "acme", 80, CATCH_UP)
+        .await;
     assert_eq!(
         aggregation_status(&json(standby.get("/readyz").await).await),
         "running"

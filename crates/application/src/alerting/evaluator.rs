@@ -210,7 +210,20 @@ impl AlertEvaluator {
             .map(|(key, _)| key.clone())
             .collect();
         for key in &stale {
-            inner.drop_window(key);
+            match self.status(inner, key).await? {
+                // A pending or firing alert keeps a window, started afresh for the rule as
+                // it is now: the tick judges it (and resolves it if nothing breaches any
+                // more), and an evaluator restarted before that finds it again. Dropping
+                // the window would leave the alert firing with nothing left to judge it.
+                AlertStatus::Pending | AlertStatus::Firing => {
+                    if let Some(rule) = inner.rules.get(&key.0) {
+                        let window = new_window(rule);
+                        inner.insert_window(key.clone(), window);
+                        inner.dirty.insert(key.clone());
+                    }
+                }
+                AlertStatus::Ok | AlertStatus::Resolved => inner.drop_window(key),
+            }
         }
         Ok(())
     }
@@ -568,7 +581,20 @@ impl EventProcessor for AlertEvaluator {
         let mut touched: HashSet<SeriesKey> = HashSet::new();
         // Rules that made room for new series this round (at most once each).
         let mut reclaimed: HashSet<String> = HashSet::new();
+        // Caught up, the round is judged against the clock. Working through a backlog (after
+        // a restart, or while behind), the windows still miss what was recorded later, so
+        // the clock would see silence that is not there or miss a breach that has since
+        // ended: the round is judged as of when its last event was recorded instead, which
+        // is what the evaluator would have seen had it kept up.
         let now = Timestamp::now();
+        let behind = (now.to_datetime() - last.recorded_at)
+            .to_std()
+            .is_ok_and(|lag| lag > self.settings.max_lag);
+        let at = if behind {
+            Timestamp::from_datetime(last.recorded_at).unwrap_or(now)
+        } else {
+            now
+        };
         for event in events {
             let Some(tenant) =
                 metadata_field(event, TENANT_METADATA_KEY).and_then(|t| TenantId::parse(t).ok())
@@ -615,7 +641,7 @@ impl EventProcessor for AlertEvaluator {
                         if inner.series_of_rule(rule_id) >= limit
                             && reclaimed.insert(rule_id.clone())
                         {
-                            self.reclaim_series(inner, rule_id, now).await?;
+                            self.reclaim_series(inner, rule_id, at).await?;
                         }
                         if inner.series_of_rule(rule_id) >= limit {
                             self.refuse_series(inner, &tenant, rule_id);
@@ -629,27 +655,23 @@ impl EventProcessor for AlertEvaluator {
                     }
                     if let Some(window) = inner.windows.get_mut(&key) {
                         // Ingest accepts timestamps up to an hour ahead; for alerting such a
-                        // sample counts as arriving now, so a window never holds more than
-                        // its own length of slices.
-                        let at = telemetry.timestamp.as_micros().min(now.as_micros());
-                        window.add(at, sample.value);
+                        // sample counts as arriving when it is judged, so a window never
+                        // holds more than its own length of slices.
+                        window.add(
+                            telemetry.timestamp.as_micros().min(at.as_micros()),
+                            sample.value,
+                        );
                     }
                     touched.insert(key);
                 }
             }
         }
-        let at = Timestamp::now();
-        let behind = (at.to_datetime() - last.recorded_at)
-            .to_std()
-            .is_ok_and(|lag| lag > self.settings.max_lag);
         for key in &touched {
             let retention = inner.rules.get(&key.0).map(retention_us);
             if let (Some(retention), Some(window)) = (retention, inner.windows.get_mut(key)) {
                 window.evict(at.as_micros() - retention);
             }
-            if !behind {
-                self.evaluate(inner, key, at).await?;
-            }
+            self.evaluate(inner, key, at).await?;
         }
         inner.dirty.extend(touched);
         let changed = inner.take_dirty();
@@ -1056,18 +1078,87 @@ mod lifecycle_tests {
     }
 
     #[tokio::test]
-    async fn backlog_is_judged_by_the_tick_once_caught_up_not_on_arrival() {
+    async fn a_firing_rule_edited_to_another_metric_resolves_even_across_a_crash() {
         let world = World::new(latency_above_100(None));
         let evaluator = world.start().await;
         evaluator
-            .process(&[latency(1, "checkout", 150.0, 0, 60)])
+            .process(&[latency(1, "checkout", 150.0, 0, 0)])
             .await
             .unwrap();
-        assert_eq!(world.status("checkout").await, AlertStatus::Ok);
-        assert_eq!(world.saved_series(), ["checkout"]);
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+
+        // The rule now watches another metric: the samples it fired on no longer count.
+        let mut edited = latency_above_100(None);
+        edited["metric"] = json!("errors");
+        world.set_rule(edited, true);
+        // A round of unrelated events saves the evaluator's state, then the process dies
+        // before any tick.
+        evaluator
+            .process(&[latency(2, "billing", 1.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            world.saved_series(),
+            ["checkout"],
+            "the alert keeps a window"
+        );
+        drop(evaluator);
+
+        let restarted = world.start().await;
+        restarted.tick().await.unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
+        assert!(
+            world.saved_series().is_empty(),
+            "{:?}",
+            world.saved_series()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_breach_in_a_backlog_fires_as_of_its_time_and_the_tick_resolves_it() {
+        // A breach recorded two minutes ago (a 1m rule), read only now: after a restart,
+        // say. Judged against the clock it would already have left the window.
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[latency(1, "checkout", 150.0, 120, 120)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
 
         evaluator.tick().await.unwrap();
-        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+        assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
+    }
+
+    #[tokio::test]
+    async fn a_hold_in_a_backlog_elapses_by_recorded_time_not_by_reading_time() {
+        // `for: 30s`: a breach recorded at -120 s and still breaching at -100 s has not held
+        // long enough, though both are read two minutes late; at -80 s it has.
+        let mut rule = latency_above_100(None);
+        rule["for"] = json!("30s");
+        let world = World::new(rule);
+        let evaluator = world.start().await;
+        for (position, seconds_ago, status) in [
+            (1, 120, AlertStatus::Pending),
+            (2, 100, AlertStatus::Pending),
+            (3, 80, AlertStatus::Firing),
+        ] {
+            evaluator
+                .process(&[latency(
+                    position,
+                    "checkout",
+                    150.0,
+                    seconds_ago,
+                    seconds_ago,
+                )])
+                .await
+                .unwrap();
+            assert_eq!(
+                world.status("checkout").await,
+                status,
+                "at -{seconds_ago} s"
+            );
+        }
     }
 
     #[tokio::test]

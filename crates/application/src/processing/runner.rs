@@ -512,7 +512,9 @@ mod tests {
         );
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
-            runner.run(Arc::new(FailsAfterTwo::default()), stopped).await;
+            runner
+                .run(Arc::new(FailsAfterTwo::default()), stopped)
+                .await;
         });
         until(|| {
             monitor
