@@ -240,10 +240,32 @@ async fn malformed_bodies_get_400_and_never_500() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "body {body:?}");
         let error = json(response).await;
         assert!(
-            ["invalid_json", "empty_batch"].contains(&error["error"]["code"].as_str().unwrap()),
+            ["invalid_json", "empty_batch", "invalid_events"]
+                .contains(&error["error"]["code"].as_str().unwrap()),
             "{error}"
         );
     }
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn array_elements_that_are_not_objects_are_named_by_index() {
+    let app = spawn_app().await;
+    let body = json!([log_event("fine"), 42, "text", log_event("also-fine")]);
+    let response = app.ingest(ACME_KEY, &body).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error = json(response).await;
+    assert_eq!(error["error"]["code"], "invalid_events", "{error}");
+    let indexes: Vec<u64> = error["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|detail| {
+            assert_eq!(detail["code"], "invalid_type", "{detail}");
+            detail["index"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(indexes, [1, 2]);
     assert_eq!(app.stored_events("acme").await, 0);
 }
 

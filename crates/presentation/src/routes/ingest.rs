@@ -390,10 +390,12 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
         }
     };
     let submissions = parsed.map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: {error}"),
-        )
+        not_objects(bytes).unwrap_or_else(|| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {error}"),
+            )
+        })
     })?;
     if submissions.is_empty() {
         return Err(ApiError::bad_request(
@@ -402,6 +404,35 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
         ));
     }
     Ok(submissions)
+}
+
+/// For a well-formed JSON array with elements that are not objects: an `invalid_events`
+/// error naming each of them by index, like any other invalid event.
+fn not_objects(bytes: &[u8]) -> Option<ApiError> {
+    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
+    let details: Vec<serde_json::Value> = elements
+        .iter()
+        .enumerate()
+        .filter(|(_, element)| !element.get().starts_with('{'))
+        .map(|(index, _)| {
+            serde_json::json!({
+                "index": index,
+                "field": "",
+                "code": "invalid_type",
+                "message": "an event must be a JSON object",
+            })
+        })
+        .collect();
+    if details.is_empty() {
+        return None;
+    }
+    Some(
+        ApiError::bad_request(
+            "invalid_events",
+            format!("{} problem(s) found; nothing was ingested", details.len()),
+        )
+        .with_details(details),
+    )
 }
 
 fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
