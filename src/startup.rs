@@ -309,11 +309,12 @@ impl Application {
         ));
         let monitor = Arc::new(ProcessorMonitor::default());
 
-        spawn_dedup_maintenance(
+        start_dedup_maintenance(
             &mut background,
             &infrastructure.pool,
             settings.ingest.dedup_window_days,
-        );
+        )
+        .await;
         spawn_cache_invalidation(
             &mut background,
             &cache,
@@ -467,19 +468,27 @@ async fn bootstrap_api_keys(auth: &AuthService, settings: &Settings) -> anyhow::
     Ok(())
 }
 
-fn spawn_dedup_maintenance(background: &mut Background, pool: &PgPool, window_days: u32) {
+/// Maintains the deduplication partitions now, so today's exists before the first ingest,
+/// and then hourly in the background. A failed run is logged and retried an hour later:
+/// meanwhile claims for days without a partition go to the default partition, which the
+/// next successful run moves into the day's partition.
+async fn start_dedup_maintenance(background: &mut Background, pool: &PgPool, window_days: u32) {
+    async fn maintain(pool: &PgPool, window_days: u32) {
+        match pg::maintain_dedup_partitions(pool, window_days).await {
+            Ok(()) => info!(window_days, "deduplication partitions maintained"),
+            Err(error) => error!(error = %error, "deduplication partition maintenance failed"),
+        }
+    }
+    maintain(pool, window_days).await;
     let pool = pool.clone();
     let mut stop = background.stop_signal();
     background.spawn(async move {
         loop {
-            match pg::maintain_dedup_partitions(&pool, window_days).await {
-                Ok(()) => info!(window_days, "deduplication partitions maintained"),
-                Err(error) => error!(error = %error, "deduplication partition maintenance failed"),
-            }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
                 _ = stop.changed() => return,
             }
+            maintain(&pool, window_days).await;
         }
     });
 }

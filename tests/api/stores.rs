@@ -689,3 +689,81 @@ async fn a_read_of_a_rare_type_does_not_walk_the_log() {
         assert!(!plan.contains("Seq Scan"), "analyzed: {analyze}\n{plan}");
     }
 }
+
+/// The name of the deduplication partition of the day `offset` days from today.
+async fn dedup_partition(pool: &PgPool, offset: i32) -> String {
+    sqlx::query_scalar("SELECT format('ingest_dedup_%s', to_char(current_date + $1, 'YYYYMMDD'))")
+        .bind(offset)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn dedup_maintenance_adopts_late_claims_and_keeps_storage_to_the_window() {
+    let pool = pool().await;
+    let maintain = || sqlx::query("SELECT ingest_dedup_maintain(7)").execute(&pool);
+    maintain().await.unwrap();
+
+    // The day after tomorrow lost its partition (maintenance had not run yet, or kept
+    // failing): a claim for that day goes to the default partition.
+    let ahead = dedup_partition(&pool, 2).await;
+    sqlx::query(&format!("DROP TABLE {ahead}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let claim = "INSERT INTO ingest_dedup (event_key, event_day)
+                 VALUES (ingest_dedup_key('acme', 'late-claim'), current_date + 2)";
+    sqlx::query(claim).execute(&pool).await.unwrap();
+    // A day partition from before the window, and a late claim received before it.
+    let old = dedup_partition(&pool, -30).await;
+    sqlx::query(&format!(
+        "CREATE TABLE {old} PARTITION OF ingest_dedup
+         FOR VALUES FROM (current_date - 30) TO (current_date - 29)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO ingest_dedup (event_key, event_day, received_on)
+         VALUES (ingest_dedup_key('acme', 'ancient'), current_date - 40, current_date - 10)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    maintain().await.unwrap();
+
+    let in_partition: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {ahead}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        in_partition, 1,
+        "the late claim moved into its day's partition"
+    );
+    let late: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_dedup_late")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(late, 0, "nothing left in the default partition");
+    let old_exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&old)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        old_exists, None,
+        "day partitions before the window are dropped"
+    );
+    // The moved claim still counts: the same key again is a duplicate.
+    let repeated = sqlx::query(claim).execute(&pool).await.unwrap_err();
+    assert_eq!(
+        repeated
+            .as_database_error()
+            .and_then(|error| error.code())
+            .as_deref(),
+        Some("23505"),
+        "{repeated}"
+    );
+}
