@@ -406,6 +406,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "PROCESSOR_BATCH_EVENTS",
     "PROCESSOR_POLL_INTERVAL_MS",
     "PROCESSOR_COALESCE_MS",
+    "PROCESSOR_HANDOFF_BYTES",
     "ALERT_TICK_MS",
     "NOTIFY_TIMEOUT_MS",
     "NOTIFY_MAX_ATTEMPTS",
@@ -632,6 +633,46 @@ impl Env<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The variable names `apply_environment` reads, from its source.
+    fn variables_read() -> Vec<&'static str> {
+        let source = include_str!("config.rs");
+        let start = source
+            .find("pub fn apply_environment")
+            .expect("apply_environment");
+        let body = &source[start..];
+        let body = &body[..body.find("\n    }\n").expect("end of apply_environment")];
+        body.split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|token| {
+                token.len() > 2
+                    && token
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_environment_variable_is_listed_and_documented() {
+        let read = variables_read();
+        assert!(read.len() > 40, "{read:?}");
+        let readme = include_str!("../README.md");
+        for name in &read {
+            assert!(
+                ENVIRONMENT_VARIABLES.contains(name),
+                "{name} is read but missing from ENVIRONMENT_VARIABLES"
+            );
+        }
+        for name in ENVIRONMENT_VARIABLES {
+            assert!(read.contains(name), "{name} is listed but never read");
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} is not documented in README.md"
+            );
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -53,8 +53,8 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Drop a ClickHouse read model (`aggregation` or `audit`) and replay the event store
-    /// into it. The running service (whichever instance owns the read model) does the work.
+    /// Drop a ClickHouse read model (`aggregation`, `audit` or `alert_history`) and replay
+    /// the event store into it. The running service (whichever instance owns the read model) does the work.
     Rebuild { read_model: String },
 }
 

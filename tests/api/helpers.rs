@@ -199,6 +199,21 @@ impl TestApp {
         count.unwrap_or(0)
     }
 
+    /// Runs a statement in the test's ClickHouse database, behind the service's back.
+    pub async fn clickhouse(&self, statement: &str) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/?database={}",
+                self.settings.clickhouse.url, self.settings.clickhouse.database
+            ))
+            .body(statement.to_string())
+            .send()
+            .await
+            .expect("ClickHouse request failed");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{statement}");
+    }
+
     /// A bearer token for a user of `tenant`.
     pub fn token(&self, tenant: &str, role: &str) -> String {
         let codec = telemetry_infrastructure::auth::JwtCodec::new(
@@ -444,6 +459,33 @@ pub async fn spawn_instance(settings: Settings) -> TestApp {
 }
 
 /// The service as a separate process (so a test can `kill -9` it).
+/// The `telemetry-server` binary configured like `settings` through its environment only
+/// (as an operator would run it); the caller adds the subcommand.
+pub fn server_command(settings: &Settings) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-server"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", settings.database.url.expose())
+        .env(
+            "DATABASE_MAX_CONNECTIONS",
+            settings.database.max_connections.to_string(),
+        )
+        .env(
+            "DATABASE_ACQUIRE_TIMEOUT_MS",
+            settings.database.acquire_timeout_ms.to_string(),
+        )
+        .env("CLICKHOUSE_URL", &settings.clickhouse.url)
+        .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
+        .env("REDIS_URL", settings.redis.url.expose())
+        .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
+        .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
+        .env("API_KEYS", settings.auth.api_keys.expose())
+        .env("JWT_SECRET", settings.auth.jwt_secret.expose())
+        .envs(alerting_environment(&settings.alerting));
+    command
+}
+
 pub struct ServerProcess {
     child: std::process::Child,
     pub address: String,
@@ -467,34 +509,16 @@ impl ServerProcess {
             .expect("server log file");
         // Earlier starts log to the same file: this one's lines begin here.
         let offset = log.metadata().expect("server log file").len();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_telemetry-server"))
+        let mut child = server_command(settings)
             .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("DATABASE_URL", settings.database.url.expose())
-            .env(
-                "DATABASE_MAX_CONNECTIONS",
-                settings.database.max_connections.to_string(),
-            )
-            .env(
-                "DATABASE_ACQUIRE_TIMEOUT_MS",
-                settings.database.acquire_timeout_ms.to_string(),
-            )
-            .env("CLICKHOUSE_URL", &settings.clickhouse.url)
-            .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
-            .env("REDIS_URL", settings.redis.url.expose())
-            .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
-            .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
-            .env("API_KEYS", settings.auth.api_keys.expose())
-            .env("JWT_SECRET", settings.auth.jwt_secret.expose())
-            .envs(alerting_environment(&settings.alerting))
             .env("LOG_LEVEL", "info")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("cannot start telemetry-server");
+
         let client = Client::new();
         for _ in 0..600 {
             if let Some(status) = child.try_wait().expect("child status") {

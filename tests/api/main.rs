@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod alerts;
+mod cli;
 mod health;
 mod helpers;
 mod ingest;

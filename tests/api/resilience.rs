@@ -474,16 +474,7 @@ async fn a_rebuild_replays_the_event_store_into_the_read_model() {
     // Lose the raw events behind the service's back (the rollups keep their counts): only a
     // replay of the event store can bring them back, and only a rebuild that empties the
     // rollups first keeps them from counting twice.
-    let truncated = Client::new()
-        .post(format!(
-            "{}/?database={}",
-            app.settings.clickhouse.url, app.settings.clickhouse.database
-        ))
-        .body("TRUNCATE TABLE events")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(truncated.status(), StatusCode::OK);
+    app.clickhouse("TRUNCATE TABLE events").await;
     assert_eq!(app.queried_total(ACME_KEY).await, 0);
 
     let not_operator = app

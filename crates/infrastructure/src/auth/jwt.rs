@@ -179,6 +179,77 @@ mod tests {
     }
 
     #[test]
+    fn expired_tokens_and_other_audiences_are_refused() {
+        let codec = codec(SECRET, "telemetry");
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |exp: u64, aud: &str| Claims {
+            sub: "alice".into(),
+            tenant: "acme".into(),
+            role: "viewer".into(),
+            iss: "telemetry".into(),
+            aud: aud.into(),
+            exp,
+            iat: now - 600,
+        };
+        let sign = |claims: &Claims| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap()
+        };
+        // Beyond the 30 s leeway.
+        let expired = sign(&claims(now - 120, "telemetry-api"));
+        assert_eq!(codec.verify(&expired), Err(TokenError::Expired));
+        let elsewhere = sign(&claims(now + 600, "another-api"));
+        assert!(matches!(
+            codec.verify(&elsewhere),
+            Err(TokenError::Invalid(_))
+        ));
+        assert!(codec
+            .verify(&sign(&claims(now + 600, "telemetry-api")))
+            .is_ok());
+    }
+
+    const RS256_PRIVATE: &str = include_str!("testdata/rs256-private.pem");
+    const RS256_PUBLIC: &str = include_str!("testdata/rs256-public.pem");
+
+    #[test]
+    fn rs256_tokens_verify_with_the_public_key_and_hs256_forgeries_do_not() {
+        let settings = |private: Option<&str>| JwtSettings {
+            public_key_pem: Some(RS256_PUBLIC.into()),
+            private_key_pem: private.map(str::to_string),
+            issuer: "telemetry".into(),
+            audience: "telemetry-api".into(),
+            ..JwtSettings::default()
+        };
+        let tenant = TenantId::parse("acme").unwrap();
+        let signer = JwtCodec::new(&settings(Some(RS256_PRIVATE))).unwrap();
+        let token = signer
+            .mint("alice", &tenant, Role::Admin, Duration::from_secs(60))
+            .unwrap();
+        let verifier = JwtCodec::new(&settings(None)).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().role, Role::Admin);
+        // Only the private key signs: without it there is nothing to mint with.
+        assert!(verifier
+            .mint("alice", &tenant, Role::Admin, Duration::from_secs(60))
+            .is_err());
+        // A token signed with HS256 using the public key as the secret (the classic
+        // algorithm confusion) is refused.
+        let forged = JwtCodec::new(&JwtSettings {
+            secret: Some(RS256_PUBLIC.into()),
+            issuer: "telemetry".into(),
+            audience: "telemetry-api".into(),
+            ..JwtSettings::default()
+        })
+        .unwrap()
+        .mint("mallory", &tenant, Role::Admin, Duration::from_secs(60))
+        .unwrap();
+        assert!(verifier.verify(&forged).is_err());
+    }
+
+    #[test]
     fn short_secrets_and_missing_keys_are_reported() {
         assert!(JwtCodec::new(&JwtSettings {
             secret: Some("short".into()),
