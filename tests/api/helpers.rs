@@ -458,7 +458,6 @@ pub async fn spawn_instance(settings: Settings) -> TestApp {
     }
 }
 
-/// The service as a separate process (so a test can `kill -9` it).
 /// The `telemetry-server` binary configured like `settings` through its environment only
 /// (as an operator would run it); the caller adds the subcommand.
 pub fn server_command(settings: &Settings) -> std::process::Command {
@@ -486,6 +485,7 @@ pub fn server_command(settings: &Settings) -> std::process::Command {
     command
 }
 
+/// The service as a separate process (so a test can `kill -9` it).
 pub struct ServerProcess {
     child: std::process::Child,
     pub address: String,

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    json, last_hours, log_event, metric_event, percentile, recent_timestamp, spawn_app,
+    eventually, json, last_hours, log_event, metric_event, percentile, recent_timestamp, spawn_app,
     spawn_app_with, ACME_KEY, GLOBEX_KEY,
 };
 
@@ -514,6 +514,89 @@ async fn reads_still_answer_when_redis_is_down() {
     app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
     let cached = answered_from_cache(&app, "/accounts/acme/summary?window=15m").await;
     assert_eq!(cached["totalEvents"], 1);
+}
+
+/// A time series of `latency` over the last hour.
+fn latency_series_path() -> String {
+    let now = chrono::Utc::now();
+    format!(
+        "/timeseries?metric=latency&from={}&to={}",
+        urlencode(
+            &(now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        urlencode(&now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    )
+}
+
+#[tokio::test]
+async fn a_second_instance_answers_from_the_shared_redis_cache() {
+    let first = spawn_app().await;
+    let second = crate::helpers::spawn_instance(first.settings.clone()).await;
+    first
+        .ingest_ok(ACME_KEY, &metric_event("shared-1", "latency", 12.0))
+        .await;
+    first.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
+
+    // Cache keys change when the minute does: keep both instances' requests in one minute.
+    while chrono::Utc::now().second() >= 50 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let series = latency_series_path();
+    for path in ["/accounts/acme/summary?window=1h", series.as_str()] {
+        // Computed by the first instance (and stored in Redis), then asked of the second,
+        // whose own process cache has never seen it.
+        let computed = answered_from_cache(&first, path).await;
+        let response = second.get_with_key(ACME_KEY, path).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cache"], "L2", "{path}");
+        assert_eq!(json(response).await, computed, "{path}");
+    }
+    assert!(second.counter("telemetry_cache_l2_hits_total").await >= 2);
+}
+
+#[tokio::test]
+async fn reads_keep_answering_when_redis_goes_away_mid_run() {
+    let proxy = crate::proxy::TcpProxy::start("127.0.0.1:6379").await;
+    let app = spawn_app_with(|settings| {
+        settings.redis.url =
+            telemetry_server::config::Secret::new(format!("redis://127.0.0.1:{}", proxy.port));
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &metric_event("redis-1", "latency", 12.0))
+        .await;
+    app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
+
+    proxy.disable();
+    // Ingestion fails open (no rate limit), reads fall back to the process and ClickHouse.
+    app.ingest_ok(ACME_KEY, &metric_event("redis-2", "latency", 14.0))
+        .await;
+    let series = latency_series_path();
+    eventually(CATCH_UP, Duration::from_millis(200), async || {
+        let summary = app
+            .get_with_key(ACME_KEY, "/accounts/acme/summary?window=1h")
+            .await;
+        if summary.status() != StatusCode::OK {
+            return Err(format!("summary answered {}", summary.status()));
+        }
+        let total = json(summary).await["totalEvents"].clone();
+        (total == 2)
+            .then_some(())
+            .ok_or_else(|| format!("summary total {total}"))
+    })
+    .await;
+    let points = app.get_with_key(ACME_KEY, &series).await;
+    assert_eq!(points.status(), StatusCode::OK);
+    let points = json(points).await;
+    let count: u64 = points["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| point["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(count, 2, "{points}");
+    let ready = json(app.get("/readyz").await).await;
+    assert_eq!(ready["dependencies"]["redis"]["status"], "down", "{ready}");
+    proxy.enable();
 }
 
 /// Asks for `path` until the in-process cache answers (the first answer after new data, or
