@@ -464,8 +464,14 @@ mod tests {
         assert_eq!(error.code, "invalid_json");
         let error = parse_submissions(b"[{\"eventId\":").unwrap_err();
         assert_eq!(error.code, "invalid_json");
-        let error = parse_submissions(b"[1, 2]").unwrap_err();
-        assert_eq!(error.code, "invalid_json");
+        let error = parse_submissions(b"[1, {}, null]").unwrap_err();
+        assert_eq!(error.code, "invalid_events");
+        let indexes: Vec<&serde_json::Value> = error
+            .details
+            .iter()
+            .map(|detail| &detail["index"])
+            .collect();
+        assert_eq!(indexes, [0, 2]);
     }
 
     #[test]
