@@ -431,6 +431,21 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     assert_eq!(unchanged.headers()["etag"], "\"3\"");
     assert_eq!(json(unchanged).await["threshold"], 500.0);
 
+    // Admins write rules too: enabling it again.
+    let mut enabled = changed.clone();
+    enabled["enabled"] = json!(true);
+    let reenabled = app
+        .client
+        .put(&rule_url)
+        .bearer_auth(app.token("acme", "admin"))
+        .header("If-Match", "\"3\"")
+        .json(&enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reenabled.status(), StatusCode::OK);
+    assert_eq!(json(reenabled).await["enabled"], true);
+
     let by_viewer = post(&viewer, &changed).await.unwrap();
     assert_eq!(by_viewer.status(), StatusCode::FORBIDDEN);
 
@@ -483,6 +498,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
             "alert_rule.created",
             "alert_rule.updated",
             "alert_rule.disabled",
+            "alert_rule.enabled",
             "alert_rule.deleted",
         ];
         let all = wanted.iter().all(|w| actions.iter().any(|a| a == w));
@@ -585,12 +601,38 @@ async fn tenants_never_see_or_trigger_each_others_rules() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+    let replaced = app
+        .client
+        .put(app.url(&format!("/alerts/rules/{id}")))
+        .header("X-API-Key", GLOBEX_KEY)
+        .json(&avg_rule("taken over", &receiver, "0s"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), StatusCode::NOT_FOUND);
 
+    // Globex watches the same metric of the same service with its own rule: acme's breach
+    // fires acme's rule only, with acme's value.
+    let globex_receiver = Receiver::start().await;
+    create_watched_rule(
+        &app,
+        GLOBEX_KEY,
+        &avg_rule("globex only", &globex_receiver, "0s"),
+    )
+    .await;
     ingest_values(&app, ACME_KEY, "acme", &[150.0]).await;
-    receiver.wait_for(1, PATIENCE).await;
+    let fired = receiver.wait_for(1, PATIENCE).await;
+    assert_eq!(fired[0].body["value"], 150.0, "{:?}", fired[0].body);
+    assert_eq!(fired[0].body["ruleId"], id.as_str(), "{:?}", fired[0].body);
     assert!(app.alert_history(GLOBEX_KEY).await.is_empty());
     let globex_active = json(app.get_with_key(GLOBEX_KEY, "/alerts/active").await).await;
     assert_eq!(globex_active["data"], json!([]));
+    let globex_dead = json(app.get_with_key(GLOBEX_KEY, "/alerts/dead-letters").await).await;
+    assert_eq!(globex_dead["data"], json!([]), "{globex_dead}");
+    assert!(
+        globex_receiver.received().is_empty(),
+        "acme's data fired globex's rule"
+    );
 }
 
 #[tokio::test]
