@@ -184,6 +184,41 @@ async fn validation_errors_name_index_field_and_code_and_store_nothing() {
             "colour",
             "unknown_field",
         ),
+        (without(base.clone(), "eventType"), "eventType", "required"),
+        (
+            with(base.clone(), "eventType", json!(7)),
+            "eventType",
+            "invalid_type",
+        ),
+        (without(base.clone(), "timestamp"), "timestamp", "required"),
+        (
+            with(base.clone(), "serviceName", json!("")),
+            "serviceName",
+            "empty",
+        ),
+        (
+            with(base.clone(), "payload", json!({"userId": 42})),
+            "payload.userId",
+            "invalid_type",
+        ),
+        (
+            with(
+                with(base.clone(), "eventType", json!("trace")),
+                "payload",
+                json!({"traceId": "t", "durationMs": "slow"}),
+            ),
+            "payload.durationMs",
+            "invalid_type",
+        ),
+        (
+            with(
+                with(base.clone(), "eventType", json!("trace")),
+                "payload",
+                json!({"durationMs": -1}),
+            ),
+            "payload.durationMs",
+            "out_of_range",
+        ),
         (
             with(
                 metric_event("m", "cpu", 1.0),
@@ -215,6 +250,45 @@ async fn validation_errors_name_index_field_and_code_and_store_nothing() {
     for (event, field, code) in cases {
         assert_rejected(event, field, code).await;
     }
+}
+
+#[tokio::test]
+async fn what_a_json_value_cannot_show_is_rejected_by_field_too() {
+    // A field given twice, and a number beyond f64: serde_json::Value would hide both.
+    let app = spawn_app().await;
+    let timestamp = crate::helpers::recent_timestamp();
+    for (body, field) in [
+        (
+            format!(
+                r#"[{{"eventId":"a","eventId":"b","eventType":"log","serviceName":"api",
+                "timestamp":"{timestamp}","payload":{{}}}}]"#
+            ),
+            "eventId",
+        ),
+        (
+            format!(
+                r#"[{{"eventId":"m","eventType":"metric","serviceName":"api",
+                "timestamp":"{timestamp}","payload":{{"name":"cpu","value":1e400}}}}]"#
+            ),
+            "payload.value",
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error = json(response).await;
+        assert_eq!(error["error"]["code"], "invalid_events", "{error}");
+        assert_eq!(error["error"]["details"][0]["index"], 0, "{error}");
+        assert_eq!(error["error"]["details"][0]["field"], field, "{error}");
+    }
+    assert_eq!(app.stored_events("acme").await, 0);
 }
 
 #[tokio::test]
