@@ -8,8 +8,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, json, log_batch, log_event, spawn_app, spawn_app_with, spawn_instance,
-    test_settings, ServerProcess, TestApp, ACME_KEY,
+    eventually, json, log_batch, log_event, metric_event, spawn_app, spawn_app_with,
+    spawn_instance, test_settings, ServerProcess, TestApp, ACME_KEY,
 };
 use crate::proxy::TcpProxy;
 
@@ -45,7 +45,7 @@ impl Producer {
                 .unwrap();
             let mut number = 0u64;
             while !stop_flag.load(Ordering::SeqCst) {
-                let batch = log_batch(&format!("{prefix}-{number}"), batch_size);
+                let batch = mixed_batch(&format!("{prefix}-{number}"), batch_size);
                 loop {
                     let url = format!("{}/ingest", address.lock().unwrap());
                     let sent = client
@@ -96,6 +96,39 @@ impl Producer {
         self.task.await.unwrap();
         self.acknowledged.load(Ordering::SeqCst)
     }
+}
+
+/// `count` events with ids `<prefix>-0`, ... : every fourth a `latency` metric (value 3 to
+/// 99) with a user of its own, the rest logs; so a crash or an outage is checked against
+/// the metric and user rollups as well as the event counts.
+fn mixed_batch(prefix: &str, count: usize) -> Value {
+    Value::Array(
+        (0..count)
+            .map(|index| {
+                let id = format!("{prefix}-{index}");
+                if index % 4 == 3 {
+                    let mut metric = metric_event(&id, "latency", (index % 100) as f64);
+                    metric["userId"] = json!(format!("user-{}", index % 7));
+                    metric
+                } else {
+                    log_event(&id)
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The summary's `latency` metric holds exactly `expected` samples.
+async fn assert_latency_samples(app: &TestApp, expected: u64) {
+    let summary = app.summary(ACME_KEY, "acme").await;
+    let latency = summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|metric| metric["name"] == "latency")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(latency["count"], expected, "{summary}");
 }
 
 async fn audit_ingested_total(app_address: &str, token: &str) -> u64 {
@@ -153,6 +186,7 @@ async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
     app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
         .await;
     assert_eq!(app.stored_events("acme").await as u64, acknowledged);
+    assert_latency_samples(&app, acknowledged / 4).await;
     let token = app.token("acme", "admin");
     let started = std::time::Instant::now();
     loop {
@@ -201,6 +235,8 @@ async fn a_clickhouse_outage_during_ingestion_is_caught_up_exactly() {
 
     app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
         .await;
+    // All but the one log event before the outage came in batches of 500 (125 metrics).
+    assert_latency_samples(&app, (acknowledged - 1) / 4).await;
     let ready = json(app.get("/readyz").await).await;
     assert_eq!(
         ready["processors"]["aggregation"]["status"], "running",
