@@ -6,9 +6,22 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use telemetry_server::config::Settings;
+
 use crate::helpers::{log_batch, server_command, spawn_app, ACME_KEY};
 
 const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// Runs a subcommand that must succeed; what it printed, trimmed.
+fn run_ok(settings: &Settings, args: &[&str]) -> String {
+    let output = server_command(settings).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
 
 #[tokio::test]
 async fn mint_token_prints_a_token_the_service_accepts_with_its_tenant_and_role() {
@@ -17,16 +30,10 @@ async fn mint_token_prints_a_token_the_service_accepts_with_its_tenant_and_role(
     // background at start-up).
     app.ingest_ok(ACME_KEY, &log_batch("token", 1)).await;
     app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
-    let output = server_command(&app.settings)
-        .args(["mint-token", "--tenant", "acme", "--role", "viewer"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let token = run_ok(
+        &app.settings,
+        &["mint-token", "--tenant", "acme", "--role", "viewer"],
     );
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let read = |path: &str| app.client.get(app.url(path)).bearer_auth(&token).send();
     assert_eq!(
         read("/accounts/acme/summary").await.unwrap().status(),
@@ -78,15 +85,7 @@ async fn the_rebuild_subcommand_makes_the_running_service_replay_the_read_model(
     app.clickhouse("TRUNCATE TABLE events").await;
     assert_eq!(app.queried_total(ACME_KEY).await, 0);
 
-    let output = server_command(&app.settings)
-        .args(["rebuild", "aggregation"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(&app.settings, &["rebuild", "aggregation"]);
     app.wait_for_events(ACME_KEY, "acme", 40, CATCH_UP).await;
 
     let unknown = server_command(&app.settings)
