@@ -9,9 +9,8 @@ LOADGEN=target/release/telemetry-loadgen
 mkdir -p "$OUT"
 
 ./scripts/stack.sh
-# Databases left by `make test` (hundreds of small ones) are throwaway and may slow
-# ClickHouse: a query benchmark run right after the tests measured a 24h summary p99 of
-# 79 ms, the next one after dropping them 46 ms (docs/BENCHMARKS.md).
+# Databases left by `make test` (hundreds of small ones) are throwaway; a benchmark should
+# not share the servers with them.
 ./scripts/clean-test-data.sh
 cargo build --release --quiet -p telemetry-server -p telemetry-loadgen
 
