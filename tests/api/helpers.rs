@@ -328,6 +328,21 @@ impl TestApp {
             .unwrap_or(u64::MAX)
     }
 
+    /// `totalEvents` of the tenant's 24h summary (computed afresh if `fresh`), or `None` when
+    /// it does not answer 200.
+    async fn summarized_total(&self, api_key: &str, tenant: &str, fresh: bool) -> Option<u64> {
+        let path = format!("/accounts/{tenant}/summary?window=24h");
+        let response = if fresh {
+            self.get_fresh(api_key, &path).await
+        } else {
+            self.get_with_key(api_key, &path).await
+        };
+        if response.status() != reqwest::StatusCode::OK {
+            return None;
+        }
+        json(response).await["totalEvents"].as_u64()
+    }
+
     /// Waits until the aggregation processor has nothing left to write (or returns at once
     /// when another instance owns it).
     pub async fn wait_until_aggregated(&self, patience: Duration) {
@@ -353,14 +368,7 @@ impl TestApp {
         let started = std::time::Instant::now();
         loop {
             let queried = self.queried_total(api_key).await;
-            let summarized = self
-                .get_with_key(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
-                .await;
-            let summarized = if summarized.status() == reqwest::StatusCode::OK {
-                json(summarized).await["totalEvents"].as_u64()
-            } else {
-                None
-            };
+            let summarized = self.summarized_total(api_key, tenant, false).await;
             if queried == expected && summarized == Some(expected) {
                 // One INSERT feeds the raw table first and its rollups one after another:
                 // wait until it has returned (the aggregation processor is then past these
@@ -373,11 +381,7 @@ impl TestApp {
                 // Settled: the counts must still be exactly what was acknowledged (a double
                 // count applied after the first match would show now).
                 let queried = self.queried_total(api_key).await;
-                let summary = self
-                    .get_fresh(api_key, &format!("/accounts/{tenant}/summary?window=24h"))
-                    .await;
-                assert_eq!(summary.status(), reqwest::StatusCode::OK);
-                let summarized = json(summary).await["totalEvents"].as_u64();
+                let summarized = self.summarized_total(api_key, tenant, true).await;
                 assert_eq!(
                     (queried, summarized),
                     (expected, Some(expected)),

@@ -376,14 +376,7 @@ async fn every_read_endpoint_is_isolated_per_tenant() {
         .unwrap();
     assert_eq!(json(own).await["totalEvents"], 1);
 
-    let now = chrono::Utc::now();
-    let series = format!(
-        "/timeseries?metric=latency&from={}&to={}",
-        urlencode(
-            &(now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ),
-        urlencode(&now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    );
+    let series = latency_series_path();
     let globex_series = json(app.get_with_key(GLOBEX_KEY, &series).await).await;
     assert_eq!(globex_series["points"], json!([]));
     let acme_series = json(app.get_with_key(ACME_KEY, &series).await).await;

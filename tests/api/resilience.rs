@@ -251,11 +251,10 @@ async fn processor_ownership_moves_when_the_owner_stops() {
     first.ingest_ok(ACME_KEY, &log_batch("owner", 50)).await;
     first.wait_for_events(ACME_KEY, "acme", 50, CATCH_UP).await;
 
-    let status = aggregation_status;
     let started = std::time::Instant::now();
     let (owner, standby) = loop {
-        let one = status(&json(first.get("/readyz").await).await);
-        let two = status(&json(second.get("/readyz").await).await);
+        let one = aggregation_status(&json(first.get("/readyz").await).await);
+        let two = aggregation_status(&json(second.get("/readyz").await).await);
         match (one.as_str(), two.as_str()) {
             ("running", "standby") => break (first, second),
             ("standby", "running") => break (second, first),
@@ -275,7 +274,7 @@ async fn processor_ownership_moves_when_the_owner_stops() {
         .wait_for_events(ACME_KEY, "acme", 80, CATCH_UP)
         .await;
     let ready = json(standby.get("/readyz").await).await;
-    assert_eq!(status(&ready), "running");
+    assert_eq!(aggregation_status(&ready), "running");
 }
 
 /// The processor status `/readyz` reports for the aggregation processor.

@@ -175,6 +175,21 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The JSON answer to a freshness poll (`what` names it in errors).
+async fn answer_of(
+    request: reqwest::RequestBuilder,
+    api_key: &str,
+    what: &str,
+) -> anyhow::Result<Value> {
+    request
+        .header("X-API-Key", api_key)
+        .send()
+        .await?
+        .json()
+        .await
+        .with_context(|| format!("{what} answer"))
+}
+
 pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -198,15 +213,8 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
             "userId": user, "limit": 1,
         });
         let visible = async || {
-            let answer: Value = client
-                .post(format!("{}/query", args.url))
-                .header("X-API-Key", &args.api_key)
-                .json(&query)
-                .send()
-                .await?
-                .json()
-                .await
-                .context("query answer")?;
+            let request = client.post(format!("{}/query", args.url)).json(&query);
+            let answer = answer_of(request, &args.api_key, "query").await?;
             let found = answer["pagination"]["total"].as_u64() == Some(1);
             Ok(found.then(Instant::now))
         };
@@ -232,14 +240,7 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
         });
         let summary_url = format!("{}/accounts/{}/summary?window=15m", args.url, args.tenant);
         let in_summary = async || {
-            let answer: Value = client
-                .get(&summary_url)
-                .header("X-API-Key", &args.api_key)
-                .send()
-                .await?
-                .json()
-                .await
-                .context("summary answer")?;
+            let answer = answer_of(client.get(&summary_url), &args.api_key, "summary").await?;
             let found = answer["metrics"]
                 .as_array()
                 .is_some_and(|metrics| metrics.iter().any(|m| m["name"] == metric.as_str()));

@@ -103,12 +103,17 @@ impl ProcessorMonitor {
     /// Marks a processor as failing, keeping the last position it reached: its lag keeps
     /// growing in `/readyz` while it retries, instead of disappearing when it matters most.
     fn set_retrying(&self, name: &'static str, error: String) -> Option<LogPosition> {
-        let position = self
-            .states
-            .lock()
-            .ok()
-            .and_then(|states| states.get(name).and_then(|state| state.position));
-        self.set(name, "retrying", position, Some(error));
+        let mut states = self.states.lock().ok()?;
+        let position = states.get(name).and_then(|state| state.position);
+        states.insert(
+            name,
+            ProcessorState {
+                status: "retrying",
+                position,
+                last_error: Some(error),
+                updated_at: Utc::now(),
+            },
+        );
         position
     }
 

@@ -34,6 +34,11 @@ impl FieldViolation {
         }
     }
 
+    /// The batch element at `index` is not a JSON object at all (so it has no fields).
+    pub fn not_an_object(index: usize) -> Self {
+        Self::new(index, "", "invalid_type", "an event must be a JSON object")
+    }
+
     fn from_value_error(index: usize, field: &str, error: &ValueError) -> Self {
         Self::new(index, field, error.code(), format!("{field} {error}"))
     }

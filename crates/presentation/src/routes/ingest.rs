@@ -14,9 +14,11 @@ use axum::{Json, Router};
 use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 use telemetry_application::auth::{Credential, Permission};
-use telemetry_application::ingest::{body_fingerprint, IngestReceipt, IngestRequest};
+use telemetry_application::ingest::{
+    body_fingerprint, IngestFailure, IngestReceipt, IngestRequest,
+};
 use telemetry_application::ports::RateDecision;
-use telemetry_domain::ingest::EventSubmission;
+use telemetry_domain::ingest::{EventSubmission, FieldViolation};
 use telemetry_domain::values::{ApiKeyId, TenantId};
 use utoipa::ToSchema;
 
@@ -410,29 +412,13 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
 /// error naming each of them by index, like any other invalid event.
 fn not_objects(bytes: &[u8]) -> Option<ApiError> {
     let elements: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
-    let details: Vec<serde_json::Value> = elements
+    let violations: Vec<FieldViolation> = elements
         .iter()
         .enumerate()
         .filter(|(_, element)| !element.get().starts_with('{'))
-        .map(|(index, _)| {
-            serde_json::json!({
-                "index": index,
-                "field": "",
-                "code": "invalid_type",
-                "message": "an event must be a JSON object",
-            })
-        })
+        .map(|(index, _)| FieldViolation::not_an_object(index))
         .collect();
-    if details.is_empty() {
-        return None;
-    }
-    Some(
-        ApiError::bad_request(
-            "invalid_events",
-            format!("{} problem(s) found; nothing was ingested", details.len()),
-        )
-        .with_details(details),
-    )
+    (!violations.is_empty()).then(|| IngestFailure::InvalidEvents(violations).into())
 }
 
 fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
