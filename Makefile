@@ -4,11 +4,11 @@ CARGO ?= cargo
 PORT ?= 8080
 export PORT
 
-.PHONY: help run test stack lint fmt openapi check-layering clean-test-data bench bench-ingest bench-query bench-alerts bench-cpu build
+.PHONY: help run test stack lint fmt openapi check-layering clean-test-data test-clickhouse-current bench bench-ingest bench-query bench-alerts bench-cpu build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080)"
-	@echo "make test    start the local stack and run every test"
+	@echo "make test    start the local stack and run every test (black-box tests also against a current ClickHouse)"
 	@echo "make lint    rustfmt check and clippy (warnings are errors)"
 	@echo "make openapi refresh openapi/openapi.json from the code"
 	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md); make bench-cpu: CPU by process"
@@ -33,6 +33,12 @@ test: stack
 	$(CARGO) build --workspace --all-targets
 	@./scripts/check-layering.sh
 	$(CARGO) test --workspace --all-targets -- --test-threads=8
+	@./scripts/test-clickhouse-current.sh
+
+# The black-box tests again, against a current ClickHouse release (part of `make test`).
+test-clickhouse-current: stack
+	$(CARGO) build --workspace --all-targets
+	@./scripts/test-clickhouse-current.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -26,6 +26,13 @@ fn clickhouse_url() -> String {
     std::env::var("TEST_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
 }
 
+/// `host:port` of the ClickHouse the tests use (for a TCP proxy in front of it).
+pub fn clickhouse_address() -> String {
+    let url = clickhouse_url();
+    let without_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    without_scheme.trim_end_matches('/').to_string()
+}
+
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

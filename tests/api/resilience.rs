@@ -8,8 +8,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, json, log_batch, log_event, metric_event, spawn_app, spawn_app_with,
-    spawn_instance, test_settings, ServerProcess, TestApp, ACME_KEY,
+    clickhouse_address, eventually, json, log_batch, log_event, metric_event, spawn_app,
+    spawn_app_with, spawn_instance, test_settings, ServerProcess, TestApp, ACME_KEY,
 };
 use crate::proxy::TcpProxy;
 
@@ -209,7 +209,7 @@ async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
 
 #[tokio::test]
 async fn a_clickhouse_outage_during_ingestion_is_caught_up_exactly() {
-    let proxy = TcpProxy::start("127.0.0.1:8123").await;
+    let proxy = TcpProxy::start(&clickhouse_address()).await;
     let app = spawn_app_with(|settings| {
         settings.clickhouse.url = format!("http://127.0.0.1:{}", proxy.port);
     })

@@ -1,0 +1,186 @@
+"""ClickHouse's HTTP interface in front of chDB (an embedded current ClickHouse).
+
+The machines this project is built on have no Docker and only Debian's ClickHouse 18.16, yet
+the schema and queries must also work on current ClickHouse releases. chDB ships a current
+ClickHouse engine as a Python package (PyPI), but its embedding cannot open ClickHouse's own
+HTTP listener, so this shim answers the small part of the HTTP interface the service's
+`clickhouse` client uses, and hands every statement to that engine unchanged:
+
+- `POST /` with the statement in the body (or in `query`), `database`, `default_format` and
+  settings as URL parameters: the answer is the statement's output in that format.
+- `POST /?query=INSERT INTO t(a, b) FORMAT RowBinary` with the rows in the body: the rows are
+  written to a file and inserted with `INSERT INTO t(a, b) SELECT * FROM file(...)` (same
+  rows, same materialized views), typed by `DESCRIBE TABLE`.
+- `GET /ping` answers `Ok.`.
+
+Errors come back as ClickHouse sends them: status 500 with `Code: N. DB::Exception: ...` in
+the body and the code in `X-ClickHouse-Exception-Code`.
+
+Usage: python http_shim.py <port> <data directory>
+"""
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import chdb
+
+# URL parameters that are not settings.
+NOT_SETTINGS = {"query", "database", "default_format", "query_id", "decompress", "role",
+                "user", "password", "session_id", "compress"}
+INSERT = re.compile(
+    r"^\s*INSERT\s+INTO\s+(?P<table>[\w.`\"]+)\s*(?:\((?P<columns>[^)]*)\))?\s*"
+    r"FORMAT\s+(?P<format>\w+)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+TRAILING_FORMAT = re.compile(r"\s+FORMAT\s+(?P<format>\w+)\s*;?\s*$", re.IGNORECASE)
+ERROR_CODE = re.compile(r"Code:\s*(\d+)")
+
+DATA_PATH = None
+LOCAL = threading.local()
+
+
+def connection():
+    if not hasattr(LOCAL, "conn"):
+        LOCAL.conn = chdb.connect(f"file:{DATA_PATH}")
+    return LOCAL.conn
+
+
+def run(conn, sql, output_format="TabSeparated"):
+    result = conn.query(sql, output_format)
+    if hasattr(result, "has_error") and result.has_error():
+        raise RuntimeError(result.error_message())
+    return result.bytes() if hasattr(result, "bytes") else bytes(result)
+
+
+def quote_identifier(name):
+    name = name.strip().strip("`\"")
+    return "`" + name.replace("`", "\\`") + "`"
+
+
+def table_structure(conn, database, table, columns):
+    described = run(conn, f"DESCRIBE TABLE {qualified(database, table)}", "TabSeparated")
+    types = {}
+    for line in described.decode().splitlines():
+        fields = line.split("\t")
+        types[fields[0]] = fields[1]
+    wanted = [c.strip().strip("`\"") for c in columns.split(",")] if columns else list(types)
+    return ", ".join(f"{quote_identifier(c)} {types[c]}" for c in wanted), wanted
+
+
+def qualified(database, table):
+    parts = table.split(".")
+    if len(parts) == 2:
+        return f"{quote_identifier(parts[0])}.{quote_identifier(parts[1])}"
+    return f"{quote_identifier(database)}.{quote_identifier(parts[0])}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: the service logs what matters
+        pass
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path in ("/ping", "/"):
+            params = dict(parse_qsl(url.query, keep_blank_values=True))
+            if "query" not in params:
+                return self.answer(200, b"Ok.\n")
+        self.handle_query(b"")
+
+    def do_POST(self):
+        self.handle_query(self.read_body())
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def answer(self, status, body, headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def handle_query(self, body):
+        url = urlsplit(self.path)
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        database = params.get("database", "default")
+        conn = connection()
+        try:
+            for name, value in params.items():
+                if name not in NOT_SETTINGS and not name.startswith("param_"):
+                    run(conn, f"SET {name} = '{value}'")
+            if "query" in params:
+                sql = params["query"]
+                insert = INSERT.match(sql)
+                if insert:
+                    return self.insert(conn, database, insert, body)
+                sql = sql + (" " + body.decode() if body else "")
+            else:
+                sql = body.decode()
+            self.select(conn, database, sql, params.get("default_format", "TabSeparated"))
+        except Exception as error:  # every engine error goes back to the client
+            message = str(error)
+            code = ERROR_CODE.search(message)
+            if not message.startswith("Code:"):
+                message = f"Code: {code.group(1) if code else 1000}. DB::Exception: {message}"
+            self.answer(500, (message + "\n").encode(),
+                        [("X-ClickHouse-Exception-Code", code.group(1) if code else "1000")])
+
+    def select(self, conn, database, sql, default_format):
+        run(conn, f"USE {quote_identifier(database)}")
+        output_format = default_format
+        trailing = TRAILING_FORMAT.search(sql)
+        if trailing:
+            output_format = trailing.group("format")
+            sql = sql[: trailing.start()]
+        self.answer(200, run(conn, sql, output_format))
+
+    def insert(self, conn, database, insert, body):
+        if body:
+            structure, columns = table_structure(
+                conn, database, insert.group("table"), insert.group("columns"))
+            with tempfile.NamedTemporaryFile(dir=DATA_PATH, suffix=".rows", delete=False) as f:
+                f.write(body)
+                path = f.name
+            try:
+                column_list = ", ".join(quote_identifier(c) for c in columns)
+                run(conn,
+                    f"INSERT INTO {qualified(database, insert.group('table'))} ({column_list}) "
+                    f"SELECT * FROM file('{path}', '{insert.group('format')}', '{structure}')")
+            finally:
+                os.unlink(path)
+        self.answer(200, b"")
+
+
+def main():
+    global DATA_PATH
+    port = int(sys.argv[1])
+    DATA_PATH = os.path.abspath(sys.argv[2])
+    os.makedirs(DATA_PATH, exist_ok=True)
+    version = run(connection(), "SELECT version()").decode().strip()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    print(f"ClickHouse {version} (chDB) answering on http://127.0.0.1:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
