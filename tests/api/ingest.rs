@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    json, log_batch, log_event, metric_event, spawn_app, spawn_app_with, ACME_KEY, GLOBEX_KEY,
+    json, log_batch, log_event, metric_event, spawn_app, spawn_app_with, TestApp, ACME_KEY,
+    GLOBEX_KEY,
 };
 
 #[tokio::test]
@@ -437,9 +438,20 @@ async fn oversized_bodies_and_batches_are_413() {
         settings.ingest.max_body_bytes = 4_000;
     })
     .await;
+    // Every refusal is an answer to a known tenant, so it carries the rate-limit headers.
+    let refused = |response: reqwest::Response, code: &'static str| async move {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        for name in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ] {
+            assert!(response.headers().contains_key(name), "{code}: no {name}");
+        }
+        assert_eq!(json(response).await["error"]["code"], code);
+    };
     let too_many = app.ingest(ACME_KEY, &log_batch("many", 6)).await;
-    assert_eq!(too_many.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(json(too_many).await["error"]["code"], "batch_too_large");
+    refused(too_many, "batch_too_large").await;
 
     // Refused from the Content-Length alone, before the body is read.
     let declared = app
@@ -451,15 +463,56 @@ async fn oversized_bodies_and_batches_are_413() {
         .send()
         .await
         .unwrap();
-    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(json(declared).await["error"]["code"], "payload_too_large");
+    refused(declared, "payload_too_large").await;
+
+    // The same for a body without a Content-Length (chunked), stopped at the limit.
+    let streamed = chunked_request(&app, "/ingest", &[&[b' '; 3_000], &[b' '; 3_000]]).await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    assert!(streamed.contains("x-ratelimit-limit: "), "{streamed}");
+    assert!(streamed.contains("payload_too_large"), "{streamed}");
 
     let mut big = log_event("big");
     big["payload"]["message"] = json!("x".repeat(5_000));
     let too_big = app.ingest(ACME_KEY, &big).await;
-    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(json(too_big).await["error"]["code"], "payload_too_large");
+    refused(too_big, "payload_too_large").await;
+
+    // OTLP exports are held to the same limit, the same way.
+    let export = app
+        .client
+        .post(app.url("/v1/logs"))
+        .header("X-API-Key", ACME_KEY)
+        .header("Content-Type", "application/x-protobuf")
+        .body(vec![0u8; 5_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(export.headers().contains_key("x-ratelimit-limit"));
     assert_eq!(app.stored_events("acme").await, 0);
+}
+
+/// Sends a JSON POST with a chunked body (no Content-Length) over a raw connection and
+/// returns the raw answer. Writes after the server has answered may fail; that is fine.
+async fn chunked_request(app: &TestApp, path: &str, chunks: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {ACME_KEY}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test]

@@ -36,10 +36,14 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let timeout = state.limits.request_timeout;
     let max_body_bytes = state.limits.max_body_bytes;
+    // Ingestion reads bodies through `routes::ingest::read_body`, which holds them to the
+    // same limit once the caller and its rate limit are known; every other route is held to
+    // it by the layer.
+    let ingestion = Router::new()
+        .merge(routes::ingest::router())
+        .merge(routes::otlp::router());
     let api = Router::new()
         .merge(routes::health::router())
-        .merge(routes::ingest::router())
-        .merge(routes::otlp::router())
         .merge(routes::api_keys::router())
         .merge(routes::query::router())
         .merge(routes::accounts::router())
@@ -48,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::read_models::router())
         .merge(routes::alerts::router())
         .route(OPENAPI_PATH, get(serve_openapi))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .merge(ingestion)
         .fallback(not_found)
         .with_state(state);
     Router::new()
@@ -57,7 +63,6 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         // Layers wrap the ones above them: the JSON error mapping must sit outside the
         // limits that answer by themselves.
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal(&"a request handler panicked").into_response()
         }))

@@ -215,6 +215,10 @@ pub(crate) fn admit(caller: &ApiKeyCaller, decision: &RateDecision) -> Result<Ap
 
 /// Reads the whole body, within the configured size limit, and inflates it when it is
 /// sent with `Content-Encoding: gzip` (the inflated size is held to the same limit).
+///
+/// Ingestion routes enforce the limit here rather than in the router's body-limit layer,
+/// which would answer before the caller is known: here a refusal comes after the tenant's
+/// rate-limit decision and carries its headers like every other ingestion answer.
 pub(crate) async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -228,6 +232,13 @@ pub(crate) async fn read_body(
             format!("the request body is larger than {limit} bytes"),
         )
     };
+    // A body declared too large is refused before any of it is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
     let bytes = to_bytes(body, limit).await.map_err(|_| too_large())?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
