@@ -22,6 +22,10 @@ pub struct QueryBenchArgs {
     /// Requests per measurement.
     #[arg(long, default_value_t = 200)]
     requests: usize,
+    /// Unmeasured requests before each measurement (ClickHouse's caches, connections); the
+    /// first of them is reported as the cold request.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
     /// Depth of the deep cursor (events before it).
     #[arg(long, default_value_t = 100_000)]
     deep: u64,
@@ -47,31 +51,68 @@ pub struct FreshnessArgs {
     tenant: String,
 }
 
-/// Sends `request` `count` times, one after another; fails on any non-2xx answer.
+/// What `measure` found: latencies of the measured requests, the `X-Cache` level of each,
+/// and the latency of the very first request (before any warm-up), if there was warm-up.
+struct Measured {
+    summary: Summary,
+    cache_levels: Vec<String>,
+    cold_ms: Option<f64>,
+}
+
+impl Measured {
+    fn line(&self, name: &str) -> String {
+        match self.cold_ms {
+            Some(cold) => format!(
+                "{}; first request (cold) {cold:.2} ms",
+                self.summary.line(name)
+            ),
+            None => self.summary.line(name),
+        }
+    }
+
+    fn figures(&self) -> Value {
+        let mut figures = self.summary.figures();
+        figures["cold_ms"] = json!(self.cold_ms);
+        figures
+    }
+}
+
+/// Sends `request` `warmup` times unmeasured (timing only the first: the cold request),
+/// then `count` times measured, one after another; fails on any non-2xx answer.
 async fn measure(
+    warmup: usize,
     count: usize,
     mut request: impl FnMut() -> reqwest::RequestBuilder,
-) -> anyhow::Result<(Summary, Vec<String>)> {
+) -> anyhow::Result<Measured> {
     let mut latencies = Latencies::default();
     let mut cache_levels = Vec::new();
-    for _ in 0..count {
+    let mut cold_ms = None;
+    for index in 0..warmup + count {
         let started = Instant::now();
         let response = request().send().await?;
         let status = response.status();
-        if let Some(level) = response
+        let level = response
             .headers()
             .get("x-cache")
             .and_then(|v| v.to_str().ok())
-        {
-            cache_levels.push(level.to_string());
-        }
+            .map(str::to_string);
         let body = response.bytes().await?;
-        latencies.record(started.elapsed());
         if !status.is_success() {
             bail!("{status}: {}", String::from_utf8_lossy(&body));
         }
+        if index == 0 && warmup > 0 {
+            cold_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if index >= warmup {
+            latencies.record(started.elapsed());
+            cache_levels.extend(level);
+        }
     }
-    Ok((latencies.summary(), cache_levels))
+    Ok(Measured {
+        summary: latencies.summary(),
+        cache_levels,
+        cold_ms,
+    })
 }
 
 pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
@@ -86,18 +127,22 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
             "{}/accounts/{}/summary?window={window}",
             args.url, args.tenant
         );
-        let (uncached, _) = measure(args.requests, || {
+        let uncached = measure(args.warmup, args.requests, || {
             client
                 .get(&url)
                 .header("X-API-Key", &args.api_key)
                 .header("Cache-Control", "no-cache")
         })
         .await?;
-        let (cached, levels) = measure(args.requests, || {
+        let cached = measure(args.warmup, args.requests, || {
             client.get(&url).header("X-API-Key", &args.api_key)
         })
         .await?;
-        let hits = levels.iter().filter(|level| *level != "MISS").count();
+        let hits = cached
+            .cache_levels
+            .iter()
+            .filter(|level| *level != "MISS")
+            .count();
         writeln!(
             out,
             "{}",
@@ -107,7 +152,7 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
             out,
             "{} ({hits}/{} from cache)",
             cached.line(&format!("summary {window} cached")),
-            levels.len()
+            cached.cache_levels.len()
         )?;
         results.insert(format!("summary_{window}_computed"), uncached.figures());
         results.insert(format!("summary_{window}_cached"), cached.figures());
@@ -130,7 +175,7 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
     let total = first["pagination"]["total"].as_u64().unwrap_or(0);
     writeln!(out, "events in range: {total}")?;
     results.insert("events_in_range".into(), json!(total));
-    let (first_page, _) = measure(args.requests, || post(&range)).await?;
+    let first_page = measure(args.warmup, args.requests, || post(&range)).await?;
     writeln!(
         out,
         "{}",
@@ -144,7 +189,7 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
         body
     };
     let shallow = with_cursor(&first["nextCursor"]);
-    let (shallow_page, _) = measure(args.requests, || post(&shallow)).await?;
+    let shallow_page = measure(args.warmup, args.requests, || post(&shallow)).await?;
     writeln!(out, "{}", shallow_page.line("cursor page at depth 100"))?;
     results.insert("cursor_depth_100".into(), shallow_page.figures());
 
@@ -164,7 +209,7 @@ pub async fn query_bench(args: QueryBenchArgs) -> anyhow::Result<()> {
         bail!("fewer than {} events in range: no deep cursor", args.deep);
     }
     let deep_body = with_cursor(&deep_cursor);
-    let (deep_latency, _) = measure(args.requests, || post(&deep_body)).await?;
+    let deep_latency = measure(args.warmup, args.requests, || post(&deep_body)).await?;
     writeln!(
         out,
         "{}",
