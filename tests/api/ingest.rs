@@ -453,14 +453,16 @@ async fn oversized_bodies_and_batches_are_413() {
     let too_many = app.ingest(ACME_KEY, &log_batch("many", 6)).await;
     refused(too_many, "batch_too_large").await;
 
+    let post = |path: &str, content_type: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url(path))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
     // Refused from the Content-Length alone, before the body is read.
-    let declared = app
-        .client
-        .post(app.url("/ingest"))
-        .header("X-API-Key", ACME_KEY)
-        .header("Content-Type", "application/json")
-        .body(vec![b' '; 5_000])
-        .send()
+    let declared = post("/ingest", "application/json", vec![b' '; 5_000])
         .await
         .unwrap();
     refused(declared, "payload_too_large").await;
@@ -477,13 +479,7 @@ async fn oversized_bodies_and_batches_are_413() {
     refused(too_big, "payload_too_large").await;
 
     // OTLP exports are held to the same limit, the same way.
-    let export = app
-        .client
-        .post(app.url("/v1/logs"))
-        .header("X-API-Key", ACME_KEY)
-        .header("Content-Type", "application/x-protobuf")
-        .body(vec![0u8; 5_000])
-        .send()
+    let export = post("/v1/logs", "application/x-protobuf", vec![0; 5_000])
         .await
         .unwrap();
     assert_eq!(export.status(), StatusCode::PAYLOAD_TOO_LARGE);
