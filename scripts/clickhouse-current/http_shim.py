@@ -16,14 +16,20 @@ HTTP listener, so this shim answers the small part of the HTTP interface the ser
 Errors come back as ClickHouse sends them: status 500 with `Code: N. DB::Exception: ...` in
 the body and the code in `X-ClickHouse-Exception-Code`.
 
-Usage: python http_shim.py <port> <data directory>
+Usage: python http_shim.py <port> <data directory> [connections]
+
+`connections` (default 1) engine connections are opened once and serve requests in turn;
+they are never closed while the shim runs, because in chDB 3 closing any connection closes
+the engine under all of them. Concurrent queries on several connections are documented from
+chDB 4 on.
 """
 
+import contextlib
 import os
+import queue
 import re
 import sys
 import tempfile
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,13 +47,18 @@ TRAILING_FORMAT = re.compile(r"\s+FORMAT\s+(?P<format>\w+)\s*;?\s*$", re.IGNOREC
 ERROR_CODE = re.compile(r"Code:\s*(\d+)")
 
 DATA_PATH = None
-LOCAL = threading.local()
+# Engine connections, each used by one request at a time: `USE` and `SET` are per
+# connection, so a request holds its connection from its first statement to its last.
+POOL = queue.Queue()
 
 
+@contextlib.contextmanager
 def connection():
-    if not hasattr(LOCAL, "conn"):
-        LOCAL.conn = chdb.connect(f"file:{DATA_PATH}")
-    return LOCAL.conn
+    conn = POOL.get()
+    try:
+        yield conn
+    finally:
+        POOL.put(conn)
 
 
 def run(conn, sql, output_format="TabSeparated"):
@@ -122,7 +133,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         database = params.get("database", "default")
-        conn = connection()
+        with connection() as conn:
+            self.execute(conn, params, database, body)
+
+    def execute(self, conn, params, database, body):
         try:
             for name, value in params.items():
                 if name not in NOT_SETTINGS and not name.startswith("param_"):
@@ -138,6 +152,7 @@ class Handler(BaseHTTPRequestHandler):
             self.select(conn, database, sql, params.get("default_format", "TabSeparated"))
         except Exception as error:  # every engine error goes back to the client
             message = str(error)
+            print(f"error: {message[:500]}", file=sys.stderr, flush=True)
             code = ERROR_CODE.search(message)
             if not message.startswith("Code:"):
                 message = f"Code: {code.group(1) if code else 1000}. DB::Exception: {message}"
@@ -174,8 +189,12 @@ def main():
     global DATA_PATH
     port = int(sys.argv[1])
     DATA_PATH = os.path.abspath(sys.argv[2])
+    connections = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     os.makedirs(DATA_PATH, exist_ok=True)
-    version = run(connection(), "SELECT version()").decode().strip()
+    for _ in range(connections):
+        POOL.put(chdb.connect(f"file:{DATA_PATH}"))
+    with connection() as conn:
+        version = run(conn, "SELECT version()").decode().strip()
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print(f"ClickHouse {version} (chDB) answering on http://127.0.0.1:{port}", flush=True)
