@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 PORT ?= 8080
-export PORT
+export PORT CARGO
 
 .PHONY: help run test stack lint fmt openapi check-layering clean-test-data test-clickhouse-current bench bench-ingest bench-query bench-alerts bench-cpu build
 

@@ -7,7 +7,7 @@
 # views, aggregate states and queries, executed by that engine. The tests' own ClickHouse
 # queries go to it too (TEST_CLICKHOUSE_URL).
 #
-# Versions (CLICKHOUSE_CURRENT_VERSIONS, default both):
+# Versions (CLICKHOUSE_CURRENT_VERSIONS, default both; set it empty to skip this step):
 #   24.8  the line docker-compose.yml runs (chdb 3.0.1, which imports pyarrow)
 #   26.9  the newest engine on PyPI (chdb-core 26.9.0)
 set -euo pipefail
@@ -31,7 +31,7 @@ connections() {
     esac
 }
 
-for version in ${CLICKHOUSE_CURRENT_VERSIONS:-24.8 26.9}; do
+for version in ${CLICKHOUSE_CURRENT_VERSIONS-24.8 26.9}; do
     wanted=$(requirements "$version")
     venv=target/chdb-$version
     data=target/chdb-$version-data

@@ -4,17 +4,21 @@ The machines this project is built on have no Docker and only Debian's ClickHous
 the schema and queries must also work on current ClickHouse releases. chDB ships a current
 ClickHouse engine as a Python package (PyPI), but its embedding cannot open ClickHouse's own
 HTTP listener, so this shim answers the small part of the HTTP interface the service's
-`clickhouse` client uses, and hands every statement to that engine unchanged:
+`clickhouse` client uses, and hands the statements to that engine:
 
 - `POST /` with the statement in the body (or in `query`), `database`, `default_format` and
-  settings as URL parameters: the answer is the statement's output in that format.
+  settings as URL parameters: the statement runs as sent (a trailing `FORMAT X` becomes the
+  output format) with the settings applied for this request only, and the answer is its
+  output in that format.
 - `POST /?query=INSERT INTO t(a, b) FORMAT RowBinary` with the rows in the body: the rows are
   written to a file and inserted with `INSERT INTO t(a, b) SELECT * FROM file(...)` (same
   rows, same materialized views), typed by `DESCRIBE TABLE`.
 - `GET /ping` answers `Ok.`.
 
-Errors come back as ClickHouse sends them: status 500 with `Code: N. DB::Exception: ...` in
-the body and the code in `X-ClickHouse-Exception-Code`.
+Errors come back with ClickHouse's body, `Code: N. DB::Exception: ...`, and the code in
+`X-ClickHouse-Exception-Code`, always with status 500 (a server picks 400 or 404 for some;
+the client reads the body either way). Not emulated: `query_id` (so `system.processes` does
+not show the service's tags), query parameters (`param_*`), compression, sessions.
 
 Usage: python http_shim.py <port> <data directory> [connections]
 
@@ -45,6 +49,7 @@ INSERT = re.compile(
 )
 TRAILING_FORMAT = re.compile(r"\s+FORMAT\s+(?P<format>\w+)\s*;?\s*$", re.IGNORECASE)
 ERROR_CODE = re.compile(r"Code:\s*(\d+)")
+SETTING_NAME = re.compile(r"^\w+$")
 
 DATA_PATH = None
 # Engine connections, each used by one request at a time: `USE` and `SET` are per
@@ -68,13 +73,18 @@ def run(conn, sql, output_format="TabSeparated"):
     return result.bytes() if hasattr(result, "bytes") else bytes(result)
 
 
+def sql_string(text):
+    """`text` as a single-quoted SQL string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def quote_identifier(name):
     name = name.strip().strip("`\"")
     return "`" + name.replace("`", "\\`") + "`"
 
 
 def table_structure(conn, database, table, columns):
-    described = run(conn, f"DESCRIBE TABLE {qualified(database, table)}", "TabSeparated")
+    described = run(conn, f"DESCRIBE TABLE {qualified(database, table)}", "TabSeparatedRaw")
     types = {}
     for line in described.decode().splitlines():
         fields = line.split("\t")
@@ -105,18 +115,28 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_query(b"")
 
     def do_POST(self):
-        self.handle_query(self.read_body())
+        try:
+            body = self.read_body()
+        except (ValueError, OSError) as error:  # a malformed or cut-off body
+            self.close_connection = True
+            return self.fail(f"the request body could not be read: {error}")
+        self.handle_query(body)
 
     def read_body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size < 0:
+                    raise ValueError("negative chunk size")
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     break
-                chunks.append(self.rfile.read(size))
+                chunk = self.rfile.read(size)
+                if len(chunk) != size:
+                    raise ValueError("the body ended inside a chunk")
+                chunks.append(chunk)
                 self.rfile.readline()
             return b"".join(chunks)
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -137,10 +157,14 @@ class Handler(BaseHTTPRequestHandler):
             self.execute(conn, params, database, body)
 
     def execute(self, conn, params, database, body):
+        applied = []
         try:
             for name, value in params.items():
                 if name not in NOT_SETTINGS and not name.startswith("param_"):
-                    run(conn, f"SET {name} = '{value}'")
+                    if not SETTING_NAME.match(name):
+                        raise ValueError(f"not a setting name: {name!r}")
+                    run(conn, f"SET {name} = {sql_string(value)}")
+                    applied.append(name)
             if "query" in params:
                 sql = params["query"]
                 insert = INSERT.match(sql)
@@ -151,13 +175,19 @@ class Handler(BaseHTTPRequestHandler):
                 sql = body.decode()
             self.select(conn, database, sql, params.get("default_format", "TabSeparated"))
         except Exception as error:  # every engine error goes back to the client
-            message = str(error)
-            print(f"error: {message[:500]}", file=sys.stderr, flush=True)
-            code = ERROR_CODE.search(message)
-            if not message.startswith("Code:"):
-                message = f"Code: {code.group(1) if code else 1000}. DB::Exception: {message}"
-            self.answer(500, (message + "\n").encode(),
-                        [("X-ClickHouse-Exception-Code", code.group(1) if code else "1000")])
+            self.fail(str(error))
+        finally:
+            # Settings belong to the request, not to the pooled connection.
+            for name in applied:
+                run(conn, f"SET {name} = DEFAULT")
+
+    def fail(self, message):
+        print(f"error: {message[:500]}", file=sys.stderr, flush=True)
+        code = ERROR_CODE.search(message)
+        if not message.startswith("Code:"):
+            message = f"Code: {code.group(1) if code else 1000}. DB::Exception: {message}"
+        self.answer(500, (message + "\n").encode(),
+                    [("X-ClickHouse-Exception-Code", code.group(1) if code else "1000")])
 
     def select(self, conn, database, sql, default_format):
         run(conn, f"USE {quote_identifier(database)}")
@@ -179,7 +209,8 @@ class Handler(BaseHTTPRequestHandler):
                 column_list = ", ".join(quote_identifier(c) for c in columns)
                 run(conn,
                     f"INSERT INTO {qualified(database, insert.group('table'))} ({column_list}) "
-                    f"SELECT * FROM file('{path}', '{insert.group('format')}', '{structure}')")
+                    f"SELECT * FROM file({sql_string(path)}, {sql_string(insert.group('format'))}, "
+                    f"{sql_string(structure)})")
             finally:
                 os.unlink(path)
         self.answer(200, b"")
