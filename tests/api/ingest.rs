@@ -1,5 +1,7 @@
 //! Ingestion: durability, exactly-once counting, validation, limits, idempotency, isolation.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -461,17 +463,29 @@ async fn oversized_bodies_and_batches_are_413() {
             .body(body)
             .send()
     };
-    // Refused from the Content-Length alone, before the body is read.
     let declared = post("/ingest", "application/json", vec![b' '; 5_000])
         .await
         .unwrap();
     refused(declared, "payload_too_large").await;
 
-    // The same for a body without a Content-Length (chunked), stopped at the limit.
-    let streamed = chunked_request(&app, "/ingest", &[&[b' '; 3_000], &[b' '; 3_000]]).await;
-    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
-    assert!(streamed.contains("x-ratelimit-limit: "), "{streamed}");
-    assert!(streamed.contains("payload_too_large"), "{streamed}");
+    // Refused from the Content-Length alone: none of the body is ever sent.
+    let unsent = raw_post(&app, "/ingest", "Content-Length: 5000\r\n", b"").await;
+    assert!(unsent.starts_with("HTTP/1.1 413"), "{unsent}");
+    assert!(unsent.contains("x-ratelimit-limit: "), "{unsent}");
+    assert!(unsent.contains("payload_too_large"), "{unsent}");
+
+    // A chunked body (no Content-Length) is stopped at the limit: this one never ends.
+    let chunk = [b"bb8\r\n".as_slice(), &[b' '; 3_000], b"\r\n"].concat();
+    let endless = raw_post(
+        &app,
+        "/ingest",
+        "Transfer-Encoding: chunked\r\n",
+        &chunk.repeat(2),
+    )
+    .await;
+    assert!(endless.starts_with("HTTP/1.1 413"), "{endless}");
+    assert!(endless.contains("x-ratelimit-limit: "), "{endless}");
+    assert!(endless.contains("payload_too_large"), "{endless}");
 
     let mut big = log_event("big");
     big["payload"]["message"] = json!("x".repeat(5_000));
@@ -484,31 +498,71 @@ async fn oversized_bodies_and_batches_are_413() {
         .unwrap();
     assert_eq!(export.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(export.headers().contains_key("x-ratelimit-limit"));
+
+    // Every other route is held to the same limit by the router, before its handler.
+    let query = post("/query", "application/json", vec![b' '; 5_000])
+        .await
+        .unwrap();
+    assert_eq!(query.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(query).await["error"]["code"], "payload_too_large");
     assert_eq!(app.stored_events("acme").await, 0);
 }
 
-/// Sends a JSON POST with a chunked body (no Content-Length) over a raw connection and
-/// returns the raw answer. Writes after the server has answered may fail; that is fine.
-async fn chunked_request(app: &TestApp, path: &str, chunks: &[&[u8]]) -> String {
+#[tokio::test]
+async fn a_body_that_cannot_be_read_is_400_not_413() {
+    let app = spawn_app().await;
+    let answer = raw_post(
+        &app,
+        "/ingest",
+        "Transfer-Encoding: chunked\r\n",
+        b"not-hex\r\n{}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("invalid_body"), "{answer}");
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+/// Sends a JSON POST to `path` over a raw connection: the extra `headers` (each ending in
+/// CRLF), then `body` as given, and nothing after it. Returns what the server answers within
+/// ten seconds; writes after it has answered may fail, which is fine.
+async fn raw_post(app: &TestApp, path: &str, headers: &str, body: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {ACME_KEY}\r\n\
-         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+         Content-Type: application/json\r\n{headers}\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    for chunk in chunks {
-        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
-        if stream.write_all(&framed).await.is_err() {
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Ok(read)) = tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+        if read == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buffer[..read]);
+        if complete_response(&answer) {
             break;
         }
     }
-    let _ = stream.write_all(b"0\r\n\r\n").await;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Whether `bytes` hold a whole HTTP response with a `content-length` body.
+fn complete_response(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .is_some_and(|length| body.len() >= length)
 }
 
 #[tokio::test]

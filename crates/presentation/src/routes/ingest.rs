@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use flate2::read::MultiGzDecoder;
+use http_body_util::LengthLimitError;
 use serde::Serialize;
 use telemetry_application::auth::{Credential, Permission};
 use telemetry_application::ingest::{
@@ -239,7 +240,18 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let bytes = to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let bytes = to_bytes(body, limit).await.map_err(|error| {
+        let error = error.into_inner();
+        if error.is::<LengthLimitError>() {
+            too_large()
+        } else {
+            // Malformed chunked framing, or a body cut off by the client.
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the request body could not be read: {error}"),
+            )
+        }
+    })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
