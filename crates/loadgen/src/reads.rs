@@ -23,7 +23,7 @@ pub struct QueryBenchArgs {
     #[arg(long, default_value_t = 200)]
     requests: usize,
     /// Unmeasured requests before each measurement (ClickHouse's caches, connections); the
-    /// first of them is reported as the cold request.
+    /// first of them is reported on its own.
     #[arg(long, default_value_t = 10)]
     warmup: usize,
     /// Depth of the deep cursor (events before it).
@@ -52,18 +52,18 @@ pub struct FreshnessArgs {
 }
 
 /// What `measure` found: latencies of the measured requests, the `X-Cache` level of each,
-/// and the latency of the very first request (before any warm-up), if there was warm-up.
+/// and the latency of the first warm-up request, if there was warm-up.
 struct Measured {
     summary: Summary,
     cache_levels: Vec<String>,
-    cold_ms: Option<f64>,
+    first_ms: Option<f64>,
 }
 
 impl Measured {
     fn line(&self, name: &str) -> String {
-        match self.cold_ms {
-            Some(cold) => format!(
-                "{}; first request (cold) {cold:.2} ms",
+        match self.first_ms {
+            Some(first) => format!(
+                "{}; first warm-up request {first:.2} ms",
                 self.summary.line(name)
             ),
             None => self.summary.line(name),
@@ -72,13 +72,13 @@ impl Measured {
 
     fn figures(&self) -> Value {
         let mut figures = self.summary.figures();
-        figures["cold_ms"] = json!(self.cold_ms);
+        figures["first_ms"] = json!(self.first_ms);
         figures
     }
 }
 
-/// Sends `request` `warmup` times unmeasured (timing only the first: the cold request),
-/// then `count` times measured, one after another; fails on any non-2xx answer.
+/// Sends `request` `warmup` times unmeasured (timing only the first), then `count` times
+/// measured, one after another; fails on any non-2xx answer.
 async fn measure(
     warmup: usize,
     count: usize,
@@ -86,7 +86,7 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let mut latencies = Latencies::default();
     let mut cache_levels = Vec::new();
-    let mut cold_ms = None;
+    let mut first_ms = None;
     for index in 0..warmup + count {
         let started = Instant::now();
         let response = request().send().await?;
@@ -101,7 +101,7 @@ async fn measure(
             bail!("{status}: {}", String::from_utf8_lossy(&body));
         }
         if index == 0 && warmup > 0 {
-            cold_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            first_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
         }
         if index >= warmup {
             latencies.record(started.elapsed());
@@ -111,7 +111,7 @@ async fn measure(
     Ok(Measured {
         summary: latencies.summary(),
         cache_levels,
-        cold_ms,
+        first_ms,
     })
 }
 
