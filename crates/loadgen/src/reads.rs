@@ -235,6 +235,27 @@ async fn answer_of(
         .with_context(|| format!("{what} answer"))
 }
 
+/// One freshness probe: ingests `event`, polls `seen` every 25 ms until it reports the
+/// event visible, then pauses for the probe interval. Returns the time from 202 to visible.
+async fn probe_then_pause(
+    client: &reqwest::Client,
+    args: &FreshnessArgs,
+    event: &Value,
+    seen: impl AsyncFnMut() -> anyhow::Result<Option<Instant>>,
+) -> anyhow::Result<Duration> {
+    let latency = stats::probe(
+        client,
+        &args.url,
+        &args.api_key,
+        event,
+        Duration::from_millis(25),
+        seen,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+    Ok(latency)
+}
+
 pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -263,17 +284,7 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
             let found = answer["pagination"]["total"].as_u64() == Some(1);
             Ok(found.then(Instant::now))
         };
-        let latency = stats::probe(
-            &client,
-            &args.url,
-            &args.api_key,
-            &event,
-            Duration::from_millis(25),
-            visible,
-        )
-        .await?;
-        latencies.record(latency);
-        tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+        latencies.record(probe_then_pause(&client, &args, &event, visible).await?);
 
         // The same through the cached summary: a metric of a name of its own, visible once
         // the rollups have it and the cache has let go of the answer computed before.
@@ -291,17 +302,7 @@ pub async fn freshness(args: FreshnessArgs) -> anyhow::Result<()> {
                 .is_some_and(|metrics| metrics.iter().any(|m| m["name"] == metric.as_str()));
             Ok(found.then(Instant::now))
         };
-        let latency = stats::probe(
-            &client,
-            &args.url,
-            &args.api_key,
-            &event,
-            Duration::from_millis(25),
-            in_summary,
-        )
-        .await?;
-        summary_latencies.record(latency);
-        tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
+        summary_latencies.record(probe_then_pause(&client, &args, &event, in_summary).await?);
     }
     let query = latencies.summary();
     let summary = summary_latencies.summary();
