@@ -121,6 +121,9 @@ pub struct RateLimitConfig {
     pub max_requests: u64,
     /// `tenant=max_requests,tenant=max_requests` (same window).
     pub overrides: String,
+    /// Requests with a missing or unknown API key allowed per client address and window
+    /// (0: not limited).
+    pub failed_auth_max_requests: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -280,6 +283,7 @@ impl Default for RateLimitConfig {
             window_ms: 60_000,
             max_requests: 1_000,
             overrides: String::new(),
+            failed_auth_max_requests: 100,
         }
     }
 }
@@ -395,6 +399,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "RATE_LIMIT_WINDOW_MS",
     "RATE_LIMIT_MAX_REQUESTS",
     "RATE_LIMIT_OVERRIDES",
+    "RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS",
     "INGEST_MAX_BATCH_EVENTS",
     "INGEST_MAX_BODY_BYTES",
     "DEDUP_WINDOW_DAYS",
@@ -492,6 +497,10 @@ impl Settings {
         env.parse("RATE_LIMIT_WINDOW_MS", &mut self.rate_limit.window_ms)?;
         env.parse("RATE_LIMIT_MAX_REQUESTS", &mut self.rate_limit.max_requests)?;
         env.text("RATE_LIMIT_OVERRIDES", &mut self.rate_limit.overrides);
+        env.parse(
+            "RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS",
+            &mut self.rate_limit.failed_auth_max_requests,
+        )?;
         env.parse("INGEST_MAX_BATCH_EVENTS", &mut self.ingest.max_batch_events)?;
         env.parse("INGEST_MAX_BODY_BYTES", &mut self.ingest.max_body_bytes)?;
         env.parse("DEDUP_WINDOW_DAYS", &mut self.ingest.dedup_window_days)?;
@@ -689,12 +698,14 @@ mod tests {
                 ("PORT", "9090"),
                 ("DATABASE_URL", "postgres://u:p@db/x"),
                 ("RATE_LIMIT_MAX_REQUESTS", "5"),
+                ("RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS", "0"),
                 ("READINESS_REQUIRED", "postgres, redis"),
             ]))
             .unwrap();
         assert_eq!(settings.server.port, 9090);
         assert_eq!(settings.database.url.expose(), "postgres://u:p@db/x");
         assert_eq!(settings.rate_limit.max_requests, 5);
+        assert_eq!(settings.rate_limit.failed_auth_max_requests, 0);
         assert_eq!(settings.readiness.required, vec!["postgres", "redis"]);
     }
 

@@ -279,6 +279,13 @@ impl Application {
             },
             overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)
                 .map_err(anyhow::Error::msg)?,
+            failed_auth: match settings.rate_limit.failed_auth_max_requests {
+                0 => None,
+                max_requests => Some(RateLimit {
+                    max_requests,
+                    window,
+                }),
+            },
         };
         let rate_limits = Arc::new(RateLimitService::new(
             Arc::new(RedisRateLimiter::new(infrastructure.redis.clone())),
@@ -416,7 +423,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         info!(port = self.port, "listening");
-        let served = axum::serve(self.listener, self.router)
+        // Peer addresses: the budget of failed authentications is kept per client address.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         info!("http server stopped; stopping background tasks");

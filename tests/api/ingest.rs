@@ -361,6 +361,8 @@ async fn missing_or_unknown_keys_are_401() {
 
     let unknown = app.ingest("not-a-real-key-123", &log_event("x")).await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    // The budget of failed authentications of this client address (default 100).
+    assert_eq!(unknown.headers()["x-ratelimit-limit"], "100");
     assert_eq!(json(unknown).await["error"]["code"], "invalid_api_key");
 
     let bearer_only = app
@@ -373,6 +375,58 @@ async fn missing_or_unknown_keys_are_401() {
         .unwrap();
     assert_eq!(bearer_only.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
+async fn failed_authentications_have_a_budget_per_client_address() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.failed_auth_max_requests = 2;
+        settings.rate_limit.window_ms = 60_000;
+    })
+    .await;
+    let first = app.ingest("not-a-real-key-123", &log_event("x")).await;
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(first.headers()["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "1");
+    assert!(first.headers().contains_key("x-ratelimit-reset"));
+    assert!(!first.headers().contains_key("retry-after"));
+
+    // OTLP routes spend the same budget.
+    let second = app
+        .client
+        .post(app.url("/v1/logs"))
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(second.headers()["x-ratelimit-remaining"], "0");
+
+    let limited = app.ingest("another-wrong-key-1", &log_event("x")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let headers = limited.headers().clone();
+    assert_eq!(headers["x-ratelimit-limit"], "2");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(json(limited).await["error"]["code"], "rate_limited");
+
+    // A valid key from the same address spends its tenant's budget, not this one.
+    let accepted = app.ingest(ACME_KEY, &log_event("after-failures")).await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    assert_eq!(accepted.headers()["x-ratelimit-limit"], "1000");
+    assert_eq!(app.stored_events("acme").await, 1);
+}
+
+#[tokio::test]
+async fn failed_authentications_are_not_limited_when_switched_off() {
+    let app = spawn_app_with(|settings| settings.rate_limit.failed_auth_max_requests = 0).await;
+    for _ in 0..3 {
+        let unknown = app.ingest("not-a-real-key-123", &log_event("x")).await;
+        assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+        assert!(!unknown.headers().contains_key("x-ratelimit-limit"));
+    }
 }
 
 #[tokio::test]

@@ -1,10 +1,13 @@
-//! Per-tenant request budgets, shared across instances, failing open.
+//! Per-tenant request budgets, shared across instances, failing open; and per client
+//! address, a budget of requests with missing or unknown credentials (it slows down guessing
+//! API keys, and gives those answers rate-limit headers too).
 //!
 //! The limiter itself lives behind the [`RateLimiter`] port (Redis in production). When it
 //! cannot answer, requests are let through: losing rate limiting for a moment is better than
 //! refusing telemetry. Every such decision is logged (at most once per second) and counted.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,13 +16,15 @@ use telemetry_domain::values::TenantId;
 use tracing::warn;
 
 use crate::metrics::Metrics;
-use crate::ports::{RateDecision, RateLimit, RateLimiter};
+use crate::ports::{RateDecision, RateLimit, RateLimiter, RateSubject};
 
-/// The default budget and per-tenant exceptions.
+/// The default budget, per-tenant exceptions, and the budget of failed authentications per
+/// client address (`None`: not limited).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitPolicy {
     pub default: RateLimit,
     pub overrides: HashMap<TenantId, RateLimit>,
+    pub failed_auth: Option<RateLimit>,
 }
 
 impl RateLimitPolicy {
@@ -85,7 +90,18 @@ impl RateLimitService {
     /// Spends one request of `tenant`'s budget.
     pub async fn check(&self, tenant: &TenantId) -> RateDecision {
         let limit = self.policy.limit_for(tenant);
-        match self.limiter.acquire(tenant, limit).await {
+        self.spend(RateSubject::Tenant(tenant), limit).await
+    }
+
+    /// Spends one request of the failed-authentication budget of `client`; `None` when that
+    /// budget is switched off.
+    pub async fn check_failed_auth(&self, client: IpAddr) -> Option<RateDecision> {
+        let limit = self.policy.failed_auth?;
+        Some(self.spend(RateSubject::FailedAuth(client), limit).await)
+    }
+
+    async fn spend(&self, subject: RateSubject<'_>, limit: RateLimit) -> RateDecision {
+        match self.limiter.acquire(subject, limit).await {
             Ok(decision) => {
                 if !decision.allowed {
                     self.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -144,6 +160,7 @@ mod tests {
                 window,
             },
             overrides,
+            failed_auth: None,
         };
         assert_eq!(
             policy

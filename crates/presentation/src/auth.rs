@@ -3,7 +3,10 @@
 //! [`ApiKeyCaller`] accepts only `X-API-Key` (ingestion); [`Caller`] accepts either an API key
 //! or `Authorization: Bearer <JWT>` (reads and administration).
 
-use axum::extract::FromRequestParts;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use telemetry_application::auth::{AuthFailure, Permission, Principal};
@@ -29,6 +32,20 @@ impl Caller {
         } else {
             Err(AuthFailure::Forbidden.into())
         }
+    }
+}
+
+/// The peer address of the connection, when the server records it (it does when serving;
+/// a router called directly, as in unit tests, has none).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Self(peer.map(|ConnectInfo(address)| address.ip())))
     }
 }
 

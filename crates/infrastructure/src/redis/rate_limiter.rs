@@ -1,12 +1,11 @@
-//! A GCRA (generic cell rate algorithm) limiter in one Lua script: one key per tenant,
-//! atomic across every instance, using Redis's clock so instances need not agree on time.
+//! A GCRA (generic cell rate algorithm) limiter in one Lua script: one key per budget
+//! (a tenant's, or a client address's budget of failed authentications), atomic across every instance, using Redis's clock so instances need not agree on time.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use telemetry_application::ports::{PortError, RateDecision, RateLimit, RateLimiter};
-use telemetry_domain::values::TenantId;
+use telemetry_application::ports::{PortError, RateDecision, RateLimit, RateLimiter, RateSubject};
 
 use super::Redis;
 
@@ -45,7 +44,7 @@ impl RedisRateLimiter {
 impl RateLimiter for RedisRateLimiter {
     async fn acquire(
         &self,
-        tenant: &TenantId,
+        subject: RateSubject<'_>,
         limit: RateLimit,
     ) -> Result<RateDecision, PortError> {
         if limit.max_requests == 0 {
@@ -59,7 +58,7 @@ impl RateLimiter for RedisRateLimiter {
         }
         let window_us = limit.window.as_micros() as f64;
         let interval_us = window_us / limit.max_requests as f64;
-        let key = self.redis.key(&format!("ratelimit:{tenant}"));
+        let key = self.redis.key(&format!("ratelimit:{subject}"));
         let script = &self.script;
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
             .redis

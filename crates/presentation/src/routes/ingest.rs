@@ -23,7 +23,7 @@ use telemetry_domain::ingest::{EventSubmission, FieldViolation};
 use telemetry_domain::values::{ApiKeyId, TenantId};
 use utoipa::ToSchema;
 
-use crate::auth::ApiKeyCaller;
+use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -117,42 +117,91 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
             ("X-RateLimit-Reset" = u64, description = "Seconds until the budget is full again"),
         )),
         (status = 400, description = "Invalid JSON or invalid events (details name index and field)", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key (the X-RateLimit-* headers describe the client address's budget of such requests)", body = ErrorBody),
         (status = 413, description = "Body or batch larger than the configured limits", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = ErrorBody),
-        (status = 429, description = "Rate limited (see Retry-After)", body = ErrorBody),
+        (status = 429, description = "Rate limited (see Retry-After): the tenant's budget, or the client address's budget of requests with a missing or unknown API key", body = ErrorBody),
         (status = 503, description = "Event store unavailable (see Retry-After)", body = ErrorBody),
     )
 )]
-#[tracing::instrument(name = "http_ingest", skip_all, fields(tenant_id = %caller.0.tenant_id))]
+#[tracing::instrument(
+    name = "http_ingest",
+    skip_all,
+    fields(tenant_id = caller.as_ref().ok().map(|caller| caller.0.tenant_id.as_str()))
+)]
 pub async fn ingest(
     State(state): State<AppState>,
-    caller: ApiKeyCaller,
+    caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let work = async |caller, decision| accept(&state, caller, &headers, body, decision).await;
-    rate_limited(&state, caller, work, IntoResponse::into_response).await
+    rate_limited(&state, caller, client, work, IntoResponse::into_response).await
 }
 
 /// What every ingestion route does around its own work: count the request, spend one
-/// request of the tenant's budget, count and render a refusal, add the rate-limit headers.
+/// request of the tenant's budget (or, when the API key is missing or unknown, of the client
+/// address's budget of failed authentications), count and render a refusal, add the
+/// rate-limit headers.
 pub(crate) async fn rate_limited(
     state: &AppState,
-    caller: ApiKeyCaller,
+    caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     work: impl AsyncFnOnce(ApiKeyCaller, RateDecision) -> Result<Response, ApiError>,
     render: impl FnOnce(ApiError) -> Response,
 ) -> Response {
     let metrics = &state.metrics;
     metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
-    let decision = state.rate_limits.check(&caller.0.tenant_id).await;
-    let mut response = work(caller, decision).await.unwrap_or_else(|error| {
+    let (result, decision) = match caller {
+        Ok(caller) => {
+            let decision = state.rate_limits.check(&caller.0.tenant_id).await;
+            (work(caller, decision).await, Some(decision))
+        }
+        Err(error) => failed_authentication(state, client, error).await,
+    };
+    let mut response = result.unwrap_or_else(|error| {
         metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
         render(error)
     });
-    apply_rate_limit_headers(response.headers_mut(), &decision);
+    if let Some(decision) = decision {
+        apply_rate_limit_headers(response.headers_mut(), &decision);
+    }
     response
+}
+
+/// A request whose API key is missing or unknown spends one request of its client address's
+/// budget: the answer is the 401, or a 429 once the budget is used up.
+async fn failed_authentication(
+    state: &AppState,
+    ClientAddress(client): ClientAddress,
+    error: ApiError,
+) -> (Result<Response, ApiError>, Option<RateDecision>) {
+    let decision = match client {
+        Some(client) if error.status == StatusCode::UNAUTHORIZED => {
+            state.rate_limits.check_failed_auth(client).await
+        }
+        _ => None,
+    };
+    let error = match decision {
+        Some(decision) if !decision.allowed => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {} requests with a missing or unknown API key from this address \
+                 per window",
+                decision.limit
+            ),
+        )
+        .retry_after(retry_after_secs(&decision)),
+        _ => error,
+    };
+    (Err(error), decision)
+}
+
+fn retry_after_secs(decision: &RateDecision) -> u64 {
+    decision.retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 async fn accept(
@@ -197,7 +246,7 @@ pub(crate) fn admit(caller: &ApiKeyCaller, decision: &RateDecision) -> Result<Ap
         return Err(ApiError::forbidden());
     }
     if !decision.allowed {
-        let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        let retry_after = retry_after_secs(decision);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

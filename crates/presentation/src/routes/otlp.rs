@@ -25,7 +25,7 @@ use serde_json::json;
 use telemetry_domain::values::Timestamp;
 
 use super::ingest::{admit, idempotency_key, media_type, rate_limited, read_body, record, Batch};
-use crate::auth::ApiKeyCaller;
+use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
 use crate::otlp::convert::Limits;
 use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
@@ -100,10 +100,11 @@ impl Encoding {
 pub async fn export_logs(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, &headers, body, Signal::Logs).await
+    export(&state, caller, client, &headers, body, Signal::Logs).await
 }
 
 /// Export metrics (OTLP/HTTP).
@@ -132,10 +133,11 @@ pub async fn export_logs(
 pub async fn export_metrics(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, &headers, body, Signal::Metrics).await
+    export(&state, caller, client, &headers, body, Signal::Metrics).await
 }
 
 /// Export traces (OTLP/HTTP).
@@ -164,35 +166,28 @@ pub async fn export_metrics(
 pub async fn export_traces(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, &headers, body, Signal::Traces).await
+    export(&state, caller, client, &headers, body, Signal::Traces).await
 }
 
 #[tracing::instrument(name = "http_otlp_export", skip_all, fields(signal = ?signal))]
 async fn export(
     state: &AppState,
     caller: Result<ApiKeyCaller, ApiError>,
+    client: ClientAddress,
     headers: &HeaderMap,
     body: Body,
     signal: Signal,
 ) -> Response {
     let encoding = Encoding::of(headers);
     let render = |error| status_response(error, encoding.unwrap_or(Encoding::Json));
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(error) => {
-            let metrics = &state.metrics;
-            metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
-            metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
-            return render(error);
-        }
-    };
     let work = async |caller, decision| {
         accept(state, caller, headers, body, &decision, signal, encoding).await
     };
-    rate_limited(state, caller, work, render).await
+    rate_limited(state, caller, client, work, render).await
 }
 
 async fn accept(
