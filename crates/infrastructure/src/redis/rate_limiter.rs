@@ -1,5 +1,6 @@
-//! A GCRA (generic cell rate algorithm) limiter in one Lua script: one key per budget
-//! (a tenant's, or a client address's budget of failed authentications), atomic across every instance, using Redis's clock so instances need not agree on time.
+//! A GCRA (generic cell rate algorithm) limiter in one Lua script: one key per budget (a
+//! tenant's, or a client address's budget of failed authentications), atomic across every
+//! instance, using Redis's clock so instances need not agree on time.
 
 use std::time::Duration;
 

@@ -159,7 +159,10 @@ pub(crate) async fn rate_limited(
             let decision = state.rate_limits.check(&caller.0.tenant_id).await;
             (work(caller, decision).await, Some(decision))
         }
-        Err(error) => failed_authentication(state, client, error).await,
+        Err(error) => {
+            let (error, decision) = failed_authentication(state, client, error).await;
+            (Err(error), decision)
+        }
     };
     let mut response = result.unwrap_or_else(|error| {
         metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
@@ -177,7 +180,7 @@ async fn failed_authentication(
     state: &AppState,
     ClientAddress(client): ClientAddress,
     error: ApiError,
-) -> (Result<Response, ApiError>, Option<RateDecision>) {
+) -> (ApiError, Option<RateDecision>) {
     let decision = match client {
         Some(client) if error.status == StatusCode::UNAUTHORIZED => {
             state.rate_limits.check_failed_auth(client).await
@@ -185,23 +188,23 @@ async fn failed_authentication(
         _ => None,
     };
     let error = match decision {
-        Some(decision) if !decision.allowed => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        Some(decision) if !decision.allowed => too_many_requests(
+            &decision,
             format!(
                 "more than {} requests with a missing or unknown API key from this address \
                  per window",
                 decision.limit
             ),
-        )
-        .retry_after(retry_after_secs(&decision)),
+        ),
         _ => error,
     };
-    (Err(error), decision)
+    (error, decision)
 }
 
-fn retry_after_secs(decision: &RateDecision) -> u64 {
-    decision.retry_after.as_secs_f64().ceil().max(1.0) as u64
+/// `429 rate_limited`, with `Retry-After` from a denying decision.
+fn too_many_requests(decision: &RateDecision, message: String) -> ApiError {
+    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(retry_after)
 }
 
 async fn accept(
@@ -246,16 +249,13 @@ pub(crate) fn admit(caller: &ApiKeyCaller, decision: &RateDecision) -> Result<Ap
         return Err(ApiError::forbidden());
     }
     if !decision.allowed {
-        let retry_after = retry_after_secs(decision);
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        return Err(too_many_requests(
+            decision,
             format!(
                 "the tenant's limit of {} requests per window is used up",
                 decision.limit
             ),
-        )
-        .retry_after(retry_after));
+        ));
     }
     match &principal.credential {
         Credential::ApiKey { key_id } => Ok(key_id.clone()),
