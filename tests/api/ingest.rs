@@ -863,3 +863,23 @@ async fn requests_over_the_time_limit_get_408_with_the_standard_body() {
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     assert_eq!(json(response).await["error"]["code"], "request_timeout");
 }
+
+#[tokio::test]
+async fn a_timed_out_ingestion_still_carries_the_rate_limit_headers() {
+    let app = spawn_app_with(|settings| settings.server.request_timeout_ms = 2_000).await;
+    // The key is checked and the budget spent at once; the rest of the body never comes.
+    for path in ["/ingest", "/v1/logs"] {
+        let answer = raw_post(&app, path, "Content-Length: 100\r\n", b"[{\"eventId\"").await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("request_timeout"), "{path}: {answer}");
+        let head = answer.to_ascii_lowercase();
+        for header in [
+            "x-ratelimit-limit:",
+            "x-ratelimit-remaining:",
+            "x-ratelimit-reset:",
+        ] {
+            assert!(head.contains(header), "{path}: no {header} in {answer}");
+        }
+    }
+    assert_eq!(app.stored_events("acme").await, 0);
+}

@@ -38,10 +38,16 @@ pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.limits.max_body_bytes;
     // Ingestion reads bodies through `routes::ingest::read_body`, which holds them to the
     // same limit once the caller and its rate limit are known; every other route is held to
-    // it by the layer.
+    // it by the layer. Ingestion also bounds its own time and catches its own panics
+    // (`within_deadline`), so those answers carry the tenant's rate-limit headers too.
     let ingestion = Router::new()
         .merge(routes::ingest::router())
-        .merge(routes::otlp::router());
+        .merge(routes::otlp::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::ingest::within_deadline,
+        ))
+        .with_state(state.clone());
     let api = Router::new()
         .merge(routes::health::router())
         .merge(routes::api_keys::router())
@@ -53,7 +59,6 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::alerts::router())
         .route(OPENAPI_PATH, get(serve_openapi))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .merge(ingestion)
         .fallback(not_found)
         .with_state(state);
     Router::new()
@@ -61,12 +66,13 @@ pub fn router(state: AppState) -> Router {
         // details; without a URL it would show "No API definition provided".
         .merge(SwaggerUi::new("/docs").config(Config::new([OPENAPI_PATH])))
         .merge(api)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .merge(ingestion)
         // Layers wrap the ones above them: the JSON error mapping must sit outside the
         // limits that answer by themselves.
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::internal(&"a request handler panicked").into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(error::ensure_json_errors))
         .layer(cors())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -1,17 +1,22 @@
 //! `POST /ingest`: push one event or a batch of events.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-
+use std::convert::Infallible;
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use flate2::read::MultiGzDecoder;
+use futures_util::FutureExt;
 use http_body_util::LengthLimitError;
 use serde::Serialize;
 use telemetry_application::auth::{Credential, Permission};
@@ -119,6 +124,7 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 400, description = "Invalid JSON or invalid events (details name index and field)", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key (the X-RateLimit-* headers describe the client address's budget of such requests)", body = ErrorBody),
         (status = 413, description = "Body or batch larger than the configured limits", body = ErrorBody),
+        (status = 408, description = "The request ran past REQUEST_TIMEOUT_MS (with the X-RateLimit-* headers once the budget was spent)", body = ErrorBody),
         (status = 415, description = "Content type is not application/json", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = ErrorBody),
         (status = 429, description = "Rate limited (see Retry-After): the tenant's budget, or the client address's budget of requests with a missing or unknown API key", body = ErrorBody),
@@ -134,11 +140,58 @@ pub async fn ingest(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let work = async |caller, decision| accept(&state, caller, &headers, body, decision).await;
-    rate_limited(&state, caller, client, work, IntoResponse::into_response).await
+    let render = IntoResponse::into_response;
+    rate_limited(&state, caller, client, slot, work, render).await
+}
+
+/// Where an ingestion route leaves its rate-limit decision, so that the answers it does not
+/// produce itself (the request timeout, a panic) still carry the `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Default)]
+pub struct RateDecisionSlot(Arc<OnceLock<RateDecision>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RateDecisionSlot {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        // Outside `within_deadline` (a router without it, as in unit tests) nobody reads it.
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+    }
+}
+
+/// The request timeout and panic guard of the ingestion routes, in place of the layers the
+/// other routes get: it answers `408 request_timeout` (or `500 internal_error`) itself and
+/// adds the rate-limit headers when the tenant's budget was already spent.
+pub(crate) async fn within_deadline(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let slot = RateDecisionSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
+    let mut response = match tokio::time::timeout(state.limits.request_timeout, handled).await {
+        Ok(Ok(response)) => return response,
+        Ok(Err(_)) => ApiError::internal(&"a request handler panicked").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "request timeout",
+        )
+        .into_response(),
+    };
+    state
+        .metrics
+        .ingest_rejected
+        .fetch_add(1, Ordering::Relaxed);
+    if let Some(decision) = slot.0.get() {
+        apply_rate_limit_headers(response.headers_mut(), decision);
+    }
+    response
 }
 
 /// What every ingestion route does around its own work: count the request, spend one
@@ -149,6 +202,7 @@ pub(crate) async fn rate_limited(
     state: &AppState,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     work: impl AsyncFnOnce(ApiKeyCaller, RateDecision) -> Result<Response, ApiError>,
     render: impl FnOnce(ApiError) -> Response,
 ) -> Response {
@@ -157,10 +211,14 @@ pub(crate) async fn rate_limited(
     let (result, decision) = match caller {
         Ok(caller) => {
             let decision = state.rate_limits.check(&caller.0.tenant_id).await;
+            let _ = slot.0.set(decision);
             (work(caller, decision).await, Some(decision))
         }
         Err(error) => {
             let (error, decision) = failed_authentication(state, client, error).await;
+            if let Some(decision) = decision {
+                let _ = slot.0.set(decision);
+            }
             (Err(error), decision)
         }
     };

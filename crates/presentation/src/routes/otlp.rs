@@ -24,7 +24,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use telemetry_domain::values::Timestamp;
 
-use super::ingest::{admit, idempotency_key, media_type, rate_limited, read_body, record, Batch};
+use super::ingest::{
+    admit, idempotency_key, media_type, rate_limited, read_body, record, Batch, RateDecisionSlot,
+};
 use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
 use crate::otlp::convert::Limits;
@@ -101,10 +103,11 @@ pub async fn export_logs(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, client, &headers, body, Signal::Logs).await
+    export(&state, caller, client, slot, &headers, body, Signal::Logs).await
 }
 
 /// Export metrics (OTLP/HTTP).
@@ -134,10 +137,20 @@ pub async fn export_metrics(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, client, &headers, body, Signal::Metrics).await
+    export(
+        &state,
+        caller,
+        client,
+        slot,
+        &headers,
+        body,
+        Signal::Metrics,
+    )
+    .await
 }
 
 /// Export traces (OTLP/HTTP).
@@ -167,10 +180,11 @@ pub async fn export_traces(
     State(state): State<AppState>,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(&state, caller, client, &headers, body, Signal::Traces).await
+    export(&state, caller, client, slot, &headers, body, Signal::Traces).await
 }
 
 #[tracing::instrument(name = "http_otlp_export", skip_all, fields(signal = ?signal))]
@@ -178,6 +192,7 @@ async fn export(
     state: &AppState,
     caller: Result<ApiKeyCaller, ApiError>,
     client: ClientAddress,
+    slot: RateDecisionSlot,
     headers: &HeaderMap,
     body: Body,
     signal: Signal,
@@ -187,7 +202,7 @@ async fn export(
     let work = async |caller, decision| {
         accept(state, caller, headers, body, &decision, signal, encoding).await
     };
-    rate_limited(state, caller, client, work, render).await
+    rate_limited(state, caller, client, slot, work, render).await
 }
 
 async fn accept(
