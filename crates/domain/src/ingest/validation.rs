@@ -109,18 +109,19 @@ impl Checker<'_> {
                 );
             }
         }
-        let event_id = self.required_text(&submission.event_id, field::EVENT_ID, EventId::parse);
-        let event_type = self.required_text(&submission.event_type, field::EVENT_TYPE, |text| {
+        let event_id = self.required_text(submission.event_id(), field::EVENT_ID, EventId::parse);
+        let event_type = self.required_text(submission.event_type(), field::EVENT_TYPE, |text| {
             EventType::parse(&text)
         });
         let service_name = self.required_text(
-            &submission.service_name,
+            submission.service_name(),
             field::SERVICE_NAME,
             ServiceName::parse,
         );
-        let timestamp = self.timestamp(&submission.timestamp, received_at);
-        let top_level_user = self.optional_text(&submission.user_id, field::USER_ID, UserId::parse);
-        let payload = self.payload(&submission.payload, event_type);
+        let timestamp = self.timestamp(submission.timestamp(), received_at);
+        let top_level_user =
+            self.optional_text(submission.user_id(), field::USER_ID, UserId::parse);
+        let payload = self.payload(submission.payload(), event_type);
 
         let (payload, payload_user) = payload?;
         if self.violations.len() > before {
@@ -139,11 +140,11 @@ impl Checker<'_> {
     /// A required JSON string, parsed into a value object.
     fn required_text<T>(
         &mut self,
-        raw: &Option<Box<RawValue>>,
+        raw: Option<&str>,
         field: &str,
         parse: impl FnOnce(String) -> Result<T, ValueError>,
     ) -> Option<T> {
-        let Some(raw) = raw.as_deref().filter(|raw| raw.get() != "null") else {
+        let Some(raw) = raw.filter(|raw| *raw != "null") else {
             self.report(field, "required", format!("{field} is required"));
             return None;
         };
@@ -153,11 +154,11 @@ impl Checker<'_> {
     /// An optional JSON string (absent or `null` is fine): `Some(None)` when absent.
     fn optional_text<T>(
         &mut self,
-        raw: &Option<Box<RawValue>>,
+        raw: Option<&str>,
         field: &str,
         parse: impl FnOnce(String) -> Result<T, ValueError>,
     ) -> Option<Option<T>> {
-        match raw.as_deref().filter(|raw| raw.get() != "null") {
+        match raw.filter(|raw| *raw != "null") {
             None => Some(None),
             Some(raw) => self.text(raw, field, parse).map(Some),
         }
@@ -165,11 +166,11 @@ impl Checker<'_> {
 
     fn text<T>(
         &mut self,
-        raw: &RawValue,
+        raw: &str,
         field: &str,
         parse: impl FnOnce(String) -> Result<T, ValueError>,
     ) -> Option<T> {
-        let Ok(text) = serde_json::from_str::<String>(raw.get()) else {
+        let Ok(text) = serde_json::from_str::<String>(raw) else {
             self.report(field, "invalid_type", format!("{field} must be a string"));
             return None;
         };
@@ -183,11 +184,7 @@ impl Checker<'_> {
         }
     }
 
-    fn timestamp(
-        &mut self,
-        raw: &Option<Box<RawValue>>,
-        received_at: Timestamp,
-    ) -> Option<Timestamp> {
+    fn timestamp(&mut self, raw: Option<&str>, received_at: Timestamp) -> Option<Timestamp> {
         let timestamp = self.required_text(raw, field::TIMESTAMP, |text| {
             Timestamp::parse_rfc3339(&text)
         })?;
@@ -205,10 +202,10 @@ impl Checker<'_> {
     /// The payload object and, when it carries one, its `userId`.
     fn payload(
         &mut self,
-        raw: &Option<Box<RawValue>>,
+        raw: Option<&str>,
         event_type: Option<EventType>,
     ) -> Option<(Payload, Option<UserId>)> {
-        let Some(raw) = raw.as_deref().filter(|raw| raw.get() != "null") else {
+        let Some(raw) = raw.filter(|raw| *raw != "null") else {
             self.report(field::PAYLOAD, "required", "payload is required");
             return None;
         };
@@ -228,7 +225,7 @@ impl Checker<'_> {
             Some(EventType::Trace) => self.trace_fields(&probe),
             Some(EventType::Log) | None => {}
         }
-        Some((Payload::from_validated(raw.get().to_string()), user))
+        Some((Payload::from_validated(raw.to_string()), user))
     }
 
     fn optional_raw_text<T>(
@@ -239,7 +236,7 @@ impl Checker<'_> {
     ) -> Option<Option<T>> {
         match raw.filter(|raw| raw.get() != "null") {
             None => Some(None),
-            Some(raw) => self.text(raw, field, parse).map(Some),
+            Some(raw) => self.text(raw.get(), field, parse).map(Some),
         }
     }
 
@@ -251,7 +248,7 @@ impl Checker<'_> {
                 "metric events need payload.name",
             ),
             Some(raw) => {
-                self.text(raw, "payload.name", MetricName::parse);
+                self.text(raw.get(), "payload.name", MetricName::parse);
             }
         }
         match probe.value.filter(|raw| raw.get() != "null") {

@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use telemetry_domain::ingest::{validate_submissions, EventSubmission};
+use telemetry_domain::ingest::{validate_submissions, EventSubmission, SubmissionFields};
 use telemetry_domain::values::Timestamp;
 
 use super::json::encode_hex;
@@ -397,15 +397,25 @@ impl Builder {
             });
             return;
         }
-        self.submissions.push(EventSubmission {
-            event_id: raw(&event.id),
-            event_type: raw(&event.event_type),
-            service_name: raw(&event.service),
-            timestamp: raw(&rfc3339(event.timestamp_nanos)),
-            user_id: event.user.as_ref().and_then(raw),
-            payload: RawValue::from_string(event.payload).ok(),
-            unexpected_fields: Vec::new(),
-        });
+        let fields = [
+            raw(&event.id),
+            raw(&event.event_type),
+            raw(&event.service),
+            raw(&rfc3339(event.timestamp_nanos)),
+            event.user.as_ref().and_then(raw),
+            RawValue::from_string(event.payload).ok(),
+        ];
+        let [event_id, event_type, service_name, timestamp, user_id, payload] =
+            fields.each_ref().map(Option::as_deref);
+        self.submissions
+            .push(EventSubmission::from_fields(SubmissionFields {
+                event_id,
+                event_type,
+                service_name,
+                timestamp,
+                user_id,
+                payload,
+            }));
         self.origins.push(at);
     }
 
@@ -1133,9 +1143,8 @@ mod tests {
 
     /// The submissions as `(eventId, serviceName, timestamp, userId, payload)` JSON.
     fn events(conversion: &Conversion) -> Vec<Value> {
-        let text = |raw: &Option<Box<RawValue>>| {
-            raw.as_ref()
-                .map(|raw| serde_json::from_str::<Value>(raw.get()).unwrap())
+        let text = |raw: Option<&str>| {
+            raw.map(|raw| serde_json::from_str::<Value>(raw).unwrap())
                 .unwrap_or(Value::Null)
         };
         conversion
@@ -1143,9 +1152,9 @@ mod tests {
             .iter()
             .map(|s| {
                 serde_json::json!({
-                    "eventId": text(&s.event_id), "eventType": text(&s.event_type),
-                    "serviceName": text(&s.service_name), "timestamp": text(&s.timestamp),
-                    "userId": text(&s.user_id), "payload": text(&s.payload),
+                    "eventId": text(s.event_id()), "eventType": text(s.event_type()),
+                    "serviceName": text(s.service_name()), "timestamp": text(s.timestamp()),
+                    "userId": text(s.user_id()), "payload": text(s.payload()),
                 })
             })
             .collect()

@@ -510,10 +510,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 
 /// One object or an array of objects.
 fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: it is not UTF-8 ({error})"),
+        )
+    })?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let parsed = match first {
-        Some(b'[') => serde_json::from_slice::<Vec<EventSubmission>>(bytes),
-        Some(b'{') => serde_json::from_slice::<EventSubmission>(bytes).map(|one| vec![one]),
+        Some(b'[') => EventSubmission::from_json_array(text),
+        Some(b'{') => EventSubmission::from_json(text).map(|one| vec![one]),
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_json",
@@ -576,6 +582,8 @@ mod tests {
         );
         let error = parse_submissions(b"[]").unwrap_err();
         assert_eq!(error.code, "empty_batch");
+        let error = parse_submissions(b"[{\"eventId\":\"\xff\"}]").unwrap_err();
+        assert_eq!(error.code, "invalid_json");
         let error = parse_submissions(b"\"text\"").unwrap_err();
         assert_eq!(error.code, "invalid_json");
         let error = parse_submissions(b"[{\"eventId\":").unwrap_err();
