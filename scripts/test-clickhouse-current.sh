@@ -58,7 +58,7 @@ for version in ${CLICKHOUSE_CURRENT_VERSIONS-24.8 26.9}; do
     done
     head -1 "$log" >&2
     grep -q "^ClickHouse $version\." "$log" || { echo "test-clickhouse-current: not ClickHouse $version" >&2; exit 1; }
-    TEST_CLICKHOUSE_URL="http://127.0.0.1:$PORT" ${CARGO:-cargo} test --test api -- --test-threads=8
+    TEST_CLICKHOUSE_URL="http://127.0.0.1:$PORT" ${CARGO:-cargo} test --test api -- --test-threads=${TEST_THREADS:-5}
     kill $shim
     wait $shim 2>/dev/null || true
     trap - EXIT
