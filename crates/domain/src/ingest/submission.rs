@@ -23,17 +23,19 @@ pub mod field {
     pub const TIMESTAMP: &str = "timestamp";
     pub const USER_ID: &str = "userId";
     pub const PAYLOAD: &str = "payload";
+
+    /// Every field above, in the order an `EventSubmission` keeps them.
+    pub const KNOWN: [&str; 6] = [
+        EVENT_ID,
+        EVENT_TYPE,
+        SERVICE_NAME,
+        TIMESTAMP,
+        USER_ID,
+        PAYLOAD,
+    ];
 }
 
-/// The known fields, in the order of [`EventSubmission::fields`].
-const KNOWN: [&str; 6] = [
-    field::EVENT_ID,
-    field::EVENT_TYPE,
-    field::SERVICE_NAME,
-    field::TIMESTAMP,
-    field::USER_ID,
-    field::PAYLOAD,
-];
+use field::KNOWN;
 const EVENT_ID: usize = 0;
 const EVENT_TYPE: usize = 1;
 const SERVICE_NAME: usize = 2;

@@ -86,15 +86,7 @@ impl Checker<'_> {
     ) -> Option<TelemetryEvent> {
         let before = self.violations.len();
         for name in &submission.unexpected_fields {
-            let is_repeat = [
-                field::EVENT_ID,
-                field::EVENT_TYPE,
-                field::SERVICE_NAME,
-                field::TIMESTAMP,
-                field::USER_ID,
-                field::PAYLOAD,
-            ]
-            .contains(&name.as_str());
+            let is_repeat = field::KNOWN.contains(&name.as_str());
             if is_repeat {
                 self.report(
                     name,

@@ -397,24 +397,18 @@ impl Builder {
             });
             return;
         }
-        let fields = [
-            raw(&event.id),
-            raw(&event.event_type),
-            raw(&event.service),
-            raw(&rfc3339(event.timestamp_nanos)),
-            event.user.as_ref().and_then(raw),
-            RawValue::from_string(event.payload).ok(),
-        ];
-        let [event_id, event_type, service_name, timestamp, user_id, payload] =
-            fields.each_ref().map(Option::as_deref);
+        let (id, event_type) = (raw(&event.id), raw(&event.event_type));
+        let (service, timestamp) = (raw(&event.service), raw(&rfc3339(event.timestamp_nanos)));
+        let user = event.user.as_ref().and_then(raw);
+        let payload = RawValue::from_string(event.payload).ok();
         self.submissions
             .push(EventSubmission::from_fields(SubmissionFields {
-                event_id,
-                event_type,
-                service_name,
-                timestamp,
-                user_id,
-                payload,
+                event_id: id.as_deref(),
+                event_type: event_type.as_deref(),
+                service_name: service.as_deref(),
+                timestamp: timestamp.as_deref(),
+                user_id: user.as_deref(),
+                payload: payload.as_deref(),
             }));
         self.origins.push(at);
     }

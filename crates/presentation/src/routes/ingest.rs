@@ -177,12 +177,8 @@ pub(crate) async fn within_deadline(
     let mut response = match tokio::time::timeout(state.limits.request_timeout, handled).await {
         Ok(Ok(response)) => return response,
         Ok(Err(_)) => ApiError::internal(&"a request handler panicked").into_response(),
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "request timeout",
-        )
-        .into_response(),
+        // Given its JSON body by `error::ensure_json_errors`, like every bare status.
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
     };
     state
         .metrics
