@@ -671,6 +671,47 @@ async fn non_json_content_types_are_415_and_gzip_bodies_are_inflated_within_limi
 }
 
 #[tokio::test]
+async fn a_small_body_that_unfolds_into_millions_of_elements_gets_a_short_answer() {
+    let app = spawn_app().await;
+    let send = |json: String| {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(json.as_bytes()).unwrap();
+        let body = encoder.finish().unwrap();
+        assert!(body.len() < 20_000, "{} bytes compressed", body.len());
+        app.client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(body)
+            .send()
+    };
+    // About 3 million empty events (9 MiB inflated): refused as soon as the 10,001st is read.
+    let empties = format!("[{}]", vec!["{}"; 3_000_000].join(","));
+    let response = send(empties).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "batch_too_large");
+    assert_eq!(
+        body["error"]["message"],
+        "a batch may hold at most 10000 events, this one has more"
+    );
+    // One event with a million unknown fields: the first 1,000 problems are listed.
+    let fields: Vec<String> = (0..1_000_000).map(|_| r#""a":0"#.to_string()).collect();
+    let response = send(format!("{{{}}}", fields.join(","))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "invalid_events");
+    assert_eq!(body["error"]["details"].as_array().unwrap().len(), 1_000);
+    assert_eq!(
+        body["error"]["message"],
+        "more than 1000 problems found (the first 1000 are listed); nothing was ingested"
+    );
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
 async fn rate_limits_answer_429_with_headers_per_tenant() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.max_requests = 2;

@@ -13,6 +13,7 @@ use telemetry_application::auth::AuthFailure;
 use telemetry_application::ingest::IngestFailure;
 use telemetry_application::ports::TokenError;
 use telemetry_application::query::QueryFailure;
+use telemetry_domain::ingest::MAX_LISTED_VIOLATIONS;
 use utoipa::ToSchema;
 
 /// Error response body.
@@ -163,17 +164,24 @@ impl From<AuthFailure> for ApiError {
 impl From<IngestFailure> for ApiError {
     fn from(failure: IngestFailure) -> Self {
         match failure {
-            IngestFailure::InvalidEvents(violations) => {
-                let count = violations.len();
+            IngestFailure::InvalidEvents(mut violations) => {
+                let message = if violations.len() > MAX_LISTED_VIOLATIONS {
+                    violations.truncate(MAX_LISTED_VIOLATIONS);
+                    format!(
+                        "more than {MAX_LISTED_VIOLATIONS} problems found (the first \
+                         {MAX_LISTED_VIOLATIONS} are listed); nothing was ingested"
+                    )
+                } else {
+                    format!(
+                        "{} problem(s) found; nothing was ingested",
+                        violations.len()
+                    )
+                };
                 let details = violations
                     .into_iter()
                     .map(|violation| serde_json::to_value(violation).unwrap_or(Value::Null))
                     .collect();
-                Self::bad_request(
-                    "invalid_events",
-                    format!("{count} problem(s) found; nothing was ingested"),
-                )
-                .with_details(details)
+                Self::bad_request("invalid_events", message).with_details(details)
             }
             IngestFailure::EmptyBatch => {
                 Self::bad_request("empty_batch", "the batch contains no events")

@@ -7,13 +7,17 @@
 //! The fields are not copied out of the request: every submission of a batch shares one copy
 //! of the body and holds where its fields lie in it (six allocations fewer per event).
 
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
 
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+use super::validation::MAX_LISTED_VIOLATIONS;
 
 /// Top-level field names of the ingestion contract.
 pub mod field {
@@ -73,18 +77,115 @@ impl PartialEq for EventSubmission {
     }
 }
 
+/// Why a JSON array was not read.
+#[derive(Debug)]
+pub enum ArrayError {
+    /// The text is not a JSON array of the expected elements.
+    Json(serde_json::Error),
+    /// The array holds more elements than allowed: reading stopped at the first one past
+    /// the limit.
+    TooMany,
+}
+
+impl fmt::Display for ArrayError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json(error) => error.fmt(formatter),
+            Self::TooMany => formatter.write_str("the array holds too many elements"),
+        }
+    }
+}
+
+impl std::error::Error for ArrayError {}
+
+/// Reads a JSON array of at most `max` elements of `T`. A longer array is not read to its
+/// end, so what a body can make the service hold is bounded by the limit, not by the body.
+pub fn json_array_at_most<'de, T: Deserialize<'de>>(
+    json: &'de str,
+    max: usize,
+) -> Result<Vec<T>, ArrayError> {
+    array_at_most(json, max, || PhantomData::<T>)
+}
+
+fn array_at_most<'de, S: DeserializeSeed<'de>>(
+    json: &'de str,
+    max: usize,
+    element: impl FnMut() -> S,
+) -> Result<Vec<S::Value>, ArrayError> {
+    let exceeded = Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let visitor = AtMost {
+        max,
+        element,
+        exceeded: &exceeded,
+    };
+    let parsed = deserializer
+        .deserialize_seq(visitor)
+        .and_then(|elements| deserializer.end().map(|()| elements));
+    parsed.map_err(|error| {
+        if exceeded.get() {
+            ArrayError::TooMany
+        } else {
+            ArrayError::Json(error)
+        }
+    })
+}
+
+struct AtMost<'f, F> {
+    max: usize,
+    element: F,
+    exceeded: &'f Cell<bool>,
+}
+
+impl<'de, S, F> Visitor<'de> for AtMost<'_, F>
+where
+    S: DeserializeSeed<'de>,
+    F: FnMut() -> S,
+{
+    type Value = Vec<S::Value>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element_seed((self.element)())? {
+            if elements.len() == self.max {
+                self.exceeded.set(true);
+                return Err(de::Error::custom("too many elements"));
+            }
+            elements.push(element);
+        }
+        Ok(elements)
+    }
+}
+
 impl EventSubmission {
     /// Parses one JSON object. Used by tests and tools.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         let source: Arc<str> = Arc::from(json);
-        let parsed: Borrowed<'_> = serde_json::from_str(&source)?;
+        let names_left = Cell::new(MAX_LISTED_VIOLATIONS + 1);
+        let mut deserializer = serde_json::Deserializer::from_str(&source);
+        let parsed = SubmissionSeed {
+            names_left: &names_left,
+        }
+        .deserialize(&mut deserializer)?;
+        deserializer.end()?;
         Ok(parsed.locate(&source))
     }
 
-    /// Parses a JSON array of event objects; the submissions share one copy of `json`.
-    pub fn from_json_array(json: &str) -> Result<Vec<Self>, serde_json::Error> {
+    /// Parses a JSON array of at most `max` event objects; the submissions share one copy
+    /// of `json`.
+    ///
+    /// Fields outside the contract are named for at most one more than the number of
+    /// problems an answer lists, over the whole array: enough to say there were more.
+    pub fn from_json_array(json: &str, max: usize) -> Result<Vec<Self>, ArrayError> {
         let source: Arc<str> = Arc::from(json);
-        let parsed: Vec<Borrowed<'_>> = serde_json::from_str(&source)?;
+        let names_left = Cell::new(MAX_LISTED_VIOLATIONS + 1);
+        let parsed = array_at_most(&source, max, || SubmissionSeed {
+            names_left: &names_left,
+        })?;
         Ok(parsed
             .into_iter()
             .map(|submission| submission.locate(&source))
@@ -173,9 +274,18 @@ impl Borrowed<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Borrowed<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(SubmissionVisitor)
+/// Reads one submission, naming unexpected fields while `names_left` lasts.
+struct SubmissionSeed<'n> {
+    names_left: &'n Cell<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for SubmissionSeed<'_> {
+    type Value = Borrowed<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(SubmissionVisitor {
+            names_left: self.names_left,
+        })
     }
 }
 
@@ -224,9 +334,21 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-struct SubmissionVisitor;
+struct SubmissionVisitor<'n> {
+    names_left: &'n Cell<usize>,
+}
 
-impl<'de> Visitor<'de> for SubmissionVisitor {
+impl SubmissionVisitor<'_> {
+    fn note_unexpected(&self, submission: &mut Borrowed<'_>, key: Key<'_>) {
+        let left = self.names_left.get();
+        if left > 0 {
+            self.names_left.set(left - 1);
+            submission.unexpected_fields.push(key.into_owned());
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for SubmissionVisitor<'_> {
     type Value = Borrowed<'de>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
@@ -238,12 +360,12 @@ impl<'de> Visitor<'de> for SubmissionVisitor {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let Some(slot) = KNOWN.iter().position(|name| *name == key.as_str()) else {
                 map.next_value::<IgnoredAny>()?;
-                submission.unexpected_fields.push(key.into_owned());
+                self.note_unexpected(&mut submission, key);
                 continue;
             };
             let value: &'de RawValue = map.next_value()?;
             if submission.fields[slot].replace(value).is_some() {
-                submission.unexpected_fields.push(key.into_owned());
+                self.note_unexpected(&mut submission, key);
             }
         }
         Ok(submission)
@@ -326,6 +448,7 @@ mod tests {
         let submissions = EventSubmission::from_json_array(
             r#"[{"eventId":"e1","payload":{"m":"a\"b"}},
                 {"payload":{"n":1},"eventId":"e\u0032","x":1}]"#,
+            2,
         )
         .unwrap();
         assert_eq!(submissions.len(), 2);
@@ -335,7 +458,48 @@ mod tests {
         assert_eq!(submissions[1].event_id(), Some(r#""e\u0032""#));
         assert_eq!(submissions[1].payload(), Some(r#"{"n":1}"#));
         assert_eq!(submissions[1].unexpected_fields, vec!["x".to_string()]);
-        assert!(EventSubmission::from_json_array(r#"[{"eventId":"e1"}, 7]"#).is_err());
+        assert!(matches!(
+            EventSubmission::from_json_array(r#"[{"eventId":"e1"}, 7]"#, 2),
+            Err(ArrayError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn an_array_past_the_limit_is_not_read_to_its_end() {
+        let three = r#"[{"eventId":"a"},{"eventId":"b"},{"eventId":"c"}]"#;
+        assert_eq!(EventSubmission::from_json_array(three, 3).unwrap().len(), 3);
+        assert!(matches!(
+            EventSubmission::from_json_array(three, 2),
+            Err(ArrayError::TooMany)
+        ));
+        // Reading stops at the first element past the limit: what follows is never parsed.
+        let broken_tail = r#"[{"eventId":"a"},{"eventId":"b"},{"eventId":"c"}, oops"#;
+        assert!(matches!(
+            EventSubmission::from_json_array(broken_tail, 2),
+            Err(ArrayError::TooMany)
+        ));
+        assert!(matches!(
+            json_array_at_most::<&RawValue>("[1,2,3]", 2),
+            Err(ArrayError::TooMany)
+        ));
+        assert!(matches!(
+            json_array_at_most::<&RawValue>("[1,2] x", 2),
+            Err(ArrayError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn unexpected_fields_are_named_up_to_one_past_what_an_answer_lists() {
+        let fields: Vec<String> = (0..MAX_LISTED_VIOLATIONS + 50)
+            .map(|n| format!(r#""x{n}":0"#))
+            .collect();
+        let event = format!("{{{}}}", fields.join(","));
+        let one = EventSubmission::from_json(&event).unwrap();
+        assert_eq!(one.unexpected_fields.len(), MAX_LISTED_VIOLATIONS + 1);
+        let batch = format!("[{event},{event}]");
+        let two = EventSubmission::from_json_array(&batch, 2).unwrap();
+        let named: usize = two.iter().map(|s| s.unexpected_fields.len()).sum();
+        assert_eq!(named, MAX_LISTED_VIOLATIONS + 1);
     }
 
     #[test]

@@ -12,6 +12,11 @@ use crate::values::{EventId, EventType, MetricName, ServiceName, Timestamp, User
 /// How far in the future an event's timestamp may lie, in microseconds (one hour).
 pub const MAX_FUTURE_SKEW_MICROS: i64 = 3_600_000_000;
 
+/// The most problems an answer lists. Validation stops once it has found one more, so the
+/// answer can say that there were more; what a hostile batch (thousands of unknown fields,
+/// say) can make the service hold and send back stays bounded.
+pub const MAX_LISTED_VIOLATIONS: usize = 1_000;
+
 /// One problem with one field of one event of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldViolation {
@@ -44,8 +49,9 @@ impl FieldViolation {
     }
 }
 
-/// Validates every submission. Returns all events, or every violation found (not only the
-/// first), so a producer can fix a batch in one round trip.
+/// Validates every submission. Returns all events, or the violations found (not only the
+/// first, so a producer can fix a batch in one round trip): all of them, or, when there are
+/// more than `MAX_LISTED_VIOLATIONS`, the first `MAX_LISTED_VIOLATIONS + 1`.
 pub fn validate_submissions(
     submissions: &[EventSubmission],
     received_at: Timestamp,
@@ -53,6 +59,9 @@ pub fn validate_submissions(
     let mut events = Vec::with_capacity(submissions.len());
     let mut violations = Vec::new();
     for (index, submission) in submissions.iter().enumerate() {
+        if violations.len() > MAX_LISTED_VIOLATIONS {
+            break;
+        }
         let mut checker = Checker {
             index,
             violations: &mut violations,
@@ -75,8 +84,13 @@ struct Checker<'v> {
 
 impl Checker<'_> {
     fn report(&mut self, field: &str, code: &str, message: impl Into<String>) {
-        self.violations
-            .push(FieldViolation::new(self.index, field, code, message));
+        self.push(FieldViolation::new(self.index, field, code, message));
+    }
+
+    fn push(&mut self, violation: FieldViolation) {
+        if self.violations.len() <= MAX_LISTED_VIOLATIONS {
+            self.violations.push(violation);
+        }
     }
 
     fn event(
@@ -169,8 +183,7 @@ impl Checker<'_> {
         match parse(text) {
             Ok(value) => Some(value),
             Err(error) => {
-                self.violations
-                    .push(FieldViolation::from_value_error(self.index, field, &error));
+                self.push(FieldViolation::from_value_error(self.index, field, &error));
                 None
             }
         }
@@ -429,5 +442,17 @@ mod tests {
         let bad = EventSubmission::from_json(r#"{"eventId":"x"}"#).unwrap();
         let violations = validate_submissions(&[good, bad], now()).unwrap_err();
         assert!(violations.iter().all(|violation| violation.index == 1));
+    }
+
+    #[test]
+    fn validation_stops_one_past_the_listed_problems() {
+        // An empty object has five problems (eventId, eventType, serviceName, timestamp and
+        // payload are required), so 1,000 of them hold 5,000.
+        let empty = EventSubmission::from_json("{}").unwrap();
+        let batch = vec![empty; 1_000];
+        let violations = validate_submissions(&batch, now()).unwrap_err();
+        assert_eq!(violations.len(), MAX_LISTED_VIOLATIONS + 1);
+        let few = vec![EventSubmission::from_json("{}").unwrap(); 3];
+        assert_eq!(validate_submissions(&few, now()).unwrap_err().len(), 15);
     }
 }

@@ -24,7 +24,9 @@ use telemetry_application::ingest::{
     body_fingerprint, IngestFailure, IngestReceipt, IngestRequest,
 };
 use telemetry_application::ports::RateDecision;
-use telemetry_domain::ingest::{EventSubmission, FieldViolation};
+use telemetry_domain::ingest::{
+    json_array_at_most, ArrayError, EventSubmission, FieldViolation, MAX_LISTED_VIOLATIONS,
+};
 use telemetry_domain::values::{ApiKeyId, TenantId};
 use utoipa::ToSchema;
 
@@ -272,7 +274,7 @@ async fn accept(
     require_json(headers)?;
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
-    let submissions = parse_submissions(&bytes)?;
+    let submissions = parse_submissions(&bytes, state.limits.max_batch_events)?;
     let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
     drop(bytes);
     let receipt = record(state, batch, submissions).await?;
@@ -437,14 +439,7 @@ pub(crate) async fn record(
 ) -> Result<IngestReceipt, ApiError> {
     let max = state.limits.max_batch_events;
     if submissions.len() > max {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!(
-                "a batch may hold at most {max} events, this one has {}",
-                submissions.len()
-            ),
-        ));
+        return Err(batch_too_large(max, Some(submissions.len())));
     }
     let request = IngestRequest {
         tenant_id: batch.tenant_id,
@@ -505,7 +500,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 }
 
 /// One object or an array of objects.
-fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
+fn parse_submissions(bytes: &[u8], max: usize) -> Result<Vec<EventSubmission>, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|error| {
         ApiError::bad_request(
             "invalid_json",
@@ -514,8 +509,10 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
     })?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let parsed = match first {
-        Some(b'[') => EventSubmission::from_json_array(text),
-        Some(b'{') => EventSubmission::from_json(text).map(|one| vec![one]),
+        Some(b'[') => EventSubmission::from_json_array(text, max),
+        Some(b'{') => EventSubmission::from_json(text)
+            .map(|one| vec![one])
+            .map_err(ArrayError::Json),
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_json",
@@ -523,13 +520,14 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
             ))
         }
     };
-    let submissions = parsed.map_err(|error| {
-        not_objects(bytes).unwrap_or_else(|| {
+    let submissions = parsed.map_err(|error| match error {
+        ArrayError::TooMany => batch_too_large(max, None),
+        ArrayError::Json(error) => not_objects(text, max).unwrap_or_else(|| {
             ApiError::bad_request(
                 "invalid_json",
                 format!("the body is not valid JSON: {error}"),
             )
-        })
+        }),
     })?;
     if submissions.is_empty() {
         return Err(ApiError::bad_request(
@@ -541,16 +539,32 @@ fn parse_submissions(bytes: &[u8]) -> Result<Vec<EventSubmission>, ApiError> {
 }
 
 /// For a well-formed JSON array with elements that are not objects: an `invalid_events`
-/// error naming each of them by index, like any other invalid event.
-fn not_objects(bytes: &[u8]) -> Option<ApiError> {
-    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_slice(bytes).ok()?;
+/// error naming each of them by index, like any other invalid event (or `413` when the
+/// array holds more than `max` elements).
+fn not_objects(text: &str, max: usize) -> Option<ApiError> {
+    let elements: Vec<&serde_json::value::RawValue> = match json_array_at_most(text, max) {
+        Ok(elements) => elements,
+        Err(ArrayError::TooMany) => return Some(batch_too_large(max, None)),
+        Err(ArrayError::Json(_)) => return None,
+    };
     let violations: Vec<FieldViolation> = elements
         .iter()
         .enumerate()
         .filter(|(_, element)| !element.get().starts_with('{'))
         .map(|(index, _)| FieldViolation::not_an_object(index))
+        .take(MAX_LISTED_VIOLATIONS + 1)
         .collect();
     (!violations.is_empty()).then(|| IngestFailure::InvalidEvents(violations).into())
+}
+
+/// `413 batch_too_large`; `count` when the whole batch was counted.
+fn batch_too_large(max: usize, count: Option<usize>) -> ApiError {
+    let count = count.map_or_else(|| "more".to_string(), |count| count.to_string());
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+        format!("a batch may hold at most {max} events, this one has {count}"),
+    )
 }
 
 fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
@@ -569,22 +583,25 @@ mod tests {
 
     #[test]
     fn bodies_may_be_one_object_or_an_array() {
-        assert_eq!(parse_submissions(br#" {"eventId":"a"}"#).unwrap().len(), 1);
         assert_eq!(
-            parse_submissions(br#"[{"eventId":"a"},{"eventId":"b"}]"#)
+            parse_submissions(br#" {"eventId":"a"}"#, 10).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            parse_submissions(br#"[{"eventId":"a"},{"eventId":"b"}]"#, 10)
                 .unwrap()
                 .len(),
             2
         );
-        let error = parse_submissions(b"[]").unwrap_err();
+        let error = parse_submissions(b"[]", 10).unwrap_err();
         assert_eq!(error.code, "empty_batch");
-        let error = parse_submissions(b"[{\"eventId\":\"\xff\"}]").unwrap_err();
+        let error = parse_submissions(b"[{\"eventId\":\"\xff\"}]", 10).unwrap_err();
         assert_eq!(error.code, "invalid_json");
-        let error = parse_submissions(b"\"text\"").unwrap_err();
+        let error = parse_submissions(b"\"text\"", 10).unwrap_err();
         assert_eq!(error.code, "invalid_json");
-        let error = parse_submissions(b"[{\"eventId\":").unwrap_err();
+        let error = parse_submissions(b"[{\"eventId\":", 10).unwrap_err();
         assert_eq!(error.code, "invalid_json");
-        let error = parse_submissions(b"[1, {}, null]").unwrap_err();
+        let error = parse_submissions(b"[1, {}, null]", 10).unwrap_err();
         assert_eq!(error.code, "invalid_events");
         let indexes: Vec<&serde_json::Value> = error
             .details
@@ -592,6 +609,32 @@ mod tests {
             .map(|detail| &detail["index"])
             .collect();
         assert_eq!(indexes, [0, 2]);
+    }
+
+    #[test]
+    fn a_batch_past_the_event_limit_is_refused_while_parsing() {
+        let three = br#"[{"eventId":"a"},{"eventId":"b"},{"eventId":"c"}]"#;
+        assert_eq!(parse_submissions(three, 3).unwrap().len(), 3);
+        let error = parse_submissions(three, 2).unwrap_err();
+        assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(error.code, "batch_too_large");
+        let error = parse_submissions(b"[1, 2, 3]", 2).unwrap_err();
+        assert_eq!(error.code, "batch_too_large");
+    }
+
+    #[test]
+    fn answers_list_at_most_so_many_problems() {
+        let ones = format!("[{}]", vec!["1"; 5_000].join(","));
+        let error = parse_submissions(ones.as_bytes(), 10_000).unwrap_err();
+        assert_eq!(error.code, "invalid_events");
+        assert_eq!(error.details.len(), MAX_LISTED_VIOLATIONS);
+        assert!(
+            error.message.starts_with("more than 1000 problems"),
+            "{}",
+            error.message
+        );
+        let two = parse_submissions(b"[1, 2]", 10).unwrap_err();
+        assert_eq!(two.message, "2 problem(s) found; nothing was ingested");
     }
 
     #[test]
