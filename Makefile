@@ -9,7 +9,7 @@ PORT ?= 8080
 TEST_THREADS ?= 5
 export PORT CARGO TEST_THREADS
 
-.PHONY: help run test stack lint fmt openapi check-layering clean-test-data test-clickhouse-current bench bench-ingest bench-query bench-alerts bench-cpu build
+.PHONY: help run test stack lint fmt openapi check-layering clean-test-data test-clickhouse-current bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080)"
@@ -55,7 +55,7 @@ fmt:
 openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
 
-bench: bench-ingest bench-query bench-alerts
+bench: bench-ingest bench-query bench-alerts bench-bodies
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
@@ -68,6 +68,9 @@ bench-query: stack
 
 bench-alerts: stack
 	@./scripts/bench-alerts.sh
+
+bench-bodies: stack
+	@./scripts/bench-bodies.sh
 
 check-layering:
 	@./scripts/check-layering.sh

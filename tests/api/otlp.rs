@@ -411,6 +411,62 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
 }
 
 #[tokio::test]
+async fn exports_of_millions_of_empty_messages_are_refused_before_decoding() {
+    let app = spawn_app().await;
+    let field = |tag: u8, payload: &[u8]| {
+        let mut out = vec![(tag << 3) | 2];
+        let mut length = payload.len();
+        while length >= 0x80 {
+            out.push((length as u8) | 0x80);
+            length >>= 7;
+        }
+        out.push(length as u8);
+        out.extend_from_slice(payload);
+        out
+    };
+    // Five million empty log records in 10 MB of protobuf (10 KB gzipped): decoded, they
+    // would take about 2.4 GB.
+    let records = [0x12, 0x00].repeat(5_000_000);
+    let export = gzip(&field(1, &field(2, &records)));
+    assert!(export.len() < 100_000);
+    let response = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .header("Content-Encoding", "gzip")
+        .body(export)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, reason) = protobuf_status(response).await;
+    assert_eq!(reason, "batch_too_large");
+    assert_eq!(
+        status.message,
+        "an export may hold at most 10000 log records"
+    );
+    // One span with three million empty attributes, as OTLP/JSON.
+    let attributes = vec!["{}"; 3_000_000].join(",");
+    let export = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{attributes}]}}]}}]}}]}}"#
+    );
+    let response = app
+        .export("traces", ACME_KEY, "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gzip(export.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let status = json(response).await;
+    assert_eq!(status["details"][0]["reason"], "batch_too_large");
+    assert_eq!(
+        status["message"],
+        "an export may hold at most 1000000 messages (resources, scopes, records, attributes \
+         and values) in all"
+    );
+    assert_eq!(app.stored_events("acme").await, 0);
+}
+
+#[tokio::test]
 async fn rate_limited_exports_carry_retry_after() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.max_requests = 1;

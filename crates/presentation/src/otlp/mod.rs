@@ -8,5 +8,6 @@
 pub mod convert;
 pub mod json;
 pub mod proto;
+pub mod size;
 
 pub use convert::{Conversion, Signal};

@@ -31,6 +31,7 @@ use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
 use crate::otlp::convert::Limits;
 use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
+use crate::otlp::size::{self, Verdict};
 use crate::otlp::{convert, Conversion, Signal};
 use crate::state::AppState;
 
@@ -243,6 +244,7 @@ async fn accept(
     let conversion = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let received_at = Timestamp::now();
+        within_size(signal, encoding, &bytes, limits.max_records)?;
         Ok::<_, ApiError>(match signal {
             Signal::Logs => convert::logs(&decode(encoding, &bytes)?, received_at, limits),
             Signal::Metrics => convert::metrics(&decode(encoding, &bytes)?, received_at, limits),
@@ -307,6 +309,37 @@ async fn accept(
     }
     let partial = (rejected > 0).then_some((rejected, error_message));
     Ok(export_response(signal, encoding, partial))
+}
+
+/// `413 batch_too_large` for an export with more records, or more messages, than decoding
+/// it may build (`crate::otlp::size`).
+fn within_size(
+    signal: Signal,
+    encoding: Encoding,
+    bytes: &[u8],
+    max_records: usize,
+) -> Result<(), ApiError> {
+    let verdict = match encoding {
+        Encoding::Protobuf => size::check_protobuf(signal, bytes, max_records),
+        Encoding::Json => size::check_json(signal, bytes, max_records),
+    };
+    let message = match verdict {
+        Verdict::Within => return Ok(()),
+        Verdict::TooManyRecords => format!(
+            "an export may hold at most {max_records} {}",
+            signal.records()
+        ),
+        Verdict::TooManyMessages => format!(
+            "an export may hold at most {} messages (resources, scopes, records, attributes \
+             and values) in all",
+            max_records.saturating_mul(size::MESSAGES_PER_RECORD)
+        ),
+    };
+    Err(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+        message,
+    ))
 }
 
 fn decode<T: Message + Default + DeserializeOwned>(
