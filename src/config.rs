@@ -733,6 +733,16 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
         let from_file = Settings::from_file(Path::new(path)).unwrap();
         assert_eq!(from_file, Settings::default());
+        // "Every setting with its default": each one is there, named by its variable.
+        let text = std::fs::read_to_string(path).unwrap();
+        let missing: Vec<&&str> = ENVIRONMENT_VARIABLES
+            .iter()
+            .filter(|name| !text.contains(&format!("# {name}")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in config/example.toml: {missing:?}"
+        );
     }
 
     #[test]

@@ -275,8 +275,19 @@ pub fn log_batch(prefix: &str, count: usize) -> Value {
     )
 }
 
+/// Five seconds ago, but never past the end of the UTC day the tests started on: events are
+/// deduplicated per day of their timestamp, so a test that sends an event again right after
+/// midnight would otherwise see it recorded twice.
 pub fn recent_timestamp() -> String {
-    (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339()
+    static END_OF_FIRST_DAY: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> =
+        std::sync::OnceLock::new();
+    let end = *END_OF_FIRST_DAY.get_or_init(|| {
+        let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+        tomorrow.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::microseconds(1)
+    });
+    (chrono::Utc::now() - chrono::Duration::seconds(5))
+        .min(end)
+        .to_rfc3339()
 }
 
 // --- Reading back ----------------------------------------------------------------------------

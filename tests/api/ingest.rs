@@ -357,7 +357,9 @@ async fn missing_or_unknown_keys_are_401() {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(json(missing).await["error"]["code"], "missing_credentials");
+    let error = json(missing).await["error"].clone();
+    assert_eq!(error["code"], "missing_credentials");
+    assert_eq!(error["message"], "send an X-API-Key header");
 
     let unknown = app.ingest("not-a-real-key-123", &log_event("x")).await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
@@ -374,6 +376,12 @@ async fn missing_or_unknown_keys_are_401() {
         .await
         .unwrap();
     assert_eq!(bearer_only.status(), StatusCode::UNAUTHORIZED);
+    let error = json(bearer_only).await["error"].clone();
+    assert_eq!(error["code"], "missing_credentials");
+    assert_eq!(
+        error["message"],
+        "ingestion takes an X-API-Key header; bearer tokens are for reads and administration"
+    );
     assert_eq!(app.stored_events("acme").await, 0);
 }
 

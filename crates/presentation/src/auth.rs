@@ -66,6 +66,17 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if header_text(&parts.headers, API_KEY_HEADER).is_none() {
+            let mut error = ApiError::from(AuthFailure::Missing);
+            if parts.headers.contains_key(header::AUTHORIZATION) {
+                error.message = "ingestion takes an X-API-Key header; bearer tokens are for \
+                                 reads and administration"
+                    .to_string();
+            } else {
+                error.message = "send an X-API-Key header".to_string();
+            }
+            return Err(error);
+        }
         authenticate_key(state, &parts.headers).await.map(Self)
     }
 }

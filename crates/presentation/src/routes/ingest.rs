@@ -127,7 +127,7 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 401, description = "Missing or unknown API key (the X-RateLimit-* headers describe the client address's budget of such requests)", body = ErrorBody),
         (status = 413, description = "Body or batch larger than the configured limits", body = ErrorBody),
         (status = 408, description = "The request ran past REQUEST_TIMEOUT_MS (with the X-RateLimit-* headers once the budget was spent)", body = ErrorBody),
-        (status = 415, description = "Content type is not application/json", body = ErrorBody),
+        (status = 415, description = "Content type is not application/json (`unsupported_media_type`), or a Content-Encoding other than gzip (`unsupported_encoding`)", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = ErrorBody),
         (status = 429, description = "Rate limited (see Retry-After): the tenant's budget, or the client address's budget of requests with a missing or unknown API key", body = ErrorBody),
         (status = 503, description = "Event store unavailable (see Retry-After)", body = ErrorBody),
