@@ -249,6 +249,61 @@ async fn validation_errors_name_index_field_and_code_and_store_nothing() {
             "payload.attributes",
             "invalid_type",
         ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"name": "cpu"}),
+            ),
+            "payload.value",
+            "required",
+        ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"name": ["cpu"], "value": 1}),
+            ),
+            "payload.name",
+            "invalid_type",
+        ),
+        (
+            with(
+                metric_event("m", "cpu", 1.0),
+                "payload",
+                json!({"name": "cpu", "value": 1, "unit": 5}),
+            ),
+            "payload.unit",
+            "invalid_type",
+        ),
+        (
+            with(
+                with(base.clone(), "eventType", json!("trace")),
+                "payload",
+                json!({"traceId": 1}),
+            ),
+            "payload.traceId",
+            "invalid_type",
+        ),
+        (
+            with(
+                with(base.clone(), "eventType", json!("trace")),
+                "payload",
+                json!({"spanId": {"id": "s"}}),
+            ),
+            "payload.spanId",
+            "invalid_type",
+        ),
+        (
+            with(base.clone(), "userId", json!("u".repeat(129))),
+            "userId",
+            "too_long",
+        ),
+        (
+            with(base.clone(), "timestamp", json!("2200-01-01T00:00:00Z")),
+            "timestamp",
+            "timestamp_out_of_range",
+        ),
     ];
     for (event, field, code) in cases {
         assert_rejected(event, field, code).await;
@@ -260,13 +315,14 @@ async fn what_a_json_value_cannot_show_is_rejected_by_field_too() {
     // A field given twice, and a number beyond f64: serde_json::Value would hide both.
     let app = spawn_app().await;
     let timestamp = crate::helpers::recent_timestamp();
-    for (body, field) in [
+    for (body, field, code) in [
         (
             format!(
                 r#"[{{"eventId":"a","eventId":"b","eventType":"log","serviceName":"api",
                 "timestamp":"{timestamp}","payload":{{}}}}]"#
             ),
             "eventId",
+            "duplicate_field",
         ),
         (
             format!(
@@ -274,6 +330,16 @@ async fn what_a_json_value_cannot_show_is_rejected_by_field_too() {
                 "timestamp":"{timestamp}","payload":{{"name":"cpu","value":1e400}}}}]"#
             ),
             "payload.value",
+            "invalid_type",
+        ),
+        // A single object rather than an array: its problems name index 0.
+        (
+            format!(
+                r#"{{"eventId":"s","eventType":"log","serviceName":"api",
+                "timestamp":"{timestamp}","payload":[]}}"#
+            ),
+            "payload",
+            "invalid_type",
         ),
     ] {
         let response = app
@@ -290,6 +356,7 @@ async fn what_a_json_value_cannot_show_is_rejected_by_field_too() {
         assert_eq!(error["error"]["code"], "invalid_events", "{error}");
         assert_eq!(error["error"]["details"][0]["index"], 0, "{error}");
         assert_eq!(error["error"]["details"][0]["field"], field, "{error}");
+        assert_eq!(error["error"]["details"][0]["code"], code, "{error}");
     }
     assert_eq!(app.stored_events("acme").await, 0);
 }

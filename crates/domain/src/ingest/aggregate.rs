@@ -290,6 +290,132 @@ mod tests {
             }]));
     }
 
+    /// Each rule of the ingestion contract, given a batch of one valid event and one that
+    /// breaks the rule: the batch is refused (no events) with the rule's field and code,
+    /// naming the second event.
+    #[test]
+    fn every_validation_rule_refuses_the_whole_batch() {
+        let long = "x".repeat(129);
+        let event = |fields: &str| format!("{{{fields}}}");
+        let base = |id: &str, event_type: &str, payload: &str| {
+            format!(
+                r#""eventId":{id},"eventType":{event_type},"serviceName":"api",
+                "timestamp":"2026-01-21T11:00:00Z","payload":{payload}"#
+            )
+        };
+        let log = |payload: &str| event(&base(r#""e""#, r#""log""#, payload));
+        let metric = |payload: &str| event(&base(r#""m""#, r#""metric""#, payload));
+        let trace = |payload: &str| event(&base(r#""t""#, r#""trace""#, payload));
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                log("{}").replace(r#""eventId":"e","#, ""),
+                "eventId",
+                "required",
+            ),
+            (
+                event(&base("7", r#""log""#, "{}")),
+                "eventId",
+                "invalid_type",
+            ),
+            (event(&base(r#""""#, r#""log""#, "{}")), "eventId", "empty"),
+            (
+                event(&base(&format!(r#""{long}""#), r#""log""#, "{}")),
+                "eventId",
+                "too_long",
+            ),
+            (
+                event(&base(r#""e""#, r#""span""#, "{}")),
+                "eventType",
+                "unknown_value",
+            ),
+            (
+                log("{}").replace(r#""serviceName":"api""#, r#""serviceName":"""#),
+                "serviceName",
+                "empty",
+            ),
+            (
+                log("{}").replace("2026-01-21T11:00:00Z", "yesterday"),
+                "timestamp",
+                "invalid_timestamp",
+            ),
+            (
+                log("{}").replace("2026-01-21T11:00:00Z", "2200-01-01T00:00:00Z"),
+                "timestamp",
+                "timestamp_out_of_range",
+            ),
+            (
+                log("{}").replace("2026-01-21T11:00:00Z", "2026-01-21T13:00:01Z"),
+                "timestamp",
+                "timestamp_in_future",
+            ),
+            (log(r#""text""#), "payload", "invalid_type"),
+            (log(r#"{"userId":7}"#), "payload.userId", "invalid_type"),
+            (
+                log("{}").replace(r#""payload""#, &format!(r#""userId":"{long}","payload""#)),
+                "userId",
+                "too_long",
+            ),
+            (metric(r#"{"value":1}"#), "payload.name", "required"),
+            (
+                metric(r#"{"name":3,"value":1}"#),
+                "payload.name",
+                "invalid_type",
+            ),
+            (metric(r#"{"name":"cpu"}"#), "payload.value", "required"),
+            (
+                metric(r#"{"name":"cpu","value":"1"}"#),
+                "payload.value",
+                "invalid_type",
+            ),
+            (
+                metric(r#"{"name":"cpu","value":1,"unit":5}"#),
+                "payload.unit",
+                "invalid_type",
+            ),
+            (
+                metric(r#"{"name":"cpu","value":1,"attributes":{"a":1}}"#),
+                "payload.attributes",
+                "invalid_type",
+            ),
+            (trace(r#"{"traceId":1}"#), "payload.traceId", "invalid_type"),
+            (trace(r#"{"spanId":[]}"#), "payload.spanId", "invalid_type"),
+            (
+                trace(r#"{"durationMs":-1}"#),
+                "payload.durationMs",
+                "out_of_range",
+            ),
+            (
+                log("{}").replace(r#""payload""#, r#""colour":"red","payload""#),
+                "colour",
+                "unknown_field",
+            ),
+            (
+                log("{}").replace(r#""payload""#, r#""eventId":"again","payload""#),
+                "eventId",
+                "duplicate_field",
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (json, field, code) in cases {
+            let bad = EventSubmission::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            let result = BatchTest::with(())
+                .given_no_previous_events()
+                .when(command(vec![submission("ok", "log", LOG), bad]))
+                .inspect_result();
+            let Err(IngestError::InvalidEvents(violations)) = result else {
+                panic!("{json}: expected invalid events, got {result:?}");
+            };
+            let found: Vec<(usize, &str, &str)> = violations
+                .iter()
+                .map(|v| (v.index, v.field.as_str(), v.code.as_str()))
+                .collect();
+            if found != [(1, field, code)] {
+                wrong.push(format!("{json}: {found:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
     #[test]
     fn an_empty_batch_is_refused() {
         BatchTest::with(())
