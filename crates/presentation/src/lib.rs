@@ -38,14 +38,20 @@ pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.limits.max_body_bytes;
     // Ingestion reads bodies through `routes::ingest::read_body`, which holds them to the
     // same limit once the caller and its rate limit are known; every other route is held to
-    // it by the layer. Ingestion also bounds its own time and catches its own panics
-    // (`within_deadline`), so those answers carry the tenant's rate-limit headers too.
+    // it by the layer. Ingestion has its own timeout and panic guard (the same tower-http
+    // layers), wrapped by `refusals_carry_rate_limits`, so that their answers carry the
+    // tenant's rate-limit headers too.
     let ingestion = Router::new()
         .merge(routes::ingest::router())
         .merge(routes::otlp::router())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            routes::ingest::within_deadline,
+            routes::ingest::refusals_carry_rate_limits,
         ))
         .with_state(state.clone());
     let api = Router::new()
@@ -70,9 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingestion)
         // Layers wrap the ones above them: the JSON error mapping must sit outside the
         // limits that answer by themselves.
-        .layer(CatchPanicLayer::custom(|_| {
-            error::ApiError::internal(&"a request handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::map_response(error::ensure_json_errors))
         .layer(cors())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -85,6 +89,11 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The answer to a request whose handler panicked (the cause is logged, not returned).
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    error::ApiError::internal(&"a request handler panicked").into_response()
 }
 
 fn cors() -> CorsLayer {

@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -16,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use flate2::read::MultiGzDecoder;
-use futures_util::FutureExt;
 use http_body_util::LengthLimitError;
 use serde::Serialize;
 use telemetry_application::auth::{Credential, Permission};
@@ -154,39 +152,49 @@ pub async fn ingest(
 /// Where an ingestion route leaves its rate-limit decision, so that the answers it does not
 /// produce itself (the request timeout, a panic) still carry the `X-RateLimit-*` headers.
 #[derive(Debug, Clone, Default)]
-pub struct RateDecisionSlot(Arc<OnceLock<RateDecision>>);
+pub struct RateDecisionSlot(Arc<SlotState>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    decision: OnceLock<RateDecision>,
+    /// The route rendered its own answer (headers included).
+    answered: AtomicBool,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for RateDecisionSlot {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        // Outside `within_deadline` (a router without it, as in unit tests) nobody reads it.
+        // Outside `refusals_carry_rate_limits` (a router without it, as in unit tests)
+        // nobody reads it.
         Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
     }
 }
 
-/// The request timeout and panic guard of the ingestion routes, in place of the layers the
-/// other routes get: it answers `408 request_timeout` (or `500 internal_error`) itself and
-/// adds the rate-limit headers when the tenant's budget was already spent.
-pub(crate) async fn within_deadline(
+/// Wraps the ingestion routes' request timeout and panic guard (tower-http's `TimeoutLayer`
+/// and `CatchPanicLayer`, below this in `crate::router`): their `408` and `500`, which no
+/// route rendered, are counted as refusals and get the rate-limit headers when the tenant's
+/// budget was already spent.
+pub(crate) async fn refusals_carry_rate_limits(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let slot = RateDecisionSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let handled = AssertUnwindSafe(next.run(request)).catch_unwind();
-    let mut response = match tokio::time::timeout(state.limits.request_timeout, handled).await {
-        Ok(Ok(response)) => return response,
-        Ok(Err(_)) => ApiError::internal(&"a request handler panicked").into_response(),
-        // Given its JSON body by `error::ensure_json_errors`, like every bare status.
-        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
-    };
+    let mut response = next.run(request).await;
+    let by_a_layer = matches!(
+        response.status(),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::INTERNAL_SERVER_ERROR
+    );
+    if !by_a_layer || slot.0.answered.load(Ordering::Acquire) {
+        return response;
+    }
     state
         .metrics
         .ingest_rejected
         .fetch_add(1, Ordering::Relaxed);
-    if let Some(decision) = slot.0.get() {
+    if let Some(decision) = slot.0.decision.get() {
         apply_rate_limit_headers(response.headers_mut(), decision);
     }
     response
@@ -209,13 +217,13 @@ pub(crate) async fn rate_limited(
     let (result, decision) = match caller {
         Ok(caller) => {
             let decision = state.rate_limits.check(&caller.0.tenant_id).await;
-            let _ = slot.0.set(decision);
+            let _ = slot.0.decision.set(decision);
             (work(caller, decision).await, Some(decision))
         }
         Err(error) => {
             let (error, decision) = failed_authentication(state, client, error).await;
             if let Some(decision) = decision {
-                let _ = slot.0.set(decision);
+                let _ = slot.0.decision.set(decision);
             }
             (Err(error), decision)
         }
@@ -227,6 +235,7 @@ pub(crate) async fn rate_limited(
     if let Some(decision) = decision {
         apply_rate_limit_headers(response.headers_mut(), &decision);
     }
+    slot.0.answered.store(true, Ordering::Release);
     response
 }
 
