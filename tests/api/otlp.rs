@@ -413,14 +413,11 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
 #[tokio::test]
 async fn exports_of_millions_of_empty_messages_are_refused_before_decoding() {
     let app = spawn_app().await;
-    let field = |tag: u8, payload: &[u8]| {
-        let mut out = vec![(tag << 3) | 2];
-        let mut length = payload.len();
-        while length >= 0x80 {
-            out.push((length as u8) | 0x80);
-            length >>= 7;
-        }
-        out.push(length as u8);
+    let field = |tag: u32, payload: &[u8]| {
+        use prost::encoding::{encode_key, encode_varint, WireType};
+        let mut out = Vec::with_capacity(payload.len() + 8);
+        encode_key(tag, WireType::LengthDelimited, &mut out);
+        encode_varint(payload.len() as u64, &mut out);
         out.extend_from_slice(payload);
         out
     };

@@ -65,6 +65,11 @@ impl Signal {
         }
     }
 
+    /// Why an export with more records than `max` is refused.
+    pub fn too_many_records(self, max: usize) -> String {
+        format!("an export may hold at most {max} {}", self.records())
+    }
+
     /// The JSON name of the rejected count in the signal's `partialSuccess`.
     pub fn rejected_field(self) -> &'static str {
         match self {
@@ -354,11 +359,7 @@ impl Builder {
         self.records += 1;
         self.weight += weight;
         if self.weight > self.limits.max_records {
-            self.too_large = Some(format!(
-                "an export may hold at most {} {}",
-                self.limits.max_records,
-                self.signal.records()
-            ));
+            self.too_large = Some(self.signal.too_many_records(self.limits.max_records));
             return false;
         }
         true

@@ -440,14 +440,11 @@ mod tests {
         }
     }
 
-    fn field(tag: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![(tag << 3) | 2];
-        let mut length = payload.len();
-        while length >= 0x80 {
-            out.push((length as u8) | 0x80);
-            length >>= 7;
-        }
-        out.push(length as u8);
+    fn field(tag: u32, payload: &[u8]) -> Vec<u8> {
+        use prost::encoding::{encode_key, encode_varint, WireType};
+        let mut out = Vec::with_capacity(payload.len() + 8);
+        encode_key(tag, WireType::LengthDelimited, &mut out);
+        encode_varint(payload.len() as u64, &mut out);
         out.extend_from_slice(payload);
         out
     }

@@ -331,10 +331,7 @@ fn within_size(
     };
     let message = match verdict {
         Verdict::Within => return Ok(()),
-        Verdict::TooManyRecords => format!(
-            "an export may hold at most {max_records} {}",
-            signal.records()
-        ),
+        Verdict::TooManyRecords => signal.too_many_records(max_records),
         Verdict::TooManyMessages => format!(
             "an export may hold at most {} messages (resources, scopes, records, attributes \
              and values) in all",
