@@ -1,4 +1,4 @@
-# The targets a person runs are the targets CI runs (.ci/run calls `make lint test`).
+# The targets a person runs are the targets CI runs (.ci/run calls `make lint`, then `make test`).
 
 CARGO ?= cargo
 PORT ?= 8080

@@ -98,6 +98,38 @@ async fn concurrent_retries_of_one_batch_record_each_event_once() {
     assert_eq!(app.stored_events("acme").await, 200);
 }
 
+/// Two batches holding the same ids in opposite orders, sent at once: Postgres can find the
+/// two commits deadlocked on each other's deduplication claims. Either way each event is
+/// recorded once and both producers hear 202 (a deadlock is a conflict, resolved like one).
+#[tokio::test]
+async fn concurrent_batches_claiming_the_same_ids_in_opposite_orders_both_succeed() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let rounds = 6;
+    for round in 0..rounds {
+        let logs = |prefix: &'static str| {
+            (0..300).map(move |i| log_event(&format!("{round}-{prefix}-{i}")))
+        };
+        let metrics = |prefix: &'static str| {
+            (0..300).map(move |i| metric_event(&format!("{round}-{prefix}-{i}"), "latency", 1.0))
+        };
+        // Sections are claimed logs first: one batch claims the a-ids first, the other the b-ids.
+        let first: Vec<Value> = logs("a").chain(metrics("b")).collect();
+        let second: Vec<Value> = logs("b").chain(metrics("a")).collect();
+        let requests = [first, second].map(|batch| {
+            let app = app.clone();
+            tokio::spawn(async move { app.ingest_ok(ACME_KEY, &Value::Array(batch)).await })
+        });
+        let mut counted = (0, 0);
+        for request in requests {
+            let receipt = request.await.unwrap();
+            counted.0 += receipt["ingested"].as_u64().unwrap();
+            counted.1 += receipt["duplicates"].as_u64().unwrap();
+        }
+        assert_eq!(counted, (600, 600), "round {round}");
+    }
+    assert_eq!(app.stored_events("acme").await, rounds * 600);
+}
+
 /// One invalid event among valid ones: 400, the event's index and field named, nothing stored.
 async fn assert_rejected(event: Value, field: &str, code: &str) {
     let app = spawn_app().await;
