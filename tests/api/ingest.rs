@@ -364,6 +364,16 @@ async fn what_a_json_value_cannot_show_is_rejected_by_field_too() {
             "payload.value",
             "invalid_type",
         ),
+        // Accepted, a metric given twice a value would be dropped by every reader of the
+        // stored payload.
+        (
+            format!(
+                r#"[{{"eventId":"v","eventType":"metric","serviceName":"api",
+                "timestamp":"{timestamp}","payload":{{"name":"cpu","value":"x","value":1}}}}]"#
+            ),
+            "payload.value",
+            "duplicate_field",
+        ),
         // A single object rather than an array: its problems name index 0.
         (
             format!(

@@ -394,6 +394,22 @@ mod tests {
                 "eventId",
                 "duplicate_field",
             ),
+            // Valid either way, but which one counts would be a guess.
+            (
+                metric(r#"{"name":"cpu","value":1,"value":2}"#),
+                "payload.value",
+                "duplicate_field",
+            ),
+            (
+                trace(r#"{"spanId":"a","sp\u0061nId":"b"}"#),
+                "payload.spanId",
+                "duplicate_field",
+            ),
+            (
+                log(r#"{"userId":"u1","userId":"u2"}"#),
+                "payload.userId",
+                "duplicate_field",
+            ),
         ];
         let mut wrong = Vec::new();
         for (json, field, code) in cases {

@@ -383,6 +383,9 @@ pub(crate) struct PayloadProbe<'a> {
     pub trace_id: Option<&'a RawValue>,
     pub span_id: Option<&'a RawValue>,
     pub duration_ms: Option<&'a RawValue>,
+    /// Fields above given more than once, by name (the last one is kept above). Readers of
+    /// stored payloads refuse such a payload, so validation must too.
+    pub repeated: Vec<&'static str>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for PayloadProbe<'a> {
@@ -403,21 +406,25 @@ impl<'de: 'a, 'a> Visitor<'de> for PayloadProbeVisitor<'a> {
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut probe = PayloadProbe::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let slot = match key.as_str() {
-                "name" => &mut probe.name,
-                "value" => &mut probe.value,
-                "unit" => &mut probe.unit,
-                "attributes" => &mut probe.attributes,
-                "userId" => &mut probe.user_id,
-                "traceId" => &mut probe.trace_id,
-                "spanId" => &mut probe.span_id,
-                "durationMs" => &mut probe.duration_ms,
+            let (name, slot) = match key.as_str() {
+                "name" => ("name", &mut probe.name),
+                "value" => ("value", &mut probe.value),
+                "unit" => ("unit", &mut probe.unit),
+                "attributes" => ("attributes", &mut probe.attributes),
+                "userId" => ("userId", &mut probe.user_id),
+                "traceId" => ("traceId", &mut probe.trace_id),
+                "spanId" => ("spanId", &mut probe.span_id),
+                "durationMs" => ("durationMs", &mut probe.duration_ms),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
             };
-            *slot = Some(map.next_value::<&'de RawValue>()?);
+            if slot.replace(map.next_value::<&'de RawValue>()?).is_some()
+                && !probe.repeated.contains(&name)
+            {
+                probe.repeated.push(name);
+            }
         }
         Ok(probe)
     }

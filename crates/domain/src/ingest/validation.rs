@@ -222,6 +222,23 @@ impl Checker<'_> {
             );
             return None;
         };
+        // Only the fields this event type gives a meaning to: a log may repeat any key.
+        let meaningful: &[&str] = match event_type {
+            Some(EventType::Metric) => &["userId", "name", "value", "unit", "attributes"],
+            Some(EventType::Trace) => &["userId", "traceId", "spanId", "durationMs"],
+            Some(EventType::Log) | None => &["userId"],
+        };
+        for name in probe
+            .repeated
+            .iter()
+            .filter(|name| meaningful.contains(name))
+        {
+            self.report(
+                &format!("payload.{name}"),
+                "duplicate_field",
+                format!("payload.{name} is given more than once"),
+            );
+        }
         let user = self
             .optional_raw_text(probe.user_id, "payload.userId", UserId::parse)
             .flatten();
@@ -315,6 +332,7 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::record::MetricSample;
 
     fn now() -> Timestamp {
         Timestamp::parse_rfc3339("2026-01-21T12:00:00Z").unwrap()
@@ -421,6 +439,31 @@ mod tests {
             codes(&with(r#"{"name":"cpu","value":1,"attributes":{"a":1}}"#)),
             vec![("payload.attributes".into(), "invalid_type".into())]
         );
+    }
+
+    #[test]
+    fn a_payload_may_repeat_only_keys_its_type_does_not_read() {
+        let event = |event_type: &str, payload: &str| {
+            format!(
+                r#"{{"eventId":"m","eventType":"{event_type}","serviceName":"s",
+                "timestamp":"2026-01-21T11:00:00Z","payload":{payload}}}"#
+            )
+        };
+        // Every reader of the stored payload (the rollups, alerting) refuses a repeated key.
+        let repeated_value = event("metric", r#"{"name":"cpu","value":1,"value":2}"#);
+        assert_eq!(
+            codes(&repeated_value),
+            vec![("payload.value".into(), "duplicate_field".into())]
+        );
+        let sample = r#"{"name":"cpu","value":1,"note":"a","note":"b"}"#;
+        let events = check(&event("metric", sample)).unwrap();
+        assert!(MetricSample::from_payload(&events[0].payload).is_ok());
+        // A log's payload is kept as sent; only userId means something in it.
+        assert!(check(&event(
+            "log",
+            r#"{"name":"a","name":"b","value":1,"value":2}"#
+        ))
+        .is_ok());
     }
 
     #[test]
