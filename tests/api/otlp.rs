@@ -198,6 +198,37 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// More invalid records than `/ingest` lists problems for (1,000): each one is still
+/// rejected on its own and the valid ones recorded, not the whole export refused.
+#[tokio::test]
+async fn thousands_of_invalid_records_are_each_rejected_and_the_rest_recorded() {
+    let app = spawn_app().await;
+    let nanos = |at: chrono::DateTime<chrono::Utc>| at.timestamp_nanos_opt().unwrap().to_string();
+    let now = nanos(chrono::Utc::now());
+    let later = nanos(chrono::Utc::now() + chrono::Duration::hours(3));
+    let records: Vec<Value> = (0..1_205)
+        .map(|i| {
+            let stamp = if i % 241 == 0 { &now } else { &later };
+            json!({"timeUnixNano": stamp, "body": {"stringValue": format!("line {i}")}})
+        })
+        .collect();
+    let export = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
+    let response = app
+        .export("logs", ACME_KEY, "application/json")
+        .body(export.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let partial = &json(response).await["partialSuccess"];
+    assert_eq!(partial["rejectedLogRecords"], "1200", "{partial}");
+    assert!(partial["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("1200 of 1205 log records rejected"));
+    assert_eq!(app.stored_events("acme").await, 5);
+}
+
 #[tokio::test]
 async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
     let app = spawn_app().await;

@@ -21,5 +21,6 @@ pub use events::{BatchAccepted, IngestBatchEvent, TypeCounts};
 pub use record::{EventSection, MetricSample, Payload, TelemetryEvent};
 pub use submission::{field, json_array_at_most, ArrayError, EventSubmission, SubmissionFields};
 pub use validation::{
-    validate_submissions, FieldViolation, MAX_FUTURE_SKEW_MICROS, MAX_LISTED_VIOLATIONS,
+    first_violation_of_each, validate_submissions, FieldViolation, MAX_FUTURE_SKEW_MICROS,
+    MAX_LISTED_VIOLATIONS,
 };

@@ -77,6 +77,28 @@ pub fn validate_submissions(
     }
 }
 
+/// The first problem of every invalid submission, however many there are (at most one per
+/// submission, so bounded by the batch). For callers that drop invalid events one by one
+/// instead of refusing the batch: OTLP's partial success.
+pub fn first_violation_of_each(
+    submissions: &[EventSubmission],
+    received_at: Timestamp,
+) -> Vec<FieldViolation> {
+    let mut found = Vec::new();
+    let mut violations = Vec::new();
+    for (index, submission) in submissions.iter().enumerate() {
+        let mut checker = Checker {
+            index,
+            violations: &mut violations,
+        };
+        checker.event(submission, received_at);
+        if let Some(first) = violations.drain(..).next() {
+            found.push(first);
+        }
+    }
+    found
+}
+
 struct Checker<'v> {
     index: usize,
     violations: &'v mut Vec<FieldViolation>,
@@ -438,6 +460,22 @@ mod tests {
         assert_eq!(
             codes(&with(r#"{"name":"cpu","value":1,"attributes":{"a":1}}"#)),
             vec![("payload.attributes".into(), "invalid_type".into())]
+        );
+    }
+
+    #[test]
+    fn first_violation_of_each_names_every_invalid_event_once() {
+        let bad = LOG.replace(r#""serviceName":"#, r#""colour":1,"serviceName":"#);
+        let bad = bad.replace(r#""eventType":"log""#, r#""eventType":"span""#);
+        let submissions: Vec<EventSubmission> = (0..MAX_LISTED_VIOLATIONS * 2 + 1)
+            .map(|i| EventSubmission::from_json(if i % 2 == 0 { &bad } else { LOG }).unwrap())
+            .collect();
+        let found = first_violation_of_each(&submissions, now());
+        assert_eq!(found.len(), MAX_LISTED_VIOLATIONS + 1);
+        assert!(found.iter().enumerate().all(|(n, v)| v.index == 2 * n));
+        assert!(
+            validate_submissions(&submissions, now()).unwrap_err().len()
+                <= MAX_LISTED_VIOLATIONS + 1
         );
     }
 

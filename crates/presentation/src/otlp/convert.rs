@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use telemetry_domain::ingest::{validate_submissions, EventSubmission, SubmissionFields};
+use telemetry_domain::ingest::{first_violation_of_each, EventSubmission, SubmissionFields};
 use telemetry_domain::values::Timestamp;
 
 use super::json::encode_hex;
@@ -747,11 +747,11 @@ impl Builder {
     /// Validates every event as `/ingest` does; a record any of whose events is invalid is
     /// rejected with all its events.
     fn finish(mut self) -> Conversion {
-        if let Err(violations) = validate_submissions(&self.submissions, self.received_at) {
-            for violation in violations {
-                let at = self.origins[violation.index];
-                self.reject(at, violation.message);
-            }
+        // Every invalid event, not the first 1,000 problems `/ingest` lists: one left unmarked
+        // would make the aggregate refuse the whole export.
+        for violation in first_violation_of_each(&self.submissions, self.received_at) {
+            let at = self.origins[violation.index];
+            self.reject(at, violation.message);
         }
         let rejected = &self.rejected;
         let submissions = self
