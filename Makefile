@@ -53,7 +53,8 @@ fmt:
 	$(CARGO) fmt --all
 
 openapi:
-	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json
+	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json.tmp
+	mv openapi/openapi.json.tmp openapi/openapi.json
 
 bench: bench-ingest bench-query bench-alerts bench-bodies
 

@@ -241,6 +241,8 @@ fn if_match(headers: &HeaderMap) -> Result<IfVersion, ApiError> {
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 409, description = "The tenant has as many rules as it may have (`rule_limit_reached`)", body = ErrorBody),
+        (status = 409, description = "Concurrent changes kept winning (`rule_conflict`); retry", body = ErrorBody),
+        (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn create_rule(
     State(state): State<AppState>,
@@ -265,7 +267,11 @@ pub async fn create_rule(
 /// The tenant's rules (the list follows changes within a moment).
 #[utoipa::path(get, path = "/alerts/rules", tag = "alerts",
     security(("api_key" = []), ("bearer" = [])),
-    responses((status = 200, description = "Rules", body = RuleList)))]
+    responses(
+        (status = 200, description = "Rules", body = RuleList),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn list_rules(
     State(state): State<AppState>,
     caller: Caller,
@@ -289,6 +295,8 @@ pub async fn list_rules(
         (status = 200, description = "The rule", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn get_rule(
     State(state): State<AppState>,
@@ -318,6 +326,8 @@ pub async fn get_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn replace_rule(
     State(state): State<AppState>,
@@ -356,6 +366,8 @@ pub async fn replace_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn delete_rule(
     State(state): State<AppState>,
@@ -417,7 +429,11 @@ pub struct ActiveResponse {
 /// Alerts firing now.
 #[utoipa::path(get, path = "/alerts/active", tag = "alerts",
     security(("api_key" = []), ("bearer" = [])),
-    responses((status = 200, description = "Firing alerts", body = ActiveResponse)))]
+    responses(
+        (status = 200, description = "Firing alerts", body = ActiveResponse),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn active(
     State(state): State<AppState>,
     caller: Caller,
@@ -503,6 +519,8 @@ fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     responses(
         (status = 200, description = "Transitions", body = HistoryResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn history(
     State(state): State<AppState>,
@@ -589,7 +607,11 @@ fn dead_letter_failure(failure: DeadLetterFailure) -> ApiError {
 /// Notifications whose delivery was given up, newest first.
 #[utoipa::path(get, path = "/alerts/dead-letters", tag = "alerts",
     security(("api_key" = []), ("bearer" = [])),
-    responses((status = 200, description = "Dead letters", body = DeadLetterList)))]
+    responses(
+        (status = 200, description = "Dead letters", body = DeadLetterList),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     caller: Caller,
@@ -613,6 +635,8 @@ pub async fn dead_letters(
         (status = 202, description = "Queued again"),
         (status = 403, description = "Viewers cannot redeliver", body = ErrorBody),
         (status = 404, description = "No such dead letter in this tenant", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn redeliver(
     State(state): State<AppState>,

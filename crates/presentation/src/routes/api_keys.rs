@@ -47,6 +47,8 @@ pub struct IssuedKeyResponse {
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "The key could not be issued as asked (`key_conflict`)", body = ErrorBody),
+        (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn issue_key(
     State(state): State<AppState>,
@@ -87,6 +89,7 @@ pub async fn issue_key(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
+        (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn revoke_key(
     State(state): State<AppState>,

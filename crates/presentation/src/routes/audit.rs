@@ -58,6 +58,7 @@ pub struct AuditResponse {
         (status = 400, description = "Invalid parameter", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn audit_log(
     State(state): State<AppState>,

@@ -28,7 +28,7 @@ use super::ingest::{
     admit, idempotency_key, media_type, rate_limited, read_body, record, Batch, RateDecisionSlot,
 };
 use crate::auth::{ApiKeyCaller, ClientAddress};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::otlp::convert::Limits;
 use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
 use crate::otlp::size::{self, Verdict};
@@ -94,7 +94,7 @@ impl Encoding {
         (status = 200, description = "Recorded; `partialSuccess` counts rejected records", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every record rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS (google.rpc.Status)"),
+        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),
@@ -130,7 +130,7 @@ pub async fn export_logs(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected data points", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every data point rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS (google.rpc.Status)"),
+        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),
@@ -175,7 +175,7 @@ pub async fn export_metrics(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected spans", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every span rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS (google.rpc.Status)"),
+        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),

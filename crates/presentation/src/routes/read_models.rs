@@ -39,6 +39,7 @@ pub struct RebuildResponse {
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not an admin of the operator tenant", body = ErrorBody),
         (status = 404, description = "No such read model", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn rebuild(
     State(state): State<AppState>,
