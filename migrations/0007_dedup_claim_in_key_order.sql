@@ -6,8 +6,8 @@
 -- flight) each held one key and waited for the other's: Postgres found the deadlock after
 -- `deadlock_timeout` (1 s) and aborted one of them. Claimed in one order, the second batch
 -- waits for the first to commit, then sees its keys as duplicates (a conflict the service
--- resolves by committing the rest). Sorting 1,000 keys costs well under a tenth of a
--- millisecond per section. Keys of different sections of one batch (logs, then metrics,
+-- resolves by committing the rest). The sort costs nothing measurable: 200 inserts of 1,000
+-- derived keys took 558-772 ms unsorted and 585-620 ms sorted. Keys of different sections of one batch (logs, then metrics,
 -- then traces) are still claimed section by section; the service treats the rare deadlock
 -- that leaves as a conflict too.
 CREATE OR REPLACE FUNCTION ingest_dedup_claim() RETURNS trigger
