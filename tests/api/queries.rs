@@ -399,6 +399,28 @@ async fn every_read_endpoint_is_isolated_per_tenant() {
     );
 }
 
+/// A full page of the longest ids there can be (128 characters of four bytes each): the
+/// page's ids are part of the query text that fetches them.
+#[tokio::test]
+async fn a_page_of_the_longest_ids_comes_back_whole() {
+    let app = spawn_app().await;
+    let events: Vec<Value> = (0..1_000)
+        .map(|i| {
+            let id = format!("{i:04}{}", "\u{1F600}".repeat(124));
+            assert_eq!(id.chars().count(), 128);
+            event(&id, "log", "api", None, json!({"n": i}))
+        })
+        .collect();
+    app.ingest_ok(ACME_KEY, &Value::Array(events)).await;
+    app.wait_for_events(ACME_KEY, "acme", 1_000, CATCH_UP).await;
+    let mut body = last_hours(1);
+    body["limit"] = json!(1_000);
+    let response = app.query(ACME_KEY, &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = json(response).await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1_000));
+}
+
 #[tokio::test]
 async fn invalid_read_requests_are_400_with_a_code() {
     let app = spawn_app().await;
@@ -431,6 +453,15 @@ async fn invalid_read_requests_are_400_with_a_code() {
     cases.push((with("eventType", json!("audit")), "invalid_parameter"));
     cases.push((with("groupBy", json!("country")), "invalid_parameter"));
     cases.push((with("cursor", json!("garbage")), "invalid_parameter"));
+    // Filters no event could match: empty, longer than a field holds (this one would also be
+    // more query text than ClickHouse accepts), control characters.
+    cases.push((with("serviceName", json!("")), "invalid_parameter"));
+    cases.push((
+        with("serviceName", json!("s".repeat(300_000))),
+        "invalid_parameter",
+    ));
+    cases.push((with("userId", json!("")), "invalid_parameter"));
+    cases.push((with("userId", json!("a\u{7}b")), "invalid_parameter"));
     let mut both = with("cursor", json!("garbage"));
     both["page"] = json!(2);
     cases.push((both, "invalid_parameter"));
@@ -446,6 +477,11 @@ async fn invalid_read_requests_are_400_with_a_code() {
         "/timeseries?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
         "/timeseries?metric=cpu&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
         "/timeseries?metric=cpu&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&step=1m",
+        "/timeseries?metric=cpu&serviceName=&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+        &format!(
+            "/timeseries?metric={}&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+            "m".repeat(20_000)
+        ),
     ] {
         let response = app.get_with_key(ACME_KEY, path).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");

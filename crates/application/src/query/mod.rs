@@ -304,11 +304,7 @@ impl QueryService {
                 ),
             ));
         }
-        let key = format!(
-            "series:{}:{from_s}:{to_s}:{metric}:{}",
-            step.as_step(),
-            service_name.unwrap_or("")
-        );
+        let key = series_key(step.as_step(), from_s, to_s, metric, service_name);
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
                 let range = BucketRange {
@@ -393,4 +389,35 @@ fn check_range(from: Timestamp, to: Timestamp) -> Result<(), QueryFailure> {
         ));
     }
     Ok(())
+}
+
+/// The cache key of a series. The metric's length comes first: names may hold ':', and
+/// ("a:b", "c") must not share an entry with ("a", "b:c"); no service filter is "-", apart
+/// from any service name.
+fn series_key(step: &str, from_s: i64, to_s: i64, metric: &str, service: Option<&str>) -> String {
+    let service = service.map_or_else(|| "-".to_string(), |name| format!("={name}"));
+    format!(
+        "series:{step}:{from_s}:{to_s}:{}:{metric}{service}",
+        metric.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::series_key;
+
+    #[test]
+    fn different_series_never_share_a_cache_key() {
+        let keys = [
+            series_key("1m", 0, 60, "a:b", Some("c")),
+            series_key("1m", 0, 60, "a", Some("b:c")),
+            series_key("1m", 0, 60, "a", None),
+            series_key("1m", 0, 60, "a", Some("")),
+            series_key("1m", 0, 60, "a", Some("-")),
+            series_key("1m", 0, 60, "a-", None),
+            series_key("1h", 0, 60, "a", None),
+        ];
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+    }
 }

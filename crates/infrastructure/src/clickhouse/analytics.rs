@@ -215,6 +215,10 @@ impl<'a> RollupUnion<'a> {
 
 /// The first window a newest-first scan reads, and how much wider each next one is.
 const FIRST_WINDOW_US: i64 = 60_000_000;
+
+/// `max_query_size` for fetching a page's events by id: 1,000 ids of 128 four-byte
+/// characters, every byte escaped, with room to spare.
+const FETCH_MAX_QUERY_BYTES: &str = "4194304";
 const WINDOW_GROWTH: i64 = 8;
 
 impl ClickHouseAnalytics {
@@ -285,6 +289,9 @@ impl ClickHouseAnalytics {
             .bind(filter.spec.tenant_id.as_str())
             .bind(&timestamps)
             .bind(&ids)
+            // The ids are part of the query text: a page of 1,000 ids of 128 characters,
+            // escaped, can pass the default limit of 256 KiB.
+            .with_setting("max_query_size", FETCH_MAX_QUERY_BYTES)
             .fetch_all()
             .await
             .map_err(port_error)?;

@@ -84,10 +84,23 @@ impl ClickHouse {
     }
 }
 
-/// ClickHouse error codes that mean "not set up yet" (unknown table, unknown database): the
-/// schema is applied in the background at start-up, so callers should retry. (18.16 writes
-/// `Code: 60,`, current versions `Code: 60.`)
-const NOT_READY_CODES: [&str; 4] = ["Code: 60,", "Code: 60.", "Code: 81,", "Code: 81."];
+/// ClickHouse error codes after which the same request can succeed later, so callers should
+/// retry (and readers get 503, not 500):
+/// - not set up yet: 60 unknown table, 81 unknown database (the schema is applied in the
+///   background at start-up);
+/// - overloaded: 159 timeout exceeded, 202 too many simultaneous queries, 241 memory limit
+///   exceeded, 252 too many parts (inserts faster than merges).
+const RETRYABLE_CODES: [u32; 6] = [60, 81, 159, 202, 241, 252];
+
+/// The number after `Code: ` in a ClickHouse error (18.16 writes `Code: 60, e.displayText()`,
+/// current versions `Code: 60. DB::Exception`).
+fn error_code(message: &str) -> Option<u32> {
+    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
 
 /// Classifies a ClickHouse client error.
 pub(crate) fn port_error(error: clickhouse::error::Error) -> PortError {
@@ -96,7 +109,7 @@ pub(crate) fn port_error(error: clickhouse::error::Error) -> PortError {
             PortError::unavailable(error)
         }
         clickhouse::error::Error::BadResponse(message)
-            if NOT_READY_CODES.iter().any(|code| message.contains(code)) =>
+            if error_code(message).is_some_and(|code| RETRYABLE_CODES.contains(&code)) =>
         {
             PortError::unavailable(error)
         }
@@ -169,5 +182,31 @@ impl DependencyCheck for ClickHouseCheck {
             .execute()
             .await
             .map_err(port_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_from_both_message_formats() {
+        let old = "Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist.";
+        let new =
+            "Code: 241. DB::Exception: Memory limit (total) exceeded. (MEMORY_LIMIT_EXCEEDED)";
+        assert_eq!(error_code(old), Some(60));
+        assert_eq!(error_code(new), Some(241));
+        assert_eq!(error_code("bad response: 500"), None);
+        let retryable = |message: &str| {
+            port_error(clickhouse::error::Error::BadResponse(message.into())).is_unavailable()
+        };
+        assert!(retryable(old) && retryable(new));
+        assert!(retryable(
+            "Code: 202. DB::Exception: Too many simultaneous queries."
+        ));
+        assert!(!retryable(
+            "Code: 62. DB::Exception: Max query size exceeded"
+        ));
+        assert!(!retryable("Code: 6012. DB::Exception: not a code we know"));
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::{EventFilterSpec, GroupBy, Keyset};
 use telemetry_application::query::{EventsAnswer, EventsMode};
-use telemetry_domain::values::EventType;
+use telemetry_domain::values::{EventId, EventType, ServiceName, Timestamp, UserId, ValueError};
 use utoipa::ToSchema;
 
 use super::dto::{invalid, timestamp, EventDto, GroupDto};
@@ -128,8 +128,8 @@ pub async fn query(
             .map(EventType::parse)
             .transpose()
             .map_err(|error| invalid("eventType", error.to_string()))?,
-        service_name: request.service_name.clone(),
-        user_id: request.user_id.clone(),
+        service_name: filter_text("serviceName", &request.service_name, ServiceName::parse)?,
+        user_id: filter_text("userId", &request.user_id, UserId::parse)?,
     };
     let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
     let fingerprint = filter_fingerprint(&request);
@@ -222,10 +222,30 @@ fn decode_cursor(cursor: &str, fingerprint: u64) -> Result<Keyset, ApiError> {
             "the cursor belongs to a query with other filters",
         ));
     }
+    // A cursor is opaque but not signed: what it holds must be what an event could hold.
+    if Timestamp::from_micros(token.t).is_err() || EventId::parse(token.i.as_str()).is_err() {
+        return Err(invalid("cursor", "not a cursor returned by this API"));
+    }
     Ok(Keyset {
         timestamp_us: token.t,
         event_id: token.i,
     })
+}
+
+/// A filter on a text field takes a value the field could hold (so 1-128 characters, no
+/// control characters): anything else could match nothing, and an enormous one would be
+/// refused by ClickHouse itself.
+fn filter_text<T>(
+    field: &str,
+    value: &Option<String>,
+    parse: impl FnOnce(String) -> Result<T, ValueError>,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(value) => parse(value.clone())
+            .map(|_| Some(value.clone()))
+            .map_err(|error| invalid(field, error.to_string())),
+    }
 }
 
 /// FNV-1a over the filters: stable across instances and releases.
@@ -261,5 +281,17 @@ mod tests {
         assert_eq!(decode_cursor(&encoded, 42).unwrap(), keyset);
         assert!(decode_cursor(&encoded, 43).is_err());
         assert!(decode_cursor("not-base64!", 42).is_err());
+    }
+
+    #[test]
+    fn a_cursor_holding_what_no_event_can_hold_is_refused() {
+        for (timestamp_us, event_id) in [(i64::MAX, "e"), (-1, "e"), (0, ""), (0, "a\u{0}b")] {
+            let keyset = Keyset {
+                timestamp_us,
+                event_id: event_id.into(),
+            };
+            let error = decode_cursor(&encode_cursor(&keyset, 42), 42).unwrap_err();
+            assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
+        }
     }
 }

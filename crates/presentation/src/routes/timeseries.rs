@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::Granularity;
+use telemetry_domain::values::{MetricName, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{invalid, timestamp, wants_fresh, StatsDto};
@@ -75,8 +76,12 @@ pub async fn timeseries(
 ) -> Result<Response, ApiError> {
     let principal = caller.require(Permission::Read)?;
     let Query(params) = params?;
-    if params.metric.is_empty() {
-        return Err(invalid("metric", "must not be empty"));
+    // Values a metric's name and service could hold, or the series would be empty anyway.
+    MetricName::parse(params.metric.as_str())
+        .map_err(|error| invalid("metric", error.to_string()))?;
+    if let Some(service) = &params.service_name {
+        ServiceName::parse(service.as_str())
+            .map_err(|error| invalid("serviceName", error.to_string()))?;
     }
     let step = params
         .step
