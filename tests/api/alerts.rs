@@ -240,6 +240,23 @@ async fn absence_of_data_fires_and_new_data_resolves() {
     assert_eq!(fired[0].body["series"], "*");
     assert!(fired[0].body["value"].is_null());
 
+    // Renaming the rule and raising its severity changes nothing it watches: the alert
+    // stays firing (no resolution at the next evaluations, no second episode).
+    let renamed = app
+        .client
+        .put(app.url(&format!("/alerts/rules/{rule_id}")))
+        .header("X-API-Key", ACME_KEY)
+        .json(
+            &json!({"name": "no heartbeat at all", "metric": "heartbeat", "kind": "absence",
+                      "window": "1m", "severity": "critical", "channels": [{"url": receiver.url}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+
     app.ingest_ok(ACME_KEY, &sample("beat-1", "heartbeat", 1.0))
         .await;
     let resolved = receiver.wait_for(2, PATIENCE).await;

@@ -473,7 +473,8 @@ pub fn assess(rule: &RuleRecord, window: &SeriesWindow, now: Timestamp) -> (bool
         }
         Condition::Absence { window: length } => {
             let from = now_us - length.as_micros() + 1;
-            let watched_long_enough = now_us - rule.updated_at.as_micros() >= length.as_micros();
+            let watched_long_enough =
+                now_us - rule.watching_since.as_micros() >= length.as_micros();
             let seen = window.count(from, now_us) > 0;
             (watched_long_enough && !seen, None)
         }
@@ -743,6 +744,7 @@ mod tests {
             version: 1,
             created_at: Timestamp::from_micros(now - updated_seconds_ago * 1_000_000).unwrap(),
             updated_at: Timestamp::from_micros(now - updated_seconds_ago * 1_000_000).unwrap(),
+            watching_since: Timestamp::from_micros(now - updated_seconds_ago * 1_000_000).unwrap(),
         }
     }
 
@@ -782,7 +784,15 @@ mod tests {
         );
         let mut recent = new_window(&rule(definition.clone(), 0));
         recent.add(at.as_micros() - 5_000_000, 1.0);
-        assert_eq!(assess(&rule(definition, 61), &recent, at), (false, None));
+        assert_eq!(
+            assess(&rule(definition.clone(), 61), &recent, at),
+            (false, None)
+        );
+        // Changed a second ago, but in a way that kept it watching (a new name): it counts
+        // from when it started watching, so a firing alert stays firing.
+        let mut renamed = rule(definition, 61);
+        renamed.updated_at = at;
+        assert_eq!(assess(&renamed, &empty, at), (true, None));
     }
 
     #[test]
@@ -940,14 +950,27 @@ mod lifecycle_tests {
             let mut rules = self.rules.0.lock().unwrap();
             let version = rules.first().map_or(1, |rule| rule.version + 1);
             let at = Timestamp::now();
+            let definition = RuleDefinition::from_json(definition.as_object().unwrap()).unwrap();
+            // As the rule catalog keeps it: watching goes on through changes that keep what
+            // the rule watches, and restarts when it is enabled.
+            let watching_since = match rules.first() {
+                Some(previous)
+                    if previous.definition.watches_like(&definition)
+                        && (previous.enabled || !enabled) =>
+                {
+                    previous.watching_since
+                }
+                _ => at,
+            };
             *rules = vec![RuleRecord {
                 rule_id: "r".into(),
                 tenant_id: tenant(),
-                definition: RuleDefinition::from_json(definition.as_object().unwrap()).unwrap(),
+                definition,
                 enabled,
                 version,
                 created_at: at,
                 updated_at: at,
+                watching_since,
             }];
         }
 

@@ -62,6 +62,7 @@ fn record(rule: &RuleState) -> RuleRecord {
         version: rule.version,
         created_at: rule.created_at,
         updated_at: rule.updated_at,
+        watching_since: rule.watching_since,
     }
 }
 
@@ -236,6 +237,7 @@ fn rule_change(event: &StoredEvent) -> Result<RuleChange, String> {
             version,
             created_at: at,
             updated_at: at,
+            watching_since: at,
         }),
         AlertRuleEvent::AlertRuleUpdated {
             rule_id,

@@ -18,8 +18,12 @@ pub struct RuleRecord {
     pub enabled: bool,
     pub version: u64,
     pub created_at: Timestamp,
-    /// Last change (a rule that was just enabled or changed starts its absence timer here).
+    /// Last change of any kind.
     pub updated_at: Timestamp,
+    /// Since when the rule has watched its samples as they are selected now (creation, last
+    /// enabling, or last change of metric, attributes, window or kind): an absence rule's
+    /// timer starts here, so renaming a firing absence rule does not resolve its alert.
+    pub watching_since: Timestamp,
 }
 
 /// A change to the rule catalog, from one `AlertRule` event.

@@ -27,6 +27,11 @@ pub struct RuleState {
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Since when the rule has watched its samples as they are selected now: its creation,
+    /// its last enabling, or the last change of what it watches
+    /// ([`RuleDefinition::watches_like`]). An absence rule fires only after watching a whole
+    /// window.
+    pub watching_since: Timestamp,
 }
 
 impl AlertRule {
@@ -160,10 +165,14 @@ impl Aggregate for AlertRule {
                     version: 1,
                     created_at: at,
                     updated_at: at,
+                    watching_since: at,
                 });
             }
             AlertRuleEvent::AlertRuleUpdated { definition, at, .. } => {
                 if let Some(rule) = self.rule.as_mut() {
+                    if !rule.definition.watches_like(&definition) {
+                        rule.watching_since = at;
+                    }
                     rule.definition = definition;
                     rule.version += 1;
                     rule.updated_at = at;
@@ -173,6 +182,9 @@ impl Aggregate for AlertRule {
             | AlertRuleEvent::AlertRuleDisabled { at, .. } => {
                 let enabled = matches!(event, AlertRuleEvent::AlertRuleEnabled { .. });
                 if let Some(rule) = self.rule.as_mut() {
+                    if enabled && !rule.enabled {
+                        rule.watching_since = at;
+                    }
                     rule.enabled = enabled;
                     rule.version += 1;
                     rule.updated_at = at;
@@ -213,6 +225,52 @@ mod tests {
             .unwrap(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn watching_restarts_only_when_what_the_rule_watches_changes_or_it_is_enabled() {
+        let later = |seconds: i64| Timestamp::from_micros(1_000_000 + seconds * 1_000_000).unwrap();
+        let updated = |definition: RuleDefinition, seconds: i64| AlertRuleEvent::AlertRuleUpdated {
+            rule_id: "r1".into(),
+            tenant_id: acme(),
+            definition,
+            at: later(seconds),
+        };
+        let mut rule = AlertRule::default();
+        rule.apply(created());
+        let since = |rule: &AlertRule| rule.visible_to(&acme()).unwrap().watching_since;
+        assert_eq!(since(&rule), at());
+        // Threshold, name, channels: what was watched stays watched.
+        let mut renamed = definition(95.0);
+        renamed.name = "cpu high".into();
+        rule.apply(updated(renamed.clone(), 10));
+        assert_eq!(since(&rule), at());
+        assert_eq!(rule.visible_to(&acme()).unwrap().updated_at, later(10));
+        // Another metric: watching starts afresh.
+        let mut other_metric = renamed.clone();
+        other_metric.metric = crate::values::MetricName::parse("memory").unwrap();
+        rule.apply(updated(other_metric, 20));
+        assert_eq!(since(&rule), later(20));
+        // Disabling keeps it (a disabled rule is not evaluated); enabling restarts it.
+        let toggled = |enabled: bool, seconds: i64| {
+            if enabled {
+                AlertRuleEvent::AlertRuleEnabled {
+                    rule_id: "r1".into(),
+                    tenant_id: acme(),
+                    at: later(seconds),
+                }
+            } else {
+                AlertRuleEvent::AlertRuleDisabled {
+                    rule_id: "r1".into(),
+                    tenant_id: acme(),
+                    at: later(seconds),
+                }
+            }
+        };
+        rule.apply(toggled(false, 30));
+        assert_eq!(since(&rule), later(20));
+        rule.apply(toggled(true, 40));
+        assert_eq!(since(&rule), later(40));
     }
 
     fn created() -> AlertRuleEvent {

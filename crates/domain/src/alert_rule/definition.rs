@@ -182,6 +182,19 @@ impl Condition {
     }
 }
 
+impl RuleDefinition {
+    /// Whether `other` watches the same samples the same way: the same metric, attribute
+    /// filter, window length and kind of condition. A change of anything else (name,
+    /// threshold, comparator, aggregation, `for`, severity, channels, service filter) keeps
+    /// what the rule has seen and how long it has been watching.
+    pub fn watches_like(&self, other: &RuleDefinition) -> bool {
+        self.metric == other.metric
+            && self.attributes == other.attributes
+            && self.condition.window() == other.condition.window()
+            && std::mem::discriminant(&self.condition) == std::mem::discriminant(&other.condition)
+    }
+}
+
 /// Where notifications go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Channel {

@@ -100,11 +100,31 @@ fn rule_record(row: &PgRow) -> Result<RuleRecord, PortError> {
         version: u64::try_from(version).unwrap_or_default(),
         created_at: timestamp(row.try_get("created_at").map_err(port_error)?)?,
         updated_at: timestamp(row.try_get("updated_at").map_err(port_error)?)?,
+        watching_since: timestamp(row.try_get("watching_since").map_err(port_error)?)?,
     })
 }
 
+/// Whether the rule `rule_id`, as the catalog holds it, watches like `definition` (so its
+/// watching goes on through the change). A rule the catalog does not hold has nothing to
+/// go on with.
+async fn watches_like(
+    transaction: &mut sqlx::PgConnection,
+    rule_id: &str,
+    definition: &RuleDefinition,
+) -> Result<bool, PortError> {
+    let current: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT definition FROM alert_rules WHERE rule_id = $1")
+            .bind(rule_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(port_error)?;
+    Ok(current
+        .and_then(|current| serde_json::from_value::<RuleDefinition>(current).ok())
+        .is_some_and(|current| current.watches_like(definition)))
+}
+
 const RULE_COLUMNS: &str =
-    "rule_id, tenant_id, definition, enabled, version, created_at, updated_at";
+    "rule_id, tenant_id, definition, enabled, version, created_at, updated_at, watching_since";
 
 #[async_trait]
 impl AlertRuleStore for PostgresAlerting {
@@ -122,10 +142,11 @@ impl AlertRuleStore for PostgresAlerting {
         for change in changes {
             let statement = match change {
                 RuleChange::Created(rule) => sqlx::query(
-                    "INSERT INTO alert_rules (rule_id, tenant_id, definition, enabled, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                    "INSERT INTO alert_rules (rule_id, tenant_id, definition, enabled, version, created_at, updated_at, watching_since) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $6) \
                      ON CONFLICT (rule_id) DO UPDATE SET definition = EXCLUDED.definition, \
-                         enabled = EXCLUDED.enabled, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at",
+                         enabled = EXCLUDED.enabled, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, \
+                         watching_since = EXCLUDED.watching_since",
                 )
                 .bind(&rule.rule_id)
                 .bind(rule.tenant_id.as_str())
@@ -139,19 +160,24 @@ impl AlertRuleStore for PostgresAlerting {
                     version,
                     at,
                 } => sqlx::query(
-                    "UPDATE alert_rules SET definition = $2, version = $3, updated_at = $4 WHERE rule_id = $1",
+                    "UPDATE alert_rules SET definition = $2, version = $3, updated_at = $4, \
+                         watching_since = CASE WHEN $5 THEN watching_since ELSE $4 END \
+                     WHERE rule_id = $1",
                 )
                 .bind(rule_id)
                 .bind(json(definition)?)
                 .bind(i64::try_from(*version).unwrap_or(i64::MAX))
-                .bind(datetime(*at)),
+                .bind(datetime(*at))
+                .bind(watches_like(&mut transaction, rule_id, definition).await?),
                 RuleChange::Enabled {
                     rule_id,
                     enabled,
                     version,
                     at,
                 } => sqlx::query(
-                    "UPDATE alert_rules SET enabled = $2, version = $3, updated_at = $4 WHERE rule_id = $1",
+                    "UPDATE alert_rules SET enabled = $2, version = $3, updated_at = $4, \
+                         watching_since = CASE WHEN $2 AND NOT enabled THEN $4 ELSE watching_since END \
+                     WHERE rule_id = $1",
                 )
                 .bind(rule_id)
                 .bind(*enabled)
