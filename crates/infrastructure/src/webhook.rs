@@ -29,7 +29,12 @@ impl HttpWebhookSender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("telemetry-platform/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver { timeout }));
+            // Through a proxy the proxy resolves the host, and the addresses checked here
+            // would not be the ones connected to: the proxy settings of the environment
+            // (`HTTP_PROXY`, `HTTPS_PROXY`) are ignored while private networks are refused.
+            builder = builder
+                .dns_resolver(Arc::new(PublicOnlyResolver { timeout }))
+                .no_proxy();
         }
         let client = builder.build().map_err(PortError::failed)?;
         Ok(Self {
@@ -120,10 +125,15 @@ fn refusal(error: &reqwest::Error) -> Option<String> {
 }
 
 /// Whether `address` is on the public internet.
+///
+/// IPv6 forms that carry an IPv4 address a router or gateway would reach (IPv4-mapped
+/// `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4
+/// `2002:aabb:ccdd::`) are judged by that IPv4 address; Teredo, site-local, documentation,
+/// discard and local-use NAT64 prefixes are never public.
 fn is_public(address: &IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -132,19 +142,39 @@ fn is_public(address: &IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
                 || (a == 198 && (b == 18 || b == 19)))
         }
         IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(&IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(&embedded(segments[6], segments[7]));
+            }
+            if segments[0] == 0x2002 {
+                return is_public(&embedded(segments[1], segments[2]));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first == 0x2001 && segments[1] == 0)
+                || (first == 0x2001 && segments[1] == 0x0db8)
+                || (first == 0x0064 && segments[1] == 0xff9b)
+                || segments[..4] == [0x0100, 0, 0, 0])
         }
     }
 }
@@ -205,10 +235,32 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "fec0::1",
+            "2001::1",
+            "2001:db8::1",
+            "100::1",
+            "192.0.0.8",
+            "240.0.0.1",
+            "255.255.255.254",
+            "192.88.99.1",
         ] {
             assert!(!is_public(&address.parse().unwrap()), "{address}");
         }
-        for address in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for address in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "8.8.8.8",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(&address.parse().unwrap()), "{address}");
         }
     }
