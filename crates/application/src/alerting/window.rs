@@ -63,7 +63,7 @@ impl SeriesWindow {
             sketch: Sketch::default(),
         });
         bucket.count += 1;
-        bucket.sum += value;
+        bucket.sum = finite_sum(bucket.sum, value);
         bucket.min = bucket.min.min(value);
         bucket.max = bucket.max.max(value);
         bucket.sketch.add(value);
@@ -104,7 +104,9 @@ impl SeriesWindow {
         if count == 0 {
             return None;
         }
-        let sum: f64 = buckets.iter().map(|bucket| bucket.sum).sum();
+        let sum = buckets
+            .iter()
+            .fold(0.0, |sum, bucket| finite_sum(sum, bucket.sum));
         Some(match aggregation {
             Aggregation::Count => count as f64,
             Aggregation::Sum => sum,
@@ -128,6 +130,13 @@ impl SeriesWindow {
             }
         })
     }
+}
+
+/// `a + b`, held within the finite range: each sample is finite, but a sum of huge ones
+/// could reach infinity, which JSON cannot hold (a stored window would not read back) and a
+/// notification would show as `null`. Such a sum saturates at ±`f64::MAX` instead.
+fn finite_sum(a: f64, b: f64) -> f64 {
+    (a + b).clamp(-f64::MAX, f64::MAX)
 }
 
 #[cfg(test)]
@@ -206,5 +215,23 @@ mod tests {
         let back: SeriesWindow = serde_json::from_str(&json).unwrap();
         assert_eq!(back, window);
         assert_eq!(back.basis(), "b");
+    }
+
+    #[test]
+    fn sums_of_huge_samples_stay_finite_and_the_window_reads_back() {
+        let mut window = one_minute();
+        window.add(NOW, f64::MAX);
+        window.add(NOW, f64::MAX);
+        window.add(NOW - 2 * SECOND, f64::MAX);
+        let sum = window.aggregate(Aggregation::Sum, NOW - 60 * SECOND, NOW);
+        assert_eq!(sum, Some(f64::MAX));
+        let avg = window
+            .aggregate(Aggregation::Avg, NOW - 60 * SECOND, NOW)
+            .unwrap();
+        assert!(avg.is_finite() && avg > 0.0, "{avg}");
+        window.add(NOW, -f64::MAX);
+        let json = serde_json::to_string(&window).unwrap();
+        let back: SeriesWindow = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, window);
     }
 }
