@@ -164,7 +164,8 @@ impl TwoLevelCache {
         }
     }
 
-    /// Bumps the generation of every tenant marked since the last flush.
+    /// Bumps the generation of every tenant marked since the last flush (or whose bump
+    /// failed at an earlier one).
     pub async fn flush(&self) {
         let tenants: Vec<TenantId> = match self.dirty.lock() {
             Ok(mut dirty) => dirty.drain().collect(),
@@ -179,7 +180,13 @@ impl TwoLevelCache {
             }
         }
         if let Err(error) = self.generations.bump(&tenants).await {
+            // The shared generations did not move, so other instances (and this one, once
+            // Redis answers again) would serve the tenants' older answers until their TTL:
+            // they stay marked and the next flush bumps them.
             self.l2_failed(&error);
+            if let Ok(mut dirty) = self.dirty.lock() {
+                dirty.extend(tenants);
+            }
         }
     }
 
@@ -194,5 +201,96 @@ impl TwoLevelCache {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use async_trait::async_trait;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Bytes(Mutex<HashMap<String, Arc<[u8]>>>);
+
+    #[async_trait]
+    impl CacheStore for Bytes {
+        async fn get(&self, key: &str) -> Result<Option<Arc<[u8]>>, PortError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn put(&self, key: &str, value: Arc<[u8]>) -> Result<(), PortError> {
+            self.0.lock().unwrap().insert(key.to_string(), value);
+            Ok(())
+        }
+    }
+
+    /// Shared generations that can be made unreachable.
+    #[derive(Default)]
+    struct Generations {
+        values: Mutex<HashMap<TenantId, u64>>,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl GenerationStore for Generations {
+        async fn current(&self, tenant: &TenantId) -> Result<u64, PortError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(PortError::unavailable("redis down"));
+            }
+            Ok(self
+                .values
+                .lock()
+                .unwrap()
+                .get(tenant)
+                .copied()
+                .unwrap_or(0))
+        }
+        async fn bump(&self, tenants: &[TenantId]) -> Result<(), PortError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(PortError::unavailable("redis down"));
+            }
+            let mut values = self.values.lock().unwrap();
+            tenants
+                .iter()
+                .for_each(|tenant| *values.entry(tenant.clone()).or_default() += 1);
+            Ok(())
+        }
+    }
+
+    async fn answer(cache: &TwoLevelCache, tenant: &TenantId, value: u64) -> (u64, CacheOutcome) {
+        cache
+            .get_or_compute(tenant, "summary", false, async || Ok::<_, PortError>(value))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_redis_missed_is_applied_once_it_answers_again() {
+        let generations = Arc::new(Generations::default());
+        let cache = TwoLevelCache::new(
+            Arc::new(Bytes::default()),
+            Arc::new(Bytes::default()),
+            Arc::clone(&generations) as Arc<dyn GenerationStore>,
+            Arc::new(Metrics::default()),
+        );
+        let acme = TenantId::parse("acme").unwrap();
+        assert_eq!(answer(&cache, &acme, 1).await, (1, CacheOutcome::Miss));
+        assert_eq!(answer(&cache, &acme, 2).await, (1, CacheOutcome::L1));
+
+        // New data while Redis is down: the bump fails, and the cached answer must not
+        // come back once Redis answers again.
+        generations.down.store(true, Ordering::SeqCst);
+        cache.invalidate([&acme]);
+        cache.flush().await;
+        generations.down.store(false, Ordering::SeqCst);
+        cache.flush().await;
+        assert_eq!(answer(&cache, &acme, 3).await, (3, CacheOutcome::Miss));
+        assert_eq!(generations.current(&acme).await.unwrap(), 1);
+
+        // Once bumped, it is not bumped again.
+        cache.flush().await;
+        assert_eq!(generations.current(&acme).await.unwrap(), 1);
     }
 }
