@@ -37,9 +37,9 @@ pub enum Permission {
     Ingest,
     /// Read events, summaries, time series, alerts.
     Read,
-    /// Create and change alert rules.
+    /// Create and change alert rules, and redeliver dead letters.
     WriteRules,
-    /// Administrative commands: keys, read-model rebuilds, dead letters.
+    /// Administrative commands: API keys, the audit log, read-model rebuilds.
     Administer,
 }
 
