@@ -112,7 +112,7 @@ pub async fn test_settings() -> Settings {
     settings.server.port = 0;
     settings.server.shutdown_grace_ms = 2_000;
     settings.database.url = Secret::new(format!("{}/{database}", postgres_server()));
-    // Up to eight tests run at once against one Postgres (100 connections by default), and
+    // Up to five tests run at once (`--test-threads` in the Makefile) against one Postgres (100 connections by default), and
     // each service also holds one connection for its processor leases: keep pools small.
     settings.database.max_connections = 6;
     // Two cores shared by eight tests and three servers: bounds that a loaded machine can
