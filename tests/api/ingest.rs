@@ -76,6 +76,33 @@ async fn repeats_within_one_batch_count_as_duplicates() {
 }
 
 #[tokio::test]
+async fn an_id_repeated_on_another_day_is_new_within_a_batch_as_across_batches() {
+    let app = spawn_app().await;
+    // Days within the deduplication window, and a day long past it.
+    let on = |days_ago: u64, time: &str| {
+        let day = chrono::Utc::now().date_naive() - chrono::Days::new(days_ago);
+        let mut event = log_event("daily");
+        event["timestamp"] = json!(format!("{day}T{time}Z"));
+        event
+    };
+    let batch = json!([on(3, "08:00:00"), on(2, "08:00:00"), on(2, "23:00:00")]);
+    let receipt = app.ingest_ok(ACME_KEY, &batch).await;
+    assert_eq!(
+        (&receipt["ingested"], &receipt["duplicates"]),
+        (&json!(2), &json!(1))
+    );
+    // Sent apart, the same events are counted the same way.
+    let again = app.ingest_ok(ACME_KEY, &json!([on(2, "12:00:00")])).await;
+    assert_eq!(
+        (&again["ingested"], &again["duplicates"]),
+        (&json!(0), &json!(1))
+    );
+    let elsewhere = app.ingest_ok(ACME_KEY, &json!([on(30, "12:00:00")])).await;
+    assert_eq!(elsewhere["ingested"], 1);
+    assert_eq!(app.stored_events("acme").await, 3);
+}
+
+#[tokio::test]
 async fn concurrent_retries_of_one_batch_record_each_event_once() {
     let app = std::sync::Arc::new(spawn_app().await);
     let batch = std::sync::Arc::new(log_batch("race", 200));

@@ -63,7 +63,8 @@ impl Aggregate for IngestBatch {
         let mut accepted_by_type = TypeCounts::default();
         let mut duplicates = 0u32;
         for (index, event) in events.into_iter().enumerate() {
-            let first_in_batch = seen.insert(event.event_id.clone());
+            // The key the deduplication index holds: the id within its UTC day.
+            let first_in_batch = seen.insert((event.event_id.clone(), event.timestamp.epoch_day()));
             if !first_in_batch || command.known_duplicates.contains(&index) {
                 duplicates += 1;
                 continue;
@@ -238,6 +239,37 @@ mod tests {
                     },
                 ),
                 section(EventType::Log, vec![event("l1", EventType::Log, LOG)]),
+            ]);
+    }
+
+    #[test]
+    fn a_repeated_id_is_a_duplicate_within_its_day_only_as_across_batches() {
+        let at = |id: &str, timestamp: &str| {
+            let submission = EventSubmission::from_json(&format!(
+                r#"{{"eventId":"{id}","eventType":"log","serviceName":"api-gateway",
+                "timestamp":"{timestamp}","userId":"u1","payload":{LOG}}}"#
+            ))
+            .unwrap();
+            let mut event = event(id, EventType::Log, LOG);
+            event.timestamp = Timestamp::parse_rfc3339(timestamp).unwrap();
+            (submission, event)
+        };
+        let (first, first_event) = at("l1", "2026-01-20T23:59:59Z");
+        let (same_day, _) = at("l1", "2026-01-20T00:00:00Z");
+        let (next_day, next_day_event) = at("l1", "2026-01-21T00:00:00Z");
+        BatchTest::with(())
+            .given_no_previous_events()
+            .when(command(vec![first, same_day, next_day]))
+            .then_expect_events(vec![
+                accepted(
+                    2,
+                    1,
+                    TypeCounts {
+                        log: 2,
+                        ..TypeCounts::default()
+                    },
+                ),
+                section(EventType::Log, vec![first_event, next_day_event]),
             ]);
     }
 
