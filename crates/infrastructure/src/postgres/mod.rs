@@ -111,6 +111,13 @@ pub(crate) fn port_error(error: sqlx::Error) -> PortError {
     }
 }
 
+/// Whether the same statement can succeed later: connection trouble, and the SQLSTATEs of
+/// a server that is overloaded or changing state rather than refusing the statement itself:
+/// class 08 (connection exceptions), 53 (insufficient resources: disk full, out of memory,
+/// too many connections), 57 (operator intervention: a cancelled or timed-out statement, a
+/// shutdown, a restart or crash recovery), 58 (system errors: I/O), a read-only transaction
+/// (25006: a standby after a failover), a lock not available (55P03), and a deadlock or
+/// serialization failure (40P01, 40001).
 fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
@@ -120,7 +127,10 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(database) => database.code().is_some_and(|code| {
-            code.starts_with("08") || code == "57P01" || code == "57P03" || code == "53300"
+            ["08", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || ["25006", "55P03", "40P01", "40001"].contains(&code.as_ref())
         }),
         _ => false,
     }
@@ -149,5 +159,74 @@ impl DependencyCheck for PostgresCheck {
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod sqlstate {
+    use std::borrow::Cow;
+    use std::error::Error as StdError;
+
+    /// A database error carrying only a SQLSTATE, as Postgres reports one.
+    #[derive(Debug)]
+    pub struct Sqlstate(pub &'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl StdError for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlstate::Sqlstate;
+    use super::*;
+
+    fn database(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Sqlstate(code)))
+    }
+
+    #[test]
+    fn a_server_in_trouble_is_unavailable() {
+        for code in [
+            "08006", "53100", "53200", "53300", "57014", "57P01", "57P02", "57P03", "58030",
+            "25006", "55P03", "40P01", "40001",
+        ] {
+            assert!(port_error(database(code)).is_unavailable(), "{code}");
+        }
+        assert!(port_error(sqlx::Error::PoolTimedOut).is_unavailable());
+    }
+
+    #[test]
+    fn a_refused_statement_is_a_failure() {
+        // Unique and check violations, a syntax error, an undefined table, a bad value.
+        for code in ["23505", "23514", "42601", "42P01", "22P02"] {
+            assert!(!port_error(database(code)).is_unavailable(), "{code}");
+        }
+        assert!(!port_error(sqlx::Error::RowNotFound).is_unavailable());
     }
 }
