@@ -1000,6 +1000,14 @@ async fn postgres_outage_is_503_with_retry_after_and_the_service_recovers() {
         json(during).await["error"]["code"],
         "event_store_unavailable"
     );
+    // A batch that can never be recorded is told so now, not asked to retry.
+    let mut invalid = log_event("invalid during");
+    invalid["eventType"] = json!("audit");
+    let refused = app.ingest(ACME_KEY, &invalid).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = json(refused).await;
+    assert_eq!(refused["error"]["code"], "invalid_events");
+    assert_eq!(refused["error"]["details"][0]["field"], "eventType");
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

@@ -128,7 +128,15 @@ impl IngestService {
                 Err(AggregateError::UserError(error)) => {
                     return answer_user_error(error, &request.body_fingerprint)
                 }
-                Err(error) => return Err(store_failure(error)),
+                Err(error) => {
+                    // Events are validated once the batch is loaded; without the store, a
+                    // batch that could never be recorded is still told so (400), rather
+                    // than asked to retry one that will fail the same way.
+                    return Err(match validate_submissions(&submissions, received_at) {
+                        Err(violations) => IngestFailure::InvalidEvents(violations),
+                        Ok(_) => store_failure(error),
+                    });
+                }
             }
         }
         warn!("batch kept conflicting with concurrent batches");
