@@ -491,6 +491,32 @@ async fn exports_of_millions_of_empty_messages_are_refused_before_decoding() {
         "an export may hold at most 1000000 messages (resources, scopes, records, attributes \
          and values) in all"
     );
+
+    // One attribute holding arrays of arrays 100,000 deep (within the message limit, about
+    // 0.6 MB): refused as undecodable, and the service is still there to say so.
+    let mut reversed: Vec<u8> = Vec::new();
+    for _ in 0..100_000 {
+        // AnyValue.arrayValue (field 5) holding an ArrayValue whose one value (field 1) is
+        // the level below; written back to front.
+        for key in [0x0a, 0x2a] {
+            let mut length = Vec::new();
+            prost::encoding::encode_varint(reversed.len() as u64, &mut length);
+            reversed.extend(length.iter().rev());
+            reversed.push(key);
+        }
+    }
+    reversed.reverse();
+    let attribute = [field(1, b"deep"), field(2, &reversed)].concat();
+    let response = app
+        .export("logs", ACME_KEY, PROTOBUF)
+        .body(field(1, &field(1, &field(1, &attribute))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (_, reason) = protobuf_status(response).await;
+    assert_eq!(reason, "invalid_otlp");
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     assert_eq!(app.stored_events("acme").await, 0);
 }
 

@@ -20,6 +20,11 @@ use super::convert::Signal;
 /// 150 MB decoded, more than a 10 MiB export of real attributes holds.
 pub const MESSAGES_PER_RECORD: usize = 100;
 
+/// How deeply messages may nest: decoding (`prost`) refuses more than 100 levels, and the
+/// walk stops there too, so a small export of values nested a million deep (arrays of
+/// arrays) neither exhausts the walk's stack nor gets past decoding.
+const MAX_DEPTH: u32 = 100;
+
 /// What the walk found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -69,7 +74,7 @@ impl Tally {
         let root = Node::root(signal);
         let _ = self
             .count(root)
-            .and_then(|()| walk_protobuf(bytes, root, &self));
+            .and_then(|()| walk_protobuf(bytes, root, &self, 1));
         self.verdict.get()
     }
 
@@ -204,8 +209,12 @@ impl Node {
 }
 
 /// Walks the protobuf encoding of one message of type `node` (its fields, without the
-/// message's own tag and length).
-fn walk_protobuf(mut bytes: &[u8], node: Node, tally: &Tally) -> Result<(), Stop> {
+/// message's own tag and length), `depth` levels down from the request. Past
+/// [`MAX_DEPTH`] it stops with the verdict so far: decoding then refuses the export.
+fn walk_protobuf(mut bytes: &[u8], node: Node, tally: &Tally, depth: u32) -> Result<(), Stop> {
+    if depth > MAX_DEPTH {
+        return Err(Stop);
+    }
     while !bytes.is_empty() {
         let key = varint(&mut bytes)?;
         match key & 7 {
@@ -223,7 +232,7 @@ fn walk_protobuf(mut bytes: &[u8], node: Node, tally: &Tally) -> Result<(), Stop
                 bytes = rest;
                 if let Some(child) = node.child(key >> 3, "") {
                     tally.count(child)?;
-                    walk_protobuf(inner, child, tally)?;
+                    walk_protobuf(inner, child, tally, depth + 1)?;
                 }
             }
             // Groups (deprecated) and invalid wire types: decoding reports them.
@@ -447,6 +456,40 @@ mod tests {
         encode_varint(payload.len() as u64, &mut out);
         out.extend_from_slice(payload);
         out
+    }
+
+    /// A log export whose one resource attribute holds an array of arrays `levels` deep.
+    fn deeply_nested_export(levels: usize) -> Vec<u8> {
+        use prost::encoding::encode_varint;
+        // Built back to front: each level wraps the bytes so far in an `arrayValue` (AnyValue
+        // field 5) holding them as its one value (ArrayValue field 1).
+        let mut reversed: Vec<u8> = Vec::with_capacity(levels * 10);
+        let mut wrap = |reversed: &mut Vec<u8>, key: u8| {
+            let mut length = Vec::new();
+            encode_varint(reversed.len() as u64, &mut length);
+            reversed.extend(length.iter().rev());
+            reversed.push(key);
+        };
+        for _ in 0..levels {
+            wrap(&mut reversed, 0x0a);
+            wrap(&mut reversed, 0x2a);
+        }
+        reversed.reverse();
+        let key_value = [field(1, b"deep"), field(2, &reversed)].concat();
+        field(1, &field(1, &field(1, &key_value)))
+    }
+
+    #[test]
+    fn values_nested_a_million_deep_stop_the_walk_and_fail_decoding() {
+        let export = deeply_nested_export(1_000_000);
+        assert!(export.len() < 10 << 20, "{}", export.len());
+        let tally = Tally::new(10_000, usize::MAX);
+        assert_eq!(tally.protobuf(Signal::Logs, &export), Verdict::Within);
+        assert!(ExportLogsServiceRequest::decode(&export[..]).is_err());
+        // Nesting within the limit decodes.
+        let shallow = deeply_nested_export(40);
+        assert_eq!(check_protobuf(Signal::Logs, &shallow, 10), Verdict::Within);
+        assert!(ExportLogsServiceRequest::decode(&shallow[..]).is_ok());
     }
 
     #[test]
