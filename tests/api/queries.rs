@@ -117,6 +117,41 @@ async fn counts_after_ingest_equal_what_was_acknowledged() {
 }
 
 #[tokio::test]
+async fn a_batch_spanning_more_than_a_hundred_months_reaches_the_read_side() {
+    // Current ClickHouse servers refuse an INSERT touching more than 100 partitions by
+    // default (`events` and the rollups are partitioned by month): such a batch must
+    // neither stall the processor nor be dropped.
+    let app = spawn_app().await;
+    let months: u64 = 150;
+    let batch: Vec<Value> = (0..months)
+        .map(|month| {
+            let mut event = log_event(&format!("old-{month}"));
+            event["timestamp"] = json!(format!(
+                "{}-{:02}-15T12:00:00Z",
+                1990 + month / 12,
+                1 + month % 12
+            ));
+            event
+        })
+        .collect();
+    app.ingest_ok(ACME_KEY, &Value::Array(batch)).await;
+    // And something recent after it, which must not wait behind it for ever.
+    app.ingest_ok(ACME_KEY, &log_event("recent")).await;
+    app.wait_until_aggregated(CATCH_UP).await;
+    let mut counted = 0;
+    for year in 1990..2003 {
+        let range = json!({"startTime": format!("{year}-01-01T00:00:00Z"),
+                           "endTime": format!("{}-01-01T00:00:00Z", year + 1), "groupBy": "type"});
+        let answer = json(app.query(ACME_KEY, &range).await).await;
+        counted += answer["total"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{answer}"));
+    }
+    assert_eq!(counted, months);
+    app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
+}
+
+#[tokio::test]
 async fn events_come_back_in_the_shape_they_were_ingested() {
     let app = spawn_app().await;
     let original = json!({

@@ -37,6 +37,8 @@ pub struct ClickHouse {
     client: Client,
     server: Client,
     database: String,
+    /// Whether the server limits how many partitions one INSERT may touch; asked once.
+    partition_limit: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl ClickHouse {
@@ -62,7 +64,29 @@ impl ClickHouse {
             client,
             server,
             database: settings.database.clone(),
+            partition_limit: Default::default(),
         })
+    }
+
+    /// Whether the server refuses an INSERT that touches more than
+    /// `max_partitions_per_insert_block` partitions (current versions: 100 by default;
+    /// 18.16 has no such limit, and no such setting).
+    pub(crate) async fn limits_partitions_per_insert(&self) -> Result<bool, PortError> {
+        self.partition_limit
+            .get_or_try_init(|| async {
+                let known: u64 = self
+                    .server
+                    .query(
+                        "SELECT count() FROM system.settings \
+                         WHERE name = 'max_partitions_per_insert_block'",
+                    )
+                    .fetch_one()
+                    .await
+                    .map_err(port_error)?;
+                Ok(known > 0)
+            })
+            .await
+            .copied()
     }
 
     /// The client bound to the service's database.

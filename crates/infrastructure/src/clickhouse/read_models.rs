@@ -130,6 +130,12 @@ impl ClickHouseReadModel {
             .map_err(port_error)?
             .with_setting("query_id", query_id)
             .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
+        if self.clickhouse.limits_partitions_per_insert().await? {
+            // The tables are partitioned by month and timestamps may lie anywhere from 1970
+            // on: a batch spanning more than 100 months would be refused at every retry,
+            // and the processor, which cannot skip it, would stall for every tenant.
+            insert = insert.with_setting("max_partitions_per_insert_block", "0");
+        }
         for record in records {
             insert.write(&record).await.map_err(port_error)?;
         }
