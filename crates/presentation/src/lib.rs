@@ -41,13 +41,20 @@ pub fn router(state: AppState) -> Router {
     // it by the layer. Ingestion has its own timeout and panic guard (the same tower-http
     // layers), wrapped by `refusals_carry_rate_limits`, so that their answers carry the
     // tenant's rate-limit headers too.
+    // OTLP exporters retry only 429, 502, 503 and 504: an export that runs past the timeout
+    // is answered 503 with `Retry-After` (a retry is safe, the records' ids derive from
+    // their content), where `/ingest` answers 408.
     let ingestion = Router::new()
-        .merge(routes::ingest::router())
-        .merge(routes::otlp::router())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .merge(
+            routes::ingest::router().layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            )),
+        )
+        .merge(
+            routes::otlp::router()
+                .layer(axum::middleware::from_fn_with_state(timeout, otlp_timeout)),
+        )
         .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -89,6 +96,25 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// An OTLP export that did not finish within `timeout`: `503 request_timeout` with
+/// `Retry-After`, which exporters retry.
+async fn otlp_timeout(
+    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "the export took longer than the request timeout; retry it",
+        )
+        .retry_after(1)
+        .into_response(),
+    }
 }
 
 /// The answer to a request whose handler panicked (the cause is logged, not returned).

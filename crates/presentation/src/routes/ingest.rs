@@ -185,7 +185,9 @@ pub(crate) async fn refusals_carry_rate_limits(
     let mut response = next.run(request).await;
     let by_a_layer = matches!(
         response.status(),
-        StatusCode::REQUEST_TIMEOUT | StatusCode::INTERNAL_SERVER_ERROR
+        StatusCode::REQUEST_TIMEOUT
+            | StatusCode::INTERNAL_SERVER_ERROR
+            | StatusCode::SERVICE_UNAVAILABLE
     );
     if !by_a_layer || slot.0.answered.load(Ordering::Acquire) {
         return response;

@@ -28,7 +28,7 @@ use super::ingest::{
     admit, idempotency_key, media_type, rate_limited, read_body, record, Batch, RateDecisionSlot,
 };
 use crate::auth::{ApiKeyCaller, ClientAddress};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::otlp::convert::Limits;
 use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
 use crate::otlp::size::{self, Verdict};
@@ -94,12 +94,11 @@ impl Encoding {
         (status = 200, description = "Recorded; `partialSuccess` counts rejected records", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every record rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
-        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable (google.rpc.Status), or not answered within REQUEST_TIMEOUT_MS (the standard JSON error body, `request_timeout`, with the rate-limit headers); see Retry-After"),
     )
 )]
 pub async fn export_logs(
@@ -130,12 +129,11 @@ pub async fn export_logs(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected data points", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every data point rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
-        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable (google.rpc.Status), or not answered within REQUEST_TIMEOUT_MS (the standard JSON error body, `request_timeout`, with the rate-limit headers); see Retry-After"),
     )
 )]
 pub async fn export_metrics(
@@ -175,12 +173,11 @@ pub async fn export_metrics(
         (status = 200, description = "Recorded; `partialSuccess` counts rejected spans", content(("application/x-protobuf"), ("application/json"))),
         (status = 400, description = "Undecodable body, or every span rejected (google.rpc.Status)"),
         (status = 401, description = "Missing or unknown API key (google.rpc.Status)"),
-        (status = 408, description = "Not answered within REQUEST_TIMEOUT_MS: the standard JSON error body (`request_timeout`), with the rate-limit headers", body = ErrorBody),
         (status = 413, description = "Body above the size limit, or more records than INGEST_MAX_BATCH_EVENTS, or more messages than 100 per allowed record (google.rpc.Status)"),
         (status = 415, description = "Content type or encoding not supported (google.rpc.Status)"),
         (status = 422, description = "Idempotency-Key reused with a different body (google.rpc.Status, code 9)"),
         (status = 429, description = "Rate limited; see Retry-After (google.rpc.Status)"),
-        (status = 503, description = "Event store unavailable; see Retry-After (google.rpc.Status)"),
+        (status = 503, description = "Event store unavailable (google.rpc.Status), or not answered within REQUEST_TIMEOUT_MS (the standard JSON error body, `request_timeout`, with the rate-limit headers); see Retry-After"),
     )
 )]
 pub async fn export_traces(
