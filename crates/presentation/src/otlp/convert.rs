@@ -600,6 +600,9 @@ impl Builder {
         sample: Sample<'_>,
         point: &super::proto::NumberDataPoint,
     ) {
+        if point.flags & NO_RECORDED_VALUE != 0 {
+            return;
+        }
         if !self.admit(1) {
             return;
         }
@@ -639,6 +642,9 @@ impl Builder {
         (kind, temporality): (&str, i32),
         point: &P,
     ) {
+        if point.flags() & NO_RECORDED_VALUE != 0 {
+            return;
+        }
         let quantiles = point.quantiles();
         if !self.admit(1 + quantiles.len()) {
             return;
@@ -811,9 +817,15 @@ struct Statistics {
 }
 
 /// Histogram, exponential histogram and summary points: no single value, but statistics.
+/// `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks a series gone stale (the
+/// Prometheus receiver sends them), not a measurement. Such a point is skipped: neither
+/// recorded (a count or sum of 0 would read as a reset) nor rejected.
+const NO_RECORDED_VALUE: u32 = 1;
+
 trait Distribution: Message {
     fn attributes(&self) -> &[KeyValue];
     fn time_unix_nano(&self) -> u64;
+    fn flags(&self) -> u32;
     fn statistics(&self) -> Statistics;
     /// `(quantile, value)` pairs; only summaries have them.
     fn quantiles(&self) -> Vec<(f64, f64)> {
@@ -840,6 +852,9 @@ macro_rules! histogram_distribution {
             }
             fn time_unix_nano(&self) -> u64 {
                 self.time_unix_nano
+            }
+            fn flags(&self) -> u32 {
+                self.flags
             }
             fn statistics(&self) -> Statistics {
                 Statistics {
@@ -938,6 +953,9 @@ impl Distribution for SummaryDataPoint {
     }
     fn time_unix_nano(&self) -> u64 {
         self.time_unix_nano
+    }
+    fn flags(&self) -> u32 {
+        self.flags
     }
     fn statistics(&self) -> Statistics {
         Statistics {
@@ -1401,6 +1419,60 @@ mod tests {
         assert!(conversion
             .error_message
             .contains("spans[1]: a span needs startTimeUnixNano"));
+    }
+
+    #[test]
+    fn points_with_no_recorded_value_are_skipped_not_recorded_or_rejected() {
+        let mut request = ExportMetricsServiceRequest::decode(METRICS_PB).unwrap();
+        let before = metrics(&request, received_at(), LIMITS);
+        assert!(!before.submissions.is_empty());
+        let metrics_list = &mut request.resource_metrics[0].scope_metrics[0].metrics;
+        let mut kinds = std::collections::BTreeSet::new();
+        for metric in metrics_list.iter_mut() {
+            match metric.data.as_mut().unwrap() {
+                metric::Data::Gauge(gauge) => gauge.data_points.iter_mut().for_each(|point| {
+                    kinds.insert("gauge");
+                    point.flags = NO_RECORDED_VALUE;
+                    point.value = None;
+                }),
+                metric::Data::Sum(sum) => sum.data_points.iter_mut().for_each(|point| {
+                    kinds.insert("sum");
+                    point.flags = NO_RECORDED_VALUE;
+                    point.value = None;
+                }),
+                metric::Data::Histogram(histogram) => {
+                    histogram.data_points.iter_mut().for_each(|point| {
+                        kinds.insert("histogram");
+                        point.flags = NO_RECORDED_VALUE;
+                    })
+                }
+                metric::Data::ExponentialHistogram(histogram) => {
+                    histogram.data_points.iter_mut().for_each(|point| {
+                        kinds.insert("exponential");
+                        point.flags = NO_RECORDED_VALUE;
+                    })
+                }
+                metric::Data::Summary(summary) => {
+                    summary.data_points.iter_mut().for_each(|point| {
+                        kinds.insert("summary");
+                        point.flags = NO_RECORDED_VALUE;
+                    })
+                }
+            }
+        }
+        assert_eq!(kinds.len(), 5, "the fixture has every kind of point: {kinds:?}");
+        let after = metrics(&request, received_at(), LIMITS);
+        assert_eq!((after.submissions.len(), after.rejected), (0, 0));
+        // The flag arrives in either encoding.
+        let json: ExportMetricsServiceRequest = serde_json::from_str(
+            r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"up",
+                "gauge":{"dataPoints":[{"timeUnixNano":"1","flags":1}]},
+                "summary":{"dataPoints":[{"timeUnixNano":"1","flags":1}]}}]}]}]}"#,
+        )
+        .unwrap();
+        let recoded = ExportMetricsServiceRequest::decode(&json.encode_to_vec()[..]).unwrap();
+        assert_eq!(recoded, json);
+        assert_eq!(metrics(&json, received_at(), LIMITS).rejected, 0);
     }
 
     #[test]

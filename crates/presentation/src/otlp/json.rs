@@ -287,6 +287,8 @@ pub struct NumberDataPointJson {
     as_double: Option<f64>,
     #[serde(deserialize_with = "optional_i64")]
     as_int: Option<i64>,
+    #[serde(deserialize_with = "or_default")]
+    flags: u32,
 }
 
 impl From<NumberDataPointJson> for NumberDataPoint {
@@ -300,6 +302,7 @@ impl From<NumberDataPointJson> for NumberDataPoint {
                 .as_double
                 .map(Value::AsDouble)
                 .or(json.as_int.map(Value::AsInt)),
+            flags: json.flags,
         }
     }
 }

@@ -327,6 +327,9 @@ pub struct NumberDataPoint {
     pub time_unix_nano: u64,
     #[prost(oneof = "number_data_point::Value", tags = "4, 6")]
     pub value: Option<number_data_point::Value>,
+    /// `DataPointFlags`: bit 0 is "no recorded value".
+    #[prost(uint32, tag = "8")]
+    pub flags: u32,
 }
 
 pub mod number_data_point {
@@ -369,6 +372,9 @@ pub struct HistogramDataPoint {
     #[prost(double, optional, tag = "12")]
     #[serde(deserialize_with = "json::optional_f64")]
     pub max: Option<f64>,
+    #[prost(uint32, tag = "10")]
+    #[serde(deserialize_with = "json::or_default")]
+    pub flags: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
@@ -408,6 +414,9 @@ pub struct ExponentialHistogramDataPoint {
     #[prost(double, tag = "14")]
     #[serde(deserialize_with = "json::f64")]
     pub zero_threshold: f64,
+    #[prost(uint32, tag = "10")]
+    #[serde(deserialize_with = "json::or_default")]
+    pub flags: u32,
 }
 
 /// `ExponentialHistogramDataPoint.Buckets`: counts of consecutive buckets from `offset`.
@@ -443,6 +452,9 @@ pub struct SummaryDataPoint {
     #[prost(message, repeated, tag = "6")]
     #[serde(deserialize_with = "json::or_default")]
     pub quantile_values: Vec<ValueAtQuantile>,
+    #[prost(uint32, tag = "8")]
+    #[serde(deserialize_with = "json::or_default")]
+    pub flags: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]

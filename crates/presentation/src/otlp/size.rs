@@ -464,7 +464,7 @@ mod tests {
         // Built back to front: each level wraps the bytes so far in an `arrayValue` (AnyValue
         // field 5) holding them as its one value (ArrayValue field 1).
         let mut reversed: Vec<u8> = Vec::with_capacity(levels * 10);
-        let mut wrap = |reversed: &mut Vec<u8>, key: u8| {
+        let wrap = |reversed: &mut Vec<u8>, key: u8| {
             let mut length = Vec::new();
             encode_varint(reversed.len() as u64, &mut length);
             reversed.extend(length.iter().rev());
