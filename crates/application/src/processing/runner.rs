@@ -288,6 +288,14 @@ impl ProcessorRunner {
                 }
                 continue;
             }
+            // The lease is checked before every write, not only every `check_interval`: when
+            // Postgres ends the lease session (a restart, a failover, a terminated backend),
+            // another instance takes the lease at once and reads how far the read model got;
+            // a write of this one after that would be applied twice.
+            if !lease.is_held().await {
+                warn!(processor = name, "processor lease lost");
+                return Ok(());
+            }
             processor.process(&events).await?;
             position = page.end;
             self.monitor.set(name, "running", Some(position), None);
@@ -464,6 +472,93 @@ mod tests {
         );
         assert!(calls[3..].iter().all(|call| call == "tick"), "{calls:?}");
         assert!(calls.len() > 3, "ticks once caught up: {calls:?}");
+    }
+
+    /// A lease that ends when `held` is cleared; taken again only while it is set.
+    #[derive(Clone, Default)]
+    struct Revocable {
+        held: Arc<std::sync::atomic::AtomicBool>,
+        acquisitions: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Lease for Revocable {
+        async fn is_held(&mut self) -> bool {
+            self.held.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl LeaseProvider for Revocable {
+        async fn try_acquire(&self, _name: &str) -> Result<Option<Box<dyn Lease>>, PortError> {
+            self.acquisitions
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let held = self.held.load(std::sync::atomic::Ordering::SeqCst);
+            Ok(held.then(|| Box::new(self.clone()) as Box<dyn Lease>))
+        }
+    }
+
+    /// Ends the lease while it writes its first batch (Postgres closed the lease session).
+    struct LosesItsLease {
+        lease: Revocable,
+        recorder: Recorder,
+    }
+
+    #[async_trait]
+    impl EventProcessor for LosesItsLease {
+        fn name(&self) -> &'static str {
+            "loses-its-lease"
+        }
+
+        fn filters(&self) -> &[EventFilter<'static>] {
+            &[]
+        }
+
+        async fn prepare(&self) -> Result<LogPosition, PortError> {
+            Ok(LogPosition::START)
+        }
+
+        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+            self.lease
+                .held
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            self.recorder.process(events).await
+        }
+    }
+
+    #[tokio::test]
+    async fn no_batch_is_written_once_the_lease_is_gone() {
+        let lease = Revocable::default();
+        lease.held.store(true, std::sync::atomic::Ordering::SeqCst);
+        let runner = Arc::new(ProcessorRunner::new(
+            Arc::new(MemoryLog),
+            Arc::new(lease.clone()),
+            Arc::new(Notify::new()),
+            Arc::new(ProcessorMonitor::default()),
+            RunnerSettings {
+                batch_events: 2,
+                poll_interval: Duration::from_millis(5),
+                lease_retry: Duration::from_millis(5),
+                // Far longer than the test: only the check before each write can see it.
+                check_interval: Duration::from_secs(3_600),
+                ..RunnerSettings::default()
+            },
+        ));
+        let processor = Arc::new(LosesItsLease {
+            lease: lease.clone(),
+            recorder: Recorder::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            let processor = Arc::clone(&processor) as Arc<dyn EventProcessor>;
+            async move { runner.run(processor, stopped).await }
+        });
+        until(|| lease.acquisitions.load(std::sync::atomic::Ordering::SeqCst) >= 3).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let calls = processor.recorder.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["process 2"]);
     }
 
     /// Applies two events, then fails on every later batch (a read model that went away).

@@ -1460,7 +1460,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(kinds.len(), 5, "the fixture has every kind of point: {kinds:?}");
+        assert_eq!(
+            kinds.len(),
+            5,
+            "the fixture has every kind of point: {kinds:?}"
+        );
         let after = metrics(&request, received_at(), LIMITS);
         assert_eq!((after.submissions.len(), after.rejected), (0, 0));
         // The flag arrives in either encoding.
