@@ -97,6 +97,9 @@ impl KeyDigest {
     }
 }
 
+/// The shortest key `API_KEYS` may configure (generated keys are far longer).
+pub const MIN_CONFIGURED_KEY_LENGTH: usize = 16;
+
 /// Keys configured at start-up: `key:tenant,key:tenant`.
 pub fn parse_api_key_list(spec: &str) -> Result<Vec<(String, TenantId)>, String> {
     let mut keys = Vec::new();
@@ -108,8 +111,12 @@ pub fn parse_api_key_list(spec: &str) -> Result<Vec<(String, TenantId)>, String>
         let Some((key, tenant)) = entry.rsplit_once(':') else {
             return Err("each API_KEYS entry must look like key:tenant".to_string());
         };
-        if key.len() < 8 {
-            return Err("API keys must be at least 8 characters long".to_string());
+        // Key ids (a prefix of the key's SHA-256) are logged and audited: a short key could
+        // be found from its id by trying every key of its length.
+        if key.len() < MIN_CONFIGURED_KEY_LENGTH {
+            return Err(format!(
+                "API keys must be at least {MIN_CONFIGURED_KEY_LENGTH} characters long"
+            ));
         }
         let tenant =
             TenantId::parse(tenant).map_err(|error| format!("tenant id in API_KEYS {error}"))?;
@@ -277,13 +284,14 @@ mod tests {
 
     #[test]
     fn api_key_lists_parse_and_validate() {
-        let keys = parse_api_key_list("key-one-1:acme, key-two-2:globex").unwrap();
-        assert_eq!(keys[0].0, "key-one-1");
+        let keys = parse_api_key_list("key-one-000000001:acme, key-two-000000002:globex").unwrap();
+        assert_eq!(keys[0].0, "key-one-000000001");
         assert_eq!(keys[1].1.as_str(), "globex");
         assert!(parse_api_key_list("").unwrap().is_empty());
-        assert!(parse_api_key_list("short:acme").is_err());
-        assert!(parse_api_key_list("no-tenant-here").is_err());
-        assert!(parse_api_key_list("long-enough:bad tenant").is_err());
+        assert!(parse_api_key_list("short-key-15-ch:acme").is_err());
+        assert!(parse_api_key_list("just-long-enough:acme").is_ok());
+        assert!(parse_api_key_list("no-tenant-here-at-all").is_err());
+        assert!(parse_api_key_list("long-enough-key-1:bad tenant").is_err());
     }
 
     #[test]
