@@ -1,6 +1,8 @@
 //! Bearer tokens: HS256 with a shared secret, or RS256 with a key pair.
 //!
-//! `exp`, `iss` and `aud` are always checked; the token carries `sub`, `tenant` and `role`.
+//! `exp`, `iss` and `aud` are always checked, `nbf` when present; the token carries `sub`,
+//! `tenant` and `role`. `aud` may be one audience or a list (as identity providers send it);
+//! `iat` is not needed.
 
 use std::time::Duration;
 
@@ -21,7 +23,17 @@ pub struct JwtSettings {
     pub audience: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// What the service reads of a token; the library checks `exp`, `nbf`, `iss` and `aud`
+/// itself, from the token as sent.
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    sub: String,
+    tenant: String,
+    role: String,
+}
+
+/// What a minted token holds.
+#[derive(Debug, Serialize)]
 struct Claims {
     sub: String,
     tenant: String,
@@ -74,6 +86,7 @@ impl JwtCodec {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Ok(Self {
             algorithm,
@@ -118,7 +131,9 @@ impl TokenVerifier for JwtCodec {
             return Err(TokenError::NotConfigured);
         };
         let data =
-            decode::<Claims>(token, key, &self.validation).map_err(|error| match error.kind() {
+            decode::<VerifiedClaims>(token, key, &self.validation).map_err(|error| match error
+                .kind()
+            {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid(error.to_string()),
             })?;
@@ -210,6 +225,37 @@ mod tests {
         assert!(codec
             .verify(&sign(&claims(now + 600, "telemetry-api")))
             .is_ok());
+    }
+
+    #[test]
+    fn audience_lists_and_tokens_without_iat_verify_and_not_yet_valid_ones_do_not() {
+        let codec = codec(SECRET, "telemetry");
+        let now = jsonwebtoken::get_current_timestamp();
+        let sign = |claims: serde_json::Value| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .unwrap()
+        };
+        let token = |aud: serde_json::Value, nbf: Option<u64>| {
+            let mut claims = serde_json::json!({"sub": "alice", "tenant": "acme",
+                "role": "viewer", "iss": "telemetry", "aud": aud, "exp": now + 600});
+            if let Some(nbf) = nbf {
+                claims["nbf"] = nbf.into();
+            }
+            sign(claims)
+        };
+        let listed = token(serde_json::json!(["other-api", "telemetry-api"]), None);
+        assert_eq!(codec.verify(&listed).unwrap().subject, "alice");
+        let others = token(serde_json::json!(["other-api"]), None);
+        assert!(matches!(codec.verify(&others), Err(TokenError::Invalid(_))));
+        let started = token(serde_json::json!("telemetry-api"), Some(now - 60));
+        assert!(codec.verify(&started).is_ok());
+        // Beyond the 30 s leeway.
+        let later = token(serde_json::json!("telemetry-api"), Some(now + 600));
+        assert!(matches!(codec.verify(&later), Err(TokenError::Invalid(_))));
     }
 
     const RS256_PRIVATE: &str = include_str!("testdata/rs256-private.pem");
