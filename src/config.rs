@@ -350,7 +350,10 @@ impl Default for LogConfig {
 impl Default for ReadinessConfig {
     fn default() -> Self {
         Self {
-            required: vec!["postgres".into(), "clickhouse".into()],
+            // Ingestion needs Postgres only: were ClickHouse required, its outage would take
+            // every instance out of the load balancer, and producers with it, while reads
+            // answer 503 analytics_unavailable by themselves.
+            required: vec!["postgres".into()],
             check_timeout_ms: 2_000,
         }
     }

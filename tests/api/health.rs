@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{closed_port, json, spawn_app, spawn_app_with};
+use crate::helpers::{closed_port, json, log_event, spawn_app, spawn_app_with, ACME_KEY};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -27,9 +27,25 @@ async fn readyz_reports_every_dependency_up() {
 }
 
 #[tokio::test]
+async fn clickhouse_down_keeps_ingestion_ready_by_default() {
+    let app = spawn_app_with(|settings| {
+        settings.clickhouse.url = format!("http://127.0.0.1:{}", closed_port());
+    })
+    .await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json(response).await;
+    assert_eq!(body["dependencies"]["clickhouse"]["status"], "down");
+    assert_eq!(body["dependencies"]["clickhouse"]["required"], false);
+    app.ingest_ok(ACME_KEY, &log_event("while-clickhouse-is-down"))
+        .await;
+}
+
+#[tokio::test]
 async fn readyz_is_503_and_names_a_required_dependency_that_is_down() {
     let app = spawn_app_with(|settings| {
         settings.clickhouse.url = format!("http://127.0.0.1:{}", closed_port());
+        settings.readiness.required = vec!["postgres".into(), "clickhouse".into()];
     })
     .await;
     let response = app.get("/readyz").await;
