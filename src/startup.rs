@@ -4,7 +4,7 @@
 //! the listener (port 0 picks a free port) and returns; `run_until_stopped` serves until the
 //! shutdown future completes, then stops background work.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -416,8 +416,9 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, then stops the
-    /// background tasks (bounded by the shutdown grace period).
+    /// Serves until `shutdown` completes, lets in-flight requests finish (for up to the
+    /// shutdown grace period, after which their connections are closed), then stops the
+    /// background tasks (bounded by the grace period again).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -427,9 +428,35 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, service)
+        let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
+        let serve = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
-            .await;
+            .into_future();
+        // The drain is bounded: a client that never finishes its request (headers sent
+        // halfway, a body that stops) would otherwise hold the process past any deadline
+        // its supervisor keeps. A request cut off here was not answered, and retrying it
+        // is safe (duplicates are recognised).
+        let grace = self.shutdown_grace;
+        let drain_deadline = async move {
+            match on_signal.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = drain_deadline => {
+                warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "requests still in flight after the shutdown grace period; closing their connections"
+                );
+                Ok(())
+            }
+        };
         info!("http server stopped; stopping background tasks");
         self.background.shut_down(self.shutdown_grace).await;
         served.context("http server failed")

@@ -503,6 +503,14 @@ pub fn server_command(settings: &Settings) -> std::process::Command {
         .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
         .env("API_KEYS", settings.auth.api_keys.expose())
         .env("JWT_SECRET", settings.auth.jwt_secret.expose())
+        .env(
+            "SHUTDOWN_GRACE_MS",
+            settings.server.shutdown_grace_ms.to_string(),
+        )
+        .env(
+            "REQUEST_TIMEOUT_MS",
+            settings.server.request_timeout_ms.to_string(),
+        )
         .envs(alerting_environment(&settings.alerting));
     command
 }

@@ -372,6 +372,48 @@ async fn sigterm_finishes_the_work_in_hand_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn a_request_that_never_finishes_does_not_hold_shutdown_past_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+
+    let mut settings = test_settings().await;
+    settings.server.shutdown_grace_ms = 1_000;
+    settings.server.request_timeout_ms = 600_000;
+    let server = ServerProcess::start(&settings).await;
+    let address = server.address.trim_start_matches("http://").to_string();
+    // Headers sent halfway, then nothing.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(b"POST /ingest HTTP/1.1\r\nHost: localhost\r\nX-API-")
+        .await
+        .unwrap();
+    // A body that stops halfway.
+    let mut halfway = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /ingest HTTP/1.1\r\nHost: localhost\r\nX-API-Key: {ACME_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{{\"eventId\""
+    );
+    halfway.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let log_path = server.log_path.clone();
+    let started = std::time::Instant::now();
+    let status = server.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("requests still in flight after the shutdown grace period"),
+        "see {}",
+        log_path.display()
+    );
+    drop((stalled, halfway));
+}
+
+#[tokio::test]
 async fn readiness_shows_processor_lag() {
     let app = spawn_app().await;
     app.ingest_ok(ACME_KEY, &log_event("lag")).await;
