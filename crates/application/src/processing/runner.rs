@@ -1,16 +1,28 @@
 //! Runs event processors: one task per processor, each owning its work through a lease.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
 use super::EventProcessor;
 use crate::ports::{EventLog, LeaseProvider, LogPosition, PortError};
+
+/// What a panic said, for the log and `/readyz`.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let said = panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    format!("the processor panicked: {said}")
+}
 
 /// Tuning of the processor loop.
 #[derive(Debug, Clone, Copy)]
@@ -201,7 +213,15 @@ impl ProcessorRunner {
                 }
             };
             info!(processor = name, "processor lease taken");
-            match self.drive(processor.as_ref(), lease, &mut stop).await {
+            // A panic (a bug, or an event no code expected) ends this run, not the task: the
+            // lease goes with the unwinding, and the processor starts over from its read
+            // model like after any failure, visibly (`/readyz`, the log) instead of
+            // stopping for good behind a `running` status.
+            let run = AssertUnwindSafe(self.drive(processor.as_ref(), lease, &mut stop))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(PortError::failed(panic_message(&panic))));
+            match run {
                 Ok(()) => retry = self.settings.retry_min,
                 Err(error) => {
                     let position = self.monitor.set_retrying(name, error.to_string());
@@ -559,6 +579,66 @@ mod tests {
         task.await.unwrap();
         let calls = processor.recorder.calls.lock().unwrap().clone();
         assert_eq!(calls, ["process 2"]);
+    }
+
+    /// Panics on its first batch, then records.
+    #[derive(Default)]
+    struct PanicsOnce {
+        panicked: std::sync::atomic::AtomicBool,
+        recorder: Recorder,
+    }
+
+    #[async_trait]
+    impl EventProcessor for PanicsOnce {
+        fn name(&self) -> &'static str {
+            "panics-once"
+        }
+
+        fn filters(&self) -> &[EventFilter<'static>] {
+            &[]
+        }
+
+        async fn prepare(&self) -> Result<LogPosition, PortError> {
+            Ok(LogPosition::START)
+        }
+
+        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+            if !self
+                .panicked
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("an event nobody expected");
+            }
+            self.recorder.process(events).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_processor_starts_over_instead_of_stopping() {
+        let monitor = Arc::new(ProcessorMonitor::default());
+        let runner = Arc::new(ProcessorRunner::new(
+            Arc::new(MemoryLog),
+            Arc::new(AlwaysHeld),
+            Arc::new(Notify::new()),
+            Arc::clone(&monitor),
+            RunnerSettings {
+                batch_events: 5,
+                poll_interval: Duration::from_millis(5),
+                retry_min: Duration::from_millis(5),
+                ..RunnerSettings::default()
+            },
+        ));
+        let processor = Arc::new(PanicsOnce::default());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            let processor = Arc::clone(&processor) as Arc<dyn EventProcessor>;
+            async move { runner.run(processor, stopped).await }
+        });
+        until(|| !processor.recorder.calls.lock().unwrap().is_empty()).await;
+        stop.send(true).unwrap();
+        task.await.expect("the runner's task survives the panic");
+        assert_eq!(processor.recorder.calls.lock().unwrap()[0], "process 5");
     }
 
     /// Applies two events, then fails on every later batch (a read model that went away).
