@@ -30,8 +30,9 @@ pub struct PostgresSettings {
     pub acquire_timeout: Duration,
 }
 
-/// A pool that connects on first use, so the service can start (and report not-ready)
-/// while Postgres is still coming up.
+/// A pool that connects on first use. Start-up itself waits for Postgres (the migrations
+/// run before the listener binds, for up to `DATABASE_STARTUP_TIMEOUT_MS`); later, requests
+/// find the store unavailable (503) while Postgres is away and recover when it is back.
 pub fn pool(settings: &PostgresSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(&settings.url)?.application_name("telemetry-server");
     Ok(PgPoolOptions::new()
