@@ -195,7 +195,7 @@ impl From<IngestFailure> for ApiError {
                 tracing::warn!(error = %cause, "ingest refused: event store unavailable");
                 Self::unavailable(
                     "event_store_unavailable",
-                    "the event store is unavailable; nothing was ingested, retry later",
+                    "the event store is unavailable; retry later (safe: events that were recorded count as duplicates)",
                 )
             }
             IngestFailure::Internal(cause) => Self::internal(&cause),
