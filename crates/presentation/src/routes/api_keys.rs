@@ -97,7 +97,9 @@ pub async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let principal = caller.require(Permission::Administer)?;
-    let key_id = ApiKeyId::parse(key_id).map_err(|_| ApiError::not_found("no such key"))?;
+    // Key ids are hex, written in lower case: `ABCDEF...` names the same key.
+    let key_id = ApiKeyId::parse(key_id.to_ascii_lowercase())
+        .map_err(|_| ApiError::not_found("no such key"))?;
     state
         .auth
         .revoke_key(&principal.tenant_id, &key_id, &principal.actor())
