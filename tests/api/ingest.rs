@@ -924,6 +924,41 @@ async fn ingestion_fails_open_when_redis_is_down() {
 }
 
 #[tokio::test]
+async fn a_redis_connection_gone_silent_is_replaced() {
+    let proxy = crate::proxy::TcpProxy::start("127.0.0.1:6379").await;
+    let app = spawn_app_with(|settings| {
+        settings.redis.url =
+            telemetry_server::config::Secret::new(format!("redis://127.0.0.1:{}", proxy.port));
+        settings.redis.timeout_ms = 1_000;
+        settings.processors.enabled = false;
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_event("before")).await;
+    assert_eq!(app.counter("telemetry_rate_limit_fail_open_total").await, 0);
+
+    // The connection carries nothing more; a new one would be answered.
+    proxy.silence();
+    for index in 0..3 {
+        app.ingest_ok(ACME_KEY, &log_event(&format!("silent-{index}")))
+            .await;
+    }
+    let failed_open = app.counter("telemetry_rate_limit_fail_open_total").await;
+    assert!(failed_open >= 1, "{failed_open}");
+    // A few unanswered commands in a row, and the service opened a new connection: the
+    // rate limiter answers again.
+    for index in 0..3 {
+        let response = app
+            .ingest(ACME_KEY, &log_event(&format!("after-{index}")))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(
+        app.counter("telemetry_rate_limit_fail_open_total").await,
+        failed_open
+    );
+}
+
+#[tokio::test]
 async fn an_idempotency_key_replays_the_original_answer() {
     let app = spawn_app().await;
     let batch = log_batch("idem", 10);

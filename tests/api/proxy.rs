@@ -12,6 +12,7 @@ pub struct TcpProxy {
     pub port: u16,
     enabled: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    silenced: watch::Sender<u64>,
 }
 
 impl TcpProxy {
@@ -21,9 +22,11 @@ impl TcpProxy {
         let port = listener.local_addr().expect("address").port();
         let enabled = Arc::new(AtomicBool::new(true));
         let (cut, _) = watch::channel(0u64);
+        let (silenced, _) = watch::channel(0u64);
         let upstream = upstream.to_string();
         let accepting = Arc::clone(&enabled);
         let cuts = cut.clone();
+        let silences = silenced.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
@@ -32,6 +35,7 @@ impl TcpProxy {
                 }
                 let upstream = upstream.clone();
                 let mut cut_signal = cuts.subscribe();
+                let mut silence_signal = silences.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
                         return;
@@ -39,17 +43,32 @@ impl TcpProxy {
                     tokio::select! {
                         _ = copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut_signal.changed() => {}
+                        _ = silence_signal.changed() => {
+                            // Open, and never another byte: a peer that vanished.
+                            let _ = cut_signal.changed().await;
+                        }
                     }
                 });
             }
         });
-        Self { port, enabled, cut }
+        Self {
+            port,
+            enabled,
+            cut,
+            silenced,
+        }
     }
 
     /// Drops every open connection and refuses new ones.
     pub fn disable(&self) {
         self.enabled.store(false, Ordering::SeqCst);
         self.cut.send_modify(|generation| *generation += 1);
+    }
+
+    /// Open connections stay open but carry nothing more (a host gone without resetting
+    /// them); new connections are forwarded as before.
+    pub fn silence(&self) {
+        self.silenced.send_modify(|generation| *generation += 1);
     }
 
     pub fn enable(&self) {

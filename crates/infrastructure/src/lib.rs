@@ -16,22 +16,3 @@ pub mod memory_cache;
 pub mod postgres;
 pub mod redis;
 pub mod webhook;
-
-use std::time::Duration;
-
-use telemetry_application::ports::PortError;
-
-/// Runs `operation` with a deadline; a missed deadline is reported as unavailability.
-pub(crate) async fn with_deadline<T>(
-    deadline: Duration,
-    what: &str,
-    operation: impl std::future::Future<Output = Result<T, PortError>>,
-) -> Result<T, PortError> {
-    match tokio::time::timeout(deadline, operation).await {
-        Ok(result) => result,
-        Err(_) => Err(PortError::unavailable(format!(
-            "{what} did not answer within {} ms",
-            deadline.as_millis()
-        ))),
-    }
-}
