@@ -244,6 +244,30 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(json(response).await, json!({}));
 
+    // The proto's own field names are not OTLP/JSON: refused, not recorded as nothing.
+    let snake_case = body.replace("resourceMetrics", "resource_metrics");
+    let response = app
+        .export("metrics", ACME_KEY, "application/json")
+        .body(snake_case)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let status = json(response).await;
+    assert_eq!(status["details"][0]["reason"], "invalid_otlp");
+    assert!(status["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `resource_metrics`"));
+    // An empty export is still an empty success.
+    let response = app
+        .export("metrics", ACME_KEY, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
     // The fixture in OTLP/JSON: one NaN point is rejected, the rest recorded.
     let response = app
         .export("metrics", ACME_KEY, "application/json")

@@ -354,7 +354,23 @@ fn decode<T: Message + Default + DeserializeOwned>(
     };
     match encoding {
         Encoding::Protobuf => T::decode(bytes).map_err(|error| invalid(&error)),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|error| invalid(&error)),
+        Encoding::Json => {
+            let request: T = serde_json::from_slice(bytes).map_err(|error| invalid(&error))?;
+            // Unknown fields are ignored (newer senders may add some), so an export written
+            // with the proto's own field names (`resource_logs`), which OTLP/JSON does not
+            // allow, would decode as empty and be answered 200 with nothing recorded.
+            if request.encoded_len() == 0 {
+                let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+                    serde_json::from_slice(bytes).unwrap_or_default();
+                if let Some(key) = keys.keys().find(|key| key.contains('_')) {
+                    return Err(invalid(&format_args!(
+                        "unknown field `{key}`: OTLP/JSON field names are lowerCamelCase \
+                         (`resourceLogs`, not `resource_logs`)"
+                    )));
+                }
+            }
+            Ok(request)
+        }
     }
 }
 
