@@ -586,6 +586,12 @@ impl Settings {
                 "CACHE_L2_TTL_MS may be at most 60000 (answers may be at most a minute stale)",
             );
         }
+        if self.auth.api_key_cache_ttl_ms > 300_000 {
+            return invalid(
+                "API_KEY_CACHE_TTL_MS may be at most 300000 (a revoked key keeps working on \
+                 other instances for up to this long)",
+            );
+        }
         if self.alerting.max_attempts == 0 || self.alerting.tick_ms == 0 {
             return invalid("NOTIFY_MAX_ATTEMPTS and ALERT_TICK_MS must be greater than 0");
         }
@@ -710,6 +716,16 @@ mod tests {
         assert_eq!(settings.rate_limit.max_requests, 5);
         assert_eq!(settings.rate_limit.failed_auth_max_requests, 0);
         assert_eq!(settings.readiness.required, vec!["postgres", "redis"]);
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_everywhere_within_five_minutes_at_most() {
+        let mut settings = Settings::default();
+        settings.auth.api_key_cache_ttl_ms = 300_000;
+        assert!(settings.validate().is_ok());
+        settings.auth.api_key_cache_ttl_ms = 300_001;
+        let error = settings.validate().unwrap_err();
+        assert!(error.to_string().contains("API_KEY_CACHE_TTL_MS"));
     }
 
     #[test]
