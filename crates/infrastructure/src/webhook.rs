@@ -8,7 +8,7 @@
 //! answer that changes between a check and the connection (DNS rebinding) cannot slip by.
 
 use std::error::Error as StdError;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,31 +149,27 @@ fn is_public(address: &IpAddr) -> bool {
                 || (a == 198 && (b == 18 || b == 19)))
         }
         IpAddr::V6(v6) => {
-            let segments = v6.segments();
             let embedded = |high: u16, low: u16| {
-                let [a, b] = high.to_be_bytes();
-                let [c, d] = low.to_be_bytes();
-                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+                IpAddr::V4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
             };
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(&IpAddr::V4(v4));
+            let segments = v6.segments();
+            match segments {
+                // IPv4-compatible (`::1` and `::` included), IPv4-mapped, NAT64.
+                [0, 0, 0, 0, 0, 0 | 0xffff, high, low] | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
+                    return is_public(&embedded(high, low))
+                }
+                // 6to4.
+                [0x2002, high, low, ..] => return is_public(&embedded(high, low)),
+                _ => {}
             }
-            if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                return is_public(&embedded(segments[6], segments[7]));
-            }
-            if segments[0] == 0x2002 {
-                return is_public(&embedded(segments[1], segments[2]));
-            }
-            let first = segments[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            let [first, second, ..] = segments;
+            !(v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
                 || (first & 0xffc0) == 0xfec0
-                || (first == 0x2001 && segments[1] == 0)
-                || (first == 0x2001 && segments[1] == 0x0db8)
-                || (first == 0x0064 && segments[1] == 0xff9b)
+                || (first == 0x2001 && second == 0)
+                || (first == 0x2001 && second == 0x0db8)
+                || (first == 0x0064 && second == 0xff9b)
                 || segments[..4] == [0x0100, 0, 0, 0])
         }
     }

@@ -448,6 +448,17 @@ mod tests {
         }
     }
 
+    /// Runs `processor` on `runner` in a task of its own, until told to stop.
+    fn start(
+        runner: &Arc<ProcessorRunner>,
+        processor: Arc<dyn EventProcessor>,
+    ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let (stop, stopped) = watch::channel(false);
+        let runner = Arc::clone(runner);
+        let task = tokio::spawn(async move { runner.run(processor, stopped).await });
+        (stop, task)
+    }
+
     /// Waits (a few seconds at most) until `done`, instead of for a fixed time that a
     /// loaded machine may not give the runner.
     async fn until(done: impl Fn() -> bool) {
@@ -474,12 +485,7 @@ mod tests {
             },
         ));
         let recorder = Arc::new(Recorder::default());
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn({
-            let runner = Arc::clone(&runner);
-            let recorder = Arc::clone(&recorder) as Arc<dyn EventProcessor>;
-            async move { runner.run(recorder, stopped).await }
-        });
+        let (stop, task) = start(&runner, Arc::clone(&recorder) as Arc<dyn EventProcessor>);
         until(|| recorder.calls.lock().unwrap().len() > 4).await;
         stop.send(true).unwrap();
         task.await.unwrap();
@@ -518,16 +524,25 @@ mod tests {
         }
     }
 
-    /// Ends the lease while it writes its first batch (Postgres closed the lease session).
-    struct LosesItsLease {
-        lease: Revocable,
+    /// Records what it is given, after running `before` on every batch.
+    struct Hooked {
+        before: Box<dyn Fn() + Send + Sync>,
         recorder: Recorder,
     }
 
+    impl Hooked {
+        fn new(before: impl Fn() + Send + Sync + 'static) -> Self {
+            Self {
+                before: Box::new(before),
+                recorder: Recorder::default(),
+            }
+        }
+    }
+
     #[async_trait]
-    impl EventProcessor for LosesItsLease {
+    impl EventProcessor for Hooked {
         fn name(&self) -> &'static str {
-            "loses-its-lease"
+            "hooked"
         }
 
         fn filters(&self) -> &[EventFilter<'static>] {
@@ -539,9 +554,7 @@ mod tests {
         }
 
         async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
-            self.lease
-                .held
-                .store(false, std::sync::atomic::Ordering::SeqCst);
+            (self.before)();
             self.recorder.process(events).await
         }
     }
@@ -564,53 +577,17 @@ mod tests {
                 ..RunnerSettings::default()
             },
         ));
-        let processor = Arc::new(LosesItsLease {
-            lease: lease.clone(),
-            recorder: Recorder::default(),
-        });
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn({
-            let runner = Arc::clone(&runner);
-            let processor = Arc::clone(&processor) as Arc<dyn EventProcessor>;
-            async move { runner.run(processor, stopped).await }
-        });
+        // The lease ends while the first batch is written (Postgres closed the session).
+        let held = Arc::clone(&lease.held);
+        let processor = Arc::new(Hooked::new(move || {
+            held.store(false, std::sync::atomic::Ordering::SeqCst)
+        }));
+        let (stop, task) = start(&runner, Arc::clone(&processor) as Arc<dyn EventProcessor>);
         until(|| lease.acquisitions.load(std::sync::atomic::Ordering::SeqCst) >= 3).await;
         stop.send(true).unwrap();
         task.await.unwrap();
         let calls = processor.recorder.calls.lock().unwrap().clone();
         assert_eq!(calls, ["process 2"]);
-    }
-
-    /// Panics on its first batch, then records.
-    #[derive(Default)]
-    struct PanicsOnce {
-        panicked: std::sync::atomic::AtomicBool,
-        recorder: Recorder,
-    }
-
-    #[async_trait]
-    impl EventProcessor for PanicsOnce {
-        fn name(&self) -> &'static str {
-            "panics-once"
-        }
-
-        fn filters(&self) -> &[EventFilter<'static>] {
-            &[]
-        }
-
-        async fn prepare(&self) -> Result<LogPosition, PortError> {
-            Ok(LogPosition::START)
-        }
-
-        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
-            if !self
-                .panicked
-                .swap(true, std::sync::atomic::Ordering::SeqCst)
-            {
-                panic!("an event nobody expected");
-            }
-            self.recorder.process(events).await
-        }
     }
 
     #[tokio::test]
@@ -628,13 +605,14 @@ mod tests {
                 ..RunnerSettings::default()
             },
         ));
-        let processor = Arc::new(PanicsOnce::default());
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn({
-            let runner = Arc::clone(&runner);
-            let processor = Arc::clone(&processor) as Arc<dyn EventProcessor>;
-            async move { runner.run(processor, stopped).await }
-        });
+        // Panics on its first batch, then records.
+        let panicked = std::sync::atomic::AtomicBool::new(false);
+        let processor = Arc::new(Hooked::new(move || {
+            if !panicked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("an event nobody expected");
+            }
+        }));
+        let (stop, task) = start(&runner, Arc::clone(&processor) as Arc<dyn EventProcessor>);
         until(|| !processor.recorder.calls.lock().unwrap().is_empty()).await;
         stop.send(true).unwrap();
         task.await.expect("the runner's task survives the panic");
