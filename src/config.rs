@@ -114,6 +114,9 @@ pub struct AuthConfig {
     pub operator_tenant: String,
 }
 
+/// The longest rate-limit window: a budget over more than a day is a quota, not a rate.
+pub const MAX_RATE_LIMIT_WINDOW_MS: u64 = 86_400_000;
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -567,8 +570,26 @@ impl Settings {
     /// Rejects combinations that cannot work, with a message naming the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |message: &str| Err(ConfigError::Invalid(message.to_string()));
-        if self.rate_limit.window_ms == 0 {
-            return invalid("RATE_LIMIT_WINDOW_MS must be greater than 0");
+        if self.rate_limit.window_ms == 0 || self.rate_limit.window_ms > MAX_RATE_LIMIT_WINDOW_MS {
+            return invalid("RATE_LIMIT_WINDOW_MS must be between 1 and 86400000 (one day)");
+        }
+        if self.rate_limit.max_requests == 0 {
+            return invalid(
+                "RATE_LIMIT_MAX_REQUESTS must be greater than 0 (to stop one tenant, give it \
+                 RATE_LIMIT_OVERRIDES=tenant=0)",
+            );
+        }
+        let window_us = self.rate_limit.window_ms * 1_000;
+        if self.rate_limit.max_requests > window_us
+            || self.rate_limit.failed_auth_max_requests > window_us
+        {
+            return invalid(
+                "RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS may allow at \
+                 most one request per microsecond of RATE_LIMIT_WINDOW_MS",
+            );
+        }
+        if self.redis.timeout_ms == 0 {
+            return invalid("REDIS_TIMEOUT_MS must be greater than 0");
         }
         if self.ingest.max_batch_events == 0 || self.ingest.max_body_bytes == 0 {
             return invalid(
@@ -726,6 +747,33 @@ mod tests {
         settings.auth.api_key_cache_ttl_ms = 300_001;
         let error = settings.validate().unwrap_err();
         assert!(error.to_string().contains("API_KEY_CACHE_TTL_MS"));
+    }
+
+    #[test]
+    fn rate_limits_and_the_redis_deadline_stay_within_what_the_limiter_computes_exactly() {
+        let invalid = |change: fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            change(&mut settings);
+            settings.validate().unwrap_err().to_string()
+        };
+        assert!(invalid(|s| s.rate_limit.window_ms = 86_400_001).contains("RATE_LIMIT_WINDOW_MS"));
+        assert!(invalid(|s| s.rate_limit.window_ms = 0).contains("RATE_LIMIT_WINDOW_MS"));
+        assert!(invalid(|s| s.rate_limit.max_requests = 0).contains("RATE_LIMIT_OVERRIDES"));
+        assert!(invalid(|s| {
+            s.rate_limit.window_ms = 1;
+            s.rate_limit.max_requests = 1_001;
+        })
+        .contains("one request per microsecond"));
+        assert!(
+            invalid(|s| s.rate_limit.failed_auth_max_requests = 60_000_001)
+                .contains("one request per microsecond")
+        );
+        assert!(invalid(|s| s.redis.timeout_ms = 0).contains("REDIS_TIMEOUT_MS"));
+
+        let mut settings = Settings::default();
+        settings.rate_limit.window_ms = 86_400_000;
+        settings.rate_limit.max_requests = 86_400_000_000;
+        assert!(settings.validate().is_ok());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn clickhouse_address() -> String {
     without_scheme.trim_end_matches('/').to_string()
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 

@@ -12,6 +12,7 @@ mod cli;
 mod health;
 mod helpers;
 mod ingest;
+mod limits;
 mod otlp;
 mod proxy;
 mod queries;

@@ -52,6 +52,12 @@ impl RateLimitPolicy {
                 .trim()
                 .parse::<u64>()
                 .map_err(|_| format!("rate limit for {tenant} must be a whole number"))?;
+            if u128::from(max_requests) > window.as_micros() {
+                return Err(format!(
+                    "rate limit for {tenant} may allow at most one request per microsecond of \
+                     the window"
+                ));
+            }
             overrides.insert(
                 tenant,
                 RateLimit {
@@ -176,5 +182,8 @@ mod tests {
         );
         assert!(RateLimitPolicy::parse_overrides("acme", window).is_err());
         assert!(RateLimitPolicy::parse_overrides("acme=lots", window).is_err());
+        // 0 stops a tenant; more than one request per microsecond of the window is refused.
+        assert!(RateLimitPolicy::parse_overrides("acme=0", window).is_ok());
+        assert!(RateLimitPolicy::parse_overrides("acme=60000001", window).is_err());
     }
 }

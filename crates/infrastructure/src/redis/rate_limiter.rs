@@ -11,6 +11,12 @@ use telemetry_application::ports::{PortError, RateDecision, RateLimit, RateLimit
 use super::Redis;
 
 /// Returns {allowed, remaining, reset_after_us, retry_after_us}.
+///
+/// Every value is a whole number of microseconds (ARGV[1] the emission interval, ARGV[2] the
+/// window, a whole number of intervals), so Lua's doubles hold them exactly: with a
+/// fractional interval (60 s over 11 requests) the rounding of a time near 1.8e15 µs made
+/// the first answer report one request fewer than the budget allowed. A stored time more
+/// than a window ahead (the window was shortened since) is brought back to one window.
 const GCRA: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -18,13 +24,14 @@ local interval = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
+if tat > now + window then tat = now + window end
 local new_tat = tat + interval
 local allow_at = new_tat - window
 if now < allow_at then
-  return {0, 0, math.ceil(tat - now), math.ceil(allow_at - now)}
+  return {0, 0, tat - now, allow_at - now}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return {1, math.floor((window - (new_tat - now)) / interval), math.ceil(new_tat - now), 0}
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 ";
 
 pub struct RedisRateLimiter {
@@ -57,8 +64,11 @@ impl RateLimiter for RedisRateLimiter {
                 retry_after: limit.window,
             });
         }
-        let window_us = limit.window.as_micros() as f64;
-        let interval_us = window_us / limit.max_requests as f64;
+        // The interval is rounded up to a whole microsecond and the window is taken as that
+        // many intervals, longer than configured by less than one microsecond per request.
+        let window_us = u64::try_from(limit.window.as_micros()).unwrap_or(u64::MAX);
+        let interval_us = window_us.div_ceil(limit.max_requests).max(1);
+        let window_us = interval_us.saturating_mul(limit.max_requests);
         let key = self.redis.key(&format!("ratelimit:{subject}"));
         let script = &self.script;
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
