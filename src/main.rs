@@ -12,6 +12,9 @@ use telemetry_server::config::Settings;
 use telemetry_server::observability::init_logging;
 use telemetry_server::startup::{migrate_clickhouse, Application, Infrastructure};
 
+/// The longest lifetime `mint-token` gives a token: a year.
+const MAX_TOKEN_TTL_SECONDS: u64 = 366 * 24 * 3600;
+
 /// Ingestion allocates and frees many small strings per event across worker threads;
 /// mimalloc handles that pattern with much less overhead than the system allocator.
 #[global_allocator]
@@ -47,8 +50,8 @@ enum Command {
         /// The `sub` claim.
         #[arg(long, default_value = "operator")]
         subject: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
+        /// Lifetime in seconds (at most a year).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=MAX_TOKEN_TTL_SECONDS))]
         ttl: u64,
     },
     /// Print the OpenAPI document.

@@ -64,7 +64,7 @@ async fn mint_token_prints_a_token_the_service_accepts_with_its_tenant_and_role(
 }
 
 #[tokio::test]
-async fn mint_token_refuses_a_role_that_does_not_exist() {
+async fn mint_token_refuses_an_unknown_role_and_a_lifetime_past_a_year() {
     let app = spawn_app().await;
     let output = server_command(&app.settings)
         .args(["mint-token", "--tenant", "acme", "--role", "root"])
@@ -74,6 +74,19 @@ async fn mint_token_refuses_a_role_that_does_not_exist() {
     assert!(output.stdout.is_empty(), "no token printed");
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("--role"), "{error}");
+
+    // A lifetime past a year (or one that overflows the expiry) is refused, not wrapped
+    // around into a token born expired.
+    for ttl in ["0", "31622401", "18446744073709551615"] {
+        let output = server_command(&app.settings)
+            .args(["mint-token", "--tenant", "acme", "--ttl", ttl])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "--ttl {ttl}");
+        assert!(output.stdout.is_empty(), "no token printed for --ttl {ttl}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains("--ttl"), "{error}");
+    }
 }
 
 #[tokio::test]

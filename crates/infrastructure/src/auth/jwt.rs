@@ -118,7 +118,9 @@ impl JwtCodec {
             role: role.as_str().to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            exp: now + ttl.as_secs(),
+            exp: now
+                .checked_add(ttl.as_secs())
+                .ok_or("the token's lifetime is too long")?,
             iat: now,
         };
         encode(&Header::new(self.algorithm), &claims, key).map_err(|error| error.to_string())
