@@ -507,9 +507,12 @@ async fn bootstrap_api_keys(auth: &AuthService, settings: &Settings) -> anyhow::
 }
 
 /// Maintains the deduplication partitions now, so today's exists before the first ingest,
-/// and then hourly in the background. A failed run is logged and retried an hour later:
-/// meanwhile claims for days without a partition go to the default partition, which the
-/// next successful run moves into the day's partition.
+/// and then in the background a few seconds past every full UTC hour: the run just after
+/// midnight drops the day that left the window before events of that day, already older
+/// than the window, can be claimed in its partition (and forgotten with it) instead of the
+/// default partition, which keeps them for the window after their receipt. A failed run is
+/// logged and retried the next hour: meanwhile claims for days without a partition go to
+/// the default partition, which the next successful run moves into the day's partition.
 async fn start_dedup_maintenance(background: &mut Background, pool: &PgPool, window_days: u32) {
     async fn maintain(pool: &PgPool, window_days: u32) {
         match pg::maintain_dedup_partitions(pool, window_days).await {
@@ -523,12 +526,22 @@ async fn start_dedup_maintenance(background: &mut Background, pool: &PgPool, win
     background.spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = tokio::time::sleep(until_next_hour(chrono::Utc::now())) => {}
                 _ = stop.changed() => return,
             }
             maintain(&pool, window_days).await;
         }
     });
+}
+
+/// The time from `now` to 5 seconds past the next full UTC hour.
+fn until_next_hour(now: chrono::DateTime<chrono::Utc>) -> Duration {
+    const HOUR_MS: i64 = 3_600_000;
+    const PAST_THE_HOUR_MS: i64 = 5_000;
+    let now_ms = now.timestamp_millis();
+    let next_ms =
+        ((now_ms - PAST_THE_HOUR_MS).div_euclid(HOUR_MS) + 1) * HOUR_MS + PAST_THE_HOUR_MS;
+    Duration::from_millis(u64::try_from(next_ms - now_ms).unwrap_or(0))
 }
 
 /// How many events an `Alert` stream grows by between snapshots. An alert's state is small
@@ -691,4 +704,23 @@ fn spawn_clickhouse_and_processors(
             .map(|processor| runner.run(processor, stop.clone()));
         futures_util::future::join_all(runs).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maintenance_runs_five_seconds_past_every_utc_hour() {
+        let at = |text: &str| {
+            until_next_hour(chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc())
+        };
+        assert_eq!(at("2026-12-06T23:59:59Z"), Duration::from_secs(6));
+        assert_eq!(at("2026-12-07T00:00:03Z"), Duration::from_secs(2));
+        assert_eq!(at("2026-12-07T00:00:05Z"), Duration::from_secs(3600));
+        assert_eq!(
+            at("2026-12-07T00:30:05.5Z"),
+            Duration::from_millis(1_799_500)
+        );
+    }
 }

@@ -767,3 +767,69 @@ async fn dedup_maintenance_adopts_late_claims_and_keeps_storage_to_the_window() 
         "{repeated}"
     );
 }
+
+#[tokio::test]
+async fn dedup_days_are_utc_days_whatever_the_session_time_zone() {
+    let utc_partitions = "SELECT format('ingest_dedup_%s', to_char(day, 'YYYYMMDD'))
+         FROM generate_series((now() AT TIME ZONE 'UTC')::date - 7,
+                              (now() AT TIME ZONE 'UTC')::date + 2, interval '1 day') AS day
+         ORDER BY 1";
+    let attached = "SELECT child.relname::text FROM pg_inherits
+         JOIN pg_class child ON child.oid = pg_inherits.inhrelid
+         WHERE pg_inherits.inhparent = 'ingest_dedup'::regclass
+           AND child.relname ~ '^ingest_dedup_[0-9]{8}$'
+         ORDER BY 1";
+    // Between them, these two zones disagree with UTC about the date at every hour of the day.
+    for zone in ["Pacific/Kiritimati", "Etc/GMT+12"] {
+        let pool = pool().await;
+        sqlx::query("SELECT ingest_dedup_maintain(7)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        // A partition one day older than the window, left over from yesterday.
+        sqlx::query(
+            "DO $$ DECLARE day date := (now() AT TIME ZONE 'UTC')::date - 8; BEGIN
+             EXECUTE format('CREATE TABLE %I PARTITION OF ingest_dedup FOR VALUES FROM (%L) TO (%L)',
+                 format('ingest_dedup_%s', to_char(day, 'YYYYMMDD')), day, day + 1);
+             END $$",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let mut connection = pool.acquire().await.unwrap();
+        sqlx::query(&format!("SET TIME ZONE '{zone}'"))
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        sqlx::query("SELECT ingest_dedup_maintain(7)")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO ingest_dedup (event_key, event_day)
+             VALUES (ingest_dedup_key('acme', 'zoned'), (now() AT TIME ZONE 'UTC')::date)",
+        )
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+
+        let expected: Vec<String> = sqlx::query_scalar(utc_partitions)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let actual: Vec<String> = sqlx::query_scalar(attached).fetch_all(&pool).await.unwrap();
+        assert_eq!(actual, expected, "partitions kept with TimeZone {zone}");
+        let received_today: bool = sqlx::query_scalar(
+            "SELECT received_on = (now() AT TIME ZONE 'UTC')::date FROM ingest_dedup
+             WHERE event_key = ingest_dedup_key('acme', 'zoned')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(
+            received_today,
+            "received_on is the UTC date with TimeZone {zone}"
+        );
+    }
+}
