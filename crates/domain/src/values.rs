@@ -216,11 +216,23 @@ const MAX_TIMESTAMP_MICROS: i64 = 4_291_747_199_999_999;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 impl Timestamp {
-    /// Parses an RFC 3339 timestamp (any offset; stored as UTC).
+    /// Parses an RFC 3339 timestamp (any offset; stored as UTC). A leap second (`:60`) is
+    /// the last microsecond of the second before it: counted as the next second, as chrono
+    /// does, `23:59:60Z` would fall on the next day, away from the event's own day (the
+    /// deduplication key) and from the time the producer wrote.
     pub fn parse_rfc3339(value: &str) -> Result<Self, ValueError> {
         let parsed =
             DateTime::parse_from_rfc3339(value).map_err(|_| ValueError::InvalidTimestamp)?;
-        Self::from_micros(parsed.timestamp_micros())
+        let micros = if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
+            parsed
+                .timestamp()
+                .checked_mul(1_000_000)
+                .and_then(|micros| micros.checked_add(999_999))
+                .ok_or(ValueError::TimestampOutOfRange)?
+        } else {
+            parsed.timestamp_micros()
+        };
+        Self::from_micros(micros)
     }
 
     pub fn from_micros(micros: i64) -> Result<Self, ValueError> {
@@ -312,6 +324,16 @@ mod tests {
             Timestamp::parse_rfc3339("1969-12-31T23:59:59Z"),
             Err(ValueError::TimestampOutOfRange)
         );
+    }
+
+    #[test]
+    fn a_leap_second_stays_in_its_minute_and_day() {
+        let leap = Timestamp::parse_rfc3339("2026-12-31T23:59:60Z").unwrap();
+        assert_eq!(leap.to_rfc3339(), "2026-12-31T23:59:59.999999Z");
+        let same_day = Timestamp::parse_rfc3339("2026-12-31T00:00:00Z").unwrap();
+        assert_eq!(leap.epoch_day(), same_day.epoch_day());
+        let offset = Timestamp::parse_rfc3339("2027-01-01T01:59:60.25+02:00").unwrap();
+        assert_eq!(offset, leap);
     }
 
     #[test]
