@@ -28,7 +28,8 @@ impl ApiKey {
     /// The tenant this key authenticates as, if `digest` matches and the key is active.
     pub fn tenant_for(&self, digest: &str) -> Option<&TenantId> {
         let issued = self.issued.as_ref()?;
-        (!self.revoked && issued.key_digest == digest).then_some(&issued.tenant_id)
+        (!self.revoked && same_in_constant_time(&issued.key_digest, digest))
+            .then_some(&issued.tenant_id)
     }
 
     pub fn tenant_id(&self) -> Option<&TenantId> {
@@ -38,6 +39,17 @@ impl ApiKey {
     pub fn is_revoked(&self) -> bool {
         self.revoked
     }
+}
+
+/// Compares two digests without stopping at the first difference, so the time taken says
+/// nothing about how much of a guess matched.
+fn same_in_constant_time(left: &str, right: &str) -> bool {
+    left.len() == right.len()
+        && left
+            .bytes()
+            .zip(right.bytes())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
 }
 
 impl Aggregate for ApiKey {
@@ -197,5 +209,9 @@ mod tests {
         key.apply(issued("acme", "d1"));
         assert_eq!(key.tenant_for("d1").unwrap().as_str(), "acme");
         assert!(key.tenant_for("d2").is_none());
+        assert!(
+            key.tenant_for("d").is_none(),
+            "a prefix of the digest is not the digest"
+        );
     }
 }
