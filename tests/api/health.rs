@@ -88,6 +88,18 @@ async fn served_openapi_matches_the_committed_copy() {
         "openapi/openapi.json is out of date: run `make openapi` and commit the result"
     );
     assert!(served["paths"]["/ingest"]["post"].is_object());
+    // The body the spec describes is the one the service takes: an event, or an array of
+    // them, not an object keyed by a variant's name.
+    let body = &served["components"]["schemas"]["IngestBody"]["oneOf"];
+    assert_eq!(
+        body[0]["$ref"], "#/components/schemas/IngestEvent",
+        "{body}"
+    );
+    assert_eq!(body[1]["type"], "array", "{body}");
+    assert_eq!(
+        body[1]["items"]["$ref"], "#/components/schemas/IngestEvent",
+        "{body}"
+    );
 }
 
 #[tokio::test]

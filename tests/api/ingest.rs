@@ -524,14 +524,14 @@ async fn missing_or_unknown_keys_are_401() {
 #[tokio::test]
 async fn failed_authentications_have_a_budget_per_client_address() {
     let app = spawn_app_with(|settings| {
-        settings.rate_limit.failed_auth_max_requests = 2;
+        settings.rate_limit.failed_auth_max_requests = 4;
         settings.rate_limit.window_ms = 60_000;
     })
     .await;
     let first = app.ingest("not-a-real-key-123", &log_event("x")).await;
     assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(first.headers()["x-ratelimit-limit"], "2");
-    assert_eq!(first.headers()["x-ratelimit-remaining"], "1");
+    assert_eq!(first.headers()["x-ratelimit-limit"], "4");
+    assert_eq!(first.headers()["x-ratelimit-remaining"], "3");
     assert!(first.headers().contains_key("x-ratelimit-reset"));
     assert!(!first.headers().contains_key("retry-after"));
 
@@ -545,12 +545,45 @@ async fn failed_authentications_have_a_budget_per_client_address() {
         .await
         .unwrap();
     assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(second.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(second.headers()["x-ratelimit-remaining"], "2");
+
+    // So do read routes, with an unknown key (here one that is not even ASCII: a wrong key,
+    // not a missing one) or a bad bearer token.
+    let unreadable_key =
+        reqwest::header::HeaderValue::from_bytes(b"caf\xe9-0000000000000001").unwrap();
+    let read = app
+        .client
+        .get(app.url("/accounts/acme/summary"))
+        .header("X-API-Key", unreadable_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(read.headers()["x-ratelimit-remaining"], "1");
+    assert_eq!(json(read).await["error"]["code"], "invalid_api_key");
+    let read = app
+        .client
+        .get(app.url("/alerts/rules"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(read.headers()["x-ratelimit-remaining"], "0");
+    let read = app
+        .client
+        .get(app.url("/accounts/acme/summary"))
+        .header("X-API-Key", "yet-another-wrong-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(read.headers().contains_key("retry-after"));
 
     let limited = app.ingest("another-wrong-key-1", &log_event("x")).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let headers = limited.headers().clone();
-    assert_eq!(headers["x-ratelimit-limit"], "2");
+    assert_eq!(headers["x-ratelimit-limit"], "4");
     assert_eq!(headers["x-ratelimit-remaining"], "0");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
@@ -1084,13 +1117,60 @@ async fn very_high_limits_are_enforced_without_failing_open() {
 }
 
 #[tokio::test]
-async fn requests_over_the_time_limit_get_408_with_the_standard_body() {
-    let app = spawn_app_with(|settings| settings.server.request_timeout_ms = 1).await;
-    // Large enough that recording it takes longer than the limit, small enough to be sent
-    // whole before the answer (a body cut off unread would reset the connection).
-    let response = app.ingest(ACME_KEY, &log_batch("slow", 300)).await;
-    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
-    assert_eq!(json(response).await["error"]["code"], "request_timeout");
+async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_replaced() {
+    let proxy = crate::proxy::TcpProxy::start("127.0.0.1:5432").await;
+    let app = spawn_app_with(|settings| {
+        let url = settings
+            .database
+            .url
+            .expose()
+            .replace(":5432/", &format!(":{}/", proxy.port));
+        settings.database.url = telemetry_server::config::Secret::new(url);
+        // Two connections: were a silent one to keep its slot, the pool would soon have none.
+        settings.database.max_connections = 2;
+        settings.database.acquire_timeout_ms = 1_000;
+        settings.server.request_timeout_ms = 2_000;
+        settings.processors.enabled = false;
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_event("before")).await;
+    // Its connections are back in the pool (released connections are pinged first).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Postgres's host is gone without a word: the pooled connections stay open and silent.
+    // A request that takes one gets no answer: past the request timeout, with its body
+    // read, it is the store's delay, not the producer's.
+    proxy.silence();
+    let during = app.ingest(ACME_KEY, &log_event("during")).await;
+    let (status, headers) = (during.status(), during.headers().clone());
+    let body = json(during).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert!(headers.contains_key("x-ratelimit-remaining"));
+
+    // New connections are answered (the host is back at its address): each silent
+    // connection is dropped once its request gave up on it, so ingestion recovers.
+    let mut statuses = Vec::new();
+    for attempt in 0..10 {
+        let response = app
+            .ingest(ACME_KEY, &log_event(&format!("after-{attempt}")))
+            .await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::ACCEPTED),
+        "ingestion did not recover: {statuses:?}"
+    );
+    for attempt in 0..5 {
+        app.ingest_ok(ACME_KEY, &log_event(&format!("steady-{attempt}")))
+            .await;
+    }
 }
 
 #[tokio::test]

@@ -1,15 +1,19 @@
 //! Extractors that authenticate the caller.
 //!
 //! [`ApiKeyCaller`] accepts only `X-API-Key` (ingestion); [`Caller`] accepts either an API key
-//! or `Authorization: Bearer <JWT>` (reads and administration).
+//! or `Authorization: Bearer <JWT>` (reads and administration). On every route a request with
+//! missing or unknown credentials spends one request of its client address's budget of
+//! failed authentications, so guessing keys is as slow on a read route as on ingestion.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use telemetry_application::auth::{AuthFailure, Permission, Principal};
+use telemetry_application::ports::RateDecision;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -49,16 +53,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
+/// A header's value, trimmed; `None` when absent or blank. A value that is not visible ASCII
+/// is `Some("")`: it was sent, so it is a credential that does not match, not a missing one.
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
+    let value = headers.get(name)?;
+    let Ok(text) = value.to_str() else {
+        return Some("");
+    };
+    Some(text.trim()).filter(|text| !text.is_empty())
 }
 
 async fn authenticate_key(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let key = header_text(headers, API_KEY_HEADER).ok_or(AuthFailure::Missing)?;
+    if key.is_empty() {
+        return Err(AuthFailure::InvalidApiKey.into());
+    }
     Ok(state.auth.authenticate_api_key(key).await?)
 }
 
@@ -82,22 +91,84 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    /// The 401 (or, past the client address's budget, the 429), with the budget's headers.
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(authorization) = header_text(&parts.headers, header::AUTHORIZATION.as_str()) {
-            let token = authorization
-                .strip_prefix("Bearer ")
-                .or_else(|| authorization.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    ApiError::from(AuthFailure::InvalidToken(
-                        telemetry_application::ports::TokenError::Invalid(
-                            "the Authorization header must be 'Bearer <token>'".into(),
-                        ),
-                    ))
-                })?;
-            return Ok(Self(state.auth.authenticate_token(token.trim())?));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let error = match authenticate_caller(parts, state).await {
+            Ok(principal) => return Ok(Self(principal)),
+            Err(error) => error,
+        };
+        let client = ClientAddress::from_request_parts(parts, state)
+            .await
+            .unwrap_or(ClientAddress(None));
+        let (error, decision) = failed_authentication(state, client, error).await;
+        let mut response = error.into_response();
+        if let Some(decision) = decision {
+            apply_rate_limit_headers(response.headers_mut(), &decision);
         }
-        authenticate_key(state, &parts.headers).await.map(Self)
+        Err(response)
     }
+}
+
+async fn authenticate_caller(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(authorization) = header_text(&parts.headers, header::AUTHORIZATION.as_str()) {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::from(AuthFailure::InvalidToken(
+                    telemetry_application::ports::TokenError::Invalid(
+                        "the Authorization header must be 'Bearer <token>'".into(),
+                    ),
+                ))
+            })?;
+        return Ok(state.auth.authenticate_token(token.trim())?);
+    }
+    authenticate_key(state, &parts.headers).await
+}
+
+/// A request whose credentials are missing or unknown spends one request of its client
+/// address's budget: the answer is the 401, or a 429 once the budget is used up.
+pub(crate) async fn failed_authentication(
+    state: &AppState,
+    ClientAddress(client): ClientAddress,
+    error: ApiError,
+) -> (ApiError, Option<RateDecision>) {
+    let decision = match client {
+        Some(client) if error.status == StatusCode::UNAUTHORIZED => {
+            state.rate_limits.check_failed_auth(client).await
+        }
+        _ => None,
+    };
+    let error = match decision {
+        Some(decision) if !decision.allowed => too_many_requests(
+            &decision,
+            format!(
+                "more than {} requests with missing or unknown credentials from this address \
+                 per window",
+                decision.limit
+            ),
+        ),
+        _ => error,
+    };
+    (error, decision)
+}
+
+/// `429 rate_limited`, with `Retry-After` from a denying decision.
+pub(crate) fn too_many_requests(decision: &RateDecision, message: String) -> ApiError {
+    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(retry_after)
+}
+
+/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (whole seconds until
+/// the budget is full again).
+pub(crate) fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
+    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
 }

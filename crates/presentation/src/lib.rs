@@ -43,12 +43,13 @@ pub fn router(state: AppState) -> Router {
     // tenant's rate-limit headers too.
     // OTLP exporters retry only 429, 502, 503 and 504: an export that runs past the timeout
     // is answered 503 with `Retry-After` (a retry is safe, the records' ids derive from
-    // their content), where `/ingest` answers 408.
+    // their content); `/ingest` answers 408 while the body is still arriving and 503 once it
+    // has arrived.
     let ingestion = Router::new()
         .merge(
-            routes::ingest::router().layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
+            routes::ingest::router().layer(axum::middleware::from_fn_with_state(
                 timeout,
+                routes::ingest::ingest_timeout,
             )),
         )
         .merge(

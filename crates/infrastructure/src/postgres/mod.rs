@@ -33,14 +33,32 @@ pub struct PostgresSettings {
 /// A pool that connects on first use. Start-up itself waits for Postgres (the migrations
 /// run before the listener binds, for up to `DATABASE_STARTUP_TIMEOUT_MS`); later, requests
 /// find the store unavailable (503) while Postgres is away and recover when it is back.
+///
+/// A released connection must answer a ping within the acquire timeout or it is closed.
+/// sqlx pings every released connection itself, but without a deadline: a connection that
+/// went silent (its host gone without resetting it, as in a failover to another address)
+/// then held its pool slot until the kernel gave up on it, about a quarter of an hour, and
+/// once every slot was held so, every request was refused although Postgres was back.
 pub fn pool(settings: &PostgresSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(&settings.url)?.application_name("telemetry-server");
+    let deadline = settings.acquire_timeout;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
         .test_before_acquire(false)
+        .after_release(move |connection, _| {
+            Box::pin(async move {
+                match tokio::time::timeout(deadline, sqlx::Connection::ping(connection)).await {
+                    Ok(answer) => answer.map(|()| true),
+                    Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "a released connection did not answer a ping",
+                    ))),
+                }
+            })
+        })
         .connect_lazy_with(options))
 }
 

@@ -23,12 +23,15 @@ use telemetry_application::ingest::{
 };
 use telemetry_application::ports::RateDecision;
 use telemetry_domain::ingest::{
-    json_array_at_most, ArrayError, EventSubmission, FieldViolation, MAX_LISTED_VIOLATIONS,
+    json_array_at_most, validate_submissions, ArrayError, EventSubmission, FieldViolation,
+    MAX_LISTED_VIOLATIONS,
 };
-use telemetry_domain::values::{ApiKeyId, TenantId};
+use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use utoipa::ToSchema;
 
-use crate::auth::{ApiKeyCaller, ClientAddress};
+use crate::auth::{
+    apply_rate_limit_headers, failed_authentication, too_many_requests, ApiKeyCaller, ClientAddress,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -75,7 +78,10 @@ pub enum EventTypeDoc {
 }
 
 /// One event or an array of up to the configured maximum of events.
+// For the OpenAPI document only: bodies are parsed by `parse_submissions`. `untagged` makes
+// the schema the event or the array itself, not an object keyed by the variant's name.
 #[derive(Debug, ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub enum IngestBody {
     #[schema(title = "One event")]
@@ -124,11 +130,18 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
         (status = 400, description = "Invalid JSON or invalid events (details name index and field)", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key (the X-RateLimit-* headers describe the client address's budget of such requests)", body = ErrorBody),
         (status = 413, description = "Body or batch larger than the configured limits", body = ErrorBody),
-        (status = 408, description = "The request ran past REQUEST_TIMEOUT_MS (with the X-RateLimit-* headers once the budget was spent)", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within REQUEST_TIMEOUT_MS (with the X-RateLimit-* headers once the budget was spent)", body = ErrorBody),
         (status = 415, description = "Content type is not application/json (`unsupported_media_type`), or a Content-Encoding other than gzip (`unsupported_encoding`)", body = ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = ErrorBody),
-        (status = 429, description = "Rate limited (see Retry-After): the tenant's budget, or the client address's budget of requests with a missing or unknown API key", body = ErrorBody),
-        (status = 503, description = "Event store unavailable (see Retry-After)", body = ErrorBody),
+        (status = 429, description = "Rate limited: the tenant's budget, or the client address's budget of requests with a missing or unknown API key", body = ErrorBody, headers(
+            ("Retry-After" = u64, description = "Seconds until a request will be allowed"),
+            ("X-RateLimit-Limit" = u64, description = "Requests allowed per window"),
+            ("X-RateLimit-Remaining" = u64, description = "0"),
+            ("X-RateLimit-Reset" = u64, description = "Seconds until the budget is full again"),
+        )),
+        (status = 503, description = "Event store unavailable (`event_store_unavailable`), or the body arrived but the events were not recorded within REQUEST_TIMEOUT_MS (`request_timeout`)", body = ErrorBody, headers(
+            ("Retry-After" = u64, description = "Seconds to wait before retrying (a retry is safe: recorded events count as duplicates)"),
+        )),
     )
 )]
 #[tracing::instrument(
@@ -144,7 +157,9 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let work = async |caller, decision| accept(&state, caller, &headers, body, decision).await;
+    let body_slot = slot.clone();
+    let work =
+        async |caller, decision| accept(&state, caller, &headers, body, decision, &body_slot).await;
     let render = IntoResponse::into_response;
     rate_limited(&state, caller, client, slot, work, render).await
 }
@@ -159,6 +174,48 @@ struct SlotState {
     decision: OnceLock<RateDecision>,
     /// The route rendered its own answer (headers included).
     answered: AtomicBool,
+    /// The whole body arrived: past this, a request that runs out of time is the service's
+    /// delay (the event store's, mostly), not the client's.
+    body_read: AtomicBool,
+}
+
+impl RateDecisionSlot {
+    fn mark_body_read(&self) {
+        self.0.body_read.store(true, Ordering::Release);
+    }
+
+    fn body_read(&self) -> bool {
+        self.0.body_read.load(Ordering::Acquire)
+    }
+}
+
+/// The request timeout of `/ingest`: `408 request_timeout` while the body is still arriving
+/// (the client is slow), `503 request_timeout` with `Retry-After` once it has arrived (the
+/// service or its event store is: a store that stopped answering must not look like the
+/// producer's fault, and a retry is safe, since recorded events count as duplicates).
+pub(crate) async fn ingest_timeout(
+    State(timeout): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let slot = request.extensions().get::<RateDecisionSlot>().cloned();
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) if slot.is_some_and(|slot| slot.body_read()) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "the events were received but not recorded within the request timeout; retry \
+             (events already recorded count as duplicates)",
+        )
+        .retry_after(1)
+        .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive within the request timeout",
+        )
+        .into_response(),
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RateDecisionSlot {
@@ -171,10 +228,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RateDecisionSlot {
     }
 }
 
-/// Wraps the ingestion routes' request timeout and panic guard (tower-http's `TimeoutLayer`
-/// and `CatchPanicLayer`, below this in `crate::router`): their `408` and `500`, which no
-/// route rendered, are counted as refusals and get the rate-limit headers when the tenant's
-/// budget was already spent.
+/// Wraps the ingestion routes' request timeouts ([`ingest_timeout`], `otlp_timeout`) and
+/// panic guard (tower-http's `CatchPanicLayer`), below this in `crate::router`: their `408`,
+/// `503` and `500`, which no route rendered, are counted as refusals and get the rate-limit
+/// headers when the tenant's budget was already spent.
 pub(crate) async fn refusals_carry_rate_limits(
     State(state): State<AppState>,
     mut request: Request,
@@ -241,50 +298,19 @@ pub(crate) async fn rate_limited(
     response
 }
 
-/// A request whose API key is missing or unknown spends one request of its client address's
-/// budget: the answer is the 401, or a 429 once the budget is used up.
-async fn failed_authentication(
-    state: &AppState,
-    ClientAddress(client): ClientAddress,
-    error: ApiError,
-) -> (ApiError, Option<RateDecision>) {
-    let decision = match client {
-        Some(client) if error.status == StatusCode::UNAUTHORIZED => {
-            state.rate_limits.check_failed_auth(client).await
-        }
-        _ => None,
-    };
-    let error = match decision {
-        Some(decision) if !decision.allowed => too_many_requests(
-            &decision,
-            format!(
-                "more than {} requests with a missing or unknown API key from this address \
-                 per window",
-                decision.limit
-            ),
-        ),
-        _ => error,
-    };
-    (error, decision)
-}
-
-/// `429 rate_limited`, with `Retry-After` from a denying decision.
-fn too_many_requests(decision: &RateDecision, message: String) -> ApiError {
-    let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(retry_after)
-}
-
 async fn accept(
     state: &AppState,
     caller: ApiKeyCaller,
     headers: &HeaderMap,
     body: Body,
     decision: RateDecision,
+    slot: &RateDecisionSlot,
 ) -> Result<Response, ApiError> {
     let key_id = admit(&caller, &decision)?;
     require_json(headers)?;
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
+    slot.mark_body_read();
     let submissions = parse_submissions(&bytes, state.limits.max_batch_events)?;
     let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
     drop(bytes);
@@ -474,21 +500,39 @@ pub(crate) async fn record(
 
 /// The request's media type: its `Content-Type` without parameters (empty when absent).
 pub(crate) fn media_type(headers: &HeaderMap) -> &str {
-    let content_type = headers
+    content_type(headers).split(';').next().unwrap_or("").trim()
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    content_type.split(';').next().unwrap_or("").trim()
+        .unwrap_or("")
+}
+
+/// The content type declares no charset, or UTF-8: JSON is read as UTF-8 only (RFC 8259), so
+/// a body declared in another charset is refused (`415`) rather than misread.
+pub(crate) fn charset_is_utf8(headers: &HeaderMap) -> bool {
+    content_type(headers).split(';').skip(1).all(|parameter| {
+        let Some((name, value)) = parameter.split_once('=') else {
+            return true;
+        };
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return true;
+        }
+        let value = value.trim().trim_matches('"');
+        value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+    })
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    if media_type(headers).eq_ignore_ascii_case("application/json") {
+    if media_type(headers).eq_ignore_ascii_case("application/json") && charset_is_utf8(headers) {
         return Ok(());
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
-        "send events as application/json",
+        "send events as application/json, in UTF-8",
     ))
 }
 
@@ -518,12 +562,33 @@ fn parse_submissions(bytes: &[u8], max: usize) -> Result<Vec<EventSubmission>, A
             format!("the body is not valid JSON: it is not UTF-8 ({error})"),
         )
     })?;
+    let invalid_json = |error: &serde_json::Error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {error}"),
+        )
+    };
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let parsed = match first {
-        Some(b'[') => EventSubmission::from_json_array(text, max),
-        Some(b'{') => EventSubmission::from_json(text)
-            .map(|one| vec![one])
-            .map_err(ArrayError::Json),
+    let submissions = match first {
+        Some(b'[') => {
+            EventSubmission::from_json_array(text, max).map_err(|error| match error {
+                ArrayError::TooMany => batch_too_large(max, None),
+                // The array, read element by element, says why: elements that are not
+                // objects, or JSON that is not well-formed (a truncated body, say).
+                ArrayError::Json(error) => match not_objects(text, max) {
+                    Ok(Some(refusal)) => refusal,
+                    Ok(None) => invalid_json(&error),
+                    Err(syntax) => invalid_json(&syntax),
+                },
+            })?
+        }
+        Some(b'{') => vec![EventSubmission::from_json(text).map_err(|error| invalid_json(&error))?],
+        _ if text.starts_with('\u{feff}') => {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body starts with a byte order mark; send JSON without one",
+            ))
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_json",
@@ -531,15 +596,6 @@ fn parse_submissions(bytes: &[u8], max: usize) -> Result<Vec<EventSubmission>, A
             ))
         }
     };
-    let submissions = parsed.map_err(|error| match error {
-        ArrayError::TooMany => batch_too_large(max, None),
-        ArrayError::Json(error) => not_objects(text, max).unwrap_or_else(|| {
-            ApiError::bad_request(
-                "invalid_json",
-                format!("the body is not valid JSON: {error}"),
-            )
-        }),
-    })?;
     if submissions.is_empty() {
         return Err(ApiError::bad_request(
             "empty_batch",
@@ -550,22 +606,44 @@ fn parse_submissions(bytes: &[u8], max: usize) -> Result<Vec<EventSubmission>, A
 }
 
 /// For a well-formed JSON array with elements that are not objects: an `invalid_events`
-/// error naming each of them by index, like any other invalid event (or `413` when the
-/// array holds more than `max` elements).
-fn not_objects(text: &str, max: usize) -> Option<ApiError> {
+/// error naming each of them by index, and every problem of the objects among them, like
+/// any other invalid batch (or `413` when the array holds more than `max` elements).
+/// `Err` with the syntax error when the array is not well-formed JSON.
+fn not_objects(text: &str, max: usize) -> Result<Option<ApiError>, serde_json::Error> {
     let elements: Vec<&serde_json::value::RawValue> = match json_array_at_most(text, max) {
         Ok(elements) => elements,
-        Err(ArrayError::TooMany) => return Some(batch_too_large(max, None)),
-        Err(ArrayError::Json(_)) => return None,
+        Err(ArrayError::TooMany) => return Ok(Some(batch_too_large(max, None))),
+        Err(ArrayError::Json(error)) => return Err(error),
     };
-    let violations: Vec<FieldViolation> = elements
+    if elements
         .iter()
-        .enumerate()
-        .filter(|(_, element)| !element.get().starts_with('{'))
-        .map(|(index, _)| FieldViolation::not_an_object(index))
-        .take(MAX_LISTED_VIOLATIONS + 1)
-        .collect();
-    (!violations.is_empty()).then(|| IngestFailure::InvalidEvents(violations).into())
+        .all(|element| element.get().starts_with('{'))
+    {
+        return Ok(None);
+    }
+    let received_at = Timestamp::now();
+    let mut violations = Vec::new();
+    for (index, element) in elements.iter().enumerate() {
+        if violations.len() > MAX_LISTED_VIOLATIONS {
+            break;
+        }
+        if !element.get().starts_with('{') {
+            violations.push(FieldViolation::not_an_object(index));
+            continue;
+        }
+        let Ok(submission) = EventSubmission::from_json(element.get()) else {
+            continue;
+        };
+        if let Err(found) = validate_submissions(std::slice::from_ref(&submission), received_at) {
+            violations.extend(
+                found
+                    .into_iter()
+                    .map(|violation| FieldViolation { index, ..violation }),
+            );
+        }
+    }
+    violations.truncate(MAX_LISTED_VIOLATIONS + 1);
+    Ok(Some(IngestFailure::InvalidEvents(violations).into()))
 }
 
 /// `413 batch_too_large`; `count` when the whole batch was counted.
@@ -576,16 +654,6 @@ fn batch_too_large(max: usize, count: Option<usize>) -> ApiError {
         "batch_too_large",
         format!("a batch may hold at most {max} events, this one has {count}"),
     )
-}
-
-fn apply_rate_limit_headers(headers: &mut HeaderMap, decision: &RateDecision) {
-    let reset = decision.reset_after.as_secs_f64().ceil() as u64;
-    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
-    headers.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(decision.remaining),
-    );
-    headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
 }
 
 #[cfg(test)]
@@ -612,14 +680,43 @@ mod tests {
         assert_eq!(error.code, "invalid_json");
         let error = parse_submissions(b"[{\"eventId\":", 10).unwrap_err();
         assert_eq!(error.code, "invalid_json");
-        let error = parse_submissions(b"[1, {}, null]", 10).unwrap_err();
+        // A truncated array is reported as such, not by the type of its first element.
+        let error = parse_submissions(b"[1,2", 10).unwrap_err();
+        assert_eq!(error.code, "invalid_json");
+        assert!(error.message.contains("EOF"), "{}", error.message);
+        let error = parse_submissions("\u{feff}{}".as_bytes(), 10).unwrap_err();
+        assert!(
+            error.message.contains("byte order mark"),
+            "{}",
+            error.message
+        );
+        // Elements that are not objects, and the problems of the objects beside them.
+        let error = parse_submissions(br#"[1, {"eventId": 7}, null]"#, 10).unwrap_err();
         assert_eq!(error.code, "invalid_events");
-        let indexes: Vec<&serde_json::Value> = error
+        let problems: Vec<(u64, &str, &str)> = error
             .details
             .iter()
-            .map(|detail| &detail["index"])
+            .map(|detail| {
+                let text = |name: &str| detail[name].as_str().unwrap_or_default();
+                (
+                    detail["index"].as_u64().unwrap(),
+                    text("field"),
+                    text("code"),
+                )
+            })
             .collect();
-        assert_eq!(indexes, [0, 2]);
+        assert_eq!(
+            problems,
+            [
+                (0, "", "invalid_type"),
+                (1, "eventId", "invalid_type"),
+                (1, "eventType", "required"),
+                (1, "serviceName", "required"),
+                (1, "timestamp", "required"),
+                (1, "payload", "required"),
+                (2, "", "invalid_type"),
+            ]
+        );
     }
 
     #[test]
@@ -659,5 +756,24 @@ mod tests {
         assert!(require_json(&headers).is_ok());
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert!(require_json(&headers).is_err());
+        for accepted in [
+            "application/json;charset=\"UTF-8\"",
+            "Application/JSON; Charset=utf8",
+        ] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(accepted));
+            assert!(require_json(&headers).is_ok(), "{accepted}");
+        }
+        for refused in [
+            "application/json; charset=utf-16",
+            "application/json;charset=iso-8859-1",
+        ] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(refused));
+            let error = require_json(&headers).unwrap_err();
+            assert_eq!(
+                error.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{refused}"
+            );
+        }
     }
 }

@@ -25,7 +25,8 @@ use serde_json::json;
 use telemetry_domain::values::Timestamp;
 
 use super::ingest::{
-    admit, idempotency_key, media_type, rate_limited, read_body, record, Batch, RateDecisionSlot,
+    admit, charset_is_utf8, idempotency_key, media_type, rate_limited, read_body, record, Batch,
+    RateDecisionSlot,
 };
 use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
@@ -62,7 +63,7 @@ impl Encoding {
         let media_type = media_type(headers);
         if media_type.eq_ignore_ascii_case(PROTOBUF) {
             Some(Self::Protobuf)
-        } else if media_type.eq_ignore_ascii_case(JSON) {
+        } else if media_type.eq_ignore_ascii_case(JSON) && charset_is_utf8(headers) {
             Some(Self::Json)
         } else {
             None
@@ -223,7 +224,7 @@ async fn accept(
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send OTLP as application/x-protobuf or application/json",
+            "send OTLP as application/x-protobuf or application/json (in UTF-8)",
         )
     })?;
     let idempotency_key = idempotency_key(headers)?;
