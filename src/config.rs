@@ -116,6 +116,9 @@ pub struct AuthConfig {
 
 /// The longest rate-limit window: a budget over more than a day is a quota, not a rate.
 pub const MAX_RATE_LIMIT_WINDOW_MS: u64 = 86_400_000;
+/// The largest budget per window (a trillion: no limit in practice). With the window, it
+/// keeps every time the limiter computes within what a double holds exactly.
+pub const MAX_RATE_LIMIT_REQUESTS: u64 = telemetry_application::rate_limit::MAX_REQUESTS_PER_WINDOW;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -579,13 +582,12 @@ impl Settings {
                  RATE_LIMIT_OVERRIDES=tenant=0)",
             );
         }
-        let window_us = self.rate_limit.window_ms * 1_000;
-        if self.rate_limit.max_requests > window_us
-            || self.rate_limit.failed_auth_max_requests > window_us
+        if self.rate_limit.max_requests > MAX_RATE_LIMIT_REQUESTS
+            || self.rate_limit.failed_auth_max_requests > MAX_RATE_LIMIT_REQUESTS
         {
             return invalid(
-                "RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS may allow at \
-                 most one request per microsecond of RATE_LIMIT_WINDOW_MS",
+                "RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS may be at most \
+                 1000000000000",
             );
         }
         if self.redis.timeout_ms == 0 {
@@ -759,20 +761,17 @@ mod tests {
         assert!(invalid(|s| s.rate_limit.window_ms = 86_400_001).contains("RATE_LIMIT_WINDOW_MS"));
         assert!(invalid(|s| s.rate_limit.window_ms = 0).contains("RATE_LIMIT_WINDOW_MS"));
         assert!(invalid(|s| s.rate_limit.max_requests = 0).contains("RATE_LIMIT_OVERRIDES"));
-        assert!(invalid(|s| {
-            s.rate_limit.window_ms = 1;
-            s.rate_limit.max_requests = 1_001;
-        })
-        .contains("one request per microsecond"));
+        assert!(invalid(|s| s.rate_limit.max_requests = 1_000_000_000_001)
+            .contains("RATE_LIMIT_MAX_REQUESTS"));
         assert!(
-            invalid(|s| s.rate_limit.failed_auth_max_requests = 60_000_001)
-                .contains("one request per microsecond")
+            invalid(|s| s.rate_limit.failed_auth_max_requests = 1_000_000_000_001)
+                .contains("RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS")
         );
         assert!(invalid(|s| s.redis.timeout_ms = 0).contains("REDIS_TIMEOUT_MS"));
 
         let mut settings = Settings::default();
         settings.rate_limit.window_ms = 86_400_000;
-        settings.rate_limit.max_requests = 86_400_000_000;
+        settings.rate_limit.max_requests = 1_000_000_000_000;
         assert!(settings.validate().is_ok());
     }
 

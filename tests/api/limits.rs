@@ -94,3 +94,25 @@ async fn a_shortened_window_takes_effect_at_once() {
     );
     assert!(refused.reset_after <= Duration::from_secs(1), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_budget_past_one_request_per_microsecond_is_counted_too() {
+    let limiter = limiter();
+    let tenant = TenantId::parse("lifted").unwrap();
+    // What a benchmark sets to lift the limit: a billion a minute.
+    let limit = RateLimit {
+        max_requests: 1_000_000_000,
+        window: Duration::from_secs(60),
+    };
+    for _ in 0..3 {
+        let decision = limiter
+            .acquire(RateSubject::Tenant(&tenant), limit)
+            .await
+            .unwrap();
+        assert!(decision.allowed);
+        assert!(
+            (999_999_997..=999_999_999).contains(&decision.remaining),
+            "{decision:?}"
+        );
+    }
+}

@@ -65,7 +65,8 @@ impl RateLimiter for RedisRateLimiter {
             });
         }
         // The interval is rounded up to a whole microsecond and the window is taken as that
-        // many intervals, longer than configured by less than one microsecond per request.
+        // many intervals: longer than configured by less than a microsecond per request, or,
+        // for a budget of more than one request per microsecond, one microsecond per request.
         let window_us = u64::try_from(limit.window.as_micros()).unwrap_or(u64::MAX);
         let interval_us = window_us.div_ceil(limit.max_requests).max(1);
         let window_us = interval_us.saturating_mul(limit.max_requests);
