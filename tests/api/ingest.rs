@@ -464,21 +464,37 @@ async fn malformed_bodies_get_400_and_never_500() {
 #[tokio::test]
 async fn array_elements_that_are_not_objects_are_named_by_index() {
     let app = spawn_app().await;
-    let body = json!([log_event("fine"), 42, "text", log_event("also-fine")]);
+    // The objects beside them are validated too: one answer lists every problem.
+    let body = json!([
+        log_event("fine"),
+        42,
+        "text",
+        with(log_event("bad-type"), "eventType", json!("audit"))
+    ]);
     let response = app.ingest(ACME_KEY, &body).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error = json(response).await;
     assert_eq!(error["error"]["code"], "invalid_events", "{error}");
-    let indexes: Vec<u64> = error["error"]["details"]
+    let problems: Vec<(u64, &str, &str)> = error["error"]["details"]
         .as_array()
         .unwrap()
         .iter()
         .map(|detail| {
-            assert_eq!(detail["code"], "invalid_type", "{detail}");
-            detail["index"].as_u64().unwrap()
+            (
+                detail["index"].as_u64().unwrap(),
+                detail["field"].as_str().unwrap(),
+                detail["code"].as_str().unwrap(),
+            )
         })
         .collect();
-    assert_eq!(indexes, [1, 2]);
+    assert_eq!(
+        problems,
+        [
+            (1, "", "invalid_type"),
+            (2, "", "invalid_type"),
+            (3, "eventType", "unknown_value")
+        ]
+    );
     assert_eq!(app.stored_events("acme").await, 0);
 }
 
@@ -800,20 +816,29 @@ fn complete_response(bytes: &[u8]) -> bool {
 #[tokio::test]
 async fn non_json_content_types_are_415_and_gzip_bodies_are_inflated_within_limits() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/ingest"))
-        .header("X-API-Key", ACME_KEY)
-        .header("Content-Type", "text/plain")
-        .body(log_event("x").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(
-        json(response).await["error"]["code"],
-        "unsupported_media_type"
-    );
+    // JSON in another charset is refused as such, however its bytes would read as UTF-8.
+    for content_type in ["text/plain", "application/json; charset=utf-16"] {
+        let utf16: Vec<u8> = log_event("x")
+            .to_string()
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let response = app
+            .client
+            .post(app.url("/ingest"))
+            .header("X-API-Key", ACME_KEY)
+            .header("Content-Type", content_type)
+            .body(utf16)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            json(response).await["error"]["code"],
+            "unsupported_media_type"
+        );
+    }
+    assert_eq!(app.stored_events("acme").await, 0);
 
     let gzip = |bytes: &[u8]| {
         use std::io::Write;
