@@ -1072,18 +1072,23 @@ async fn tenants_have_separate_event_id_spaces() {
     assert_eq!(app.stored_events("globex").await, 1);
 }
 
+/// Points the service's Postgres connections at `proxy` (which forwards to the server).
+fn postgres_through(
+    proxy: &crate::proxy::TcpProxy,
+    settings: &mut telemetry_server::config::Settings,
+) {
+    let url = settings
+        .database
+        .url
+        .expose()
+        .replace(":5432/", &format!(":{}/", proxy.port));
+    settings.database.url = telemetry_server::config::Secret::new(url);
+}
+
 #[tokio::test]
 async fn postgres_outage_is_503_with_retry_after_and_the_service_recovers() {
     let proxy = crate::proxy::TcpProxy::start("127.0.0.1:5432").await;
-    let app = spawn_app_with(|settings| {
-        let url = settings
-            .database
-            .url
-            .expose()
-            .replace(":5432/", &format!(":{}/", proxy.port));
-        settings.database.url = telemetry_server::config::Secret::new(url);
-    })
-    .await;
+    let app = spawn_app_with(|settings| postgres_through(&proxy, settings)).await;
     app.ingest_ok(ACME_KEY, &log_event("before")).await;
 
     proxy.disable();
@@ -1145,12 +1150,7 @@ async fn very_high_limits_are_enforced_without_failing_open() {
 async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_replaced() {
     let proxy = crate::proxy::TcpProxy::start("127.0.0.1:5432").await;
     let app = spawn_app_with(|settings| {
-        let url = settings
-            .database
-            .url
-            .expose()
-            .replace(":5432/", &format!(":{}/", proxy.port));
-        settings.database.url = telemetry_server::config::Secret::new(url);
+        postgres_through(&proxy, settings);
         // Two connections: were a silent one to keep its slot, the pool would soon have none.
         settings.database.max_connections = 2;
         settings.database.acquire_timeout_ms = 1_000;

@@ -204,8 +204,8 @@ pub(crate) async fn ingest_timeout(
         Err(_) if slot.is_some_and(|slot| slot.body_read()) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "request_timeout",
-            "the events were received but not recorded within the request timeout; retry \
-             (events already recorded count as duplicates)",
+            "the events were received, but recording them did not finish within the request \
+             timeout; retry (events already recorded count as duplicates)",
         )
         .retry_after(1)
         .into_response(),
