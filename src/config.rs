@@ -83,6 +83,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     pub user: String,
     pub password: Secret,
+    /// Bound on one read (queries, summaries, time series, audit and alert history).
+    pub query_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -241,6 +243,7 @@ impl Default for ClickHouseConfig {
             database: "telemetry".into(),
             user: "default".into(),
             password: Secret::default(),
+            query_timeout_ms: 10_000,
         }
     }
 }
@@ -394,6 +397,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CLICKHOUSE_DATABASE",
     "CLICKHOUSE_USER",
     "CLICKHOUSE_PASSWORD",
+    "CLICKHOUSE_QUERY_TIMEOUT_MS",
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "REDIS_TIMEOUT_MS",
@@ -492,6 +496,10 @@ impl Settings {
         env.text("CLICKHOUSE_DATABASE", &mut self.clickhouse.database);
         env.text("CLICKHOUSE_USER", &mut self.clickhouse.user);
         env.secret("CLICKHOUSE_PASSWORD", &mut self.clickhouse.password);
+        env.parse(
+            "CLICKHOUSE_QUERY_TIMEOUT_MS",
+            &mut self.clickhouse.query_timeout_ms,
+        )?;
         env.secret("REDIS_URL", &mut self.redis.url);
         env.text("REDIS_KEY_PREFIX", &mut self.redis.key_prefix);
         env.parse("REDIS_TIMEOUT_MS", &mut self.redis.timeout_ms)?;
@@ -589,6 +597,9 @@ impl Settings {
                 "RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS may be at most \
                  1000000000000",
             );
+        }
+        if self.clickhouse.query_timeout_ms == 0 {
+            return invalid("CLICKHOUSE_QUERY_TIMEOUT_MS must be greater than 0");
         }
         if self.redis.timeout_ms == 0 {
             return invalid("REDIS_TIMEOUT_MS must be greater than 0");

@@ -139,6 +139,7 @@ impl Infrastructure {
             database: settings.clickhouse.database.clone(),
             user: settings.clickhouse.user.clone(),
             password: settings.clickhouse.password.expose().to_string(),
+            query_timeout: Duration::from_millis(settings.clickhouse.query_timeout_ms),
         })?;
         let redis = Redis::connect_lazily(
             settings.redis.url.expose(),

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     pub port: u16,
     enabled: Arc<AtomicBool>,
+    blackholed: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
     silenced: watch::Sender<u64>,
 }
@@ -21,16 +22,27 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("address").port();
         let enabled = Arc::new(AtomicBool::new(true));
+        let blackholed = Arc::new(AtomicBool::new(false));
         let (cut, _) = watch::channel(0u64);
         let (silenced, _) = watch::channel(0u64);
         let upstream = upstream.to_string();
         let accepting = Arc::clone(&enabled);
+        let holding = Arc::clone(&blackholed);
         let cuts = cut.clone();
         let silences = silenced.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
+                    continue;
+                }
+                if holding.load(Ordering::SeqCst) {
+                    // Accepted, and never a byte either way.
+                    let mut cut_signal = cuts.subscribe();
+                    tokio::spawn(async move {
+                        let _ = cut_signal.changed().await;
+                        drop(inbound);
+                    });
                     continue;
                 }
                 let upstream = upstream.clone();
@@ -54,6 +66,7 @@ impl TcpProxy {
         Self {
             port,
             enabled,
+            blackholed,
             cut,
             silenced,
         }
@@ -71,7 +84,16 @@ impl TcpProxy {
         self.silenced.send_modify(|generation| *generation += 1);
     }
 
+    /// Every connection, open or new, is held open and carries nothing: a host that stopped
+    /// answering but whose address still accepts connections (a hung server).
+    pub fn blackhole(&self) {
+        self.blackholed.store(true, Ordering::SeqCst);
+        self.silence();
+    }
+
+    /// New connections are forwarded again.
     pub fn enable(&self) {
+        self.blackholed.store(false, Ordering::SeqCst);
         self.enabled.store(true, Ordering::SeqCst);
     }
 }

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, json, last_hours, log_event, metric_event, percentile, recent_timestamp, spawn_app,
-    spawn_app_with, ACME_KEY, GLOBEX_KEY,
+    eventually, json, last_hours, log_batch, log_event, metric_event, percentile, recent_timestamp,
+    spawn_app, spawn_app_with, ACME_KEY, GLOBEX_KEY,
 };
 
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -681,4 +681,40 @@ async fn answered_from_cache(app: &crate::helpers::TestApp, path: &str) -> Value
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_clickhouse_that_stops_answering_is_503_for_readers_not_a_hang() {
+    let proxy = crate::proxy::TcpProxy::start(&crate::helpers::clickhouse_address()).await;
+    let app = spawn_app_with(|settings| {
+        settings.clickhouse.url = format!("http://127.0.0.1:{}", proxy.port);
+        settings.clickhouse.query_timeout_ms = 1_000;
+        settings.server.request_timeout_ms = 20_000;
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_batch("hung", 10)).await;
+    app.wait_for_events(ACME_KEY, "acme", 10, CATCH_UP).await;
+
+    // The server still accepts connections but answers nothing: each read gives up after
+    // CLICKHOUSE_QUERY_TIMEOUT_MS with a 503 to retry, long before the request timeout.
+    proxy.blackhole();
+    let summary = app
+        .get_fresh(ACME_KEY, "/accounts/acme/summary?window=24h")
+        .await;
+    assert_eq!(summary.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(summary.headers().contains_key("retry-after"));
+    assert_eq!(
+        json(summary).await["error"]["code"],
+        "analytics_unavailable"
+    );
+    let page = app.query(ACME_KEY, &last_hours(1)).await;
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Once it answers again, so do the reads.
+    proxy.enable();
+    let summary = app
+        .get_fresh(ACME_KEY, "/accounts/acme/summary?window=24h")
+        .await;
+    assert_eq!(summary.status(), StatusCode::OK);
+    assert_eq!(json(summary).await["totalEvents"], 10);
 }

@@ -8,7 +8,7 @@ use telemetry_application::ports::{
 };
 use telemetry_domain::values::{TenantId, Timestamp};
 
-use super::{bind_older_than, logged_at, port_error, ClickHouse, NEWEST_FIRST, OLDER_THAN};
+use super::{bind_older_than, logged_at, BoundedRead, ClickHouse, NEWEST_FIRST, OLDER_THAN};
 
 pub struct ClickHouseAlertHistory {
     clickhouse: ClickHouse,
@@ -117,8 +117,11 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
         if let Some(before) = before {
             query = bind_older_than(query, before);
         }
-        let records: Vec<HistoryRecord> =
-            query.bind(limit).fetch_all().await.map_err(port_error)?;
+        let records: Vec<HistoryRecord> = query
+            .bind(limit)
+            .fetch_all()
+            .within(&self.clickhouse)
+            .await?;
         records
             .into_iter()
             .map(|record| into_row(tenant, record))
@@ -152,8 +155,8 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
             .query(&sql)
             .bind(tenant.as_str())
             .fetch_all()
-            .await
-            .map_err(port_error)?;
+            .within(&self.clickhouse)
+            .await?;
         records
             .into_iter()
             .map(|record| into_row(tenant, record))

@@ -16,7 +16,7 @@ use telemetry_application::ports::{
 };
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
-use super::{bind_older_than, logged_at, port_error, ClickHouse, NEWEST_FIRST, OLDER_THAN};
+use super::{bind_older_than, logged_at, BoundedRead, ClickHouse, NEWEST_FIRST, OLDER_THAN};
 
 pub struct ClickHouseAnalytics {
     clickhouse: ClickHouse,
@@ -259,7 +259,11 @@ impl ClickHouseAnalytics {
                     .bind(after.timestamp_us)
                     .bind(after.event_id.as_str());
             }
-            let keys: Vec<EventKey> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+            let keys: Vec<EventKey> = query
+                .bind(limit)
+                .fetch_all()
+                .within(&self.clickhouse)
+                .await?;
             if keys.len() as u64 >= limit || lower <= spec.from.as_micros() {
                 return Ok(keys);
             }
@@ -293,8 +297,8 @@ impl ClickHouseAnalytics {
             // escaped, can pass the default limit of 256 KiB.
             .with_setting("max_query_size", FETCH_MAX_QUERY_BYTES)
             .fetch_all()
-            .await
-            .map_err(port_error)?;
+            .within(&self.clickhouse)
+            .await?;
         let mut by_key: HashMap<(i64, String), EventRecord> = records
             .into_iter()
             .map(|record| ((record.ts_us, record.event_id.clone()), record))
@@ -325,8 +329,8 @@ impl AnalyticsStore for ClickHouseAnalytics {
         filter
             .bind(self.clickhouse.client().query(&sql))
             .fetch_one()
+            .within(&self.clickhouse)
             .await
-            .map_err(port_error)
     }
 
     async fn events_page(
@@ -350,8 +354,8 @@ impl AnalyticsStore for ClickHouseAnalytics {
                 .bind(offset)
                 .bind(limit)
                 .fetch_all()
-                .await
-                .map_err(port_error)?
+                .within(&self.clickhouse)
+                .await?
         };
         self.fetch_events(&filter, keys).await
     }
@@ -388,8 +392,8 @@ impl AnalyticsStore for ClickHouseAnalytics {
             .bind(self.clickhouse.client().query(&sql))
             .bind(limit)
             .fetch_all()
-            .await
-            .map_err(port_error)?;
+            .within(&self.clickhouse)
+            .await?;
         Ok(groups
             .into_iter()
             .map(|group| GroupCount {
@@ -447,8 +451,10 @@ impl AnalyticsStore for ClickHouseAnalytics {
             .bind(client.query(&metrics_sql), tenant)
             .fetch_all::<MetricRecord>();
 
-        let (counts, users, metrics) =
-            tokio::try_join!(counts, users, metrics).map_err(port_error)?;
+        let (counts, users, metrics) = self
+            .clickhouse
+            .read(async { tokio::try_join!(counts, users, metrics) })
+            .await?;
 
         let mut by_type: HashMap<String, u64> = HashMap::new();
         let mut by_service: HashMap<String, u64> = HashMap::new();
@@ -516,7 +522,11 @@ impl AnalyticsStore for ClickHouseAnalytics {
         if let Some(action) = action {
             query = query.bind(action);
         }
-        let rows: Vec<AuditRow> = query.bind(limit).fetch_all().await.map_err(port_error)?;
+        let rows: Vec<AuditRow> = query
+            .bind(limit)
+            .fetch_all()
+            .within(&self.clickhouse)
+            .await?;
         rows.into_iter()
             .map(|row| {
                 let (occurred_at, source) =
@@ -561,7 +571,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
         if let Some(service) = service_name {
             query = query.bind(service);
         }
-        let points: Vec<PointRecord> = query.fetch_all().await.map_err(port_error)?;
+        let points: Vec<PointRecord> = query.fetch_all().within(&self.clickhouse).await?;
         Ok(points
             .into_iter()
             .map(|point| SeriesPoint {

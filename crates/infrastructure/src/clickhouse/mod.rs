@@ -29,6 +29,8 @@ pub struct ClickHouseSettings {
     pub database: String,
     pub user: String,
     pub password: String,
+    /// Bound on one read; see [`ClickHouse::read`].
+    pub query_timeout: std::time::Duration,
 }
 
 /// Clients for one ClickHouse database.
@@ -39,6 +41,7 @@ pub struct ClickHouse {
     database: String,
     /// Whether the server limits how many partitions one INSERT may touch; asked once.
     partition_limit: std::sync::Arc<tokio::sync::OnceCell<bool>>,
+    query_timeout: std::time::Duration,
 }
 
 impl ClickHouse {
@@ -65,7 +68,25 @@ impl ClickHouse {
             server,
             database: settings.database.clone(),
             partition_limit: Default::default(),
+            query_timeout: settings.query_timeout,
         })
+    }
+
+    /// Runs a read that answers a request, bounded by the query timeout. The HTTP client has
+    /// no deadline of its own: a ClickHouse gone silent (its host lost without resetting the
+    /// connection) held a reader until the request timeout (a 408 after 30 s) instead of
+    /// answering that the store is unavailable (503, which a client retries).
+    pub(crate) async fn read<T>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, PortError> {
+        match tokio::time::timeout(self.query_timeout, query).await {
+            Ok(result) => result.map_err(port_error),
+            Err(_) => Err(PortError::unavailable(format!(
+                "clickhouse did not answer a read within {} ms",
+                self.query_timeout.as_millis()
+            ))),
+        }
     }
 
     /// Whether the server refuses an INSERT that touches more than
@@ -106,6 +127,24 @@ impl ClickHouse {
             .await
             .map_err(port_error)
     }
+}
+
+/// A ClickHouse read that answers a request, bounded by the query timeout
+/// ([`ClickHouse::read`]): `query.fetch_all().within(&clickhouse).await`.
+pub(crate) trait BoundedRead<T>:
+    std::future::Future<Output = Result<T, clickhouse::error::Error>> + Sized
+{
+    fn within(
+        self,
+        clickhouse: &ClickHouse,
+    ) -> impl std::future::Future<Output = Result<T, PortError>> {
+        clickhouse.read(self)
+    }
+}
+
+impl<T, F> BoundedRead<T> for F where
+    F: std::future::Future<Output = Result<T, clickhouse::error::Error>>
+{
 }
 
 /// ClickHouse error codes after which the same request can succeed later, so callers should
