@@ -89,6 +89,35 @@ impl Background {
         self.tasks.spawn(task);
     }
 
+    /// Runs the task `start` makes (given the stop signal) until the service stops. A panic
+    /// is logged and the task started afresh a second later: one bad input must not end, until
+    /// a restart, the delivery of every notification or the invalidation of every cached
+    /// answer, while `/readyz` still says ready. (Processors are supervised by their runner.)
+    fn spawn_supervised<F, Fut>(&mut self, name: &'static str, start: F)
+    where
+        F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        use futures_util::FutureExt;
+        let mut stop = self.stop_signal();
+        self.tasks.spawn(async move {
+            loop {
+                let run = std::panic::AssertUnwindSafe(start(stop.clone()));
+                if run.catch_unwind().await.is_ok() || *stop.borrow() {
+                    return;
+                }
+                error!(
+                    task = name,
+                    "background task panicked; starting it again in a second"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(RESTART_DELAY) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
     async fn shut_down(mut self, grace: Duration) {
         let _ = self.stop.send(true);
         let drained = tokio::time::timeout(grace, async {
@@ -101,6 +130,9 @@ impl Background {
         }
     }
 }
+
+/// How long a background task that panicked waits before it is started again.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// What a small domain event (a receipt, a rule change) is taken to weigh in memory.
 const SMALL_EVENT_BYTES: u64 = 1024;
@@ -610,8 +642,11 @@ fn spawn_delivery_worker(
         queued,
         Arc::clone(metrics),
     );
-    let stop = background.stop_signal();
-    background.spawn(async move { worker.run(stop).await });
+    let worker = Arc::new(worker);
+    background.spawn_supervised("delivery worker", move |stop| {
+        let worker = Arc::clone(&worker);
+        async move { worker.run(stop).await }
+    });
     Ok(())
 }
 
@@ -665,8 +700,10 @@ fn spawn_cache_invalidation(
     interval: Duration,
 ) {
     let cache = Arc::clone(cache);
-    let stop = background.stop_signal();
-    background.spawn(async move { cache.run_invalidation(interval, stop).await });
+    background.spawn_supervised("cache invalidation", move |stop| {
+        let cache = Arc::clone(&cache);
+        async move { cache.run_invalidation(interval, stop).await }
+    });
 }
 
 /// Applies the ClickHouse schema in the background, retrying while ClickHouse is down, then
@@ -723,5 +760,30 @@ mod tests {
             at("2026-12-07T00:30:05.5Z"),
             Duration::from_millis(1_799_500)
         );
+    }
+
+    #[tokio::test]
+    async fn a_supervised_task_that_panics_is_started_again_until_the_service_stops() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let mut background = Background::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        background.spawn_supervised("test task", move |mut stop| {
+            let run = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                assert!(run > 1, "the first run fails");
+                let _ = stop.changed().await;
+            }
+        });
+        for _ in 0..50 {
+            if runs.load(Ordering::SeqCst) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        // The second run ends on the stop signal, and is not started again.
+        background.shut_down(Duration::from_secs(5)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 }
