@@ -21,7 +21,7 @@ start_service() {
     $PG -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
     curl -sf --max-time 600 http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null
     PORT=$port DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db CLICKHOUSE_DATABASE=$db \
-    REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=1000000000 \
+    REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=60000000 \
     LOG_LEVEL=warn target/release/telemetry-server serve > "$log" 2>&1 &
     SERVER_PID=$!
     trap 'kill $SERVER_PID 2>/dev/null || true' EXIT

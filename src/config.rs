@@ -8,6 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use serde::Deserialize;
+use telemetry_application::rate_limit::check_budget;
 use telemetry_domain::values::TenantId;
 
 /// A value that must never appear in logs or error messages.
@@ -118,9 +119,6 @@ pub struct AuthConfig {
 
 /// The longest rate-limit window: a budget over more than a day is a quota, not a rate.
 pub const MAX_RATE_LIMIT_WINDOW_MS: u64 = 86_400_000;
-/// The largest budget per window (a trillion: no limit in practice). With the window, it
-/// keeps every time the limiter computes within what a double holds exactly.
-pub const MAX_RATE_LIMIT_REQUESTS: u64 = telemetry_application::rate_limit::MAX_REQUESTS_PER_WINDOW;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -590,16 +588,23 @@ impl Settings {
                  RATE_LIMIT_OVERRIDES=tenant=0)",
             );
         }
-        if self.rate_limit.max_requests > MAX_RATE_LIMIT_REQUESTS
-            || self.rate_limit.failed_auth_max_requests > MAX_RATE_LIMIT_REQUESTS
+        let window = std::time::Duration::from_millis(self.rate_limit.window_ms);
+        for (name, max_requests) in [
+            ("RATE_LIMIT_MAX_REQUESTS", self.rate_limit.max_requests),
+            (
+                "RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS",
+                self.rate_limit.failed_auth_max_requests,
+            ),
+        ] {
+            check_budget(name, max_requests, window).map_err(ConfigError::Invalid)?;
+        }
+        if self.clickhouse.query_timeout_ms == 0
+            || self.clickhouse.query_timeout_ms > self.server.request_timeout_ms
         {
             return invalid(
-                "RATE_LIMIT_MAX_REQUESTS and RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS may be at most \
-                 1000000000000",
+                "CLICKHOUSE_QUERY_TIMEOUT_MS must be greater than 0 and at most \
+                 REQUEST_TIMEOUT_MS",
             );
-        }
-        if self.clickhouse.query_timeout_ms == 0 {
-            return invalid("CLICKHOUSE_QUERY_TIMEOUT_MS must be greater than 0");
         }
         if self.redis.timeout_ms == 0 {
             return invalid("REDIS_TIMEOUT_MS must be greater than 0");
@@ -772,17 +777,19 @@ mod tests {
         assert!(invalid(|s| s.rate_limit.window_ms = 86_400_001).contains("RATE_LIMIT_WINDOW_MS"));
         assert!(invalid(|s| s.rate_limit.window_ms = 0).contains("RATE_LIMIT_WINDOW_MS"));
         assert!(invalid(|s| s.rate_limit.max_requests = 0).contains("RATE_LIMIT_OVERRIDES"));
-        assert!(invalid(|s| s.rate_limit.max_requests = 1_000_000_000_001)
-            .contains("RATE_LIMIT_MAX_REQUESTS"));
+        assert!(invalid(|s| s.rate_limit.max_requests = 60_000_001)
+            .contains("RATE_LIMIT_MAX_REQUESTS may be at most 60000000"));
         assert!(
-            invalid(|s| s.rate_limit.failed_auth_max_requests = 1_000_000_000_001)
+            invalid(|s| s.rate_limit.failed_auth_max_requests = 60_000_001)
                 .contains("RATE_LIMIT_FAILED_AUTH_MAX_REQUESTS")
         );
         assert!(invalid(|s| s.redis.timeout_ms = 0).contains("REDIS_TIMEOUT_MS"));
+        assert!(invalid(|s| s.clickhouse.query_timeout_ms = 30_001)
+            .contains("CLICKHOUSE_QUERY_TIMEOUT_MS"));
 
         let mut settings = Settings::default();
         settings.rate_limit.window_ms = 86_400_000;
-        settings.rate_limit.max_requests = 1_000_000_000_000;
+        settings.rate_limit.max_requests = 86_400_000_000;
         assert!(settings.validate().is_ok());
     }
 

@@ -158,6 +158,7 @@ impl Infrastructure {
             url: settings.database.url.expose().to_string(),
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+            release_timeout: Duration::from_millis(settings.server.request_timeout_ms),
         })
         .context("invalid DATABASE_URL")?;
         pg::migrate_when_available(

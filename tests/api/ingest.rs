@@ -1134,7 +1134,8 @@ async fn postgres_outage_is_503_with_retry_after_and_the_service_recovers() {
 #[tokio::test]
 async fn very_high_limits_are_enforced_without_failing_open() {
     let app = spawn_app_with(|settings| {
-        settings.rate_limit.max_requests = 1_000_000_000;
+        // The most a minute allows: one request per microsecond.
+        settings.rate_limit.max_requests = 60_000_000;
     })
     .await;
     for index in 0..3 {
@@ -1156,6 +1157,9 @@ async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_repl
         settings.database.acquire_timeout_ms = 1_000;
         settings.server.request_timeout_ms = 2_000;
         settings.processors.enabled = false;
+        // Every request looks its key up in Postgres: the stall comes before the body is
+        // read, and is still the store's, not the producer's.
+        settings.auth.api_key_cache_ttl_ms = 1;
     })
     .await;
     app.ingest_ok(ACME_KEY, &log_event("before")).await;
@@ -1163,8 +1167,9 @@ async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_repl
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Postgres's host is gone without a word: the pooled connections stay open and silent.
-    // A request that takes one gets no answer: past the request timeout, with its body
-    // read, it is the store's delay, not the producer's.
+    // A request that takes one gets no answer: past the request timeout, stuck on its key
+    // lookup, it is the store's delay, not the producer's (and, the key unchecked, it spent
+    // no budget to report).
     proxy.silence();
     let during = app.ingest(ACME_KEY, &log_event("during")).await;
     let (status, headers) = (during.status(), during.headers().clone());
@@ -1172,7 +1177,6 @@ async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_repl
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "request_timeout", "{body}");
     assert_eq!(headers["retry-after"], "1");
-    assert!(headers.contains_key("x-ratelimit-remaining"));
 
     // New connections are answered (the host is back at its address): each silent
     // connection is dropped once its request gave up on it, so ingestion recovers.

@@ -833,3 +833,58 @@ async fn dedup_days_are_utc_days_whatever_the_session_time_zone() {
         );
     }
 }
+
+#[tokio::test]
+async fn dedup_maintenance_and_a_claim_in_flight_do_not_deadlock() {
+    let pool = pool().await;
+    sqlx::query("SELECT ingest_dedup_maintain(7)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // The day after tomorrow lost its partition: the next run creates it, and a claim for
+    // that day meanwhile goes to the default partition.
+    let ahead = dedup_partition(&pool, 2).await;
+    sqlx::query(&format!("DROP TABLE {ahead}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // A batch's claims, in flight: one for today (the parent is locked), ...
+    let mut claim = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO ingest_dedup (event_key, event_day)
+         VALUES (ingest_dedup_key('acme', 'today'), current_date)",
+    )
+    .execute(&mut *claim)
+    .await
+    .unwrap();
+    // ... while maintenance starts (and waits for the batch), ...
+    let maintenance = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            sqlx::query("SELECT ingest_dedup_maintain(7)")
+                .execute(&pool)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... then one for the day without a partition, in the default partition.
+    sqlx::query(
+        "INSERT INTO ingest_dedup (event_key, event_day)
+         VALUES (ingest_dedup_key('acme', 'ahead'), current_date + 2)",
+    )
+    .execute(&mut *claim)
+    .await
+    .expect("the claim is not aborted as a deadlock victim");
+    claim.commit().await.unwrap();
+    maintenance
+        .await
+        .unwrap()
+        .expect("maintenance is not aborted as a deadlock victim");
+
+    let adopted: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {ahead}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(adopted, 1, "the day's partition adopted the claim");
+}

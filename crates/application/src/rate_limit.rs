@@ -52,11 +52,11 @@ impl RateLimitPolicy {
                 .trim()
                 .parse::<u64>()
                 .map_err(|_| format!("rate limit for {tenant} must be a whole number"))?;
-            if max_requests > MAX_REQUESTS_PER_WINDOW {
-                return Err(format!(
-                    "rate limit for {tenant} may be at most {MAX_REQUESTS_PER_WINDOW}"
-                ));
-            }
+            check_budget(
+                &format!("the rate limit for {tenant}"),
+                max_requests,
+                window,
+            )?;
             overrides.insert(
                 tenant,
                 RateLimit {
@@ -69,10 +69,19 @@ impl RateLimitPolicy {
     }
 }
 
-/// The largest budget per window a limit may give: a trillion, no limit in practice. With
-/// windows of at most a day it keeps the limiter's times (microseconds, now plus a window of
-/// intervals of at least one) well within what a double holds exactly.
-pub const MAX_REQUESTS_PER_WINDOW: u64 = 1_000_000_000_000;
+/// A budget may allow at most one request per microsecond of its window: the limiter spaces
+/// requests by a whole number of microseconds, so a larger budget would be enforced over a
+/// longer window than configured (and reported so in `X-RateLimit-Reset`). A million
+/// requests a second is no limit in practice.
+pub fn check_budget(name: &str, max_requests: u64, window: Duration) -> Result<(), String> {
+    let most = u64::try_from(window.as_micros()).unwrap_or(u64::MAX);
+    if max_requests > most {
+        return Err(format!(
+            "{name} may be at most {most}: one request per microsecond of the window"
+        ));
+    }
+    Ok(())
+}
 
 pub struct RateLimitService {
     limiter: Arc<dyn RateLimiter>,
@@ -186,8 +195,10 @@ mod tests {
         );
         assert!(RateLimitPolicy::parse_overrides("acme", window).is_err());
         assert!(RateLimitPolicy::parse_overrides("acme=lots", window).is_err());
-        // 0 stops a tenant; past a trillion is refused.
+        // 0 stops a tenant; more than one request per microsecond of the window is refused.
         assert!(RateLimitPolicy::parse_overrides("acme=0", window).is_ok());
-        assert!(RateLimitPolicy::parse_overrides("acme=1000000000001", window).is_err());
+        assert!(RateLimitPolicy::parse_overrides("acme=60000000", window).is_ok());
+        let error = RateLimitPolicy::parse_overrides("acme=60000001", window).unwrap_err();
+        assert!(error.contains("acme may be at most 60000000"), "{error}");
     }
 }

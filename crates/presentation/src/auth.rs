@@ -128,6 +128,12 @@ async fn authenticate_caller(parts: &Parts, state: &AppState) -> Result<Principa
     authenticate_key(state, &parts.headers).await
 }
 
+/// The refusals that could be guesses: a missing, unknown or forged credential. An expired
+/// token, or a token sent to a server that takes none, is a client that needs a new token,
+/// not a guess; behind a shared address, budgeting those would turn other clients'
+/// `token_expired` (on which they refresh) into `429`s (on which they back off).
+const GUESSES: [&str; 3] = ["missing_credentials", "invalid_api_key", "invalid_token"];
+
 /// A request whose credentials are missing or unknown spends one request of its client
 /// address's budget: the answer is the 401, or a 429 once the budget is used up.
 pub(crate) async fn failed_authentication(
@@ -136,7 +142,7 @@ pub(crate) async fn failed_authentication(
     error: ApiError,
 ) -> (ApiError, Option<RateDecision>) {
     let decision = match client {
-        Some(client) if error.status == StatusCode::UNAUTHORIZED => {
+        Some(client) if GUESSES.contains(&error.code) => {
             state.rate_limits.check_failed_auth(client).await
         }
         _ => None,

@@ -107,7 +107,7 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
             sql.push_str(OLDER_THAN);
         }
         sql.push_str(NEWEST_FIRST);
-        let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
+        let mut query = self.clickhouse.reader().query(&sql).bind(tenant.as_str());
         for value in strings {
             query = query.bind(value);
         }
@@ -151,7 +151,7 @@ impl AlertHistoryStore for ClickHouseAlertHistory {
         );
         let records: Vec<HistoryRecord> = self
             .clickhouse
-            .client()
+            .reader()
             .query(&sql)
             .bind(tenant.as_str())
             .fetch_all()

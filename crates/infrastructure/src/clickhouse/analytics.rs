@@ -251,7 +251,7 @@ impl ClickHouseAnalytics {
         loop {
             let lower = upper.saturating_sub(width).max(spec.from.as_micros());
             let mut query = filter
-                .bind(self.clickhouse.client().query(&sql))
+                .bind(self.clickhouse.reader().query(&sql))
                 .bind(lower);
             if let Some(after) = after {
                 query = query
@@ -283,7 +283,7 @@ impl ClickHouseAnalytics {
         let ids: Vec<&str> = keys.iter().map(|key| key.event_id.as_str()).collect();
         let records: Vec<EventRecord> = self
             .clickhouse
-            .client()
+            .reader()
             .query(
                 "SELECT event_id, toString(event_type), service_name, ts_us, user_id, payload \
                  FROM events WHERE tenant_id = ? \
@@ -327,7 +327,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
         let filter = Filter::new(spec);
         let sql = format!("SELECT count() FROM events WHERE {}", filter.sql);
         filter
-            .bind(self.clickhouse.client().query(&sql))
+            .bind(self.clickhouse.reader().query(&sql))
             .fetch_one()
             .within(&self.clickhouse)
             .await
@@ -350,7 +350,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
                 filter.sql
             );
             filter
-                .bind(self.clickhouse.client().query(&sql))
+                .bind(self.clickhouse.reader().query(&sql))
                 .bind(offset)
                 .bind(limit)
                 .fetch_all()
@@ -389,7 +389,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
             filter.sql
         );
         let groups: Vec<Counted> = filter
-            .bind(self.clickhouse.client().query(&sql))
+            .bind(self.clickhouse.reader().query(&sql))
             .bind(limit)
             .fetch_all()
             .within(&self.clickhouse)
@@ -417,7 +417,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
                 metrics: Vec::new(),
             });
         }
-        let client = self.clickhouse.client();
+        let client = self.clickhouse.reader();
 
         let union = RollupUnion::new(ranges);
         let counts_sql = format!(
@@ -515,7 +515,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
             sql.push_str(" AND action = ?");
         }
         sql.push_str(NEWEST_FIRST);
-        let mut query = self.clickhouse.client().query(&sql).bind(tenant.as_str());
+        let mut query = self.clickhouse.reader().query(&sql).bind(tenant.as_str());
         if let Some(before) = before {
             query = bind_older_than(query, before);
         }
@@ -563,7 +563,7 @@ impl AnalyticsStore for ClickHouseAnalytics {
              GROUP BY bucket ORDER BY bucket",
             rollup_table(prefix, range.granularity)
         );
-        let mut query = with_block_cache(self.clickhouse.client().query(&sql))
+        let mut query = with_block_cache(self.clickhouse.reader().query(&sql))
             .bind(tenant.as_str())
             .bind(metric)
             .bind(range.from)

@@ -37,6 +37,9 @@ pub struct ClickHouseSettings {
 #[derive(Clone)]
 pub struct ClickHouse {
     client: Client,
+    /// `client` with the query timeout as `max_execution_time`, for reads that answer
+    /// requests: a read the service gives up on is cancelled by the server too.
+    reader: Client,
     server: Client,
     database: String,
     /// Whether the server limits how many partitions one INSERT may touch; asked once.
@@ -63,8 +66,13 @@ impl ClickHouse {
             .with_password(&settings.password)
             .with_validation(false);
         let client = server.clone().with_database(&settings.database);
+        let seconds = settings.query_timeout.as_secs_f64().ceil().max(1.0);
+        let reader = client
+            .clone()
+            .with_setting("max_execution_time", format!("{seconds}"));
         Ok(Self {
             client,
+            reader,
             server,
             database: settings.database.clone(),
             partition_limit: Default::default(),
@@ -75,7 +83,9 @@ impl ClickHouse {
     /// Runs a read that answers a request, bounded by the query timeout. The HTTP client has
     /// no deadline of its own: a ClickHouse gone silent (its host lost without resetting the
     /// connection) held a reader until the request timeout (a 408 after 30 s) instead of
-    /// answering that the store is unavailable (503, which a client retries).
+    /// answering that the store is unavailable (503, which a client retries). A query made
+    /// with [`ClickHouse::reader`] is also stopped by the server at the same time
+    /// (`max_execution_time`), so one given up on does not go on loading it.
     pub(crate) async fn read<T>(
         &self,
         query: impl std::future::Future<Output = Result<T, clickhouse::error::Error>>,
@@ -113,6 +123,11 @@ impl ClickHouse {
     /// The client bound to the service's database.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The client for reads that answer requests (see [`ClickHouse::read`]).
+    pub(crate) fn reader(&self) -> &Client {
+        &self.reader
     }
 
     pub fn database(&self) -> &str {

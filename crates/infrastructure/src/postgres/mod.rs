@@ -28,20 +28,28 @@ pub struct PostgresSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before the store counts as unavailable.
     pub acquire_timeout: Duration,
+    /// How long a released connection has to answer a ping before it is closed (see
+    /// [`pool`]): the request timeout, the longest a request's statement is expected to run.
+    pub release_timeout: Duration,
 }
 
 /// A pool that connects on first use. Start-up itself waits for Postgres (the migrations
 /// run before the listener binds, for up to `DATABASE_STARTUP_TIMEOUT_MS`); later, requests
 /// find the store unavailable (503) while Postgres is away and recover when it is back.
 ///
-/// A released connection must answer a ping within the acquire timeout or it is closed.
+/// A released connection must answer a ping within the release timeout or it is closed.
 /// sqlx pings every released connection itself, but without a deadline: a connection that
 /// went silent (its host gone without resetting it, as in a failover to another address)
 /// then held its pool slot until the kernel gave up on it, about a quarter of an hour, and
-/// once every slot was held so, every request was refused although Postgres was back.
+/// once every slot was held so, every request was refused although Postgres was back. The
+/// deadline is long, not short: a connection released in the middle of a statement (its
+/// request timed out, or its client went away) answers the ping only once the statement has
+/// finished, and closing it sooner would leave that statement running on a backend the pool
+/// no longer counts, as the pool opened more connections under the very load that caused
+/// the timeouts.
 pub fn pool(settings: &PostgresSettings) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(&settings.url)?.application_name("telemetry-server");
-    let deadline = settings.acquire_timeout;
+    let deadline = settings.release_timeout;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)

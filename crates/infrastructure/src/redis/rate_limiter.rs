@@ -16,7 +16,9 @@ use super::Redis;
 /// window, a whole number of intervals), so Lua's doubles hold them exactly: with a
 /// fractional interval (60 s over 11 requests) the rounding of a time near 1.8e15 µs made
 /// the first answer report one request fewer than the budget allowed. A stored time more
-/// than a window ahead (the window was shortened since) is brought back to one window.
+/// than a window ahead (the window was shortened since) is brought back to one window, and
+/// stored so: kept only in the answer, the old time went on refusing requests after the
+/// `Retry-After` it gave had passed.
 const GCRA: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -24,7 +26,10 @@ local interval = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-if tat > now + window then tat = now + window end
+if tat > now + window then
+  tat = now + window
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil(window / 1000))
+end
 local new_tat = tat + interval
 local allow_at = new_tat - window
 if now < allow_at then

@@ -238,7 +238,8 @@ fn if_match(headers: &HeaderMap) -> Result<IfVersion, ApiError> {
         (status = 201, description = "Created", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 400, description = "Invalid rule (details name the fields)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 409, description = "The tenant has as many rules as it may have (`rule_limit_reached`)", body = ErrorBody),
         (status = 409, description = "Concurrent changes kept winning (`rule_conflict`); retry", body = ErrorBody),
@@ -269,7 +270,8 @@ pub async fn create_rule(
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Rules", body = RuleList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn list_rules(
@@ -295,7 +297,8 @@ pub async fn list_rules(
         (status = 200, description = "The rule", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn get_rule(
@@ -326,7 +329,8 @@ pub async fn get_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn replace_rule(
@@ -366,7 +370,8 @@ pub async fn replace_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn delete_rule(
@@ -431,7 +436,8 @@ pub struct ActiveResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Firing alerts", body = ActiveResponse),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn active(
@@ -519,7 +525,8 @@ fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     responses(
         (status = 200, description = "Transitions", body = HistoryResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn history(
@@ -609,7 +616,8 @@ fn dead_letter_failure(failure: DeadLetterFailure) -> ApiError {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn dead_letters(
@@ -635,7 +643,8 @@ pub async fn dead_letters(
         (status = 202, description = "Queued again"),
         (status = 403, description = "Viewers cannot redeliver", body = ErrorBody),
         (status = 404, description = "No such dead letter in this tenant", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn redeliver(

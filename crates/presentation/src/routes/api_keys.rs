@@ -45,7 +45,8 @@ pub struct IssuedKeyResponse {
     responses(
         (status = 201, description = "Key issued", body = IssuedKeyResponse),
         (status = 400, description = "Invalid request", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 409, description = "The key could not be issued as asked (`key_conflict`)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
@@ -86,7 +87,8 @@ pub async fn issue_key(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Key revoked (or already revoked)"),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),

@@ -56,7 +56,8 @@ pub struct AuditResponse {
     responses(
         (status = 200, description = "Entries, newest first", body = AuditResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]

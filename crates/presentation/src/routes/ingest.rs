@@ -139,7 +139,7 @@ const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
             ("X-RateLimit-Remaining" = u64, description = "0"),
             ("X-RateLimit-Reset" = u64, description = "Seconds until the budget is full again"),
         )),
-        (status = 503, description = "Event store unavailable (`event_store_unavailable`), or the body arrived but the events were not recorded within REQUEST_TIMEOUT_MS (`request_timeout`)", body = ErrorBody, headers(
+        (status = 503, description = "Event store unavailable (`event_store_unavailable`), or the request, past its body, was not answered within REQUEST_TIMEOUT_MS (`request_timeout`)", body = ErrorBody, headers(
             ("Retry-After" = u64, description = "Seconds to wait before retrying (a retry is safe: recorded events count as duplicates)"),
         )),
     )
@@ -174,25 +174,25 @@ struct SlotState {
     decision: OnceLock<RateDecision>,
     /// The route rendered its own answer (headers included).
     answered: AtomicBool,
-    /// The whole body arrived: past this, a request that runs out of time is the service's
-    /// delay (the event store's, mostly), not the client's.
-    body_read: AtomicBool,
+    /// The body is being read: a request that runs out of time now is the client's delay;
+    /// before (checking the key) and after (recording), it is the service's.
+    reading_body: AtomicBool,
 }
 
 impl RateDecisionSlot {
-    fn mark_body_read(&self) {
-        self.0.body_read.store(true, Ordering::Release);
+    fn reading_body(&self, reading: bool) {
+        self.0.reading_body.store(reading, Ordering::Release);
     }
 
-    fn body_read(&self) -> bool {
-        self.0.body_read.load(Ordering::Acquire)
+    fn is_reading_body(&self) -> bool {
+        self.0.reading_body.load(Ordering::Acquire)
     }
 }
 
 /// The request timeout of `/ingest`: `408 request_timeout` while the body is still arriving
-/// (the client is slow), `503 request_timeout` with `Retry-After` once it has arrived (the
-/// service or its event store is: a store that stopped answering must not look like the
-/// producer's fault, and a retry is safe, since recorded events count as duplicates).
+/// (the client is slow), `503 request_timeout` with `Retry-After` otherwise (the service is:
+/// a key lookup or an event store that stopped answering must not look like the producer's
+/// fault, and a retry is safe, since recorded events count as duplicates).
 pub(crate) async fn ingest_timeout(
     State(timeout): State<std::time::Duration>,
     request: Request,
@@ -201,19 +201,19 @@ pub(crate) async fn ingest_timeout(
     let slot = request.extensions().get::<RateDecisionSlot>().cloned();
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) if slot.is_some_and(|slot| slot.body_read()) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            "the events were received, but recording them did not finish within the request \
-             timeout; retry (events already recorded count as duplicates)",
-        )
-        .retry_after(1)
-        .into_response(),
-        Err(_) => ApiError::new(
+        Err(_) if slot.is_some_and(|slot| slot.is_reading_body()) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request_timeout",
             "the request body did not arrive within the request timeout",
         )
+        .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "the request was not answered within the request timeout (its events may or may \
+             not have been recorded); retry: events already recorded count as duplicates",
+        )
+        .retry_after(1)
         .into_response(),
     }
 }
@@ -309,8 +309,10 @@ async fn accept(
     let key_id = admit(&caller, &decision)?;
     require_json(headers)?;
     let idempotency_key = idempotency_key(headers)?;
-    let bytes = read_body(state, headers, body).await?;
-    slot.mark_body_read();
+    slot.reading_body(true);
+    let bytes = read_body(state, headers, body).await;
+    slot.reading_body(false);
+    let bytes = bytes?;
     let submissions = parse_submissions(&bytes, state.limits.max_batch_events)?;
     let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
     drop(bytes);

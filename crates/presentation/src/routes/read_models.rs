@@ -36,7 +36,8 @@ pub struct RebuildResponse {
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Rebuild requested", body = RebuildResponse),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 403, description = "Not an admin of the operator tenant", body = ErrorBody),
         (status = 404, description = "No such read model", body = ErrorBody),
         (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
