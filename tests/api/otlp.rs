@@ -170,6 +170,25 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
 }
 
 /// An OTLP/JSON metrics export of one gauge point per value, stamped now, on core 1.
+#[tokio::test]
+async fn an_export_retried_with_its_idempotency_key_is_answered_as_a_replay() {
+    let app = spawn_app().await;
+    let send = || {
+        app.export("logs", ACME_KEY, PROTOBUF)
+            .header("Idempotency-Key", "export-0001")
+            .body(LOGS_PB)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    protobuf_response(first).await;
+    let retried = send().await.unwrap();
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    let answer = protobuf_response(retried).await;
+    assert_eq!(answer.partial_success.expect("partial success").rejected, 1);
+    assert_eq!(app.stored_events("acme").await, 4);
+}
+
 fn json_gauge(name: &str, values: &[f64]) -> Value {
     json_gauge_on(name, 1, values)
 }
@@ -259,6 +278,22 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
         .as_str()
         .unwrap()
         .contains("unknown field `resource_metrics`"));
+    // So is another signal's export sent here.
+    let response = app
+        .export("traces", ACME_KEY, "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let status = json(response).await;
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `resourceMetrics`: this endpoint takes `resourceSpans`"),
+        "{status}"
+    );
     // An empty export is still an empty success.
     let response = app
         .export("metrics", ACME_KEY, "application/json")

@@ -56,6 +56,15 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The field of the signal's export request in OTLP/JSON.
+    pub fn resources_field(self) -> &'static str {
+        match self {
+            Signal::Logs => "resourceLogs",
+            Signal::Metrics => "resourceMetrics",
+            Signal::Traces => "resourceSpans",
+        }
+    }
+
     /// What the signal's records are called in messages and in `partialSuccess`.
     pub fn records(self) -> &'static str {
         match self {
@@ -1028,7 +1037,8 @@ fn rfc3339(nanos: u64) -> String {
 }
 
 /// An attribute value as JSON: strings, booleans and numbers as themselves, arrays and
-/// maps recursively, bytes as base64.
+/// maps recursively, bytes as base64, and the doubles JSON has no number for as OTLP/JSON
+/// spells them (`"NaN"`, `"Infinity"`, `"-Infinity"`).
 fn json_value(value: &AnyValue) -> Value {
     use base64::Engine as _;
     match &value.value {
@@ -1037,7 +1047,7 @@ fn json_value(value: &AnyValue) -> Value {
         Some(any_value::Value::BoolValue(flag)) => (*flag).into(),
         Some(any_value::Value::IntValue(number)) => (*number).into(),
         Some(any_value::Value::DoubleValue(double)) => serde_json::Number::from_f64(*double)
-            .map_or_else(|| double.to_string().into(), Value::Number),
+            .map_or_else(|| non_finite(*double).into(), Value::Number),
         Some(any_value::Value::ArrayValue(array)) => {
             Value::Array(array.values.iter().map(json_value).collect())
         }
@@ -1045,6 +1055,16 @@ fn json_value(value: &AnyValue) -> Value {
         Some(any_value::Value::BytesValue(bytes)) => base64::engine::general_purpose::STANDARD
             .encode(bytes)
             .into(),
+    }
+}
+
+fn non_finite(double: f64) -> &'static str {
+    if double.is_nan() {
+        "NaN"
+    } else if double > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
     }
 }
 
@@ -1394,6 +1414,17 @@ mod tests {
         assert_eq!(ids(&request), ids(&without));
         let with_buckets = events(&metrics(&request, received_at(), LIMITS));
         assert!(with_buckets[2]["payload"].get("buckets").is_some());
+    }
+
+    #[test]
+    fn doubles_json_has_no_number_for_are_spelled_as_otlp_json_spells_them() {
+        let double = |value: f64| AnyValue {
+            value: Some(any_value::Value::DoubleValue(value)),
+        };
+        assert_eq!(json_value(&double(f64::INFINITY)), "Infinity");
+        assert_eq!(json_value(&double(f64::NEG_INFINITY)), "-Infinity");
+        assert_eq!(json_value(&double(f64::NAN)), "NaN");
+        assert_eq!(json_value(&double(1.5)), 1.5);
     }
 
     #[test]

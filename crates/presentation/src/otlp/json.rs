@@ -1,7 +1,8 @@
 //! The OTLP/JSON rules `serde` does not know by itself.
 //!
-//! - 64-bit integers arrive as decimal strings (the protobuf JSON mapping) or as numbers
-//!   (what some senders write); both are accepted.
+//! - Integers arrive as decimal strings (the protobuf JSON mapping writes 64-bit ones so)
+//!   or as numbers (what most senders write for 32-bit ones); both are accepted for every
+//!   integer field and enum, as the mapping says parsers must.
 //! - Doubles may be the strings `"NaN"`, `"Infinity"` and `"-Infinity"`.
 //! - `traceId`, `spanId` and `parentSpanId` are hex, not base64 (an OTLP exception to the
 //!   mapping); `bytesValue` is base64.
@@ -124,6 +125,25 @@ where
 /// `fixed64` / `uint64`: a number or a decimal string; `null` is 0.
 pub fn u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     Option::<Number>::deserialize(deserializer)?.map_or(Ok(0), number_u64)
+}
+
+/// `int32` (and enums): a number or a decimal string, as the protobuf JSON mapping allows
+/// for every integer type; `null` is 0.
+pub fn i32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let Some(number) = Option::<Number>::deserialize(deserializer)? else {
+        return Ok(0);
+    };
+    let value = number_i64(number)?;
+    i32::try_from(value).map_err(|_| invalid("a 32-bit integer", value))
+}
+
+/// `uint32` / `fixed32`: a number or a decimal string; `null` is 0.
+pub fn u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let Some(number) = Option::<Number>::deserialize(deserializer)? else {
+        return Ok(0);
+    };
+    let value = number_u64(number)?;
+    u32::try_from(value).map_err(|_| invalid("a 32-bit unsigned integer", value))
 }
 
 /// `double`: a number or one of the special strings; `null` is 0.
@@ -287,7 +307,7 @@ pub struct NumberDataPointJson {
     as_double: Option<f64>,
     #[serde(deserialize_with = "optional_i64")]
     as_int: Option<i64>,
-    #[serde(deserialize_with = "or_default")]
+    #[serde(deserialize_with = "u32")]
     flags: u32,
 }
 
@@ -392,6 +412,28 @@ mod tests {
             ("up", "")
         );
         assert!(decoded[1].data.is_some());
+    }
+
+    #[test]
+    fn thirty_two_bit_integers_and_enums_may_be_strings_too() {
+        use crate::otlp::proto::{ExportLogsServiceRequest, ExportTraceServiceRequest};
+        let logs: ExportLogsServiceRequest = serde_json::from_str(
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+                {"timeUnixNano":"5","severityNumber":"9","flags":"1"},
+                {"timeUnixNano":"5","severityNumber":9.0,"flags":1}]}]}]}"#,
+        )
+        .unwrap();
+        for record in &logs.resource_logs[0].scope_logs[0].log_records {
+            assert_eq!((record.severity_number, record.flags), (9, 1));
+        }
+        let spans: ExportTraceServiceRequest = serde_json::from_str(
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"2"}]}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(spans.resource_spans[0].scope_spans[0].spans[0].kind, 2);
+        let too_large = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+            {"severityNumber":"4294967296"}]}]}]}"#;
+        assert!(serde_json::from_str::<ExportLogsServiceRequest>(too_large).is_err());
     }
 
     #[test]

@@ -190,7 +190,7 @@ pub struct LogRecord {
     #[serde(deserialize_with = "json::u64")]
     pub observed_time_unix_nano: u64,
     #[prost(int32, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub severity_number: i32,
     #[prost(string, tag = "3")]
     #[serde(deserialize_with = "json::or_default")]
@@ -202,7 +202,7 @@ pub struct LogRecord {
     pub attributes: Vec<KeyValue>,
     /// W3C trace flags; read only so that records differing in them get different ids.
     #[prost(fixed32, tag = "8")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::u32")]
     pub flags: u32,
     #[prost(bytes = "vec", tag = "9")]
     #[serde(deserialize_with = "json::hex")]
@@ -279,7 +279,7 @@ pub struct Sum {
     #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<NumberDataPoint>,
     #[prost(int32, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub aggregation_temporality: i32,
     #[prost(bool, tag = "3")]
     #[serde(deserialize_with = "json::or_default")]
@@ -293,7 +293,7 @@ pub struct Histogram {
     #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<HistogramDataPoint>,
     #[prost(int32, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub aggregation_temporality: i32,
 }
 
@@ -304,7 +304,7 @@ pub struct ExponentialHistogram {
     #[serde(deserialize_with = "json::or_default")]
     pub data_points: Vec<ExponentialHistogramDataPoint>,
     #[prost(int32, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub aggregation_temporality: i32,
 }
 
@@ -373,7 +373,7 @@ pub struct HistogramDataPoint {
     #[serde(deserialize_with = "json::optional_f64")]
     pub max: Option<f64>,
     #[prost(uint32, tag = "10")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::u32")]
     pub flags: u32,
 }
 
@@ -396,7 +396,7 @@ pub struct ExponentialHistogramDataPoint {
     #[serde(deserialize_with = "json::optional_f64")]
     pub sum: Option<f64>,
     #[prost(sint32, tag = "6")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub scale: i32,
     #[prost(fixed64, tag = "7")]
     #[serde(deserialize_with = "json::u64")]
@@ -415,7 +415,7 @@ pub struct ExponentialHistogramDataPoint {
     #[serde(deserialize_with = "json::f64")]
     pub zero_threshold: f64,
     #[prost(uint32, tag = "10")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::u32")]
     pub flags: u32,
 }
 
@@ -424,7 +424,7 @@ pub struct ExponentialHistogramDataPoint {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExponentialBuckets {
     #[prost(sint32, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub offset: i32,
     #[prost(uint64, repeated, tag = "2")]
     #[serde(deserialize_with = "json::u64_list")]
@@ -453,7 +453,7 @@ pub struct SummaryDataPoint {
     #[serde(deserialize_with = "json::or_default")]
     pub quantile_values: Vec<ValueAtQuantile>,
     #[prost(uint32, tag = "8")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::u32")]
     pub flags: u32,
 }
 
@@ -509,7 +509,7 @@ pub struct Span {
     #[serde(deserialize_with = "json::or_default")]
     pub name: String,
     #[prost(int32, tag = "6")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub kind: i32,
     #[prost(fixed64, tag = "7")]
     #[serde(deserialize_with = "json::u64")]
@@ -550,6 +550,6 @@ pub struct SpanStatus {
     #[serde(deserialize_with = "json::or_default")]
     pub message: String,
     #[prost(int32, tag = "3")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::i32")]
     pub code: i32,
 }

@@ -102,7 +102,7 @@ pub struct IngestResponse {
 }
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
-const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// Ingest telemetry events.
 ///

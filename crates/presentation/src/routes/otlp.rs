@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -26,7 +26,7 @@ use telemetry_domain::values::Timestamp;
 
 use super::ingest::{
     admit, charset_is_utf8, idempotency_key, media_type, rate_limited, read_body, record, Batch,
-    RateDecisionSlot,
+    RateDecisionSlot, IDEMPOTENT_REPLAYED,
 };
 use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
@@ -250,9 +250,13 @@ async fn accept(
         let received_at = Timestamp::now();
         within_size(signal, encoding, &bytes, limits.max_records)?;
         Ok::<_, ApiError>(match signal {
-            Signal::Logs => convert::logs(&decode(encoding, &bytes)?, received_at, limits),
-            Signal::Metrics => convert::metrics(&decode(encoding, &bytes)?, received_at, limits),
-            Signal::Traces => convert::traces(&decode(encoding, &bytes)?, received_at, limits),
+            Signal::Logs => convert::logs(&decode(signal, encoding, &bytes)?, received_at, limits),
+            Signal::Metrics => {
+                convert::metrics(&decode(signal, encoding, &bytes)?, received_at, limits)
+            }
+            Signal::Traces => {
+                convert::traces(&decode(signal, encoding, &bytes)?, received_at, limits)
+            }
         })
     })
     .await
@@ -287,6 +291,8 @@ async fn accept(
     let max = state.limits.max_batch_events;
     let batches = submissions.len().div_ceil(max);
     let mut submissions = submissions.into_iter();
+    // An Idempotency-Key retry of an export recorded whole: every batch is a replay.
+    let mut replayed = batches > 0;
     for chunk in 0..batches {
         let events: Vec<_> = submissions.by_ref().take(max).collect();
         let receipt = match record(state, batch.part(chunk), events).await {
@@ -301,6 +307,7 @@ async fn accept(
             }
             Err(error) => return Err(error),
         };
+        replayed &= receipt.replayed;
         tracing::debug!(
             records,
             rejected,
@@ -312,7 +319,14 @@ async fn accept(
         );
     }
     let partial = (rejected > 0).then_some((rejected, error_message));
-    Ok(export_response(signal, encoding, partial))
+    let mut response = export_response(signal, encoding, partial);
+    if replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 /// `413 batch_too_large` for an export with more records, or more messages, than decoding
@@ -344,6 +358,7 @@ fn within_size(
 }
 
 fn decode<T: Message + Default + DeserializeOwned>(
+    signal: Signal,
     encoding: Encoding,
     bytes: &[u8],
 ) -> Result<T, ApiError> {
@@ -359,14 +374,21 @@ fn decode<T: Message + Default + DeserializeOwned>(
             let request: T = serde_json::from_slice(bytes).map_err(|error| invalid(&error))?;
             // Unknown fields are ignored (newer senders may add some), so an export written
             // with the proto's own field names (`resource_logs`), which OTLP/JSON does not
-            // allow, would decode as empty and be answered 200 with nothing recorded.
+            // allow, or another signal's export sent here, would decode as empty and be
+            // answered 200 with nothing recorded. An empty request with fields is refused.
             if request.encoded_len() == 0 {
                 let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
                     serde_json::from_slice(bytes).unwrap_or_default();
+                let expected = signal.resources_field();
                 if let Some(key) = keys.keys().find(|key| key.contains('_')) {
                     return Err(invalid(&format_args!(
                         "unknown field `{key}`: OTLP/JSON field names are lowerCamelCase \
-                         (`resourceLogs`, not `resource_logs`)"
+                         (`{expected}`, not `{key}`)"
+                    )));
+                }
+                if let Some(key) = keys.keys().find(|key| key.as_str() != expected) {
+                    return Err(invalid(&format_args!(
+                        "unknown field `{key}`: this endpoint takes `{expected}`"
                     )));
                 }
             }
