@@ -36,7 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let timeout = state.limits.request_timeout;
     let max_body_bytes = state.limits.max_body_bytes;
-    // Ingestion reads bodies through `routes::ingest::read_body`, which holds them to the
+    // Ingestion reads bodies through `routes::body::read_body`, which holds them to the
     // same limit once the caller and its rate limit are known; every other route is held to
     // it by the layer. Ingestion has its own timeout and panic guard (the same tower-http
     // layers), wrapped by `refusals_carry_rate_limits`, so that their answers carry the

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod body;
 pub mod dto;
 pub mod health;
 pub mod ingest;

@@ -24,10 +24,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use telemetry_domain::values::Timestamp;
 
-use super::ingest::{
-    admit, charset_is_utf8, idempotency_key, media_type, rate_limited, read_body, record, Batch,
-    RateDecisionSlot, IDEMPOTENT_REPLAYED,
-};
+use super::body::{charset_is_utf8, idempotency_key, media_type, read_body};
+use super::ingest::{admit, rate_limited, record, Batch, RateDecisionSlot, IDEMPOTENT_REPLAYED};
 use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
 use crate::otlp::convert::Limits;
