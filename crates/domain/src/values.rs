@@ -235,6 +235,21 @@ impl Timestamp {
         Self::from_micros(micros)
     }
 
+    /// Parses the bound of a time range: an instant between two microseconds is the later
+    /// one, so that a range starting (inclusive) or ending (exclusive) there holds exactly the
+    /// stored times (whole microseconds) on the right side of it. Cut to the earlier one, an
+    /// end at 12:00:00.0000001 left out an event stored at 12:00:00.
+    pub fn parse_rfc3339_bound(value: &str) -> Result<Self, ValueError> {
+        let parsed =
+            DateTime::parse_from_rfc3339(value).map_err(|_| ValueError::InvalidTimestamp)?;
+        let past_micro = parsed.timestamp_subsec_nanos() % 1_000 != 0;
+        let at = Self::parse_rfc3339(value)?;
+        if past_micro && parsed.timestamp_subsec_nanos() < 1_000_000_000 {
+            return Self::from_micros(at.0 + 1);
+        }
+        Ok(at)
+    }
+
     pub fn from_micros(micros: i64) -> Result<Self, ValueError> {
         if !(0..=MAX_TIMESTAMP_MICROS).contains(&micros) {
             return Err(ValueError::TimestampOutOfRange);
@@ -334,6 +349,24 @@ mod tests {
         assert_eq!(leap.epoch_day(), same_day.epoch_day());
         let offset = Timestamp::parse_rfc3339("2027-01-01T01:59:60.25+02:00").unwrap();
         assert_eq!(offset, leap);
+    }
+
+    #[test]
+    fn a_bound_between_two_microseconds_is_the_later_one() {
+        let bound = |text| Timestamp::parse_rfc3339_bound(text).unwrap().to_rfc3339();
+        assert_eq!(
+            bound("2026-12-06T02:12:00.0000001Z"),
+            "2026-12-06T02:12:00.000001Z"
+        );
+        assert_eq!(
+            bound("2026-12-06T02:11:59.9999995Z"),
+            "2026-12-06T02:12:00Z"
+        );
+        assert_eq!(
+            bound("2026-12-06T02:12:00.000001Z"),
+            "2026-12-06T02:12:00.000001Z"
+        );
+        assert_eq!(bound("2026-12-06T02:12:00Z"), "2026-12-06T02:12:00Z");
     }
 
     #[test]

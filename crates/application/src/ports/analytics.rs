@@ -94,16 +94,32 @@ pub struct BucketRange {
 }
 
 /// Statistics of one metric (over a window or one bucket).
+///
+/// A statistic can be non-finite (a sum past the range of a double, a percentile past what
+/// a t-digest's 32-bit floats hold). JSON writes it as `null`, which is also how such an
+/// answer is cached: reading `null` back as NaN (shown as `null` again) lets the cache hold
+/// such answers, which it failed to decode before, so they were computed afresh every time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricStats {
     pub count: u64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub sum: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub min: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub max: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub p50: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub p90: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub p95: f64,
+    #[serde(deserialize_with = "number_or_nan")]
     pub p99: f64,
+}
+
+fn number_or_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// What a summary is computed from.
@@ -189,4 +205,29 @@ pub trait AnalyticsStore: Send + Sync {
         service_name: Option<&str>,
         range: BucketRange,
     ) -> Result<Vec<SeriesPoint>, PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_json_cannot_show_come_back_from_the_cache() {
+        let stats = MetricStats {
+            count: 2,
+            sum: f64::INFINITY,
+            min: 1.5e308,
+            max: 1.5e308,
+            p50: f64::NAN,
+            p90: f64::NAN,
+            p95: f64::NAN,
+            p99: f64::NAN,
+        };
+        let cached = serde_json::to_vec(&stats).unwrap();
+        let read: MetricStats = serde_json::from_slice(&cached).unwrap();
+        assert_eq!((read.count, read.min, read.max), (2, 1.5e308, 1.5e308));
+        assert!(!read.sum.is_finite() && !read.p99.is_finite());
+        // Shown as before: `null`.
+        assert_eq!(serde_json::to_vec(&read).unwrap(), cached);
+    }
 }

@@ -105,9 +105,9 @@ pub fn wants_fresh(headers: &axum::http::HeaderMap) -> bool {
         })
 }
 
-/// Parses an RFC 3339 parameter, naming it in the error.
+/// Parses an RFC 3339 bound of a time range, naming it in the error.
 pub fn timestamp(field: &str, value: &str) -> Result<Timestamp, ApiError> {
-    Timestamp::parse_rfc3339(value).map_err(|error| {
+    Timestamp::parse_rfc3339_bound(value).map_err(|error| {
         ApiError::bad_request("invalid_parameter", format!("{field} {error}")).with_details(vec![
             serde_json::json!({"field": field, "code": error.code(), "message": error.to_string()}),
         ])
