@@ -129,8 +129,18 @@ struct AuditRow {
     src_idx: u32,
 }
 
+/// Percentiles come from t-digest states of 32-bit floats: one sample of 0.1 came back as a
+/// p50 of 0.10000000149, above the sample's own maximum. They are held within the exact
+/// minimum and maximum.
 fn stats(count: u64, sum: f64, min: f64, max: f64, quantiles: &[f64]) -> MetricStats {
-    let quantile = |index: usize| quantiles.get(index).copied().unwrap_or(0.0);
+    let quantile = |index: usize| {
+        let value = quantiles.get(index).copied().unwrap_or(0.0);
+        if value.is_finite() && min <= max {
+            value.clamp(min, max)
+        } else {
+            value
+        }
+    };
     MetricStats {
         count,
         sum,
@@ -585,5 +595,28 @@ impl AnalyticsStore for ClickHouseAnalytics {
                 ),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_stay_within_the_exact_minimum_and_maximum() {
+        // What a 32-bit t-digest gives back for one sample of 0.1, and of 16777217.
+        let one = stats(1, 0.1, 0.1, 0.1, &[0.10000000149011612; 4]);
+        assert_eq!((one.p50, one.p99), (0.1, 0.1));
+        let large = stats(
+            1,
+            16_777_217.0,
+            16_777_217.0,
+            16_777_217.0,
+            &[16_777_216.0; 4],
+        );
+        assert_eq!(large.p50, 16_777_217.0);
+        // Past what the digest holds, a percentile stays what it is (shown as null).
+        let huge = stats(1, 1e39, 1e39, 1e39, &[f64::INFINITY; 4]);
+        assert!(huge.p95.is_infinite());
     }
 }
