@@ -470,6 +470,7 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     broken["window"] = json!("10s");
     broken["comparator"] = json!("==");
     broken["channels"] = json!([]);
+    broken["enabled"] = json!("yes");
     let refused = post(&editor, &broken).await.unwrap();
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let refused = json(refused).await;
@@ -483,7 +484,8 @@ async fn rules_can_be_managed_and_invalid_ones_are_refused() {
     assert!(
         fields.contains(&"window")
             && fields.contains(&"comparator")
-            && fields.contains(&"channels"),
+            && fields.contains(&"channels")
+            && fields.contains(&"enabled"),
         "{refused}"
     );
 

@@ -84,6 +84,10 @@ struct Inner {
     /// The log position the saved windows correspond to.
     position: LogPosition,
     last_tick: Option<Instant>,
+    /// Rules that started watching afresh since the previous catalog read with the same
+    /// selection (disabled and enabled again between two reads): their series stop as a
+    /// disabled rule's do, and start over.
+    rewatched: HashSet<String>,
 }
 
 impl Inner {
@@ -187,11 +191,29 @@ impl AlertEvaluator {
                 (tenant, metrics)
             })
             .collect();
+        let previous = std::mem::take(&mut inner.rules);
         inner.rules = rules
             .into_iter()
             .map(|rule| (rule.rule_id.clone(), rule))
             .collect();
         inner.rules_loaded = Some(loaded_at);
+        // A rule disabled and enabled again between two reads is in both, selecting the same
+        // samples: only its `watching_since` tells. (A changed selection is handled below.)
+        let rewatched: Vec<String> = inner
+            .rules
+            .values()
+            .filter(|rule| {
+                previous.get(&rule.rule_id).is_some_and(|before| {
+                    rule.watching_since > before.watching_since && basis(rule) == basis(before)
+                })
+            })
+            .map(|rule| rule.rule_id.clone())
+            .collect();
+        if !rewatched.is_empty() {
+            // At once, before samples of the new watch go into the old windows.
+            inner.rewatched.extend(rewatched);
+            self.stop_orphans(inner, Timestamp::now()).await?;
+        }
         // Samples selected for an earlier version of a rule (another metric, filter or
         // window) do not count for the current one.
         let bases: HashMap<&str, String> = inner
@@ -321,10 +343,11 @@ impl AlertEvaluator {
     /// one clears. Their windows go.
     async fn stop_orphans(&self, inner: &mut Inner, now: Timestamp) -> Result<(), PortError> {
         let orphaned = |inner: &Inner, key: &SeriesKey| {
-            inner
-                .rules
-                .get(&key.0)
-                .is_none_or(|rule| !series_fits(rule, &key.1))
+            inner.rewatched.contains(&key.0)
+                || inner
+                    .rules
+                    .get(&key.0)
+                    .is_none_or(|rule| !series_fits(rule, &key.1))
         };
         let candidates: HashSet<SeriesKey> = inner
             .windows
@@ -351,6 +374,7 @@ impl AlertEvaluator {
             inner.statuses.remove(&key);
             inner.drop_window(&key);
         }
+        inner.rewatched.clear();
         Ok(())
     }
 
@@ -1077,6 +1101,33 @@ mod lifecycle_tests {
 
         assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
         assert!(world.saved_series().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rule_disabled_and_enabled_again_between_two_catalog_reads_starts_over() {
+        let world = World::new(latency_above_100(None));
+        let evaluator = world.start().await;
+        evaluator
+            .process(&[latency(1, "checkout", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+
+        // Both changes land before the evaluator reads the catalog again: it sees the rule
+        // enabled, as before, selecting the same samples, but watching since just now.
+        world.set_rule(latency_above_100(None), false);
+        std::thread::sleep(Duration::from_millis(2));
+        world.set_rule(latency_above_100(None), true);
+        evaluator.tick().await.unwrap();
+
+        assert_eq!(world.status("checkout").await, AlertStatus::Resolved);
+        assert!(world.saved_series().is_empty(), "the old samples are gone");
+        // The rule watches on: a new breach fires a new episode.
+        evaluator
+            .process(&[latency(2, "checkout", 150.0, 0, 0)])
+            .await
+            .unwrap();
+        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
     }
 
     #[tokio::test]

@@ -263,57 +263,75 @@ impl DeliveryWorker {
         }
     }
 
-    /// Delivers until stopped.
+    /// Delivers until stopped, up to `batch` sends at a time. A freed slot is filled at once:
+    /// one receiver that takes its whole timeout to answer (or deliveries retried to it) holds
+    /// up one slot, not every other tenant's notifications. (Waiting for a whole claimed batch
+    /// before claiming more, a slow channel delayed an unrelated notification by seconds.)
+    /// On stop, the sends in flight finish first.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
         let mut purged: Option<Instant> = None;
+        let mut in_flight = FuturesUnordered::new();
         loop {
             if purged.is_none_or(|at| at.elapsed() >= self.settings.purge_every) {
                 purged = Some(Instant::now());
-                match self
-                    .queue
-                    .purge_settled(self.settings.keep_delivered, self.settings.keep_dead)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(count) => info!(count, "old delivered and dead notifications deleted"),
-                    Err(error) => {
-                        warn!(error = %error, "cannot delete old settled notifications")
-                    }
-                }
+                self.purge().await;
             }
             let woken = self.queued.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let worked = match self.round().await {
-                Ok(count) => count > 0,
-                Err(error) => {
-                    warn!(error = %error, "notification delivery round failed");
-                    false
+            let free = self.settings.batch.saturating_sub(in_flight.len());
+            let mut claimed = 0;
+            if free > 0 {
+                match self.queue.claim(free, self.settings.lease).await {
+                    Ok(due) => {
+                        claimed = due.len();
+                        for delivery in due {
+                            in_flight.push(async move { self.deliver(&delivery).await });
+                        }
+                    }
+                    Err(error) => warn!(error = %error, "claiming notifications failed"),
                 }
-            };
-            if worked {
+            }
+            if claimed == free && free > 0 {
+                // There may be more due: claim again once a slot frees, or at once.
+                if let Some(result) = in_flight.next().await {
+                    self.settled(result);
+                }
                 continue;
             }
             tokio::select! {
+                Some(result) = in_flight.next(), if !in_flight.is_empty() => self.settled(result),
                 _ = woken => {}
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    while let Some(result) = in_flight.next().await {
+                        self.settled(result);
+                    }
+                    return;
+                }
             }
         }
     }
 
-    /// Sends every due delivery once; returns how many there were.
-    pub async fn round(&self) -> Result<usize, PortError> {
-        let due = self
+    async fn purge(&self) {
+        match self
             .queue
-            .claim(self.settings.batch, self.settings.lease)
-            .await?;
-        let sends = due.iter().map(|delivery| self.deliver(delivery));
-        let results = futures_util::future::join_all(sends).await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, PortError>>()?;
-        Ok(due.len())
+            .purge_settled(self.settings.keep_delivered, self.settings.keep_dead)
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => info!(count, "old delivered and dead notifications deleted"),
+            Err(error) => warn!(error = %error, "cannot delete old settled notifications"),
+        }
+    }
+
+    /// A send's outcome could not be recorded: the delivery's lease runs out and it is sent
+    /// again (receivers deduplicate by `Idempotency-Key`).
+    fn settled(&self, result: Result<(), PortError>) {
+        if let Err(error) = result {
+            warn!(error = %error, "recording a notification's outcome failed");
+        }
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<(), PortError> {
@@ -583,5 +601,140 @@ mod tests {
         assert_eq!(backoff(&settings, 20, 1.0), Duration::from_secs(10));
         let random = random_unit();
         assert!((0.0..1.0).contains(&random));
+    }
+
+    /// An outbox whose deliveries are pushed by the test; records when each was delivered.
+    #[derive(Default)]
+    struct MemoryOutbox {
+        pending: std::sync::Mutex<Vec<Delivery>>,
+        delivered: std::sync::Mutex<Vec<(String, Instant)>>,
+    }
+
+    impl MemoryOutbox {
+        fn push(&self, id: &str, url: &str) {
+            let now = chrono::Utc::now();
+            self.pending.lock().unwrap().push(Delivery {
+                id: id.into(),
+                notification_id: id.into(),
+                tenant_id: TenantId::parse("acme").unwrap(),
+                channel: Channel {
+                    url: url.into(),
+                    format: ChannelFormat::Json,
+                },
+                body: "{}".into(),
+                status: crate::ports::DeliveryStatus::Pending,
+                attempts: 1,
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+
+        fn delivered_at(&self, id: &str) -> Option<Instant> {
+            let delivered = self.delivered.lock().unwrap();
+            delivered
+                .iter()
+                .find(|(done, _)| done == id)
+                .map(|(_, at)| *at)
+        }
+    }
+
+    #[async_trait]
+    impl DeliveryQueue for MemoryOutbox {
+        async fn checkpoint(&self, _: &str) -> Result<Option<LogPosition>, PortError> {
+            Ok(None)
+        }
+        async fn enqueue(
+            &self,
+            _: &str,
+            _: &[NewDelivery],
+            _: LogPosition,
+        ) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn claim(&self, limit: usize, _: Duration) -> Result<Vec<Delivery>, PortError> {
+            let mut pending = self.pending.lock().unwrap();
+            let take = limit.min(pending.len());
+            Ok(pending.drain(..take).collect())
+        }
+        async fn delivered(&self, delivery: &Delivery) -> Result<(), PortError> {
+            let mut delivered = self.delivered.lock().unwrap();
+            delivered.push((delivery.id.clone(), Instant::now()));
+            Ok(())
+        }
+        async fn failed(
+            &self,
+            _: &Delivery,
+            _: &str,
+            _: Option<Duration>,
+        ) -> Result<(), PortError> {
+            Ok(())
+        }
+        async fn dead_letters(&self, _: &TenantId, _: u64) -> Result<Vec<Delivery>, PortError> {
+            Ok(Vec::new())
+        }
+        async fn dead_letter(&self, _: &TenantId, _: &str) -> Result<Option<Delivery>, PortError> {
+            Ok(None)
+        }
+        async fn requeue(&self, _: &TenantId, _: &str) -> Result<bool, PortError> {
+            Ok(false)
+        }
+        async fn purge_settled(&self, _: Duration, _: Duration) -> Result<u64, PortError> {
+            Ok(0)
+        }
+    }
+
+    /// Answers `http://slow/` after a second and a half, anything else at once.
+    struct Receivers;
+
+    #[async_trait]
+    impl WebhookSender for Receivers {
+        async fn send(&self, url: &str, _: &str, _: &[(String, String)]) -> WebhookOutcome {
+            if url.starts_with("http://slow/") {
+                tokio::time::sleep(Duration::from_millis(1_500)).await;
+            }
+            WebhookOutcome::Delivered
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_receiver_does_not_hold_up_other_notifications() {
+        let outbox = Arc::new(MemoryOutbox::default());
+        let queued = Arc::new(Notify::new());
+        let worker = DeliveryWorker::new(
+            Arc::clone(&outbox) as Arc<dyn DeliveryQueue>,
+            Arc::new(Receivers),
+            DeliverySettings::default(),
+            Arc::clone(&queued),
+            Arc::new(Metrics::default()),
+        );
+        let (stop, stopped) = watch::channel(false);
+        outbox.push("slow-one", "http://slow/hook");
+        let run = tokio::spawn(async move { worker.run(stopped).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // Another tenant's notification, queued while the slow send is in flight.
+        let queued_at = Instant::now();
+        outbox.push("fast-one", "http://fast/hook");
+        queued.notify_one();
+        for _ in 0..50 {
+            if outbox.delivered_at("fast-one").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let fast = outbox
+            .delivered_at("fast-one")
+            .expect("the fast notification was sent");
+        assert!(
+            outbox.delivered_at("slow-one").is_none(),
+            "sent while the slow one was still in flight"
+        );
+        assert!(fast.duration_since(queued_at) < Duration::from_millis(1_000));
+
+        // Stopping waits for the send in flight.
+        stop.send(true).unwrap();
+        run.await.unwrap();
+        assert!(outbox.delivered_at("slow-one").is_some());
     }
 }

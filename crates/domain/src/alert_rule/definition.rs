@@ -601,21 +601,33 @@ fn parse_channels(fields: &mut Fields<'_>) -> Option<Vec<Channel>> {
             Some("slack") => Some(ChannelFormat::Slack),
             Some(_) => None,
         };
-        let known = entry
-            .as_object()
-            .is_some_and(|object| object.keys().all(|key| key == "url" || key == "format"));
+        let unknown: Vec<&String> = entry.as_object().map_or_else(Vec::new, |object| {
+            object
+                .keys()
+                .filter(|key| *key != "url" && *key != "format")
+                .collect()
+        });
+        for key in &unknown {
+            fields.report(
+                &format!("{field}.{key}"),
+                "unknown_field",
+                format!("{key} is not a known field of a channel (url, format)"),
+            );
+        }
         match (url, format) {
-            (Some(url), Some(format)) if known && valid_webhook_url(url) => {
-                channels.push(Channel {
-                    url: url.to_string(),
-                    format,
-                })
-            }
             (_, None) => fields.report(
                 &format!("{field}.format"),
                 "unknown_value",
                 "format must be json or slack",
             ),
+            (Some(url), Some(format)) if valid_webhook_url(url) => {
+                if unknown.is_empty() {
+                    channels.push(Channel {
+                        url: url.to_string(),
+                        format,
+                    });
+                }
+            }
             _ => fields.report(
                 &format!("{field}.url"),
                 "invalid_url",
@@ -733,6 +745,13 @@ mod tests {
         let mut long = threshold_rule();
         long["window"] = json!("2d");
         assert!(fields_of(long).contains(&("window".into(), "out_of_range".into())));
+        // A channel's unknown key is named as such, not as a bad url.
+        let mut extra = threshold_rule();
+        extra["channels"] = json!([{"url": "https://hooks.example.com/x", "headers": {}}]);
+        assert_eq!(
+            fields_of(extra),
+            vec![("channels[0].headers".into(), "unknown_field".into())]
+        );
     }
 
     #[test]

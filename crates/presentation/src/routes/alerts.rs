@@ -15,7 +15,7 @@ use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::{AlertHistoryRow, Delivery, HistoryFilter, RuleRecord};
 use telemetry_domain::alert::AlertEvent;
-use telemetry_domain::alert_rule::{IfVersion, RuleDefinition, Severity};
+use telemetry_domain::alert_rule::{IfVersion, RuleDefinition, RuleViolation, Severity};
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{decode_log_cursor, invalid, next_log_cursor, timestamp};
@@ -126,12 +126,27 @@ fn parse_rule(
             "the rule must be a JSON object",
         ));
     };
-    let enabled = match object.remove("enabled") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(enabled)) => Some(enabled),
-        Some(_) => return Err(invalid("enabled", "must be true or false")),
+    // `enabled` is not part of the definition, but a wrong one is listed with the
+    // definition's problems, as one more of the rule's.
+    let (enabled, enabled_violation) = match object.remove("enabled") {
+        None | Some(Value::Null) => (None, None),
+        Some(Value::Bool(enabled)) => (Some(enabled), None),
+        Some(_) => (
+            None,
+            Some(RuleViolation {
+                field: "enabled".into(),
+                code: "invalid_type".into(),
+                message: "enabled must be true or false".into(),
+            }),
+        ),
     };
-    let definition = RuleDefinition::from_json(&object).map_err(|violations| {
+    let definition =
+        RuleDefinition::from_json(&object).and_then(|definition| match &enabled_violation {
+            None => Ok(definition),
+            Some(_) => Err(Vec::new()),
+        });
+    let definition = definition.map_err(|mut violations| {
+        violations.extend(enabled_violation);
         let details = violations
             .iter()
             .map(|violation| serde_json::to_value(violation).unwrap_or(Value::Null))
