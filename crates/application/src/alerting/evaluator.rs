@@ -1084,8 +1084,8 @@ mod lifecycle_tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_rule_disabled_while_the_service_was_down_resolves_the_alert_it_fired() {
+    /// A rule on every service's `latency` firing for `checkout`, and its evaluator.
+    async fn firing_on_checkout() -> (World, AlertEvaluator) {
         let world = World::new(latency_above_100(None));
         let evaluator = world.start().await;
         evaluator
@@ -1093,6 +1093,12 @@ mod lifecycle_tests {
             .await
             .unwrap();
         assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+        (world, evaluator)
+    }
+
+    #[tokio::test]
+    async fn a_rule_disabled_while_the_service_was_down_resolves_the_alert_it_fired() {
+        let (world, evaluator) = firing_on_checkout().await;
 
         drop(evaluator);
         world.set_rule(latency_above_100(None), false);
@@ -1105,13 +1111,7 @@ mod lifecycle_tests {
 
     #[tokio::test]
     async fn a_rule_disabled_and_enabled_again_between_two_catalog_reads_starts_over() {
-        let world = World::new(latency_above_100(None));
-        let evaluator = world.start().await;
-        evaluator
-            .process(&[latency(1, "checkout", 150.0, 0, 0)])
-            .await
-            .unwrap();
-        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+        let (world, evaluator) = firing_on_checkout().await;
 
         // Both changes land before the evaluator reads the catalog again: it sees the rule
         // enabled, as before, selecting the same samples, but watching since just now.
@@ -1153,13 +1153,7 @@ mod lifecycle_tests {
 
     #[tokio::test]
     async fn a_firing_rule_edited_to_another_metric_resolves_even_across_a_crash() {
-        let world = World::new(latency_above_100(None));
-        let evaluator = world.start().await;
-        evaluator
-            .process(&[latency(1, "checkout", 150.0, 0, 0)])
-            .await
-            .unwrap();
-        assert_eq!(world.status("checkout").await, AlertStatus::Firing);
+        let (world, evaluator) = firing_on_checkout().await;
 
         // The rule now watches another metric: the samples it fired on no longer count.
         let mut edited = latency_above_100(None);
