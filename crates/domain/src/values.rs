@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a piece of text was not accepted as a value object.
@@ -221,8 +221,14 @@ impl Timestamp {
     /// does, `23:59:60Z` would fall on the next day, away from the event's own day (the
     /// deduplication key) and from the time the producer wrote.
     pub fn parse_rfc3339(value: &str) -> Result<Self, ValueError> {
-        let parsed =
-            DateTime::parse_from_rfc3339(value).map_err(|_| ValueError::InvalidTimestamp)?;
+        Self::from_parsed(&Self::parse_datetime(value)?)
+    }
+
+    fn parse_datetime(value: &str) -> Result<DateTime<FixedOffset>, ValueError> {
+        DateTime::parse_from_rfc3339(value).map_err(|_| ValueError::InvalidTimestamp)
+    }
+
+    fn from_parsed(parsed: &DateTime<FixedOffset>) -> Result<Self, ValueError> {
         let micros = if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
             parsed
                 .timestamp()
@@ -240,11 +246,10 @@ impl Timestamp {
     /// stored times (whole microseconds) on the right side of it. Cut to the earlier one, an
     /// end at 12:00:00.0000001 left out an event stored at 12:00:00.
     pub fn parse_rfc3339_bound(value: &str) -> Result<Self, ValueError> {
-        let parsed =
-            DateTime::parse_from_rfc3339(value).map_err(|_| ValueError::InvalidTimestamp)?;
-        let past_micro = parsed.timestamp_subsec_nanos() % 1_000 != 0;
-        let at = Self::parse_rfc3339(value)?;
-        if past_micro && parsed.timestamp_subsec_nanos() < 1_000_000_000 {
+        let parsed = Self::parse_datetime(value)?;
+        let at = Self::from_parsed(&parsed)?;
+        let nanos = parsed.timestamp_subsec_nanos();
+        if nanos % 1_000 != 0 && nanos < 1_000_000_000 {
             return Self::from_micros(at.0 + 1);
         }
         Ok(at)

@@ -38,24 +38,24 @@ pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.limits.max_body_bytes;
     // Ingestion reads bodies through `routes::body::read_body`, which holds them to the
     // same limit once the caller and its rate limit are known; every other route is held to
-    // it by the layer. Ingestion has its own timeout and panic guard (the same tower-http
-    // layers), wrapped by `refusals_carry_rate_limits`, so that their answers carry the
-    // tenant's rate-limit headers too.
-    // OTLP exporters retry only 429, 502, 503 and 504: an export that runs past the timeout
-    // is answered 503 with `Retry-After` (a retry is safe, the records' ids derive from
-    // their content); `/ingest` answers 408 while the body is still arriving and 503 once it
-    // has arrived.
-    let ingestion = Router::new()
-        .merge(
-            routes::ingest::router().layer(axum::middleware::from_fn_with_state(
+    // it by the layer. Ingestion has its own timeout and panic guard, wrapped by
+    // `refusals_carry_rate_limits`, so that their answers carry the tenant's rate-limit
+    // headers too. OTLP exporters retry only 429, 502, 503 and 504: an export that runs past
+    // the timeout is answered 503 with `Retry-After` (a retry is safe, the records' ids
+    // derive from their content); `/ingest` answers 408 while the body is still arriving
+    // and 503 otherwise.
+    let timeout_layer = |late_body_is_408| {
+        axum::middleware::from_fn_with_state(
+            routes::ingest::IngestionTimeout {
                 timeout,
-                routes::ingest::ingest_timeout,
-            )),
+                late_body_is_408,
+            },
+            routes::ingest::ingestion_timeout,
         )
-        .merge(
-            routes::otlp::router()
-                .layer(axum::middleware::from_fn_with_state(timeout, otlp_timeout)),
-        )
+    };
+    let ingestion = Router::new()
+        .merge(routes::ingest::router().layer(timeout_layer(true)))
+        .merge(routes::otlp::router().layer(timeout_layer(false)))
         .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -97,25 +97,6 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// An OTLP export that did not finish within `timeout`: `503 request_timeout` with
-/// `Retry-After`, which exporters retry.
-async fn otlp_timeout(
-    axum::extract::State(timeout): axum::extract::State<std::time::Duration>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => error::ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            "the export took longer than the request timeout; retry it",
-        )
-        .retry_after(1)
-        .into_response(),
-    }
 }
 
 /// The answer to a request whose handler panicked (the cause is logged, not returned).

@@ -181,24 +181,35 @@ impl RateDecisionSlot {
     }
 }
 
-/// The request timeout of `/ingest`: `408 request_timeout` while the body is still arriving
-/// (the client is slow), `503 request_timeout` with `Retry-After` otherwise (the service is:
-/// a key lookup or an event store that stopped answering must not look like the producer's
-/// fault, and a retry is safe, since recorded events count as duplicates).
-pub(crate) async fn ingest_timeout(
-    State(timeout): State<std::time::Duration>,
+/// The request timeout of an ingestion route.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IngestionTimeout {
+    pub timeout: std::time::Duration,
+    /// Whether a body still arriving at the timeout gets `408` (`/ingest`: the client is
+    /// slow) or the same `503` as the rest (OTLP: exporters do not retry a `408`).
+    pub late_body_is_408: bool,
+}
+
+/// Answers a request past its timeout with `503 request_timeout` and `Retry-After` (the
+/// service is slow: a key lookup or an event store that stopped answering must not look like
+/// the producer's fault, and a retry is safe, since recorded events count as duplicates), or,
+/// where the route says so, `408 request_timeout` while the body is still arriving.
+pub(crate) async fn ingestion_timeout(
+    State(policy): State<IngestionTimeout>,
     request: Request,
     next: Next,
 ) -> Response {
     let slot = request.extensions().get::<RateDecisionSlot>().cloned();
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    match tokio::time::timeout(policy.timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) if slot.is_some_and(|slot| slot.is_reading_body()) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the request body did not arrive within the request timeout",
-        )
-        .into_response(),
+        Err(_) if policy.late_body_is_408 && slot.is_some_and(|slot| slot.is_reading_body()) => {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive within the request timeout",
+            )
+            .into_response()
+        }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "request_timeout",
@@ -220,7 +231,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RateDecisionSlot {
     }
 }
 
-/// Wraps the ingestion routes' request timeouts ([`ingest_timeout`], `otlp_timeout`) and
+/// Wraps the ingestion routes' request timeout ([`ingestion_timeout`]) and
 /// panic guard (tower-http's `CatchPanicLayer`), below this in `crate::router`: their `408`,
 /// `503` and `500`, which no route rendered, are counted as refusals and get the rate-limit
 /// headers when the tenant's budget was already spent.
