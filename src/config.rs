@@ -53,6 +53,7 @@ pub struct Settings {
     pub cache: CacheConfig,
     pub processors: ProcessorConfig,
     pub alerting: AlertingConfig,
+    pub live: LiveConfig,
     pub log: LogConfig,
     pub readiness: ReadinessConfig,
 }
@@ -193,6 +194,17 @@ pub struct AlertingConfig {
     pub max_rules_per_tenant: usize,
     /// Series (services) one rule may track; samples of further series are ignored.
     pub max_series_per_rule: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Live event streams (`/live/events`) one tenant may have open on one instance.
+    pub max_connections_per_tenant: usize,
+    /// Events one stream buffers for a slow client before it skips further ones.
+    pub buffer_events: usize,
+    /// Events per second one stream is sent at most (more are skipped and counted).
+    pub max_events_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -345,6 +357,16 @@ impl Default for AlertingConfig {
     }
 }
 
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            max_connections_per_tenant: 25,
+            buffer_events: 1_000,
+            max_events_per_second: 1_000,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -433,6 +455,9 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "NOTIFY_KEEP_DEAD_DAYS",
     "ALERT_MAX_RULES_PER_TENANT",
     "ALERT_MAX_SERIES_PER_RULE",
+    "LIVE_MAX_CONNECTIONS_PER_TENANT",
+    "LIVE_BUFFER_EVENTS",
+    "LIVE_MAX_EVENTS_PER_SECOND",
     "LOG_LEVEL",
     "LOG_FORMAT",
     "READINESS_REQUIRED",
@@ -559,6 +584,15 @@ impl Settings {
             "ALERT_MAX_SERIES_PER_RULE",
             &mut self.alerting.max_series_per_rule,
         )?;
+        env.parse(
+            "LIVE_MAX_CONNECTIONS_PER_TENANT",
+            &mut self.live.max_connections_per_tenant,
+        )?;
+        env.parse("LIVE_BUFFER_EVENTS", &mut self.live.buffer_events)?;
+        env.parse(
+            "LIVE_MAX_EVENTS_PER_SECOND",
+            &mut self.live.max_events_per_second,
+        )?;
         env.text("LOG_LEVEL", &mut self.log.level);
         env.text("LOG_FORMAT", &mut self.log.format);
         if let Some(required) = environment.get("READINESS_REQUIRED") {
@@ -641,6 +675,15 @@ impl Settings {
         }
         if self.processors.batch_events == 0 {
             return invalid("PROCESSOR_BATCH_EVENTS must be greater than 0");
+        }
+        if self.live.max_connections_per_tenant == 0
+            || self.live.buffer_events == 0
+            || self.live.max_events_per_second == 0
+        {
+            return invalid(
+                "LIVE_MAX_CONNECTIONS_PER_TENANT, LIVE_BUFFER_EVENTS and \
+                 LIVE_MAX_EVENTS_PER_SECOND must be greater than 0",
+            );
         }
         self.auth.operator_tenant()?;
         if !matches!(self.log.format.as_str(), "json" | "pretty") {

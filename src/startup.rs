@@ -15,9 +15,11 @@ use telemetry_application::alerting::notifications::{
     DeadLetters, DeliverySettings, DeliveryWorker, NotificationProcessor,
 };
 use telemetry_application::alerting::rules::{AlertRuleService, RuleCatalogProcessor};
+use telemetry_application::api_keys::ApiKeyCatalogProcessor;
 use telemetry_application::auth::{parse_api_key_list, AuthService, KeyCommandFailure};
 use telemetry_application::commands::{AggregateCommands, CommandBus, EventWeight};
 use telemetry_application::ingest::IngestService;
+use telemetry_application::live::{LiveFeed, LiveSettings};
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
     AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow, RateLimit, ReadModelStore,
@@ -294,10 +296,12 @@ impl Application {
             Arc::clone(&keys),
             Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
         ));
+        let key_catalog = Arc::new(pg::PostgresApiKeyCatalog::new(infrastructure.pool.clone()));
         let auth = Arc::new(AuthService::new(
             keys,
             directory,
             Arc::clone(&infrastructure.jwt) as _,
+            Arc::clone(&key_catalog) as _,
         ));
         bootstrap_api_keys(&auth, &settings).await?;
 
@@ -377,7 +381,14 @@ impl Application {
         let queued = Arc::new(Notify::new());
         let (postgres_processors, clickhouse_processors) = if settings.processors.enabled {
             (
-                postgres_processors(&infrastructure, &alerting, &settings, &queued, &metrics),
+                postgres_processors(
+                    &infrastructure,
+                    &alerting,
+                    &key_catalog,
+                    &settings,
+                    &queued,
+                    &metrics,
+                ),
                 clickhouse_processors(&infrastructure, &read_models, &cache),
             )
         } else {
@@ -407,6 +418,21 @@ impl Application {
             clickhouse_processors,
         );
         let operator_tenant = settings.auth.operator_tenant()?;
+        let live = Arc::new(LiveFeed::new(
+            Arc::clone(&event_log),
+            Arc::clone(&infrastructure.committed),
+            Arc::new(telemetry_presentation::routes::live::render_live_event),
+            LiveSettings {
+                max_connections_per_tenant: settings.live.max_connections_per_tenant,
+                buffer_events: settings.live.buffer_events,
+                max_events_per_second: settings.live.max_events_per_second,
+                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+                ..LiveSettings::default()
+            },
+            Arc::clone(&metrics),
+        ));
+        let tail = Arc::clone(&live);
+        background.spawn_supervised("live updates", move |stop| Arc::clone(&tail).run(stop));
 
         let state = AppState {
             ingest,
@@ -427,6 +453,7 @@ impl Application {
             alert_rules,
             alert_queries,
             dead_letters,
+            live,
             conversions: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
@@ -588,6 +615,7 @@ const ALERT_SNAPSHOT_EVERY: usize = 20;
 fn postgres_processors(
     infrastructure: &Infrastructure,
     alerting: &Arc<pg::PostgresAlerting>,
+    key_catalog: &Arc<pg::PostgresApiKeyCatalog>,
     settings: &Settings,
     queued: &Arc<Notify>,
     metrics: &Arc<Metrics>,
@@ -604,6 +632,7 @@ fn postgres_processors(
         Arc::clone(metrics),
     );
     vec![
+        Arc::new(ApiKeyCatalogProcessor::new(Arc::clone(key_catalog) as _)),
         Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
         Arc::new(evaluator),
         Arc::new(NotificationProcessor::new(

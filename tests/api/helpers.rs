@@ -223,6 +223,11 @@ impl TestApp {
 
     /// A bearer token for a user of `tenant`.
     pub fn token(&self, tenant: &str, role: &str) -> String {
+        self.token_lasting(tenant, role, Duration::from_secs(600))
+    }
+
+    /// A bearer token for a user of `tenant` that expires after `lifetime`.
+    pub fn token_lasting(&self, tenant: &str, role: &str, lifetime: Duration) -> String {
         let codec = telemetry_infrastructure::auth::JwtCodec::new(
             &telemetry_infrastructure::auth::JwtSettings {
                 secret: Some(JWT_SECRET.to_string()),
@@ -237,7 +242,7 @@ impl TestApp {
                 "test-user",
                 &telemetry_domain::values::TenantId::parse(tenant).expect("tenant"),
                 telemetry_application::ports::Role::parse(role).expect("role"),
-                Duration::from_secs(600),
+                lifetime,
             )
             .expect("mint")
     }

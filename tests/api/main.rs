@@ -9,10 +9,12 @@
 
 mod alerts;
 mod cli;
+mod console;
 mod health;
 mod helpers;
 mod ingest;
 mod limits;
+mod live;
 mod otlp;
 mod proxy;
 mod queries;

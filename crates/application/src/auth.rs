@@ -14,13 +14,20 @@ use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use uuid::Uuid;
 
 use crate::commands::AggregateCommands;
-use crate::ports::{ApiKeyDirectory, Role, TokenError, TokenVerifier};
+use crate::ports::{ApiKeyCatalog, ApiKeyDirectory, ApiKeyRecord, Role, TokenError, TokenVerifier};
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    ApiKey { key_id: ApiKeyId },
-    User { subject: String, role: Role },
+    ApiKey {
+        key_id: ApiKeyId,
+    },
+    User {
+        subject: String,
+        role: Role,
+        /// When the token expires, in seconds since the epoch.
+        expires_at: Option<u64>,
+    },
 }
 
 /// An authenticated caller, always bound to one tenant.
@@ -43,7 +50,29 @@ pub enum Permission {
     Administer,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 4] = [Self::Ingest, Self::Read, Self::WriteRules, Self::Administer];
+
+    /// The permission's name on the wire (`GET /session`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Read => "read",
+            Self::WriteRules => "write_rules",
+            Self::Administer => "administer",
+        }
+    }
+}
+
 impl Principal {
+    /// Everything the caller may do.
+    pub fn permissions(&self) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|permission| self.may(*permission))
+            .collect()
+    }
+
     pub fn may(&self, permission: Permission) -> bool {
         match (&self.credential, permission) {
             (Credential::ApiKey { .. }, Permission::Administer) => false,
@@ -130,6 +159,7 @@ pub struct AuthService {
     keys: Arc<dyn AggregateCommands<ApiKey>>,
     directory: Arc<dyn ApiKeyDirectory>,
     tokens: Arc<dyn TokenVerifier>,
+    catalog: Arc<dyn ApiKeyCatalog>,
 }
 
 /// Result of issuing a key.
@@ -140,17 +170,80 @@ pub struct IssuedKey {
     pub key: String,
 }
 
+/// Result of rotating a key: its successor, and whether the old key is revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedKey {
+    pub issued: IssuedKey,
+    pub label: String,
+    /// False when the new key was issued but revoking the old one failed: the answer must
+    /// still carry the new key (it is shown only once), and the old one stays active
+    /// until it is revoked again.
+    pub replaced_revoked: bool,
+}
+
 impl AuthService {
     pub fn new(
         keys: Arc<dyn AggregateCommands<ApiKey>>,
         directory: Arc<dyn ApiKeyDirectory>,
         tokens: Arc<dyn TokenVerifier>,
+        catalog: Arc<dyn ApiKeyCatalog>,
     ) -> Self {
         Self {
             keys,
             directory,
             tokens,
+            catalog,
         }
+    }
+
+    /// The tenant's keys, newest first (the list follows changes within a moment).
+    pub async fn list_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<ApiKeyRecord>, KeyCommandFailure> {
+        self.catalog
+            .list(tenant)
+            .await
+            .map_err(|error| KeyCommandFailure::Unavailable(error.to_string()))
+    }
+
+    /// Issues a successor of a key of `tenant` (same label), then revokes the key.
+    pub async fn rotate_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &ApiKeyId,
+        actor: &str,
+    ) -> Result<RotatedKey, KeyCommandFailure> {
+        let current = self
+            .keys
+            .load(key_id.as_str())
+            .await
+            .map_err(KeyCommandFailure::from_aggregate)?;
+        if current.tenant_id() != Some(tenant) {
+            return Err(KeyCommandFailure::NotFound);
+        }
+        if current.is_revoked() {
+            return Err(KeyCommandFailure::AlreadyRevoked);
+        }
+        let label = current.label().unwrap_or_default().to_string();
+        let issued = self.issue_key(tenant, &label, actor).await?;
+        let replaced_revoked = match self.revoke_key(tenant, key_id, actor).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(
+                    tenant_id = %tenant,
+                    key_id = %key_id,
+                    error = %error,
+                    "rotation issued a new key but could not revoke the old one"
+                );
+                false
+            }
+        };
+        Ok(RotatedKey {
+            issued,
+            label,
+            replaced_revoked,
+        })
     }
 
     pub async fn authenticate_api_key(&self, raw_key: &str) -> Result<Principal, AuthFailure> {
@@ -177,6 +270,7 @@ impl AuthService {
             credential: Credential::User {
                 subject: claims.subject,
                 role: claims.role,
+                expires_at: claims.expires_at,
             },
         })
     }
@@ -255,6 +349,8 @@ impl AuthService {
 pub enum KeyCommandFailure {
     #[error("no such key")]
     NotFound,
+    #[error("the key is revoked: issue a new key instead")]
+    AlreadyRevoked,
     #[error(transparent)]
     Refused(ApiKeyError),
     #[error("the key store is unavailable: {0}")]
@@ -302,6 +398,7 @@ mod tests {
             credential: Credential::User {
                 subject: "u".into(),
                 role,
+                expires_at: None,
             },
         };
         let key = Principal {

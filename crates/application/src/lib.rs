@@ -6,6 +6,8 @@
 //! - [`alerting`]: alert rules, evaluation, notifications and history.
 //! - [`commands`]: running commands against `cqrs-es` aggregates.
 //! - [`ingest`]: the ingest command handler (exactly-once recording of telemetry).
+//! - [`live`]: accepted events pushed to connected clients as they are committed.
+//! - [`api_keys`]: the list of each tenant's API keys.
 //! - [`auth`]: API keys and bearer tokens, principals and permissions.
 //! - [`rate_limit`]: per-tenant budgets, failing open.
 //! - [`readiness`]: dependency checks for `/readyz`.
@@ -15,9 +17,11 @@
 //! - [`query`]: event queries, summaries and time series, and the two-level cache.
 
 pub mod alerting;
+pub mod api_keys;
 pub mod auth;
 pub mod commands;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod ports;
 pub mod processing;

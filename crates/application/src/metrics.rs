@@ -24,6 +24,10 @@ pub struct Metrics {
     pub notifications_dead: AtomicU64,
     pub handoff_hits: AtomicU64,
     pub handoff_misses: AtomicU64,
+    pub live_connections_opened: AtomicU64,
+    pub live_connections_closed: AtomicU64,
+    pub live_events_sent: AtomicU64,
+    pub live_events_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -120,6 +124,26 @@ impl Metrics {
                 "telemetry_processor_handoff_misses_total",
                 "Events whose payload a processor read back from the event store.",
                 read(&self.handoff_misses),
+            ),
+            (
+                "telemetry_live_connections_opened_total",
+                "Live event streams opened (the difference to closed is how many are open).",
+                read(&self.live_connections_opened),
+            ),
+            (
+                "telemetry_live_connections_closed_total",
+                "Live event streams closed.",
+                read(&self.live_connections_closed),
+            ),
+            (
+                "telemetry_live_events_sent_total",
+                "Events handed to live event streams.",
+                read(&self.live_events_sent),
+            ),
+            (
+                "telemetry_live_events_dropped_total",
+                "Matching events a live stream skipped because its client read too slowly.",
+                read(&self.live_events_dropped),
             ),
         ]
     }

@@ -5,9 +5,11 @@
 //! - [`auth`]: extractors that authenticate callers (API key, bearer JWT).
 //! - [`error`]: the single error type and JSON error body; all status mapping lives there.
 //! - [`openapi`]: the generated OpenAPI document and Swagger UI.
+//! - [`console`]: the browser console (`ui/`), its files and security headers.
 //! - [`state`]: what handlers share.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod openapi;
 pub mod otlp;
@@ -68,10 +70,14 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::query::router())
         .merge(routes::accounts::router())
         .merge(routes::timeseries::router())
+        .merge(routes::catalog::router())
+        .merge(routes::session::router())
+        .merge(routes::live::router())
         .merge(routes::audit::router())
         .merge(routes::read_models::router())
         .merge(routes::alerts::router())
         .route(OPENAPI_PATH, get(serve_openapi))
+        .merge(console::router())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .fallback(not_found)
         .with_state(state);

@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, alerts, api_keys, audit, dto, health, ingest, otlp, query, read_models, timeseries,
+    accounts, alerts, api_keys, audit, catalog, dto, health, ingest, live, otlp, query,
+    read_models, session, timeseries,
 };
 
 #[derive(OpenApi)]
@@ -22,8 +23,9 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
     paths(
         health::healthz, health::readyz, health::metrics, ingest::ingest,
         otlp::export_logs, otlp::export_metrics, otlp::export_traces,
-        api_keys::issue_key, api_keys::revoke_key,
-        query::query, accounts::summary, timeseries::timeseries,
+        api_keys::issue_key, api_keys::list_keys, api_keys::revoke_key, api_keys::rotate_key,
+        query::query, accounts::summary, timeseries::timeseries, catalog::catalog,
+        catalog::event_series, session::session, live::live_events,
         audit::audit_log, read_models::rebuild,
         alerts::create_rule, alerts::list_rules, alerts::get_rule, alerts::replace_rule,
         alerts::delete_rule, alerts::active, alerts::history, alerts::dead_letters,
@@ -32,13 +34,19 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
     components(schemas(
         ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
-        api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse,
+        api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse, api_keys::ApiKeyList,
+        api_keys::ApiKeyDto, api_keys::KeyStatus, api_keys::RotatedKeyResponse,
         query::QueryRequest, query::QueryResponse, query::PageResponse, query::CursorResponse,
         query::GroupResponse, query::Pagination, dto::EventDto, dto::GroupDto, dto::StatsDto,
         accounts::SummaryResponse, accounts::MetricSummary,
         timeseries::TimeseriesResponse, timeseries::PointDto,
+        catalog::CatalogResponse, catalog::CatalogService, catalog::CatalogMetricDto,
+        catalog::MetricSource, catalog::EventSeriesResponse, catalog::EventCountDto,
+        catalog::EventTypeParam, session::SessionResponse, session::CredentialKind,
+        session::RoleDto, session::PermissionDto,
         audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
-        alerts::AlertRuleBody, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleList,
+        alerts::AlertRuleBody, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleKind,
+        alerts::Aggregation, alerts::Comparator, alerts::SeverityDoc, alerts::ChannelFormat, alerts::RuleList,
         alerts::TransitionDto, alerts::ActiveResponse, alerts::HistoryResponse,
         alerts::DeadLetterDto, alerts::DeadLetterList,
     )),

@@ -8,6 +8,7 @@ use telemetry_application::alerting::notifications::DeadLetters;
 use telemetry_application::alerting::rules::AlertRuleService;
 use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
+use telemetry_application::live::LiveFeed;
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::EventLog;
 use telemetry_application::processing::ProcessorMonitor;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub alert_rules: Arc<AlertRuleService>,
     pub alert_queries: Arc<AlertQueries>,
     pub dead_letters: Arc<DeadLetters>,
+    /// Accepted events pushed to live streams (`/live/events`).
+    pub live: Arc<LiveFeed>,
     /// Bounds the CPU-bound request work (decoding and converting OTLP exports) running at
     /// once, to the cores: more at once is not faster, and each holds a decoded export in
     /// memory on a thread of its own.

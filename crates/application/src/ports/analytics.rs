@@ -139,6 +139,27 @@ pub struct SeriesPoint {
     pub stats: MetricStats,
 }
 
+/// A tenant's services and metric names over some rollup ranges, with their counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogData {
+    /// Services by events, largest first.
+    pub services: Vec<GroupCount>,
+    /// Metric names by name, with their samples.
+    pub metrics: Vec<GroupCount>,
+    /// Samples per (metric name, service), by metric name then samples, largest first.
+    pub metric_services: Vec<(String, GroupCount)>,
+}
+
+/// Events of one bucket, per type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCountPoint {
+    /// Bucket start, epoch seconds.
+    pub bucket: i64,
+    pub log: u64,
+    pub metric: u64,
+    pub trace: u64,
+}
+
 /// One audit log entry as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -196,6 +217,24 @@ pub trait AnalyticsStore: Send + Sync {
         action: Option<&str>,
         limit: u64,
     ) -> Result<Vec<AuditRecord>, PortError>;
+
+    /// Services and metric names with their counts over the ranges, at most `limit` of each
+    /// (and at most `limit` services per metric).
+    async fn catalog(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        limit: u64,
+    ) -> Result<CatalogData, PortError>;
+
+    /// Events per type in each non-empty bucket of `range`.
+    async fn event_series(
+        &self,
+        tenant: &TenantId,
+        range: BucketRange,
+        service_name: Option<&str>,
+        event_type: Option<EventType>,
+    ) -> Result<Vec<EventCountPoint>, PortError>;
 
     /// One point per non-empty bucket of `range`.
     async fn metric_series(

@@ -1,9 +1,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use telemetry_domain::api_key::ApiKey;
-use telemetry_domain::values::{ApiKeyId, TenantId};
+use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 
-use super::PortError;
+use super::{LogPosition, PortError};
 
 /// Finds API keys by their public id.
 #[async_trait]
@@ -48,6 +48,8 @@ pub struct UserClaims {
     pub subject: String,
     pub tenant_id: TenantId,
     pub role: Role,
+    /// When the token stops being accepted (its `exp`), in seconds since the epoch.
+    pub expires_at: Option<u64>,
 }
 
 /// Why a bearer token was refused.
@@ -64,4 +66,44 @@ pub enum TokenError {
 /// Verifies bearer tokens (JWT).
 pub trait TokenVerifier: Send + Sync {
     fn verify(&self, token: &str) -> Result<UserClaims, TokenError>;
+}
+
+/// One of a tenant's API keys, as listed (never the key or its digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub label: String,
+    pub issued_at: Timestamp,
+    /// Who issued it (`key:<id>`, `user:<sub>`, `system:<component>`).
+    pub issued_by: String,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_by: Option<String>,
+}
+
+/// A change to the key list, from one `ApiKey` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiKeyChange {
+    Issued(ApiKeyRecord),
+    Revoked {
+        key_id: ApiKeyId,
+        revoked_at: Timestamp,
+        revoked_by: String,
+    },
+}
+
+/// The tenants' key lists, kept by the `api_keys` processor.
+#[async_trait]
+pub trait ApiKeyCatalog: Send + Sync {
+    /// The position the list reflects (processor `name`'s checkpoint).
+    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError>;
+    /// Applies `changes` and records `position`, in one transaction.
+    async fn apply(
+        &self,
+        name: &str,
+        changes: &[ApiKeyChange],
+        position: LogPosition,
+    ) -> Result<(), PortError>;
+    /// The tenant's keys, newest first.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, PortError>;
 }

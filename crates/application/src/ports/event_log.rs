@@ -159,4 +159,9 @@ pub trait EventLog: Send + Sync {
 
     /// How far `after` is behind the head of the log.
     async fn lag(&self, after: LogPosition) -> Result<LogLag, PortError>;
+
+    /// The position of the last event that is final (its transaction is older than every
+    /// transaction still running); [`LogPosition::START`] while the log is empty. Reading
+    /// after it returns only events committed later.
+    async fn head(&self) -> Result<LogPosition, PortError>;
 }

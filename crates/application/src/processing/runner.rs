@@ -396,6 +396,10 @@ mod tests {
                 oldest_recorded_at: None,
             })
         }
+
+        async fn head(&self) -> Result<LogPosition, PortError> {
+            Ok(event(5).position)
+        }
     }
 
     struct AlwaysHeld;
@@ -722,6 +726,13 @@ mod tests {
 
         async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
             Ok(LogLag::default())
+        }
+
+        async fn head(&self) -> Result<LogPosition, PortError> {
+            Ok(LogPosition {
+                transaction_id: 1,
+                position: 10,
+            })
         }
     }
 

@@ -3,6 +3,7 @@
 //! two-level cache.
 
 pub mod cache;
+pub mod catalog;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -287,23 +288,7 @@ impl QueryService {
         step: Option<Granularity>,
         refresh: bool,
     ) -> Result<(Series, CacheOutcome), QueryFailure> {
-        check_range(from, to)?;
-        let (from_s, to_s) = (
-            from.as_micros() / 1_000_000,
-            (to.as_micros() + 999_999) / 1_000_000,
-        );
-        let step = step.unwrap_or_else(|| plan::default_step(to_s - from_s));
-        let (from_s, to_s) = plan::align(step, from_s, to_s);
-        let points = (to_s - from_s) / step.seconds();
-        if points > MAX_POINTS {
-            return Err(QueryFailure::invalid(
-                "too_many_points",
-                format!(
-                    "{points} points of {}; at most {MAX_POINTS}: use a larger step",
-                    step.as_step()
-                ),
-            ));
-        }
+        let (step, from_s, to_s) = series_buckets(from, to, step)?;
         let key = series_key(step.as_step(), from_s, to_s, metric, service_name);
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
@@ -353,6 +338,33 @@ impl QueryService {
     }
 }
 
+/// The step of a series over `[from, to)` (chosen from the range when absent) and the range
+/// widened to whole buckets of it, in epoch seconds; at most [`MAX_POINTS`] buckets.
+pub(crate) fn series_buckets(
+    from: Timestamp,
+    to: Timestamp,
+    step: Option<Granularity>,
+) -> Result<(Granularity, i64, i64), QueryFailure> {
+    check_range(from, to)?;
+    let (from_s, to_s) = (
+        from.as_micros().div_euclid(1_000_000),
+        (to.as_micros() + 999_999).div_euclid(1_000_000),
+    );
+    let step = step.unwrap_or_else(|| plan::default_step(to_s - from_s));
+    let (from_s, to_s) = plan::align(step, from_s, to_s);
+    let points = (to_s - from_s) / step.seconds();
+    if points > MAX_POINTS {
+        return Err(QueryFailure::invalid(
+            "too_many_points",
+            format!(
+                "{points} points of {}; at most {MAX_POINTS}: use a larger step",
+                step.as_step()
+            ),
+        ));
+    }
+    Ok((step, from_s, to_s))
+}
+
 fn keyset_of(event: &StoredTelemetry) -> Keyset {
     Keyset {
         timestamp_us: event.timestamp.as_micros(),
@@ -360,7 +372,7 @@ fn keyset_of(event: &StoredTelemetry) -> Keyset {
     }
 }
 
-fn datetime(seconds: i64) -> DateTime<Utc> {
+pub(crate) fn datetime(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap_or_default()
 }
 
@@ -375,7 +387,7 @@ pub(crate) fn check_limit(limit: u64) -> Result<(), QueryFailure> {
     }
 }
 
-fn check_range(from: Timestamp, to: Timestamp) -> Result<(), QueryFailure> {
+pub(crate) fn check_range(from: Timestamp, to: Timestamp) -> Result<(), QueryFailure> {
     if from >= to {
         return Err(QueryFailure::invalid(
             "invalid_range",

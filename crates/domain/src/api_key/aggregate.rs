@@ -39,6 +39,11 @@ impl ApiKey {
     pub fn is_revoked(&self) -> bool {
         self.revoked
     }
+
+    /// What the key is for, as given when it was issued.
+    pub fn label(&self) -> Option<&str> {
+        self.issued.as_ref().map(|issued| issued.label.as_str())
+    }
 }
 
 /// Compares two digests without stopping at the first difference, so the time taken says

@@ -30,6 +30,9 @@ struct VerifiedClaims {
     sub: String,
     tenant: String,
     role: String,
+    /// Checked by the library (it is required); kept to tell the caller when it ends.
+    #[serde(default)]
+    exp: Option<u64>,
 }
 
 /// What a minted token holds.
@@ -148,6 +151,7 @@ impl TokenVerifier for JwtCodec {
             subject: claims.sub,
             tenant_id,
             role,
+            expires_at: claims.exp,
         })
     }
 }

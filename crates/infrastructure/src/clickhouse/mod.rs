@@ -7,6 +7,7 @@
 
 mod alerts;
 mod analytics;
+mod catalog;
 mod migrations;
 mod read_models;
 

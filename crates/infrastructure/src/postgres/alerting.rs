@@ -28,25 +28,33 @@ impl PostgresAlerting {
     }
 
     async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text::bigint, position FROM processor_checkpoints WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(port_error)?;
-        Ok(row.map(|(transaction_id, position)| LogPosition {
-            transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
-            position,
-        }))
+        read_checkpoint(&self.pool, name).await
     }
+}
+
+/// Processor `name`'s checkpoint, if it has one.
+pub(super) async fn read_checkpoint(
+    pool: &PgPool,
+    name: &str,
+) -> Result<Option<LogPosition>, PortError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM processor_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(port_error)?;
+    Ok(row.map(|(transaction_id, position)| LogPosition {
+        transaction_id: u64::try_from(transaction_id).unwrap_or_default(),
+        position,
+    }))
 }
 
 /// Records `position` as processor `name`'s checkpoint, which only moves forward: a write
 /// behind the recorded position comes from an instance that lost its lease to one that has
 /// since processed further, and fails (the caller's transaction is then rolled back, and
 /// that instance resumes from the checkpoint if it gets the lease again).
-async fn save_checkpoint(
+pub(super) async fn save_checkpoint(
     transaction: &mut Transaction<'_, Postgres>,
     name: &str,
     position: LogPosition,

@@ -132,6 +132,11 @@ FROM (SELECT 1 FROM events
       WHERE (transaction_id, position) > ($1::text::xid8, $2)
       LIMIT $3) AS pending";
 
+const HEAD: &str = "
+SELECT transaction_id::text::bigint AS txid, position FROM events
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id DESC, position DESC LIMIT 1";
+
 /// The position in columns `txid` and `position` of `row`, if they are not null.
 fn log_position(
     row: &PgRow,
@@ -270,6 +275,19 @@ impl EventLog for PostgresEventLog {
             events: u64::try_from(behind).unwrap_or_default(),
             oldest_recorded_at: oldest,
         })
+    }
+
+    async fn head(&self) -> Result<LogPosition, PortError> {
+        let row = sqlx::query(HEAD)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(port_error)?;
+        match row {
+            Some(row) => Ok(log_position(&row, "txid", "position")
+                .map_err(port_error)?
+                .unwrap_or(LogPosition::START)),
+            None => Ok(LogPosition::START),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Postgres: the pool, migrations (`migrations/`), and the adapters that use them.
 
 mod alerting;
+mod api_keys;
 mod dedup;
 mod event_log;
 mod event_store;
@@ -16,6 +17,7 @@ use telemetry_application::ports::{DependencyCheck, PortError};
 pub use sqlx::PgPool;
 
 pub use alerting::PostgresAlerting;
+pub use api_keys::PostgresApiKeyCatalog;
 pub use dedup::PostgresDuplicateIndex;
 pub use event_log::{read_after_statement, PostgresEventLog};
 pub use event_store::{event_store, snapshot_store, ApiKeyStore, IngestBatchStore};

@@ -52,61 +52,133 @@ pub fn router() -> Router<AppState> {
 }))]
 pub struct AlertRuleBody {
     /// 1-200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// The metric name (`payload.name` of metric events).
+    #[schema(min_length = 1, max_length = 256)]
     metric: String,
     /// Only samples of this service; without it each service is its own series.
-    #[schema(rename = "serviceName")]
+    #[schema(rename = "serviceName", min_length = 1, max_length = 128)]
     service_name: Option<String>,
     /// Only samples carrying all these attributes.
     attributes: Option<BTreeMap<String, String>>,
     /// `threshold` (default) or `absence`.
-    kind: Option<String>,
-    /// Threshold rules: `count`, `sum`, `min`, `max`, `avg`, `p95`, `p99`.
-    aggregation: Option<String>,
+    kind: Option<RuleKind>,
+    /// Threshold rules: the statistic compared (quantiles within 1 %).
+    aggregation: Option<Aggregation>,
     /// `1m` to `24h` (units s, m, h, d).
+    #[schema(example = "5m", pattern = "^[0-9]+[smhd]$")]
     window: String,
-    /// Threshold rules: `>`, `>=`, `<`, `<=`.
-    comparator: Option<String>,
+    /// Threshold rules: how the statistic compares with `threshold`.
+    comparator: Option<Comparator>,
+    /// Threshold rules: a finite number.
     threshold: Option<f64>,
     /// Threshold rules: how long the condition must hold before firing (`0s` to `24h`).
-    #[schema(rename = "for")]
+    #[schema(rename = "for", example = "2m", pattern = "^[0-9]+[smhd]$")]
     hold_for: Option<String>,
-    /// `info`, `warning` (default) or `critical`.
-    severity: Option<String>,
-    /// 1-10 webhooks; `format` is `json` (default) or `slack`.
+    /// `warning` by default.
+    severity: Option<SeverityDoc>,
+    /// 1-10 webhooks.
+    #[schema(min_items = 1, max_items = 10)]
     channels: Vec<ChannelBody>,
     /// Default true.
     enabled: Option<bool>,
 }
 
+/// What a rule watches for.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum RuleKind {
+    Threshold,
+    Absence,
+}
+
+/// The statistic of the window a threshold rule compares.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    P95,
+    P99,
+}
+
+/// How a threshold rule's statistic compares with its threshold.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum Comparator {
+    #[schema(rename = ">")]
+    Above,
+    #[schema(rename = ">=")]
+    AtLeast,
+    #[schema(rename = "<")]
+    Below,
+    #[schema(rename = "<=")]
+    AtMost,
+}
+
+/// How urgent an alert is.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum SeverityDoc {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// A webhook.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ChannelBody {
+    /// `http://` or `https://`.
+    #[schema(example = "https://hooks.example.com/alerts")]
     url: String,
-    format: Option<String>,
+    /// `json` (default) or `slack` (a Slack incoming-webhook message).
+    format: Option<ChannelFormat>,
 }
 
-/// A rule as stored: its definition plus `id`, `enabled`, `version`, `createdAt`, `updatedAt`.
+/// A webhook's body format.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum ChannelFormat {
+    Json,
+    Slack,
+}
+
+/// A rule as stored: its definition (every field with its value, defaults filled in) plus
+/// `id`, `enabled`, `version`, `createdAt`, `updatedAt`.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(value_type = Object)]
-pub struct RuleResponse(Map<String, Value>);
+#[serde(rename_all = "camelCase")]
+pub struct RuleResponse {
+    pub id: String,
+    pub enabled: bool,
+    /// Raised by every change; the `ETag` for `If-Match`.
+    pub version: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    #[serde(flatten)]
+    #[schema(value_type = AlertRuleBody)]
+    pub definition: Map<String, Value>,
+}
 
 fn rule_response(rule: &RuleRecord) -> RuleResponse {
-    let mut object = Map::new();
-    object.insert("id".into(), Value::from(rule.rule_id.clone()));
-    object.insert("enabled".into(), Value::from(rule.enabled));
-    object.insert("version".into(), Value::from(rule.version));
-    object.insert(
-        "createdAt".into(),
-        Value::from(rule.created_at.to_rfc3339()),
-    );
-    object.insert(
-        "updatedAt".into(),
-        Value::from(rule.updated_at.to_rfc3339()),
-    );
-    object.extend(rule.definition.to_json());
-    RuleResponse(object)
+    RuleResponse {
+        id: rule.rule_id.clone(),
+        enabled: rule.enabled,
+        version: rule.version,
+        created_at: rule.created_at.to_rfc3339(),
+        updated_at: rule.updated_at.to_rfc3339(),
+        definition: rule.definition.to_json(),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

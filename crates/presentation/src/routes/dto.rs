@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 use telemetry_application::ports::{
     GroupCount, LogPosition, MetricStats, RowPosition, StoredTelemetry,
 };
-use telemetry_domain::values::Timestamp;
+use telemetry_domain::ingest::TelemetryEvent;
+use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -37,6 +38,22 @@ impl EventDto {
             service_name: event.service_name,
             timestamp: event.timestamp.to_rfc3339(),
             user_id: event.user_id,
+            payload,
+        }
+    }
+}
+
+impl EventDto {
+    /// An accepted event as the live stream sends it.
+    pub fn from_event(event_type: EventType, event: &TelemetryEvent) -> Self {
+        let payload = RawValue::from_string(event.payload.as_str().to_string())
+            .unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Self {
+            event_id: event.event_id.as_str().to_string(),
+            event_type: event_type.as_str().to_string(),
+            service_name: event.service_name.as_str().to_string(),
+            timestamp: event.timestamp.to_rfc3339(),
+            user_id: event.user_id.as_ref().map(|user| user.as_str().to_string()),
             payload,
         }
     }

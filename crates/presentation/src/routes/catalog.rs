@@ -1,0 +1,279 @@
+//! `GET /catalog` (a tenant's services and metric names with their counts) and
+//! `GET /timeseries/events` (events per bucket by type): what a client needs to offer
+//! choices and draw an overview without scanning raw events.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use telemetry_application::auth::Permission;
+use telemetry_application::ports::{Granularity, GroupCount};
+use telemetry_application::query::cache::CacheOutcome;
+use telemetry_domain::values::{EventType, ServiceName};
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::{invalid, timestamp, wants_fresh};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/catalog", get(catalog))
+        .route("/timeseries/events", get(event_series))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogParams {
+    /// RFC 3339, inclusive (widened to the start of its minute); default: seven days before `to`.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive (widened to the end of its minute); default: the end of the current minute.
+    pub to: Option<String>,
+}
+
+/// A service and its events over the range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogService {
+    pub name: String,
+    pub events: u64,
+}
+
+/// A service that sent a metric, and how many samples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricSource {
+    pub name: String,
+    pub samples: u64,
+}
+
+/// A metric name, its samples, and the services that sent it (largest first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogMetricDto {
+    pub name: String,
+    pub samples: u64,
+    pub services: Vec<MetricSource>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogResponse {
+    /// Start of the range (inclusive, minute-aligned).
+    pub from: String,
+    /// End of the range (exclusive, minute-aligned).
+    pub to: String,
+    /// Services by events, largest first; at most 1,000.
+    pub services: Vec<CatalogService>,
+    /// Metric names in name order; at most 1,000 (and 1,000 services each).
+    pub metrics: Vec<CatalogMetricDto>,
+}
+
+fn seconds(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn cached(body: impl Serialize, outcome: CacheOutcome) -> Response {
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert("x-cache", HeaderValue::from_static(outcome.as_str()));
+    response
+}
+
+/// The tenant's services and metric names with their counts, from the rollups.
+///
+/// For pickers: which services sent events, which metrics exist and which services sent
+/// each. Cached like summaries (`X-Cache`; `Cache-Control: no-cache` asks for a fresh answer).
+#[utoipa::path(get, path = "/catalog", tag = "queries",
+    params(CatalogParams),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The catalog", body = CatalogResponse),
+        (status = 400, description = "Invalid range or parameter (`invalid_parameter`, `invalid_range`, `invalid_request`)", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Analytics store unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
+#[tracing::instrument(name = "http_catalog", skip_all, fields(tenant_id = %caller.0.tenant_id))]
+pub async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<Query<CatalogParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let Query(params) = params?;
+    let from = params
+        .from
+        .as_deref()
+        .map(|from| timestamp("from", from))
+        .transpose()?;
+    let to = params
+        .to
+        .as_deref()
+        .map(|to| timestamp("to", to))
+        .transpose()?;
+    let (catalog, outcome) = state
+        .queries
+        .catalog(
+            &principal.tenant_id,
+            from,
+            to,
+            chrono::Utc::now(),
+            wants_fresh(&headers),
+        )
+        .await?;
+    let body = CatalogResponse {
+        from: seconds(catalog.from),
+        to: seconds(catalog.to),
+        services: catalog
+            .services
+            .into_iter()
+            .map(|GroupCount { key, count }| CatalogService {
+                name: key,
+                events: count,
+            })
+            .collect(),
+        metrics: catalog
+            .metrics
+            .into_iter()
+            .map(|metric| CatalogMetricDto {
+                name: metric.name,
+                samples: metric.samples,
+                services: metric
+                    .services
+                    .into_iter()
+                    .map(|GroupCount { key, count }| MetricSource {
+                        name: key,
+                        samples: count,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    Ok(cached(body, outcome))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventSeriesParams {
+    /// RFC 3339, inclusive (widened to the start of its bucket).
+    pub from: String,
+    /// RFC 3339, exclusive (widened to the end of its bucket).
+    pub to: String,
+    /// `1m`, `1h` or `1d`; chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h).
+    #[param(pattern = "^(1m|1h|1d)$")]
+    pub step: Option<String>,
+    /// Only events of this service.
+    #[param(min_length = 1, max_length = 128)]
+    pub service_name: Option<String>,
+    /// Only events of this type.
+    #[param(inline)]
+    pub event_type: Option<EventTypeParam>,
+}
+
+/// An event type.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventTypeParam {
+    Log,
+    Metric,
+    Trace,
+}
+
+impl From<EventTypeParam> for EventType {
+    fn from(param: EventTypeParam) -> Self {
+        match param {
+            EventTypeParam::Log => EventType::Log,
+            EventTypeParam::Metric => EventType::Metric,
+            EventTypeParam::Trace => EventType::Trace,
+        }
+    }
+}
+
+/// Events of one bucket by type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventCountDto {
+    /// Bucket start, RFC 3339.
+    pub t: String,
+    pub total: u64,
+    pub log: u64,
+    pub metric: u64,
+    pub trace: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSeriesResponse {
+    #[schema(example = "1m")]
+    pub step: String,
+    pub from: String,
+    pub to: String,
+    /// Buckets without events are left out.
+    pub points: Vec<EventCountDto>,
+}
+
+/// Events per bucket by type, from the rollup of the step.
+#[utoipa::path(get, path = "/timeseries/events", tag = "queries",
+    params(EventSeriesParams),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The series", body = EventSeriesResponse),
+        (status = 400, description = "Invalid range, step or parameter; more than 10,000 points", body = ErrorBody),
+        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Analytics store unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
+#[tracing::instrument(name = "http_event_series", skip_all, fields(tenant_id = %caller.0.tenant_id))]
+pub async fn event_series(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<Query<EventSeriesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let principal = caller.require(Permission::Read)?;
+    let Query(params) = params?;
+    if let Some(service) = &params.service_name {
+        ServiceName::parse(service.as_str())
+            .map_err(|error| invalid("serviceName", error.to_string()))?;
+    }
+    let step = params
+        .step
+        .as_deref()
+        .map(|step| {
+            Granularity::from_step(step).ok_or_else(|| invalid("step", "must be 1m, 1h or 1d"))
+        })
+        .transpose()?;
+    let from = timestamp("from", &params.from)?;
+    let to = timestamp("to", &params.to)?;
+    let (series, outcome) = state
+        .queries
+        .event_series(
+            &principal.tenant_id,
+            from,
+            to,
+            step,
+            params.service_name.as_deref(),
+            params.event_type.map(EventType::from),
+            wants_fresh(&headers),
+        )
+        .await?;
+    let body = EventSeriesResponse {
+        step: series.step.as_step().to_string(),
+        from: seconds(series.from),
+        to: seconds(series.to),
+        points: series
+            .points
+            .iter()
+            .map(|point| EventCountDto {
+                t: seconds(chrono::DateTime::from_timestamp(point.bucket, 0).unwrap_or_default()),
+                total: point.log + point.metric + point.trace,
+                log: point.log,
+                metric: point.metric,
+                trace: point.trace,
+            })
+            .collect(),
+    };
+    Ok(cached(body, outcome))
+}
