@@ -28,8 +28,26 @@ pub struct ErrorDetail {
     #[schema(example = "invalid_events")]
     pub code: String,
     pub message: String,
-    /// Per-field problems; for ingestion each has `index`, `field`, `code`, `message`.
+    /// What exactly is wrong, one entry per problem (empty for most errors).
+    #[schema(value_type = Vec<ProblemDoc>)]
     pub details: Vec<Value>,
+}
+
+/// One problem of an error: which field (and, for `/ingest`, which event) and why; a
+/// `412 version_mismatch` carries the current version instead.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct ProblemDoc {
+    /// The event's position in the batch (`/ingest`).
+    index: Option<u64>,
+    /// The field, as a path: `eventId`, `payload.value`, `channels[0].url`.
+    field: Option<String>,
+    /// Why, as a code: `required`, `invalid_type`, `out_of_range`, ...
+    code: Option<String>,
+    message: Option<String>,
+    /// The version the resource has now (`412 version_mismatch`).
+    current_version: Option<u64>,
 }
 
 /// An HTTP error: status, code, message, details, and an optional `Retry-After`.

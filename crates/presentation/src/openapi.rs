@@ -6,7 +6,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ErrorBody, ErrorDetail};
+use crate::error::{ErrorBody, ErrorDetail, ProblemDoc};
 use crate::routes::{
     accounts, alerts, api_keys, audit, catalog, dto, health, ingest, live, otlp, query,
     read_models, session, timeseries,
@@ -32,13 +32,14 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         alerts::redeliver,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
+        ErrorBody, ErrorDetail, ProblemDoc, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
         api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse, api_keys::ApiKeyList,
         api_keys::ApiKeyDto, api_keys::KeyStatus, api_keys::RotatedKeyResponse,
         query::QueryRequest, query::QueryResponse, query::PageResponse, query::CursorResponse,
-        query::GroupResponse, query::Pagination, dto::EventDto, dto::GroupDto, dto::StatsDto,
-        accounts::SummaryResponse, accounts::MetricSummary,
+        query::GroupResponse, query::Pagination, query::GroupByDoc, dto::EventDto, dto::GroupDto,
+        dto::StatsDto, dto::StepDoc,
+        accounts::SummaryResponse, accounts::MetricSummary, accounts::SummaryWindowDoc,
         timeseries::TimeseriesResponse, timeseries::PointDto,
         catalog::CatalogResponse, catalog::CatalogService, catalog::CatalogMetricDto,
         catalog::MetricSource, catalog::EventSeriesResponse, catalog::EventCountDto,
@@ -46,7 +47,8 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         session::RoleDto, session::PermissionDto,
         audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
         alerts::AlertRuleBody, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleKind,
-        alerts::Aggregation, alerts::Comparator, alerts::SeverityDoc, alerts::ChannelFormat, alerts::RuleList,
+        alerts::Aggregation, alerts::Comparator, alerts::SeverityDoc, alerts::ChannelFormat,
+        alerts::TransitionKind, alerts::RuleList,
         alerts::TransitionDto, alerts::ActiveResponse, alerts::HistoryResponse,
         alerts::DeadLetterDto, alerts::DeadLetterList,
     )),

@@ -25,20 +25,39 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SummaryParams {
-    /// `15m`, `1h`, `24h` (default) or `7d`.
+    /// `24h` by default.
+    #[param(value_type = Option<SummaryWindowDoc>)]
     pub window: Option<String>,
 }
 
-/// Per-metric statistics over the window.
+/// A summary's window.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum SummaryWindowDoc {
+    #[schema(rename = "15m")]
+    FifteenMinutes,
+    #[schema(rename = "1h")]
+    OneHour,
+    #[schema(rename = "24h")]
+    OneDay,
+    #[schema(rename = "7d")]
+    SevenDays,
+}
+
+/// Per-metric statistics over the window (`null` where a double cannot hold the value).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MetricSummary {
     pub name: String,
     pub count: u64,
     pub min: f64,
     pub max: f64,
+    #[schema(nullable)]
     pub avg: f64,
+    #[schema(nullable)]
     pub p50: f64,
+    #[schema(nullable)]
     pub p95: f64,
+    #[schema(nullable)]
     pub p99: f64,
 }
 
@@ -46,7 +65,7 @@ pub struct MetricSummary {
 #[serde(rename_all = "camelCase")]
 pub struct SummaryResponse {
     pub account_id: String,
-    #[schema(example = "24h")]
+    #[schema(value_type = SummaryWindowDoc)]
     pub window: String,
     /// Start of the window (inclusive, minute-aligned).
     pub from: String,

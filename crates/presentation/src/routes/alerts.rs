@@ -143,6 +143,19 @@ pub struct ChannelBody {
     format: Option<ChannelFormat>,
 }
 
+/// An alert's step: `pending` (the condition holds, waiting for `for`), `cleared` (it
+/// stopped holding before firing), `triggered` (fired: notified) or `resolved` (over:
+/// notified).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum TransitionKind {
+    Pending,
+    Cleared,
+    Triggered,
+    Resolved,
+}
+
 /// A webhook's body format.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
@@ -489,10 +502,11 @@ pub struct TransitionDto {
     pub rule_id: String,
     pub rule_name: String,
     pub series: String,
-    /// `pending`, `cleared`, `triggered` or `resolved`.
+    #[schema(value_type = TransitionKind)]
     pub transition: String,
     pub episode: u64,
     pub value: Option<f64>,
+    #[schema(value_type = SeverityDoc)]
     pub severity: String,
     pub reason: String,
     pub at: String,
@@ -546,9 +560,11 @@ pub struct HistoryParams {
     pub rule_id: Option<String>,
     /// Only this series (the service name, or `*` for rules across services).
     pub series: Option<String>,
-    /// Only `pending`, `cleared`, `triggered` or `resolved` transitions.
+    /// Only transitions of this kind.
+    #[param(value_type = Option<TransitionKind>)]
     pub transition: Option<String>,
-    /// Only `info`, `warning` or `critical` rules.
+    /// Only alerts of rules of this severity.
+    #[param(value_type = Option<SeverityDoc>)]
     pub severity: Option<String>,
     /// Transitions at or after this time (RFC 3339).
     pub from: Option<String>,

@@ -14,7 +14,7 @@ use telemetry_application::query::cache::CacheOutcome;
 use telemetry_domain::values::{EventType, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, wants_fresh};
+use super::dto::{invalid, timestamp, wants_fresh, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -163,8 +163,8 @@ pub struct EventSeriesParams {
     pub from: String,
     /// RFC 3339, exclusive (widened to the end of its bucket).
     pub to: String,
-    /// `1m`, `1h` or `1d`; chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h).
-    #[param(pattern = "^(1m|1h|1d)$")]
+    /// Chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h, longer: 1d).
+    #[param(value_type = Option<StepDoc>)]
     pub step: Option<String>,
     /// Only events of this service.
     #[param(min_length = 1, max_length = 128)]
@@ -206,7 +206,7 @@ pub struct EventCountDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventSeriesResponse {
-    #[schema(example = "1m")]
+    #[schema(value_type = StepDoc)]
     pub step: String,
     pub from: String,
     pub to: String,

@@ -11,6 +11,7 @@ use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
 
+use super::catalog::EventTypeParam;
 use crate::error::ApiError;
 
 /// An event in the shape it was ingested.
@@ -18,7 +19,7 @@ use crate::error::ApiError;
 #[serde(rename_all = "camelCase")]
 pub struct EventDto {
     pub event_id: String,
-    #[schema(example = "log")]
+    #[schema(value_type = EventTypeParam)]
     pub event_type: String,
     pub service_name: String,
     /// RFC 3339, UTC.
@@ -76,17 +77,35 @@ impl GroupDto {
     }
 }
 
-/// Statistics of a metric.
+/// Statistics of a metric. A statistic a double cannot hold (a sum past ±1.8e308, a
+/// percentile past the ±3.4e38 a t-digest keeps) is `null`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsDto {
     pub count: u64,
+    #[schema(nullable)]
     pub sum: f64,
     pub min: f64,
     pub max: f64,
+    #[schema(nullable)]
     pub avg: f64,
+    #[schema(nullable)]
     pub p50: f64,
+    #[schema(nullable)]
     pub p95: f64,
+    #[schema(nullable)]
     pub p99: f64,
+}
+
+/// A rollup step.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum StepDoc {
+    #[schema(rename = "1m")]
+    Minute,
+    #[schema(rename = "1h")]
+    Hour,
+    #[schema(rename = "1d")]
+    Day,
 }
 
 impl StatsDto {

@@ -13,6 +13,7 @@ use telemetry_application::query::{EventsAnswer, EventsMode};
 use telemetry_domain::values::{EventId, EventType, ServiceName, Timestamp, UserId, ValueError};
 use utoipa::ToSchema;
 
+use super::catalog::EventTypeParam;
 use super::dto::{invalid, timestamp, EventDto, GroupDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
@@ -34,18 +35,33 @@ pub struct QueryRequest {
     /// RFC 3339, exclusive.
     #[schema(example = "2026-01-22T00:00:00Z")]
     pub end_time: String,
-    /// `log`, `metric` or `trace`.
+    #[schema(value_type = Option<EventTypeParam>)]
     pub event_type: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
     pub service_name: Option<String>,
+    #[schema(min_length = 1, max_length = 128)]
     pub user_id: Option<String>,
     /// 1-based page (offset pagination). Not with `cursor`.
+    #[schema(minimum = 1)]
     pub page: Option<u64>,
     /// Events (or groups) per answer: 1-1000, default 100.
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `nextCursor` of an earlier answer: continue by keyset instead of by page.
     pub cursor: Option<String>,
-    /// `service`, `type` or `user`: counts per group instead of events.
+    /// Counts per group instead of events.
+    #[schema(value_type = Option<GroupByDoc>)]
     pub group_by: Option<String>,
+}
+
+/// What events are counted by.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum GroupByDoc {
+    Service,
+    Type,
+    User,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,7 +11,7 @@ use telemetry_application::ports::Granularity;
 use telemetry_domain::values::{MetricName, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, wants_fresh, StatsDto};
+use super::dto::{invalid, timestamp, wants_fresh, StatsDto, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -30,9 +30,11 @@ pub struct TimeseriesParams {
     pub from: String,
     /// RFC 3339, exclusive (widened to the end of its bucket).
     pub to: String,
-    /// `1m`, `1h` or `1d`; chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h).
+    /// Chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h, longer: 1d).
+    #[param(value_type = Option<StepDoc>)]
     pub step: Option<String>,
     /// Only samples from this service.
+    #[param(min_length = 1, max_length = 128)]
     pub service_name: Option<String>,
 }
 
@@ -50,6 +52,7 @@ pub struct PointDto {
 pub struct TimeseriesResponse {
     pub metric: String,
     pub service_name: Option<String>,
+    #[schema(value_type = StepDoc)]
     pub step: String,
     pub from: String,
     pub to: String,
