@@ -9,11 +9,12 @@ PORT ?= 8080
 TEST_THREADS ?= 5
 export PORT CARGO TEST_THREADS
 
-.PHONY: help run test stack lint fmt openapi check-layering clean-test-data test-clickhouse-current bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu build
+.PHONY: help run test stack ui lint fmt openapi check-layering clean-test-data test-clickhouse-current test-browser bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu bench-ui build
 
 help:
-	@echo "make run     start the local stack and the service on PORT (default 8080)"
-	@echo "make test    start the local stack and run every test (black-box tests also against a current ClickHouse)"
+	@echo "make run     start the local stack and the service on PORT (default 8080), console included"
+	@echo "make test    start the local stack and run every test (black-box tests also against a current ClickHouse; browser tests)"
+	@echo "make ui      build the browser console (ui/ -> ui/dist)"
 	@echo "make lint    rustfmt check and clippy (warnings are errors)"
 	@echo "make openapi refresh openapi/openapi.json from the code"
 	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md); make bench-cpu: CPU by process"
@@ -21,24 +22,36 @@ help:
 stack:
 	@./scripts/stack.sh
 
+# The browser console (needs Node.js 20.19+; installed from Debian's packages when missing).
+ui:
+	@./scripts/ui.sh
+
 build:
 	$(CARGO) build --bin telemetry-server
 
-run: stack build
+run: stack ui build
 	@echo ""
 	@echo "  Telemetry service on http://localhost:$(PORT)"
+	@echo "  Console:      http://localhost:$(PORT)/ui/ (sign in with the dev API key below)"
 	@echo "  Swagger UI:   http://localhost:$(PORT)/docs"
 	@echo "  Readiness:    http://localhost:$(PORT)/readyz"
 	@echo "  Dev API key:  dev-key-0000000000000001 (tenant demo; see config/dev.toml)"
 	@echo ""
 	$(CARGO) run --quiet --bin telemetry-server -- --config config/dev.toml serve
 
-test: stack
+test: stack ui
+	@cd ui && npm test --silent
 	@./scripts/clean-test-data.sh
 	$(CARGO) build --workspace --all-targets
 	@./scripts/check-layering.sh
 	$(CARGO) test --workspace --all-targets -- --test-threads=$(TEST_THREADS)
 	@./scripts/test-clickhouse-current.sh
+	@./scripts/test-browser.sh
+
+# The browser tests alone (Playwright and Debian's Chromium against the real service).
+test-browser: stack ui
+	$(CARGO) build --bin telemetry-server
+	@./scripts/test-browser.sh
 
 # The black-box tests again, against a current ClickHouse release (part of `make test`).
 test-clickhouse-current: stack
@@ -56,7 +69,7 @@ openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json.tmp
 	mv openapi/openapi.json.tmp openapi/openapi.json
 
-bench: bench-ingest bench-query bench-alerts bench-bodies
+bench: bench-ingest bench-query bench-alerts bench-bodies bench-ui
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
@@ -72,6 +85,9 @@ bench-alerts: stack
 
 bench-bodies: stack
 	@./scripts/bench-bodies.sh
+
+bench-ui: stack
+	@./scripts/bench-ui.sh
 
 check-layering:
 	@./scripts/check-layering.sh
