@@ -66,6 +66,8 @@ pub struct Application {
     port: u16,
     background: Background,
     shutdown_grace: Duration,
+    /// Its streams end when the service starts stopping, so they do not hold the drain.
+    live: Arc<LiveFeed>,
 }
 
 /// Long-running tasks (maintenance, schema set-up, processors) and their stop signal.
@@ -453,7 +455,7 @@ impl Application {
             alert_rules,
             alert_queries,
             dead_letters,
-            live,
+            live: Arc::clone(&live),
             conversions: Arc::new(Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
@@ -470,6 +472,7 @@ impl Application {
             port,
             background,
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+            live,
         })
     }
 
@@ -490,8 +493,12 @@ impl Application {
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let live = Arc::clone(&self.live);
         let shutdown = async move {
             shutdown.await;
+            // Live streams never finish by themselves: end them, so the drain waits only
+            // for requests that do.
+            live.close();
             let _ = signalled.send(());
         };
         let serve = axum::serve(self.listener, service)

@@ -291,7 +291,17 @@ async fn a_reconnecting_client_gets_what_it_missed_then_goes_on_live() {
     app.ingest_ok(ACME_KEY, &log_event("r-5")).await;
     assert_eq!(resumed.next().await.event_id(), "r-5");
 
-    // An id this service never wrote is refused, not guessed at.
+    // An id the log does not hold (another deployment's, a restored database's) is not
+    // trusted to say what was sent: the client is told it may have missed events, and
+    // every new event reaches it.
+    let mut unknown =
+        LiveStream::resume(&app, key(ACME_KEY), "?eventType=log", Some("999999999-1-0")).await;
+    assert_eq!(unknown.ready().await.json(), json!({"resuming": true}));
+    assert_eq!(unknown.next().await.event, "reset");
+    app.ingest_ok(ACME_KEY, &log_event("r-6")).await;
+    assert_eq!(unknown.next().await.event_id(), "r-6");
+
+    // Text that is not an id is refused.
     let response = app
         .client
         .get(app.url("/live/events"))
@@ -363,4 +373,19 @@ async fn a_stream_ends_when_its_token_expires_and_refuses_bad_requests() {
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
+}
+
+#[tokio::test]
+async fn open_streams_end_when_the_service_stops_instead_of_holding_it() {
+    let app = spawn_app_with(|settings| settings.server.shutdown_grace_ms = 30_000).await;
+    let mut stream = LiveStream::open(&app, key(ACME_KEY), "").await;
+    stream.ready().await;
+    let stopping = std::time::Instant::now();
+    app.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "the stop waited {:?} (the grace period is 30 s)",
+        stopping.elapsed()
+    );
+    assert!(stream.ended().await, "the stream went on after the stop");
 }

@@ -52,16 +52,6 @@ pub enum Permission {
 
 impl Permission {
     pub const ALL: [Permission; 4] = [Self::Ingest, Self::Read, Self::WriteRules, Self::Administer];
-
-    /// The permission's name on the wire (`GET /session`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Read => "read",
-            Self::WriteRules => "write_rules",
-            Self::Administer => "administer",
-        }
-    }
 }
 
 impl Principal {
@@ -227,7 +217,13 @@ impl AuthService {
         }
         let label = current.label().unwrap_or_default().to_string();
         let issued = self.issue_key(tenant, &label, actor).await?;
-        let replaced_revoked = match self.revoke_key(tenant, key_id, actor).await {
+        // Once more after a failure: a concurrent change of the key (another rotation, a
+        // revocation) is a conflict the second attempt resolves (revoking is idempotent).
+        let mut revoked = self.revoke_key(tenant, key_id, actor).await;
+        if revoked.is_err() {
+            revoked = self.revoke_key(tenant, key_id, actor).await;
+        }
+        let replaced_revoked = match revoked {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(

@@ -117,12 +117,12 @@ impl Metrics {
             ),
             (
                 "telemetry_processor_handoff_hits_total",
-                "Events whose payload a processor took from this instance's memory.",
+                "Events whose payload a reader of the log (a processor, live updates) took from this instance's memory.",
                 read(&self.handoff_hits),
             ),
             (
                 "telemetry_processor_handoff_misses_total",
-                "Events whose payload a processor read back from the event store.",
+                "Events whose payload a reader of the log (a processor, live updates) read back from the event store.",
                 read(&self.handoff_misses),
             ),
             (
@@ -142,7 +142,7 @@ impl Metrics {
             ),
             (
                 "telemetry_live_events_dropped_total",
-                "Matching events a live stream skipped because its client read too slowly.",
+                "Matching events a live stream skipped: its client read too slowly, or the stream reached LIVE_MAX_EVENTS_PER_SECOND.",
                 read(&self.live_events_dropped),
             ),
         ]

@@ -95,7 +95,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let error = match authenticate_caller(parts, state).await {
+        let error = match authenticate_headers(&parts.headers, state).await {
             Ok(principal) => return Ok(Self(principal)),
             Err(error) => error,
         };
@@ -111,8 +111,13 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-async fn authenticate_caller(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if let Some(authorization) = header_text(&parts.headers, header::AUTHORIZATION.as_str()) {
+/// The caller of a request with these headers: a bearer token when one is given, otherwise
+/// an API key.
+pub(crate) async fn authenticate_headers(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Principal, ApiError> {
+    if let Some(authorization) = header_text(headers, header::AUTHORIZATION.as_str()) {
         let token = authorization
             .strip_prefix("Bearer ")
             .or_else(|| authorization.strip_prefix("bearer "))
@@ -125,7 +130,7 @@ async fn authenticate_caller(parts: &Parts, state: &AppState) -> Result<Principa
             })?;
         return Ok(state.auth.authenticate_token(token.trim())?);
     }
-    authenticate_key(state, &parts.headers).await
+    authenticate_key(state, headers).await
 }
 
 /// The refusals that could be guesses: a missing, unknown or forged credential. An expired

@@ -121,6 +121,8 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("idempotency-key"),
             header::CONTENT_ENCODING,
             header::IF_MATCH,
+            header::CACHE_CONTROL,
+            HeaderName::from_static("last-event-id"),
         ])
         .expose_headers([
             HeaderName::from_static("x-ratelimit-limit"),

@@ -1,16 +1,16 @@
 //! The tail of the log and the fan-out to subscriptions.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, TelemetryEvent};
+use telemetry_domain::ingest::{EventSection, IngestBatch, IngestBatchEvent, TelemetryEvent};
 use telemetry_domain::values::{EventType, TenantId};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::warn;
 
-use super::subscription::{Buffered, Subscription};
+use super::subscription::Subscription;
 use super::{LiveEventId, LiveFilter, LiveSettings, RenderEvent};
 use crate::commands::TENANT_METADATA_KEY;
 use crate::metrics::Metrics;
@@ -39,20 +39,32 @@ pub enum SubscribeError {
     Stopped,
 }
 
-/// What a connection's buffer and the feed share: the bytes it holds and the events skipped
-/// since the client was last told.
-#[derive(Debug, Default)]
-pub(super) struct BufferState {
-    pub(super) bytes: AtomicUsize,
-    pub(super) dropped: AtomicU64,
+/// What goes through a connection's buffer, in order.
+#[derive(Debug)]
+pub(super) enum Buffered {
+    /// An event, rendered; `dropped_before` matching events were skipped just before it.
+    Event {
+        id: LiveEventId,
+        json: Arc<str>,
+        dropped_before: u64,
+    },
+    /// This many matching events were skipped (sent when no event came to carry the count).
+    Dropped(u64),
 }
+
+/// The bytes of rendered events in a connection's buffer, shared by the feed (which adds)
+/// and the subscription (which takes away).
+#[derive(Debug, Default)]
+pub(super) struct BufferBytes(pub(super) AtomicUsize);
 
 /// A connection as the feed sees it.
 struct Subscriber {
     id: u64,
     filter: LiveFilter,
     sender: mpsc::Sender<Buffered>,
-    buffer: Arc<BufferState>,
+    bytes: Arc<BufferBytes>,
+    /// Matching events skipped since the last count was put in the buffer.
+    dropped: u64,
     /// Sends allowed now (refilled at `max_events_per_second`, up to one second's worth).
     allowance: f64,
     refilled_at: Instant,
@@ -75,6 +87,13 @@ struct Hub {
     stopped: bool,
 }
 
+/// A section of a watched tenant's batch, decoded.
+pub(super) struct Section {
+    pub(super) position: LogPosition,
+    pub(super) tenant: TenantId,
+    pub(super) section: EventSection,
+}
+
 /// Follows the log from its head while anyone listens, and hands each new event to the
 /// subscriptions of its tenant whose filter it matches.
 pub struct LiveFeed {
@@ -82,6 +101,8 @@ pub struct LiveFeed {
     pub(super) render: RenderEvent,
     pub(super) settings: LiveSettings,
     pub(super) metrics: Arc<Metrics>,
+    /// Turns for reconnecting clients to replay what they missed from the log.
+    pub(super) resumes: Arc<Semaphore>,
     hub: Mutex<Hub>,
     /// Wakes the tail when a connection arrives.
     arrived: Notify,
@@ -102,6 +123,7 @@ impl LiveFeed {
             render,
             settings,
             metrics,
+            resumes: Arc::new(Semaphore::new(settings.concurrent_resumes.max(1))),
             hub: Mutex::new(Hub::default()),
             arrived: Notify::new(),
             committed,
@@ -122,7 +144,7 @@ impl LiveFeed {
     ) -> Result<Subscription, SubscribeError> {
         let (sender, receiver) = mpsc::channel(self.settings.buffer_events.max(1));
         let (start, started) = oneshot::channel();
-        let buffer = Arc::new(BufferState::default());
+        let bytes = Arc::new(BufferBytes::default());
         let id = {
             let mut hub = self.hub();
             if hub.stopped {
@@ -140,7 +162,8 @@ impl LiveFeed {
                     id,
                     filter: filter.clone(),
                     sender,
-                    buffer: Arc::clone(&buffer),
+                    bytes: Arc::clone(&bytes),
+                    dropped: 0,
                     allowance: f64::from(self.settings.max_events_per_second),
                     refilled_at: Instant::now(),
                 },
@@ -161,7 +184,7 @@ impl LiveFeed {
             resume_after,
             started,
             receiver,
-            buffer,
+            bytes,
         ))
     }
 
@@ -188,9 +211,32 @@ impl LiveFeed {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    fn has_subscribers(&self) -> bool {
+    /// Ends every connection and refuses new ones: the service is stopping. Streams finish
+    /// once their buffers are read, so open connections do not hold a graceful shutdown.
+    pub fn close(&self) {
+        self.hub().stopped = true;
+        self.end_streams();
+    }
+
+    /// Ends the streams of every connection (their clients resume with `Last-Event-ID`).
+    fn end_streams(&self) {
+        let mut hub = self.hub();
+        hub.active.clear();
+        hub.waiting.clear();
+    }
+
+    /// The tenants of the connections in the feed, once those waiting are admitted.
+    fn watched_tenants(&self) -> Vec<TenantId> {
         let hub = self.hub();
-        !hub.active.is_empty() || !hub.waiting.is_empty()
+        let mut tenants: Vec<TenantId> = hub
+            .active
+            .keys()
+            .chain(hub.waiting.iter().map(|waiting| &waiting.tenant))
+            .cloned()
+            .collect();
+        tenants.sort();
+        tenants.dedup();
+        tenants
     }
 
     /// Every connection that arrived starts receiving events after `position`: those up to
@@ -207,22 +253,23 @@ impl LiveFeed {
         }
     }
 
-    /// Ends every connection (their streams finish once their buffers are read).
-    fn close_all(&self) {
-        let mut hub = self.hub();
-        hub.stopped = true;
-        hub.active.clear();
-        hub.waiting.clear();
-    }
-
-    /// Tails the log while anyone listens, until `stop` turns true.
+    /// Tails the log while anyone listens, until `stop` turns true. Should it end any
+    /// other way (a panic), every stream is ended, so its client resumes where it was
+    /// instead of silently missing what this run did not hand out.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        struct EndStreams<'a>(&'a LiveFeed);
+        impl Drop for EndStreams<'_> {
+            fn drop(&mut self) {
+                self.0.end_streams();
+            }
+        }
+        let _end_streams = EndStreams(&self);
         let mut position: Option<LogPosition> = None;
         while !*stop.borrow() {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if !self.has_subscribers() {
+            if self.watched_tenants().is_empty() {
                 // Nobody listens: nothing is read, and the next listener starts at the
                 // head of the log as it is then.
                 position = None;
@@ -247,6 +294,7 @@ impl LiveFeed {
             };
             position = Some(current);
             self.admit_waiting(current);
+            let tenants = self.watched_tenants();
             // Registered before reading, so a commit between the read and the wait still
             // wakes the tail.
             let committed = self.committed.notified();
@@ -254,7 +302,7 @@ impl LiveFeed {
             committed.as_mut().enable();
             let page = match self
                 .log
-                .read_after(current, &SECTIONS, self.settings.batch_events)
+                .read_tenants_after(current, &SECTIONS, &tenants, self.settings.batch_events)
                 .await
             {
                 Ok(page) => page,
@@ -267,7 +315,8 @@ impl LiveFeed {
                 }
             };
             let full = page.events.len() >= self.settings.batch_events;
-            self.dispatch(&page.events);
+            let sections = decode(&page.events);
+            self.dispatch(&sections);
             position = Some(page.end.max(current));
             if !full {
                 tokio::select! {
@@ -278,38 +327,27 @@ impl LiveFeed {
                 }
             }
         }
-        self.close_all();
+        self.close();
     }
 
-    /// Hands the events of `stored` to the matching subscribers of their tenants.
-    fn dispatch(&self, stored: &[StoredEvent]) {
+    /// Hands the events of `sections` to the matching subscribers of their tenants, then
+    /// tells each subscriber that skipped events and has room how many.
+    fn dispatch(&self, sections: &[Section]) {
         let now = Instant::now();
         let (mut sent, mut dropped) = (0, 0);
         let mut hub = self.hub();
-        for store_event in stored {
-            // The tenant is in the (small) metadata: events of tenants nobody watches are
-            // not decoded.
-            let Some(tenant) = metadata_field(store_event, TENANT_METADATA_KEY)
-                .and_then(|tenant| TenantId::parse(tenant).ok())
-            else {
-                continue;
-            };
-            let Some(subscribers) = hub.active.get_mut(&tenant) else {
-                continue;
-            };
-            let section = match store_event.decode::<IngestBatchEvent>() {
-                Ok(event) => event,
-                Err(error) => {
-                    warn!(error = %error, "live updates skip an event they cannot read");
-                    continue;
-                }
-            };
-            let Some(section) = section.as_section() else {
+        for Section {
+            position,
+            tenant,
+            section,
+        } in sections
+        {
+            let Some(subscribers) = hub.active.get_mut(tenant) else {
                 continue;
             };
             for (index, event) in section.events.iter().enumerate() {
                 let id = LiveEventId {
-                    position: store_event.position,
+                    position: *position,
                     index: u32::try_from(index).unwrap_or(u32::MAX),
                 };
                 let mut rendered = None;
@@ -326,6 +364,13 @@ impl LiveFeed {
                         Offer::Dropped => dropped += 1,
                         Offer::NotWanted => {}
                     }
+                }
+            }
+        }
+        for subscriber in hub.active.values_mut().flatten() {
+            if subscriber.dropped > 0 {
+                if let Ok(room) = subscriber.sender.try_reserve() {
+                    room.send(Buffered::Dropped(std::mem::take(&mut subscriber.dropped)));
                 }
             }
         }
@@ -361,31 +406,51 @@ impl LiveFeed {
         let room = match subscriber.sender.try_reserve() {
             Ok(room) if subscriber.allowance >= 1.0 => room,
             _ => {
-                subscriber.buffer.dropped.fetch_add(1, Ordering::Relaxed);
+                subscriber.dropped += 1;
                 return Offer::Dropped;
             }
         };
         let json = rendered
             .get_or_insert_with(|| Arc::from((self.render)(event_type, event)))
             .clone();
-        let bytes = subscriber.buffer.bytes.load(Ordering::Relaxed);
-        if bytes + json.len() > self.settings.buffer_bytes && bytes > 0 {
-            subscriber.buffer.dropped.fetch_add(1, Ordering::Relaxed);
+        let bytes = subscriber.bytes.0.load(Ordering::Relaxed);
+        if bytes > 0 && bytes + json.len() > self.settings.buffer_bytes {
+            subscriber.dropped += 1;
             return Offer::Dropped;
         }
         subscriber.allowance -= 1.0;
-        subscriber
-            .buffer
-            .bytes
-            .fetch_add(json.len(), Ordering::Relaxed);
-        let dropped_before = subscriber.buffer.dropped.swap(0, Ordering::Relaxed);
-        room.send(Buffered {
+        subscriber.bytes.0.fetch_add(json.len(), Ordering::Relaxed);
+        room.send(Buffered::Event {
             id,
             json,
-            dropped_before,
+            dropped_before: std::mem::take(&mut subscriber.dropped),
         });
         Offer::Sent
     }
+}
+
+/// The sections among `stored`; one that cannot be read is skipped (and logged).
+pub(super) fn decode(stored: &[StoredEvent]) -> Vec<Section> {
+    stored
+        .iter()
+        .filter_map(|store_event| {
+            let tenant = metadata_field(store_event, TENANT_METADATA_KEY)
+                .and_then(|tenant| TenantId::parse(tenant).ok())?;
+            let event = match store_event.decode::<IngestBatchEvent>() {
+                Ok(event) => event,
+                Err(error) => {
+                    warn!(error = %error, "live updates skip an event they cannot read");
+                    return None;
+                }
+            };
+            let section = event.as_section()?.clone();
+            Some(Section {
+                position: store_event.position,
+                tenant,
+                section,
+            })
+        })
+        .collect()
 }
 
 enum Offer {

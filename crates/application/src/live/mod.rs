@@ -6,12 +6,12 @@
 //! clients of every instance. Each connection is a [`Subscription`] of one tenant with a
 //! filter and a bounded buffer: the feed never waits for a client. When a client reads too
 //! slowly (or not at all) the events that do not fit are skipped and counted, and the client
-//! is told how many; ingestion never notices. A reconnecting client names the last event it
-//! saw, and the subscription first replays what it missed from the log (within a bounded
-//! stretch of it), then goes on live.
+//! is told how many, in order, through its buffer; ingestion never notices. A reconnecting
+//! client names the last event it saw, and the subscription first replays what it missed
+//! from the log (within a bounded stretch of it), then goes on live.
 //!
 //! - [`feed`]: the tail of the log and the fan-out to subscriptions.
-//! - [`subscription`]: one connection's side: start, catch-up, buffer, drop counts.
+//! - [`subscription`]: one connection's side: start, catch-up, buffer.
 
 mod feed;
 mod subscription;
@@ -45,9 +45,15 @@ pub struct LiveSettings {
     pub batch_events: usize,
     /// Longest wait for events committed by other instances.
     pub poll_interval: Duration,
-    /// How many store events a resuming connection reads back at most to find what it
-    /// missed; further back, it is told that it missed events and goes on live.
-    pub resume_max_store_events: usize,
+    /// How far back a reconnecting client may resume: its last event must have been
+    /// recorded at most this long ago, or it is told it missed events and goes on live.
+    pub resume_window: Duration,
+    /// Missed events replayed to a reconnecting client at most; beyond, it is told it missed
+    /// events and goes on live.
+    pub resume_max_events: usize,
+    /// Reconnecting clients replaying from the log at once on one instance (the others wait
+    /// their turn): replays read the event store, which ingestion needs.
+    pub concurrent_resumes: usize,
 }
 
 impl Default for LiveSettings {
@@ -59,7 +65,9 @@ impl Default for LiveSettings {
             max_events_per_second: 1_000,
             batch_events: 128,
             poll_interval: Duration::from_millis(250),
-            resume_max_store_events: 2_000,
+            resume_window: Duration::from_secs(300),
+            resume_max_events: 10_000,
+            concurrent_resumes: 2,
         }
     }
 }

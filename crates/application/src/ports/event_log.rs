@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use telemetry_domain::values::TenantId;
 
 use super::PortError;
 
@@ -164,4 +165,25 @@ pub trait EventLog: Send + Sync {
     /// transaction still running); [`LogPosition::START`] while the log is empty. Reading
     /// after it returns only events committed later.
     async fn head(&self) -> Result<LogPosition, PortError>;
+
+    /// Like [`EventLog::read_after`], for the events of `tenants` only (the tenant their
+    /// command's metadata names): the others are neither returned nor their payloads read.
+    /// The page's end still moves past every event seen, of any tenant.
+    async fn read_tenants_after(
+        &self,
+        after: LogPosition,
+        filters: &[EventFilter<'_>],
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<LogPage, PortError> {
+        let mut page = self.read_after(after, filters, limit).await?;
+        page.events.retain(|event| {
+            crate::processing::metadata_field(event, crate::commands::TENANT_METADATA_KEY)
+                .is_some_and(|tenant| tenants.iter().any(|wanted| wanted.as_str() == tenant))
+        });
+        Ok(page)
+    }
+
+    /// When the event at `position` was recorded, if the log holds one there.
+    async fn recorded_at(&self, position: LogPosition) -> Result<Option<DateTime<Utc>>, PortError>;
 }

@@ -400,6 +400,13 @@ mod tests {
         async fn head(&self) -> Result<LogPosition, PortError> {
             Ok(event(5).position)
         }
+
+        async fn recorded_at(
+            &self,
+            _position: LogPosition,
+        ) -> Result<Option<DateTime<Utc>>, PortError> {
+            Ok(None)
+        }
     }
 
     struct AlwaysHeld;
@@ -733,6 +740,13 @@ mod tests {
                 transaction_id: 1,
                 position: 10,
             })
+        }
+
+        async fn recorded_at(
+            &self,
+            _position: LogPosition,
+        ) -> Result<Option<DateTime<Utc>>, PortError> {
+            Ok(None)
         }
     }
 

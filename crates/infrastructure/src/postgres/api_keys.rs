@@ -10,7 +10,7 @@ use telemetry_application::ports::{
 };
 use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 
-use super::alerting::{read_checkpoint, save_checkpoint};
+use super::checkpoints::{read_checkpoint, save_checkpoint};
 use super::port_error;
 
 pub struct PostgresApiKeyCatalog {

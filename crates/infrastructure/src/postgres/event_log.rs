@@ -11,6 +11,7 @@ use telemetry_application::ports::{
     EventFilter, EventLog, EventPayload, LogLag, LogPage, LogPosition, PortError, StoredEvent,
 };
 use telemetry_application::processing::{EventKey, RecentCommits};
+use telemetry_domain::values::TenantId;
 
 use super::port_error;
 
@@ -51,6 +52,12 @@ impl PostgresEventLog {
 /// type, and walks the whole log for a rare one. Each filter set is one prepared statement.
 /// (Public so that tests can check how Postgres plans it.)
 pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
+    statement(filters, false)
+}
+
+/// The statement of [`read_after_statement`], `by_tenant`: for the events of the tenants in
+/// `$4` only (their metadata's tenant), so other tenants' payloads are never read.
+fn statement(filters: &[EventFilter<'_>], by_tenant: bool) -> String {
     // Per aggregate type, the event types wanted; `None` when every one is.
     let mut wanted: BTreeMap<&str, Option<BTreeSet<&str>>> = BTreeMap::new();
     for filter in filters {
@@ -71,9 +78,14 @@ pub fn read_after_statement(filters: &[EventFilter<'_>]) -> String {
                 let listed: Vec<String> = event_types.into_iter().map(sql_literal).collect();
                 format!("AND event_type IN ({})", listed.join(", "))
             });
+            let tenants = if by_tenant {
+                "AND metadata ->> 'tenant_id' = ANY($4::text[])"
+            } else {
+                ""
+            };
             format!(
                 "(SELECT {PAGE_COLUMNS} FROM events
-                  WHERE aggregate_type = {aggregate_type} {event_types}
+                  WHERE aggregate_type = {aggregate_type} {event_types} {tenants}
                     AND (transaction_id, position) > ($1::text::xid8, $2)
                     AND transaction_id < horizon.xmin
                   ORDER BY transaction_id, position
@@ -224,22 +236,24 @@ impl PostgresEventLog {
     }
 }
 
-#[async_trait]
-impl EventLog for PostgresEventLog {
-    async fn read_after(
+impl PostgresEventLog {
+    /// A page after `after`; of `tenants` only when given.
+    async fn page(
         &self,
         after: LogPosition,
         filters: &[EventFilter<'_>],
+        tenants: Option<&[TenantId]>,
         limit: usize,
     ) -> Result<LogPage, PortError> {
-        let statement = read_after_statement(filters);
-        let rows = sqlx::query(&statement)
+        let statement = statement(filters, tenants.is_some());
+        let mut query = sqlx::query(&statement)
             .bind(after.transaction_id.to_string())
             .bind(after.position)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(port_error)?;
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if let Some(tenants) = tenants {
+            query = query.bind(tenants.iter().map(TenantId::as_str).collect::<Vec<_>>());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(port_error)?;
         // Every row carries the same head; an empty page is one row without an event.
         let head = match rows.first() {
             Some(row) => log_position(row, "head_txid", "head_position").map_err(port_error)?,
@@ -259,6 +273,40 @@ impl EventLog for PostgresEventLog {
             _ => last,
         };
         Ok(LogPage { events, end })
+    }
+}
+
+#[async_trait]
+impl EventLog for PostgresEventLog {
+    async fn read_after(
+        &self,
+        after: LogPosition,
+        filters: &[EventFilter<'_>],
+        limit: usize,
+    ) -> Result<LogPage, PortError> {
+        self.page(after, filters, None, limit).await
+    }
+
+    async fn read_tenants_after(
+        &self,
+        after: LogPosition,
+        filters: &[EventFilter<'_>],
+        tenants: &[TenantId],
+        limit: usize,
+    ) -> Result<LogPage, PortError> {
+        self.page(after, filters, Some(tenants), limit).await
+    }
+
+    async fn recorded_at(&self, position: LogPosition) -> Result<Option<DateTime<Utc>>, PortError> {
+        sqlx::query_scalar(
+            "SELECT recorded_at FROM events \
+             WHERE transaction_id = $1::text::xid8 AND position = $2",
+        )
+        .bind(position.transaction_id.to_string())
+        .bind(position.position)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(port_error)
     }
 
     async fn lag(&self, after: LogPosition) -> Result<LogLag, PortError> {
@@ -354,6 +402,25 @@ mod tests {
             assert_eq!(branches(&statement).len(), 1);
             assert!(!statement.contains("event_type IN"));
         }
+    }
+
+    #[test]
+    fn a_read_for_tenants_filters_every_branch_by_the_bound_tenants() {
+        let filters = [
+            EventFilter {
+                aggregate_type: "IngestBatch",
+                event_types: &["LogIngested"],
+            },
+            EventFilter {
+                aggregate_type: "AlertRule",
+                event_types: &[],
+            },
+        ];
+        let by_tenant = statement(&filters, true);
+        for branch in branches(&by_tenant) {
+            assert!(branch.contains("metadata ->> 'tenant_id' = ANY($4::text[])"));
+        }
+        assert!(!read_after_statement(&filters).contains("$4"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod alerting;
 mod api_keys;
+mod checkpoints;
 mod dedup;
 mod event_log;
 mod event_store;

@@ -14,7 +14,7 @@ use telemetry_application::query::cache::CacheOutcome;
 use telemetry_domain::values::{EventType, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, wants_fresh, StepDoc};
+use super::dto::{invalid, timestamp, wants_fresh, EventTypeParam, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -172,25 +172,6 @@ pub struct EventSeriesParams {
     /// Only events of this type.
     #[param(inline)]
     pub event_type: Option<EventTypeParam>,
-}
-
-/// An event type.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EventTypeParam {
-    Log,
-    Metric,
-    Trace,
-}
-
-impl From<EventTypeParam> for EventType {
-    fn from(param: EventTypeParam) -> Self {
-        match param {
-            EventTypeParam::Log => EventType::Log,
-            EventTypeParam::Metric => EventType::Metric,
-            EventTypeParam::Trace => EventType::Trace,
-        }
-    }
 }
 
 /// Events of one bucket by type.

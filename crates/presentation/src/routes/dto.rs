@@ -11,8 +11,26 @@ use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
 
-use super::catalog::EventTypeParam;
 use crate::error::ApiError;
+
+/// An event type.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventTypeParam {
+    Log,
+    Metric,
+    Trace,
+}
+
+impl From<EventTypeParam> for EventType {
+    fn from(param: EventTypeParam) -> Self {
+        match param {
+            EventTypeParam::Log => EventType::Log,
+            EventTypeParam::Metric => EventType::Metric,
+            EventTypeParam::Trace => EventType::Trace,
+        }
+    }
+}
 
 /// An event in the shape it was ingested.
 #[derive(Debug, Serialize, ToSchema)]

@@ -23,9 +23,8 @@ use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, ServiceName, UserId};
 use utoipa::IntoParams;
 
-use super::catalog::EventTypeParam;
-use super::dto::{invalid, EventDto};
-use crate::auth::{Caller, API_KEY_HEADER};
+use super::dto::{invalid, EventDto, EventTypeParam};
+use crate::auth::{authenticate_headers, Caller, API_KEY_HEADER};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -192,30 +191,11 @@ impl CredentialCheck {
     /// The error that ends the stream, if the credential stopped working. A store that
     /// cannot be reached says nothing about the credential: the stream goes on.
     async fn failure(&self) -> Option<ApiError> {
-        let result = match &self.principal.credential {
-            Credential::User { .. } => {
-                let token = self
-                    .headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.get(7..))
-                    .unwrap_or_default();
-                self.state.auth.authenticate_token(token.trim())
-            }
-            Credential::ApiKey { .. } => {
-                let key = self
-                    .headers
-                    .get(API_KEY_HEADER)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default();
-                self.state.auth.authenticate_api_key(key.trim()).await
-            }
-        };
-        match result {
+        match authenticate_headers(&self.headers, &self.state).await {
             Ok(principal) if principal.tenant_id == self.principal.tenant_id => None,
             Ok(_) => Some(ApiError::from(AuthFailure::InvalidApiKey)),
-            Err(AuthFailure::Unavailable(_)) => None,
-            Err(failure) => Some(ApiError::from(failure)),
+            Err(error) if error.status.is_server_error() => None,
+            Err(error) => Some(error),
         }
     }
 }

@@ -13,8 +13,7 @@ use telemetry_application::query::{EventsAnswer, EventsMode};
 use telemetry_domain::values::{EventId, EventType, ServiceName, Timestamp, UserId, ValueError};
 use utoipa::ToSchema;
 
-use super::catalog::EventTypeParam;
-use super::dto::{invalid, timestamp, EventDto, GroupDto};
+use super::dto::{invalid, timestamp, EventDto, EventTypeParam, GroupDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
