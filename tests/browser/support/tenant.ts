@@ -71,14 +71,26 @@ export class Tenant {
   }
 
   /** Waits until the summary of `window` counts `count` events. */
+  /**
+   * Waits until the summary the console will be given (cached like any reader's, so no
+   * `Cache-Control: no-cache`) is complete: `count` events, and every metric sample in the
+   * metric statistics. One ClickHouse insert fills the rollups one after another, and an
+   * answer computed in between is cached until the next invalidation.
+   */
   async waitForSummary(count: number, window = '24h'): Promise<void> {
     await expect
       .poll(
         async () => {
           const response = await this.request.get(`/accounts/${this.id}/summary?window=${window}`, {
-            headers: { ...this.headers(), 'Cache-Control': 'no-cache' },
+            headers: this.headers(),
           });
-          return ((await response.json()) as { totalEvents: number }).totalEvents;
+          const summary = (await response.json()) as {
+            totalEvents: number;
+            byType: Record<string, number>;
+            metrics: { count: number }[];
+          };
+          const samples = summary.metrics.reduce((sum, metric) => sum + metric.count, 0);
+          return samples === (summary.byType['metric'] ?? 0) ? summary.totalEvents : -1;
         },
         { timeout: 30_000 },
       )

@@ -52,6 +52,17 @@ async function follow(filters: LiveFilters, handlers: LiveHandlers, signal: Abor
         expireSession(error.code);
         return;
       }
+      position.failures += 1;
+      const backoff = Math.min(MAX_BACKOFF_SECONDS, 2 ** (position.failures - 1));
+      if (error instanceof StreamInterrupted) {
+        handlers.onStatus({
+          state: 'waiting',
+          reason: `The live stream was interrupted (${error.message}).`,
+          retryInSeconds: backoff,
+        });
+        await sleep(backoff * 1000, signal);
+        continue;
+      }
       const failure = error instanceof ApiError ? error : new NetworkError();
       if (failure instanceof ApiError && failure.status === 401) {
         expireSession(failure.code);
@@ -62,12 +73,8 @@ async function follow(filters: LiveFilters, handlers: LiveHandlers, signal: Abor
         handlers.onStatus({ state: 'failed', reason: explanation.message });
         return;
       }
-      position.failures += 1;
       reason = explanation.message;
-      retryInSeconds = Math.max(
-        explanation.retryInSeconds ?? 1,
-        Math.min(MAX_BACKOFF_SECONDS, 2 ** (position.failures - 1)),
-      );
+      retryInSeconds = Math.max(explanation.retryInSeconds ?? 1, backoff);
     }
     handlers.onStatus({ state: 'waiting', reason, retryInSeconds });
     await sleep(retryInSeconds * 1000, signal);
@@ -92,8 +99,10 @@ async function streamOnce(
 
   let batch: EventRecord[] = [];
   let refusedCode: string | null = null;
+  let streamError: string | null = null;
   const parser = new SseParser((message) => {
-    position.lastEventId = message.lastEventId;
+    // Frames without an id (`ready`, notices) keep the last one: it is where to resume.
+    if (message.lastEventId !== '') position.lastEventId = message.lastEventId;
     const frame = frameOf(message);
     switch (frame.kind) {
       case 'event':
@@ -108,6 +117,9 @@ async function streamOnce(
         break;
       case 'credential-refused':
         refusedCode = frame.code;
+        break;
+      case 'stream-error':
+        streamError = frame.message;
         break;
       case 'ignored':
         break;
@@ -126,8 +138,19 @@ async function streamOnce(
       await reader.cancel();
       throw new CredentialRefused(refusedCode);
     }
+    if (streamError !== null) {
+      // The server ends the stream after this (a store it could not read): reconnect.
+      await reader.cancel();
+      throw new StreamInterrupted(streamError);
+    }
   }
 }
+
+/** The server ended the stream for a reason a reconnection may not have. */
+class StreamInterrupted extends Error {}
+
+/** The codes of an `error` frame that mean the credential stopped working (as a `401`). */
+const CREDENTIAL_CODES = new Set(['token_expired', 'invalid_api_key', 'invalid_token', 'bearer_not_configured']);
 
 /** The stream ended because the credential stopped working (revoked key, expired token). */
 class CredentialRefused extends Error {
@@ -150,6 +173,7 @@ type Frame =
   | { kind: 'ready' }
   | { kind: 'notice'; notice: LiveNotice }
   | { kind: 'credential-refused'; code: string }
+  | { kind: 'stream-error'; message: string }
   | { kind: 'ignored' };
 
 /**
@@ -176,11 +200,12 @@ function frameOf(message: SseMessage): Frame {
           reason: isObject(data) && typeof data['reason'] === 'string' ? data['reason'] : 'resume position lost',
         },
       };
-    case 'error':
-      return {
-        kind: 'credential-refused',
-        code: isObject(data) && typeof data['code'] === 'string' ? data['code'] : 'invalid_token',
-      };
+    case 'error': {
+      const code = isObject(data) && typeof data['code'] === 'string' ? data['code'] : '';
+      if (CREDENTIAL_CODES.has(code)) return { kind: 'credential-refused', code };
+      const message = isObject(data) && typeof data['message'] === 'string' ? data['message'] : code;
+      return { kind: 'stream-error', message: message || 'the live stream was interrupted' };
+    }
     default:
       return { kind: 'ignored' };
   }

@@ -11,7 +11,7 @@ interface Shown {
   keyId: string;
   secret: string;
   label: string;
-  replacedKeyId?: string;
+  replaced?: { keyId: string; revoked: boolean };
 }
 
 export function ApiKeys() {
@@ -54,9 +54,12 @@ export function ApiKeys() {
         keyId: rotated.keyId,
         secret: rotated.key,
         label: rotated.label,
-        replacedKeyId: rotated.replacedKeyId,
+        replaced: { keyId: rotated.replacedKeyId, revoked: rotated.replacedKeyRevoked },
       });
-      keys.reloadUntil((list) => statusOf(list, rotated.keyId) === 'active' && statusOf(list, key.keyId) === 'revoked');
+      const replacedStatus = rotated.replacedKeyRevoked ? 'revoked' : 'active';
+      keys.reloadUntil(
+        (list) => statusOf(list, rotated.keyId) === 'active' && statusOf(list, key.keyId) === replacedStatus,
+      );
     });
   const revoke = (key: ApiKey): Promise<void> =>
     run(key.keyId, async () => {
@@ -89,7 +92,7 @@ export function ApiKeys() {
       {failure === null ? null : <ErrorNotice error={failure} />}
       <ResourceStatus resource={keys} loading="Loading keys…" />
       {keys.data === undefined ? null : keys.data.data.length === 0 ? (
-        <p class="empty">No API keys issued here yet (keys from the service's configuration are not listed).</p>
+        <p class="empty">No API keys yet.</p>
       ) : (
         <div class="table-scroll">
           <table class="table" aria-label="API keys">

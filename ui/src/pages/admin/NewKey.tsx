@@ -5,21 +5,27 @@ interface NewKeyProps {
   keyId: string;
   secret: string;
   label: string;
-  replacedKeyId?: string | undefined;
+  /** The key this one replaces, and whether revoking it worked. */
+  replaced?: { keyId: string; revoked: boolean } | undefined;
   onDone(): void;
 }
 
-export function NewKey({ keyId, secret, label, replacedKeyId, onDone }: NewKeyProps) {
+export function NewKey({ keyId, secret, label, replaced, onDone }: NewKeyProps) {
   return (
     <div class="notice notice-success new-key" role="status" aria-labelledby="new-key-title">
       <div class="new-key-body">
         <strong id="new-key-title">
-          {replacedKeyId === undefined ? 'New key' : 'Replacement key'} “{label}” ({keyId})
+          {replaced === undefined ? 'New key' : 'Replacement key'} “{label}” ({keyId})
         </strong>
         <p>
           Copy it now: it is not shown again.
-          {replacedKeyId === undefined ? '' : ` Key ${replacedKeyId} is revoked.`}
+          {replaced === undefined || !replaced.revoked ? '' : ` Key ${replaced.keyId} is revoked.`}
         </p>
+        {replaced === undefined || replaced.revoked ? null : (
+          <p class="notice notice-warning" role="alert">
+            Key {replaced.keyId} could not be revoked and still works: revoke it from the list below.
+          </p>
+        )}
         <div class="snippet">
           <code class="secret" data-testid="new-key">
             {secret}
