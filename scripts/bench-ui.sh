@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-10000000}
 PORT=${BENCH_PORT:-18095}
 DURATION=${DURATION:-15}
-ROUNDS=${ROUNDS:-4}
+ROUNDS=${ROUNDS:-6}
 TAILS=${TAILS:-20}
 DB=bench_ui
 ./scripts/ui.sh
@@ -61,10 +61,24 @@ LIVE=$(DURATION_SECONDS=30 $BENCH_NODE live-latency | tee "$OUT/ui-live.txt" | g
 wait $BACKGROUND
 LIVE_BACKGROUND=$(grep '^RESULT ' "$OUT/ui-live-background.txt" | sed 's/^RESULT //')
 
-run_max() { # run_max <label>: one maximum-rate run
-    $LOADGEN ingest --url "$URL" --api-key "$KEY" --connections 8 --batch-size 1000 \
+# CPU seconds (user + system, in clock ticks) of the service, and of the Postgres backends
+# serving its database.
+service_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+postgres_ticks() {
+    local total=0 pid
+    for pid in $(pgrep -f "postgres: .* $DB "); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+run_max() { # run_max <label>: one maximum-rate run, with the CPU it cost
+    local service_before postgres_before result
+    service_before=$(service_ticks)
+    postgres_before=$(postgres_ticks)
+    result=$($LOADGEN ingest --url "$URL" --api-key "$KEY" --connections 8 --batch-size 1000 \
         --duration "$DURATION" --run-id "$1-$(date +%s%N)" | tee "$OUT/ui-$1.txt" \
-        | grep '^RESULT ' | sed 's/^RESULT //'
+        | grep '^RESULT ' | sed 's/^RESULT //')
+    python3 -c "import json, sys; r = json.loads(sys.argv[1]); r['service_ticks'] = $(service_ticks) - $service_before; r['postgres_ticks'] = $(postgres_ticks) - $postgres_before; print(json.dumps(r))" "$result"
 }
 with_tails() { # with_tails <round>: one maximum-rate run with the streams open
     $BENCH_NODE tails "$TAILS" > "$OUT/ui-tails-$1.txt" &
@@ -112,7 +126,11 @@ tails = [p["tails"]["events_per_second"] for p in pairs]
 ratios = [t / n for t, n in zip(tails, none)]
 print(f"| Ingest at max without live streams, median of {len(none)} ($DURATION s runs) | {statistics.median(none):,.0f} events/s |")
 print(f"| Ingest at max with $TAILS live streams open, median | {statistics.median(tails):,.0f} events/s |")
-print(f"| Paired ratio with/without, each round | {', '.join(f'{r:.3f}' for r in ratios)} (median {statistics.median(ratios):.3f}) |")
+print(f"| Paired ratio with/without, each round (first run of a round alternates) | {', '.join(f'{r:.3f}' for r in ratios)} (median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}) |")
+def per_thousand(side, ticks):
+    return statistics.median(p[side][ticks] * 10 / p[side]["ingested"] * 1000 for p in pairs)
+for ticks, who in (("service_ticks", "service"), ("postgres_ticks", "Postgres")):
+    print(f"| {who} CPU per 1,000 events ingested, median without / with streams | {per_thousand('none', ticks):.2f} / {per_thousand('tails', ticks):.2f} ms |")
 streamed = pairs[-1]["streamed"]
 print(f"| Events the $TAILS streams received in the last round (skipped: dropped frames) | {streamed['events']:,} ({streamed['dropped_frames']:,} dropped frames) |")
 PY

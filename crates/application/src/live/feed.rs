@@ -30,6 +30,11 @@ pub(super) const SECTIONS: [EventFilter<'static>; 1] = [EventFilter {
 /// How long the tail waits after the log could not be read.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
+/// The shortest time between two reads that found the end of the log: under heavy
+/// ingestion every commit wakes the tail, and one read per commit would cost Postgres a
+/// query each; events then reach streams up to this much later.
+const MIN_READ_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Why a subscription was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubscribeError {
@@ -314,6 +319,7 @@ impl LiveFeed {
                     continue;
                 }
             };
+            let read_at = tokio::time::Instant::now();
             let full = page.events.len() >= self.settings.batch_events;
             let sections = decode(&page.events);
             self.dispatch(&sections);
@@ -325,6 +331,7 @@ impl LiveFeed {
                     _ = tokio::time::sleep(self.settings.poll_interval) => {}
                     _ = stop.changed() => {}
                 }
+                tokio::time::sleep_until(read_at + MIN_READ_INTERVAL).await;
             }
         }
         self.close();
@@ -403,12 +410,15 @@ impl LiveFeed {
             .as_secs_f64();
         subscriber.allowance = (subscriber.allowance + elapsed * per_second).min(per_second);
         subscriber.refilled_at = now;
-        let room = match subscriber.sender.try_reserve() {
-            Ok(room) if subscriber.allowance >= 1.0 => room,
-            _ => {
-                subscriber.dropped += 1;
-                return Offer::Dropped;
-            }
+        // The allowance first: a stream at its rate skips events without touching its
+        // channel (most events, when a tenant ingests far faster than a person reads).
+        if subscriber.allowance < 1.0 {
+            subscriber.dropped += 1;
+            return Offer::Dropped;
+        }
+        let Ok(room) = subscriber.sender.try_reserve() else {
+            subscriber.dropped += 1;
+            return Offer::Dropped;
         };
         let json = rendered
             .get_or_insert_with(|| Arc::from((self.render)(event_type, event)))
