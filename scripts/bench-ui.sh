@@ -12,7 +12,9 @@
 #    the event's row on screen.
 # 5. Ingestion with 20 live streams of the tenant open (every event matches) against none:
 #    ROUNDS pairs of DURATION-second runs at the maximum rate (which comes first alternates);
-#    medians and the ratio of each pair. The streams' client runs on the same machine.
+#    medians and the ratio of each pair; then 4 pairs at half the seeding rate, where the
+#    CPU per event the streams add shows without the noise of the maximum rate. The
+#    streams' client runs on the same machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,13 +73,13 @@ postgres_ticks() {
     done
     echo "$total"
 }
-run_max() { # run_max <label>: one maximum-rate run, with the CPU it cost
+run_max() { # run_max <label>: one run at RUN_RATE (0: the maximum), with the CPU it cost
     local service_before postgres_before result
     service_before=$(service_ticks)
     postgres_before=$(postgres_ticks)
     result=$($LOADGEN ingest --url "$URL" --api-key "$KEY" --connections 8 --batch-size 1000 \
-        --duration "$DURATION" --run-id "$1-$(date +%s%N)" | tee "$OUT/ui-$1.txt" \
-        | grep '^RESULT ' | sed 's/^RESULT //')
+        --duration "$DURATION" --rate "${RUN_RATE:-0}" --run-id "$1-$(date +%s%N)" \
+        | tee "$OUT/ui-$1.txt" | grep '^RESULT ' | sed 's/^RESULT //')
     python3 -c "import json, sys; r = json.loads(sys.argv[1]); r['service_ticks'] = $(service_ticks) - $service_before; r['postgres_ticks'] = $(postgres_ticks) - $postgres_before; print(json.dumps(r))" "$result"
 }
 with_tails() { # with_tails <round>: one maximum-rate run with the streams open
@@ -93,24 +95,30 @@ without_tails() {
     $PG -d $DB -c "CHECKPOINT" >/dev/null
     run_max none
 }
-# Rounds alternate which run comes first (A B, B A, ...), so a rate that drifts as the
-# database grows does not favour one side.
-PAIRS="["
-for round in $(seq 1 "$ROUNDS"); do
-    echo "round $round: maximum rate without live streams and with $TAILS" >&2
-    if [ $((round % 2)) -eq 1 ]; then
-        NONE=$(without_tails); WITH=$(with_tails "$round")
-    else
-        WITH=$(with_tails "$round"); NONE=$(without_tails)
-    fi
-    STREAMED=$(grep '^RESULT ' "$OUT/ui-tails-$round.txt" | sed 's/^RESULT //')
-    PAIRS="$PAIRS{\"none\": $NONE, \"tails\": $WITH, \"streamed\": $STREAMED},"
-done
-PAIRS="${PAIRS%,}]"
+# pairs <rounds> <label>: runs without and with the streams; rounds alternate which comes
+# first (A B, B A, ...), so a rate that drifts as the database grows favours neither side.
+pairs() {
+    local pairs="[" round none with streamed
+    for round in $(seq 1 "$1"); do
+        echo "$2 round $round: without live streams and with $TAILS" >&2
+        if [ $((round % 2)) -eq 1 ]; then
+            none=$(without_tails); with=$(with_tails "$2-$round")
+        else
+            with=$(with_tails "$2-$round"); none=$(without_tails)
+        fi
+        streamed=$(grep '^RESULT ' "$OUT/ui-tails-$2-$round.txt" | sed 's/^RESULT //')
+        pairs="$pairs{\"none\": $none, \"tails\": $with, \"streamed\": $streamed},"
+    done
+    echo "${pairs%,}]"
+}
+PAIRS=$(pairs "$ROUNDS" max)
+# At a fixed rate (half the seeding rate) the CPU the streams cost shows without the noise
+# of a maximum rate that moves from run to run.
+FIXED_PAIRS=$(RUN_RATE=$HALF pairs 4 fixed)
 
-python3 - "$SEED" "$BYTES" "$LOAD" "$LIVE" "$LIVE_BACKGROUND" "$PAIRS" <<PY | tee "$OUT/ui-summary.md"
+python3 - "$SEED" "$BYTES" "$LOAD" "$LIVE" "$LIVE_BACKGROUND" "$PAIRS" "$FIXED_PAIRS" <<PY | tee "$OUT/ui-summary.md"
 import json, statistics, sys
-seed, size, load, live, background, pairs = (json.loads(a) for a in sys.argv[1:7])
+seed, size, load, live, background, pairs, fixed = (json.loads(a) for a in sys.argv[1:8])
 print(f"Seeded {seed['ingested']:,} events over 7 days at {seed['events_per_second']:,.0f} events/s.")
 print()
 print("| Figure | Value |")
@@ -127,10 +135,11 @@ ratios = [t / n for t, n in zip(tails, none)]
 print(f"| Ingest at max without live streams, median of {len(none)} ($DURATION s runs) | {statistics.median(none):,.0f} events/s |")
 print(f"| Ingest at max with $TAILS live streams open, median | {statistics.median(tails):,.0f} events/s |")
 print(f"| Paired ratio with/without, each round (first run of a round alternates) | {', '.join(f'{r:.3f}' for r in ratios)} (median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}) |")
-def per_thousand(side, ticks):
-    return statistics.median(p[side][ticks] * 10 / p[side]["ingested"] * 1000 for p in pairs)
-for ticks, who in (("service_ticks", "service"), ("postgres_ticks", "Postgres")):
-    print(f"| {who} CPU per 1,000 events ingested, median without / with streams | {per_thousand('none', ticks):.2f} / {per_thousand('tails', ticks):.2f} ms |")
+def per_thousand(runs, side, ticks):
+    return statistics.median(p[side][ticks] * 10 / p[side]["ingested"] * 1000 for p in runs)
+for runs, how in ((pairs, "at the maximum rate"), (fixed, f"at {fixed[0]['none']['events_per_second']:,.0f} events/s")):
+    for ticks, who in (("service_ticks", "Service"), ("postgres_ticks", "Postgres")):
+        print(f"| {who} CPU per 1,000 events {how}, median without / with streams | {per_thousand(runs, 'none', ticks):.2f} / {per_thousand(runs, 'tails', ticks):.2f} ms |")
 streamed = pairs[-1]["streamed"]
 print(f"| Events the $TAILS streams received in the last round (skipped: dropped frames) | {streamed['events']:,} ({streamed['dropped_frames']:,} dropped frames) |")
 PY

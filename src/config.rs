@@ -362,7 +362,7 @@ impl Default for LiveConfig {
         Self {
             max_connections_per_tenant: 25,
             buffer_events: 1_000,
-            max_events_per_second: 1_000,
+            max_events_per_second: 100,
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use telemetry_domain::ingest::{EventSection, IngestBatch, IngestBatchEvent, TelemetryEvent};
-use telemetry_domain::values::{EventType, TenantId};
+use telemetry_domain::ingest::{EventSection, IngestBatch, IngestBatchEvent};
+use telemetry_domain::values::TenantId;
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tracing::warn;
 
@@ -339,10 +339,18 @@ impl LiveFeed {
 
     /// Hands the events of `sections` to the matching subscribers of their tenants, then
     /// tells each subscriber that skipped events and has room how many.
+    ///
+    /// Subscriber by subscriber, so one that reached its rate counts the rest of a section
+    /// at once instead of being offered its events one by one: what live streams cost stays
+    /// bounded by what they are sent, however fast the tenant ingests.
     fn dispatch(&self, sections: &[Section]) {
         let now = Instant::now();
+        let per_second = f64::from(self.settings.max_events_per_second);
         let (mut sent, mut dropped) = (0, 0);
         let mut hub = self.hub();
+        for subscriber in hub.active.values_mut().flatten() {
+            subscriber.refill(now, per_second);
+        }
         for Section {
             position,
             tenant,
@@ -352,26 +360,12 @@ impl LiveFeed {
             let Some(subscribers) = hub.active.get_mut(tenant) else {
                 continue;
             };
-            for (index, event) in section.events.iter().enumerate() {
-                let id = LiveEventId {
-                    position: *position,
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                };
-                let mut rendered = None;
-                for subscriber in subscribers.iter_mut() {
-                    match self.offer(
-                        subscriber,
-                        id,
-                        section.event_type,
-                        event,
-                        &mut rendered,
-                        now,
-                    ) {
-                        Offer::Sent => sent += 1,
-                        Offer::Dropped => dropped += 1,
-                        Offer::NotWanted => {}
-                    }
-                }
+            // Each event is rendered once, for the first subscriber that takes it.
+            let mut rendered: Vec<Option<Arc<str>>> = Vec::new();
+            for subscriber in subscribers.iter_mut() {
+                let counts = self.hand_out(subscriber, *position, section, &mut rendered);
+                sent += counts.0;
+                dropped += counts.1;
             }
         }
         for subscriber in hub.active.values_mut().flatten() {
@@ -390,52 +384,87 @@ impl LiveFeed {
             .fetch_add(dropped, Ordering::Relaxed);
     }
 
-    /// Puts one event in a subscriber's buffer if it wants it and there is room; the event
-    /// is rendered once, for the first subscriber that takes it.
-    fn offer(
+    /// Puts the events of one section that `subscriber` wants in its buffer while there is
+    /// room and allowance, and counts the others it wants as skipped: `(sent, skipped)`.
+    fn hand_out(
         &self,
         subscriber: &mut Subscriber,
-        id: LiveEventId,
-        event_type: EventType,
-        event: &TelemetryEvent,
-        rendered: &mut Option<Arc<str>>,
-        now: Instant,
-    ) -> Offer {
-        if !subscriber.filter.matches(event_type, event) {
-            return Offer::NotWanted;
+        position: LogPosition,
+        section: &EventSection,
+        rendered: &mut Vec<Option<Arc<str>>>,
+    ) -> (u64, u64) {
+        let filter = &subscriber.filter;
+        if filter
+            .event_type
+            .is_some_and(|wanted| wanted != section.event_type)
+        {
+            return (0, 0);
         }
-        let per_second = f64::from(self.settings.max_events_per_second);
-        let elapsed = now
-            .saturating_duration_since(subscriber.refilled_at)
-            .as_secs_f64();
-        subscriber.allowance = (subscriber.allowance + elapsed * per_second).min(per_second);
-        subscriber.refilled_at = now;
-        // The allowance first: a stream at its rate skips events without touching its
-        // channel (most events, when a tenant ingests far faster than a person reads).
-        if subscriber.allowance < 1.0 {
-            subscriber.dropped += 1;
-            return Offer::Dropped;
-        }
-        let Ok(room) = subscriber.sender.try_reserve() else {
-            subscriber.dropped += 1;
-            return Offer::Dropped;
+        let every_event = filter.service_name.is_none() && filter.user_id.is_none();
+        let (mut sent, mut skipped) = (0, 0);
+        // Counted where they happen: the next event sent carries the skips before it.
+        let mut skip = |subscriber: &mut Subscriber, count: u64| {
+            subscriber.dropped += count;
+            skipped += count;
         };
-        let json = rendered
-            .get_or_insert_with(|| Arc::from((self.render)(event_type, event)))
-            .clone();
-        let bytes = subscriber.bytes.0.load(Ordering::Relaxed);
-        if bytes > 0 && bytes + json.len() > self.settings.buffer_bytes {
-            subscriber.dropped += 1;
-            return Offer::Dropped;
+        for (index, event) in section.events.iter().enumerate() {
+            if !every_event && !subscriber.filter.matches(section.event_type, event) {
+                continue;
+            }
+            if subscriber.allowance < 1.0 {
+                if every_event {
+                    // Out of allowance for this round: the rest of the section is skipped.
+                    skip(subscriber, (section.events.len() - index) as u64);
+                    break;
+                }
+                skip(subscriber, 1);
+                continue;
+            }
+            let Ok(room) = subscriber.sender.try_reserve() else {
+                if every_event {
+                    // The buffer is full (the client is not reading): so is it for the rest.
+                    skip(subscriber, (section.events.len() - index) as u64);
+                    break;
+                }
+                skip(subscriber, 1);
+                continue;
+            };
+            if rendered.len() < section.events.len() {
+                rendered.resize(section.events.len(), None);
+            }
+            let json = rendered[index]
+                .get_or_insert_with(|| Arc::from((self.render)(section.event_type, event)))
+                .clone();
+            let bytes = subscriber.bytes.0.load(Ordering::Relaxed);
+            if bytes > 0 && bytes + json.len() > self.settings.buffer_bytes {
+                drop(room);
+                skip(subscriber, 1);
+                continue;
+            }
+            subscriber.allowance -= 1.0;
+            subscriber.bytes.0.fetch_add(json.len(), Ordering::Relaxed);
+            room.send(Buffered::Event {
+                id: LiveEventId {
+                    position,
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                },
+                json,
+                dropped_before: std::mem::take(&mut subscriber.dropped),
+            });
+            sent += 1;
         }
-        subscriber.allowance -= 1.0;
-        subscriber.bytes.0.fetch_add(json.len(), Ordering::Relaxed);
-        room.send(Buffered::Event {
-            id,
-            json,
-            dropped_before: std::mem::take(&mut subscriber.dropped),
-        });
-        Offer::Sent
+        (sent, skipped)
+    }
+}
+
+impl Subscriber {
+    /// Adds the allowance earned since the last refill, up to one second's worth.
+    fn refill(&mut self, now: Instant, per_second: f64) {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.allowance = (self.allowance + elapsed * per_second).min(per_second);
+        self.refilled_at = now;
     }
 }
 
@@ -463,16 +492,174 @@ pub(super) fn decode(stored: &[StoredEvent]) -> Vec<Section> {
         .collect()
 }
 
-enum Offer {
-    Sent,
-    Dropped,
-    NotWanted,
-}
-
 /// Sleeps for `duration`; true if the stop signal fired meanwhile.
 async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, duration: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(duration) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use telemetry_domain::ingest::{Payload, TelemetryEvent};
+    use telemetry_domain::values::{EventId, EventType, ServiceName, Timestamp};
+
+    use super::*;
+    use crate::live::LiveMessage;
+    use crate::ports::{LogLag, LogPage, PortError};
+
+    /// The feed's tests hand it sections directly; the log is never read.
+    struct Unread;
+
+    #[async_trait]
+    impl EventLog for Unread {
+        async fn read_after(
+            &self,
+            _after: LogPosition,
+            _filters: &[EventFilter<'_>],
+            _limit: usize,
+        ) -> Result<LogPage, PortError> {
+            Err(PortError::failed("not read in these tests"))
+        }
+        async fn lag(&self, _after: LogPosition) -> Result<LogLag, PortError> {
+            Ok(LogLag::default())
+        }
+        async fn head(&self) -> Result<LogPosition, PortError> {
+            Ok(LogPosition::START)
+        }
+        async fn recorded_at(
+            &self,
+            _position: LogPosition,
+        ) -> Result<Option<DateTime<Utc>>, PortError> {
+            Ok(None)
+        }
+    }
+
+    fn feed(settings: LiveSettings) -> Arc<LiveFeed> {
+        Arc::new(LiveFeed::new(
+            Arc::new(Unread),
+            Arc::new(Notify::new()),
+            Arc::new(|_, event: &TelemetryEvent| event.event_id.as_str().to_string()),
+            settings,
+            Arc::new(Metrics::default()),
+        ))
+    }
+
+    fn section(tenant: &str, position: i64, services: &[&str]) -> Section {
+        let events: Vec<TelemetryEvent> = services
+            .iter()
+            .enumerate()
+            .map(|(index, service)| TelemetryEvent {
+                event_id: EventId::parse(format!("{position}-{index}")).unwrap(),
+                event_type: EventType::Log,
+                service_name: ServiceName::parse(*service).unwrap(),
+                timestamp: Timestamp::from_micros(1_700_000_000_000_000).unwrap(),
+                user_id: None,
+                payload: Payload::from_stored("{}".into()),
+            })
+            .collect();
+        Section {
+            position: LogPosition {
+                transaction_id: 10,
+                position,
+            },
+            tenant: TenantId::parse(tenant).unwrap(),
+            section: EventSection {
+                tenant_id: TenantId::parse(tenant).unwrap(),
+                event_type: EventType::Log,
+                events: events.into(),
+            },
+        }
+    }
+
+    /// Every message the subscription has ready, as (event ids, skipped counts).
+    async fn drain(subscription: &mut Subscription) -> (Vec<String>, Vec<u64>) {
+        let (mut events, mut dropped) = (Vec::new(), Vec::new());
+        loop {
+            let next =
+                tokio::time::timeout(std::time::Duration::from_millis(50), subscription.next())
+                    .await;
+            match next {
+                Ok(Ok(Some(LiveMessage::Event { json, .. }))) => events.push(json.to_string()),
+                Ok(Ok(Some(LiveMessage::Dropped(count)))) => dropped.push(count),
+                Ok(Ok(Some(LiveMessage::Ready { .. }))) => {}
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(_) => return (events, dropped),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_at_its_rate_is_sent_its_allowance_and_told_the_exact_rest() {
+        let feed = feed(LiveSettings {
+            max_events_per_second: 3,
+            ..LiveSettings::default()
+        });
+        let acme = TenantId::parse("acme").unwrap();
+        let mut everything = feed
+            .subscribe(acme.clone(), LiveFilter::default(), None)
+            .unwrap();
+        let mut api_only = feed
+            .subscribe(
+                acme,
+                LiveFilter {
+                    service_name: Some("api".into()),
+                    ..LiveFilter::default()
+                },
+                None,
+            )
+            .unwrap();
+        feed.admit_waiting(LogPosition::START);
+        feed.dispatch(&[
+            section("acme", 1, &["api", "web", "api", "web"]),
+            section("acme", 2, &["api", "api", "web"]),
+            section("globex", 3, &["api"]),
+        ]);
+
+        let (events, dropped) = drain(&mut everything).await;
+        assert_eq!(events, ["1-0", "1-1", "1-2"]);
+        // The rest of the first section and the whole second one.
+        assert_eq!(dropped.iter().sum::<u64>(), 4);
+        let (events, dropped) = drain(&mut api_only).await;
+        assert_eq!(events, ["1-0", "1-2", "2-0"]);
+        assert_eq!(dropped, [1]);
+    }
+
+    #[tokio::test]
+    async fn skipped_events_are_reported_before_the_next_one_sent() {
+        let feed = feed(LiveSettings {
+            buffer_events: 2,
+            ..LiveSettings::default()
+        });
+        let mut stalled = feed
+            .subscribe(
+                TenantId::parse("acme").unwrap(),
+                LiveFilter::default(),
+                None,
+            )
+            .unwrap();
+        feed.admit_waiting(LogPosition::START);
+        feed.dispatch(&[section("acme", 1, &["api", "api", "api", "api", "api"])]);
+        // The client reads again: the two events that fit; the next round of the feed
+        // (with or without new events) tells it how many did not.
+        let (events, dropped) = drain(&mut stalled).await;
+        assert_eq!(events, ["1-0", "1-1"]);
+        assert!(dropped.is_empty());
+        feed.dispatch(&[]);
+        let (events, dropped) = drain(&mut stalled).await;
+        assert!(events.is_empty());
+        assert_eq!(dropped, [3]);
+
+        // Skipped events ahead of one that fits travel with it, in order.
+        feed.dispatch(&[section("acme", 2, &["api", "api", "api"])]);
+        let (events, dropped) = drain(&mut stalled).await;
+        assert_eq!(events, ["2-0", "2-1"]);
+        feed.dispatch(&[section("acme", 3, &["api"])]);
+        let (events, more_dropped) = drain(&mut stalled).await;
+        assert_eq!(events, ["3-0"]);
+        assert_eq!((dropped, more_dropped), (vec![], vec![1]));
     }
 }

@@ -62,7 +62,7 @@ impl Default for LiveSettings {
             buffer_events: 1_000,
             buffer_bytes: 1 << 20,
             max_connections_per_tenant: 25,
-            max_events_per_second: 1_000,
+            max_events_per_second: 100,
             batch_events: 128,
             poll_interval: Duration::from_millis(250),
             resume_window: Duration::from_secs(300),

@@ -14,7 +14,9 @@ export function LivePanel({ tail }: { tail: LiveTail }) {
       </div>
       {tail.dropped === 0 ? null : (
         <InfoNotice tone="warning">
-          {formatCount(tail.dropped)} events dropped: the browser could not keep up with the stream.
+          {formatCount(tail.dropped)} matching events were skipped: they arrived faster than the service sends a live
+          tail (it caps each stream's rate) or than this browser read them. Narrow the filters to see every event, or
+          find them in the table below.
         </InfoNotice>
       )}
       {tail.resetReason === null ? null : (
