@@ -20,6 +20,6 @@ RUN apt-get update \
     && useradd --system --uid 10001 telemetry
 COPY --from=build /src/target/release/telemetry-server /usr/local/bin/telemetry-server
 USER telemetry
-EXPOSE 8080
+EXPOSE 8080 4317
 ENTRYPOINT ["telemetry-server"]
 CMD ["serve"]

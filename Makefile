@@ -34,6 +34,7 @@ run: stack ui build
 	@echo "  Telemetry service on http://localhost:$(PORT)"
 	@echo "  Console:      http://localhost:$(PORT)/ui/ (sign in with the dev API key below)"
 	@echo "  Swagger UI:   http://localhost:$(PORT)/docs"
+	@echo "  OTLP/gRPC:    localhost:4317 (OTLP/HTTP on port $(PORT))"
 	@echo "  Readiness:    http://localhost:$(PORT)/readyz"
 	@echo "  Dev API key:  dev-key-0000000000000001 (tenant demo; see config/dev.toml)"
 	@echo ""
@@ -41,6 +42,7 @@ run: stack ui build
 
 test: stack ui
 	@cd ui && npm test --silent
+	@./scripts/otel-venv.sh
 	@./scripts/clean-test-data.sh
 	$(CARGO) build --workspace --all-targets
 	@./scripts/check-layering.sh
@@ -55,6 +57,7 @@ test-browser: stack ui
 
 # The black-box tests again, against a current ClickHouse release (part of `make test`).
 test-clickhouse-current: stack
+	@./scripts/otel-venv.sh
 	$(CARGO) build --workspace --all-targets
 	@./scripts/test-clickhouse-current.sh
 

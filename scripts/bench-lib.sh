@@ -20,7 +20,7 @@ start_service() {
     local db=$1 port=$2 log=$3
     $PG -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
     curl -sf --max-time 600 http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null
-    PORT=$port DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db CLICKHOUSE_DATABASE=$db \
+    PORT=$port OTLP_GRPC_PORT=$((port + 1)) DATABASE_URL=postgres://postgres@127.0.0.1:5432/$db CLICKHOUSE_DATABASE=$db \
     REDIS_KEY_PREFIX="bench:$(date +%s):" API_KEYS="$KEY:bench" RATE_LIMIT_MAX_REQUESTS=60000000 \
     LOG_LEVEL=warn target/release/telemetry-server serve > "$log" 2>&1 &
     SERVER_PID=$!

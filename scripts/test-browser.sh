@@ -38,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env HOST=127.0.0.1 PORT=0 LOG_FORMAT=json LOG_LEVEL=info \
+env HOST=127.0.0.1 PORT=0 OTLP_GRPC_PORT=0 LOG_FORMAT=json LOG_LEVEL=info \
     DATABASE_URL="postgres://postgres@${PG_HOST:-127.0.0.1}:${PG_PORT:-5432}/$database" \
     CLICKHOUSE_URL="$CLICKHOUSE_HTTP" CLICKHOUSE_DATABASE="$database" \
     REDIS_KEY_PREFIX="test:$database:" JWT_SECRET="$jwt_secret" \

@@ -63,6 +63,10 @@ pub struct Settings {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// Serve OTLP/gRPC (on `otlp_grpc_port`).
+    pub otlp_grpc_enabled: bool,
+    /// The OTLP/gRPC port (4317, the OTLP default; 0 picks a free one).
+    pub otlp_grpc_port: u16,
     pub request_timeout_ms: u64,
     /// How long shutdown waits for requests and background work to finish.
     pub shutdown_grace_ms: u64,
@@ -229,6 +233,8 @@ impl Default for ServerSettings {
         Self {
             host: "0.0.0.0".into(),
             port: 8080,
+            otlp_grpc_enabled: true,
+            otlp_grpc_port: 4317,
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
         }
@@ -407,6 +413,8 @@ pub enum ConfigError {
 pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "PORT",
     "HOST",
+    "OTLP_GRPC_ENABLED",
+    "OTLP_GRPC_PORT",
     "REQUEST_TIMEOUT_MS",
     "SHUTDOWN_GRACE_MS",
     "DATABASE_URL",
@@ -500,6 +508,8 @@ impl Settings {
         let env = Env(environment);
         env.parse("PORT", &mut self.server.port)?;
         env.text("HOST", &mut self.server.host);
+        env.parse("OTLP_GRPC_ENABLED", &mut self.server.otlp_grpc_enabled)?;
+        env.parse("OTLP_GRPC_PORT", &mut self.server.otlp_grpc_port)?;
         env.parse("REQUEST_TIMEOUT_MS", &mut self.server.request_timeout_ms)?;
         env.parse("SHUTDOWN_GRACE_MS", &mut self.server.shutdown_grace_ms)?;
         env.secret("DATABASE_URL", &mut self.database.url);

@@ -64,6 +64,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     port: u16,
+    /// OTLP/gRPC, when enabled: its listener and its services.
+    grpc: Option<(TcpListener, axum::Router)>,
     background: Background,
     shutdown_grace: Duration,
     /// Its streams end when the service starts stopping, so they do not hold the drain.
@@ -460,6 +462,21 @@ impl Application {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
         };
+        let grpc = if settings.server.otlp_grpc_enabled {
+            let address = format!(
+                "{}:{}",
+                settings.server.host, settings.server.otlp_grpc_port
+            );
+            let listener = TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (OTLP/gRPC)"))?;
+            Some((
+                listener,
+                telemetry_presentation::grpc::router(state.clone()),
+            ))
+        } else {
+            None
+        };
         let router = telemetry_presentation::router(state);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -470,6 +487,7 @@ impl Application {
             listener,
             router,
             port,
+            grpc,
             background,
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
             live,
@@ -480,6 +498,12 @@ impl Application {
         self.port
     }
 
+    /// The OTLP/gRPC port, when it is served.
+    pub fn otlp_grpc_port(&self) -> Option<u16> {
+        let (listener, _) = self.grpc.as_ref()?;
+        listener.local_addr().ok().map(|address| address.port())
+    }
+
     /// Serves until `shutdown` completes, lets in-flight requests finish (for up to the
     /// shutdown grace period, after which their connections are closed), then stops the
     /// background tasks (bounded by the grace period again).
@@ -487,23 +511,45 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        info!(port = self.port, "listening");
+        let otlp_grpc_port = self.otlp_grpc_port();
+        info!(port = self.port, otlp_grpc_port, "listening");
         // Peer addresses: the budget of failed authentications is kept per client address.
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let (stopping, stopped) = watch::channel(false);
         let live = Arc::clone(&self.live);
-        let shutdown = async move {
+        tokio::spawn(async move {
             shutdown.await;
             // Live streams never finish by themselves: end them, so the drain waits only
             // for requests that do.
             live.close();
+            let _ = stopping.send(true);
             let _ = signalled.send(());
+        });
+        let when_stopping = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stopping| *stopping).await;
+            }
         };
-        let serve = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+        let http = axum::serve(self.listener, service)
+            .with_graceful_shutdown(when_stopping())
             .into_future();
+        let grpc = async move {
+            match self.grpc {
+                Some((listener, router)) => {
+                    let service =
+                        router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(when_stopping())
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let serve = async { tokio::try_join!(http, grpc).map(|_| ()) };
         // The drain is bounded: a client that never finishes its request (headers sent
         // halfway, a body that stops) would otherwise hold the process past any deadline
         // its supervisor keeps. A request cut off here was not answered, and retrying it

@@ -54,6 +54,8 @@ fn init_logging() {
 /// A running service and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
+    /// `host:port` of OTLP/gRPC, when the instance serves it.
+    pub otlp_grpc_address: Option<String>,
     pub client: Client,
     pub database_url: String,
     pub clickhouse_database: String,
@@ -110,6 +112,7 @@ pub async fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
+    settings.server.otlp_grpc_port = 0;
     settings.server.shutdown_grace_ms = 2_000;
     settings.database.url = Secret::new(format!("{}/{database}", postgres_server()));
     // Up to five tests run at once (`--test-threads` in the Makefile) against one Postgres (100 connections by default), and
@@ -467,12 +470,16 @@ pub async fn spawn_instance(settings: Settings) -> TestApp {
         .await
         .expect("the service failed to start");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let otlp_grpc_address = application
+        .otlp_grpc_port()
+        .map(|port| format!("127.0.0.1:{port}"));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
         address,
+        otlp_grpc_address,
         client: Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -506,6 +513,7 @@ pub fn server_command(settings: &Settings) -> std::process::Command {
         .env("REDIS_URL", settings.redis.url.expose())
         .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
         .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
+        .env("OTLP_GRPC_PORT", settings.server.otlp_grpc_port.to_string())
         .env("API_KEYS", settings.auth.api_keys.expose())
         .env("JWT_SECRET", settings.auth.jwt_secret.expose())
         .env(
@@ -634,6 +642,7 @@ impl TestApp {
     pub fn attach(address: &str, settings: Settings) -> TestApp {
         TestApp {
             address: address.to_string(),
+            otlp_grpc_address: None,
             client: Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -645,6 +654,33 @@ impl TestApp {
             server: None,
         }
     }
+}
+
+// --- The OpenTelemetry Python SDK and grpcio (scripts/otel-venv.sh) ----------------------
+
+/// Runs `tests/otel/<script>` with the test Python environment and returns the JSON line it
+/// printed last. (A child process, awaited: the service under test runs on this thread.)
+pub async fn otel_python(script: &str, args: &[&str]) -> Value {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/target/otel-venv/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: run scripts/otel-venv.sh (make test does)"
+    );
+    let output = tokio::process::Command::new(&python)
+        .arg(format!("{root}/tests/otel/{script}"))
+        .args(args)
+        .output()
+        .await
+        .expect("cannot run the test Python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|_| panic!("{script} printed {stdout}"))
 }
 
 // --- Alert rules --------------------------------------------------------------------------

@@ -1073,7 +1073,7 @@ async fn tenants_have_separate_event_id_spaces() {
 }
 
 /// Points the service's Postgres connections at `proxy` (which forwards to the server).
-fn postgres_through(
+pub(crate) fn postgres_through(
     proxy: &crate::proxy::TcpProxy,
     settings: &mut telemetry_server::config::Settings,
 ) {

@@ -16,6 +16,7 @@ mod ingest;
 mod limits;
 mod live;
 mod otlp;
+mod otlp_grpc;
 mod proxy;
 mod queries;
 mod receiver;

@@ -6,11 +6,13 @@
 //! - [`error`]: the single error type and JSON error body; all status mapping lives there.
 //! - [`openapi`]: the generated OpenAPI document and Swagger UI.
 //! - [`console`]: the browser console (`ui/`), its files and security headers.
+//! - [`grpc`]: OTLP/gRPC, served on a port of its own.
 //! - [`state`]: what handlers share.
 
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod grpc;
 pub mod openapi;
 pub mod otlp;
 pub mod routes;

@@ -84,6 +84,23 @@ pub struct ErrorInfo {
     pub domain: String,
 }
 
+/// `google.rpc.RetryInfo`: how long a client should wait before retrying (OTLP/gRPC
+/// exporters retry `RESOURCE_EXHAUSTED` only when it is given).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
 // --- common, resource ------------------------------------------------------------------------
 
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]

@@ -13,7 +13,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,7 @@ use crate::state::AppState;
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+pub(crate) const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 /// The events of one export may take this many times the body limit.
 const PAYLOAD_EXPANSION: usize = 4;
 /// `ErrorInfo.domain` of every error this service reports.
@@ -228,6 +228,36 @@ async fn accept(
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
     let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
+    let exported = export_bytes(state, batch, bytes, signal, encoding).await?;
+    let mut response = export_response(signal, encoding, exported.partial);
+    if exported.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static(IDEMPOTENT_REPLAYED),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// What an export that was recorded answers.
+pub(crate) struct Exported {
+    /// Rejected records and why (a partial success), if any.
+    pub partial: Option<(usize, String)>,
+    /// An `Idempotency-Key` retry of an export recorded whole: nothing was recorded again.
+    pub replayed: bool,
+}
+
+/// Records the export in `bytes` (already inflated, within the body limit) for `batch`'s
+/// sender: checked for size, decoded and converted off the request threads, then recorded
+/// like `/ingest` batches. The transports (OTLP/HTTP, OTLP/gRPC) differ only in how they
+/// receive the bytes and answer.
+pub(crate) async fn export_bytes(
+    state: &AppState,
+    batch: Batch,
+    bytes: Bytes,
+    signal: Signal,
+    encoding: Encoding,
+) -> Result<Exported, ApiError> {
     let limits = Limits {
         max_records: state.limits.max_batch_events,
         max_payload_bytes: state
@@ -316,15 +346,10 @@ async fn accept(
             "OTLP export recorded"
         );
     }
-    let partial = (rejected > 0).then_some((rejected, error_message));
-    let mut response = export_response(signal, encoding, partial);
-    if replayed {
-        response.headers_mut().insert(
-            HeaderName::from_static(IDEMPOTENT_REPLAYED),
-            HeaderValue::from_static("true"),
-        );
-    }
-    Ok(response)
+    Ok(Exported {
+        partial: (rejected > 0).then_some((rejected, error_message)),
+        replayed,
+    })
 }
 
 /// `413 batch_too_large` for an export with more records, or more messages, than decoding
@@ -472,7 +497,7 @@ fn status_response(error: ApiError, encoding: Encoding) -> Response {
 }
 
 /// The gRPC status code for an HTTP status, as `google.rpc.Status.code` wants it.
-fn grpc_code(status: StatusCode) -> i32 {
+pub(crate) fn grpc_code(status: StatusCode) -> i32 {
     match status {
         StatusCode::UNAUTHORIZED => 16,          // UNAUTHENTICATED
         StatusCode::FORBIDDEN => 7,              // PERMISSION_DENIED
