@@ -6,7 +6,8 @@
 #    DURATION seconds as fast as they are acknowledged: events/s and latency.
 # 3. Reads the server's peak RSS and the event store's bytes per event.
 # 4. Runs again at half the measured rate: latency at half load; then OTLP/HTTP log exports
-#    (protobuf) at the maximum rate.
+#    (protobuf) at the maximum rate; then OTLP metric exports (half number points, half
+#    histograms) over HTTP and over gRPC, twice each in alternating order.
 # 5. Measures the raw limit: the same number of seed-shaped events copied into a plain
 #    Postgres table with `psql \copy`, and prints our rate as a ratio of it.
 set -euo pipefail
@@ -54,6 +55,26 @@ sleep 3
 echo "OTLP/HTTP log exports at the maximum rate ($DURATION s)" >&2
 OTLP_RESULT=$(run otlp --duration "$DURATION" --otlp-logs)
 RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
+# OTLP metric exports (half number points, half histograms) over HTTP and over gRPC, the
+# order alternating (HTTP gRPC gRPC HTTP), so the database's growth favours neither.
+GRPC_ADDRESS=127.0.0.1:$((PORT + 1))
+METRICS_PAIRS="["
+for order in http-first grpc-first; do
+    $PG -d $DB -c "CHECKPOINT"
+    sleep 3
+    if [ $order = http-first ]; then
+        echo "OTLP/HTTP then OTLP/gRPC metric exports at the maximum rate ($DURATION s each)" >&2
+        HTTP_RESULT=$(run otlp-metrics-http --duration "$DURATION" --otlp-metrics)
+        GRPC_RESULT=$(run otlp-metrics-grpc --duration "$DURATION" --otlp-metrics --grpc "$GRPC_ADDRESS")
+    else
+        echo "OTLP/gRPC then OTLP/HTTP metric exports at the maximum rate ($DURATION s each)" >&2
+        GRPC_RESULT=$(run otlp-metrics-grpc --duration "$DURATION" --otlp-metrics --grpc "$GRPC_ADDRESS")
+        HTTP_RESULT=$(run otlp-metrics-http --duration "$DURATION" --otlp-metrics)
+    fi
+    METRICS_PAIRS="$METRICS_PAIRS{\"http\": $HTTP_RESULT, \"grpc\": $GRPC_RESULT},"
+done
+METRICS_PAIRS="${METRICS_PAIRS%,}]"
+METRICS_RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
 kill $SERVER_PID
 
 # The raw limit: the same number of seed-shaped events, written by one `psql \copy` into a
@@ -84,9 +105,10 @@ HASHED_COPY_RATE=$(copy_rate raw_events_hashed)
 RAW_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('raw_events')")
 rm -f "$COPY_FILE"
 
-python3 - "$MAX" "$HALF_RESULT" "$OTLP_RESULT" <<PY | tee "$OUT/ingest-summary.md"
+python3 - "$MAX" "$HALF_RESULT" "$OTLP_RESULT" "$METRICS_PAIRS" <<PY | tee "$OUT/ingest-summary.md"
 import json, sys
 mx, half, otlp = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+metrics_pairs = json.loads(sys.argv[4])
 stored, store, dedup, raw = $STORED, $STORE_BYTES, $DEDUP_BYTES, $RAW_BYTES
 copy_rate = $COPY_RATE
 print("| Figure | Value |")
@@ -99,7 +121,16 @@ print(f"| psql \\\\copy into a table with a unique (tenant, eventId) index | {$U
 print(f"| psql \\\\copy into a table with a unique index on md5(tenant, eventId) | {$HASHED_COPY_RATE:,.0f} events/s (ratio {mx['events_per_second'] / $HASHED_COPY_RATE:.2f}) |")
 print(f"| Latency at half load ({half['events_per_second']:,.0f} events/s) p50 / p95 / p99 | {half['p50_ms']:.0f} / {half['p95_ms']:.0f} / {half['p99_ms']:.0f} ms |")
 print(f"| OTLP/HTTP log exports (protobuf, $BATCH_SIZE records each): events/s, p50 / p95 / p99 | {otlp['events_per_second']:,.0f}, {otlp['p50_ms']:.0f} / {otlp['p95_ms']:.0f} / {otlp['p99_ms']:.0f} ms |")
-print(f"| Server peak RSS | {$RSS_KB / 1024:.0f} MB |")
+for transport in ("http", "grpc"):
+    runs = [pair[transport] for pair in metrics_pairs]
+    rates = ", ".join(f"{run['events_per_second']:,.0f}" for run in runs)
+    p99 = ", ".join(f"{run['p99_ms']:.0f}" for run in runs)
+    name = "OTLP/HTTP" if transport == "http" else "OTLP/gRPC"
+    print(f"| {name} metric exports ($BATCH_SIZE data points, half histograms): data points/s; p99 | {rates}; {p99} ms |")
+ratios = [pair["grpc"]["events_per_second"] / pair["http"]["events_per_second"] for pair in metrics_pairs]
+print(f"| OTLP/gRPC to OTLP/HTTP, paired (HTTP first, then gRPC first) | {', '.join(f'{r:.2f}' for r in ratios)} |")
+print(f"| Server peak RSS (JSON and OTLP log runs) | {$RSS_KB / 1024:.0f} MB |")
+print(f"| Server peak RSS after the OTLP metric runs | {$METRICS_RSS_KB / 1024:.0f} MB |")
 print(f"| Event store bytes per event (events table, TOAST and indexes) | {store / stored:.0f} |")
 print(f"| Deduplication index bytes per event | {dedup / stored:.0f} |")
 print(f"| Raw copy table bytes per event (for comparison) | {raw / mx['ingested']:.0f} |")

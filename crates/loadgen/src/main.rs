@@ -3,6 +3,7 @@
 
 mod alerts;
 mod events;
+mod grpc;
 mod otlp;
 mod reads;
 mod stats;
@@ -91,9 +92,30 @@ struct IngestArgs {
     /// Stop once this many events are acknowledged (0: run for --duration).
     #[arg(long, default_value_t = 0)]
     total_events: u64,
-    /// Send OTLP/HTTP log exports (binary protobuf, `POST /v1/logs`) instead of JSON batches.
+    /// Send OTLP log exports (binary protobuf, `POST /v1/logs`) instead of JSON batches.
     #[arg(long)]
     otlp_logs: bool,
+    /// Send OTLP metric exports (binary protobuf, `POST /v1/metrics`; half number points, half
+    /// histograms) instead of JSON batches.
+    #[arg(long, conflicts_with = "otlp_logs")]
+    otlp_metrics: bool,
+    /// Send the OTLP exports over gRPC to this `host:port` (OTLP/gRPC) instead of OTLP/HTTP.
+    #[arg(long)]
+    grpc: Option<String>,
+}
+
+/// How a worker sends: HTTP (JSON or OTLP/HTTP) or one OTLP/gRPC connection.
+enum Transport {
+    Http(reqwest::Client),
+    Grpc(grpc::GrpcConnection),
+}
+
+/// What one request answered.
+enum Answer {
+    /// Events (or records) recorded, and duplicates.
+    Recorded(u64, u64),
+    /// HTTP status, or 1000 + the gRPC status code, of a refusal; 0 for a transport error.
+    Failed(u16),
 }
 
 #[tokio::main]
@@ -139,6 +161,87 @@ struct Totals {
     slowest_per_second: std::collections::BTreeMap<u64, f64>,
 }
 
+/// One request of the run: a JSON batch, or an OTLP export over HTTP or gRPC.
+async fn send(
+    args: &IngestArgs,
+    transport: &mut Transport,
+    template: &mut events::BatchTemplate,
+    prefix: &str,
+    sequence: u64,
+) -> Answer {
+    let now_nanos = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or(0)
+        .unsigned_abs();
+    let otlp = if args.otlp_logs {
+        Some((
+            "logs",
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            otlp::logs_body(prefix, sequence, args.batch_size, now_nanos),
+        ))
+    } else if args.otlp_metrics {
+        Some((
+            "metrics",
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            otlp::metrics_body(prefix, sequence, args.batch_size, now_nanos),
+        ))
+    } else {
+        None
+    };
+    // Records an export answered as recorded: the batch, less what it rejected.
+    let exported = |message: &[u8]| match ExportResponse::decode(message) {
+        Ok(answer) => {
+            let rejected = answer.partial_success.map_or(0, |p| p.rejected);
+            Answer::Recorded(args.batch_size as u64 - rejected.unsigned_abs(), 0)
+        }
+        Err(_) => Answer::Failed(0),
+    };
+    match (transport, otlp) {
+        (Transport::Grpc(connection), Some((_, method, body))) => {
+            match connection.call(method, &args.api_key, &body).await {
+                Ok(answer) if answer.code == 0 => exported(&answer.message),
+                Ok(answer) => Answer::Failed(1000 + u16::try_from(answer.code).unwrap_or(999)),
+                Err(_) => Answer::Failed(0),
+            }
+        }
+        (Transport::Grpc(_), None) => Answer::Failed(0),
+        (Transport::Http(client), otlp) => {
+            let request = match otlp {
+                Some((signal, _, body)) => client
+                    .post(format!("{}/v1/{signal}", args.url))
+                    .header("Content-Type", "application/x-protobuf")
+                    .body(body),
+                None => {
+                    template.stamp(sequence);
+                    client
+                        .post(format!("{}/ingest", args.url))
+                        .header("Content-Type", "application/json")
+                        .body(template.body.clone())
+                }
+            };
+            let response = match request.header("X-API-Key", &args.api_key).send().await {
+                Ok(response) => response,
+                Err(_) => return Answer::Failed(0),
+            };
+            let status = response.status().as_u16();
+            match (status, args.otlp_logs || args.otlp_metrics) {
+                (200, true) => match response.bytes().await {
+                    Ok(body) => exported(&body),
+                    Err(_) => Answer::Failed(0),
+                },
+                (202, false) => match response.json::<serde_json::Value>().await {
+                    Ok(receipt) => Answer::Recorded(
+                        receipt["ingested"].as_u64().unwrap_or(0),
+                        receipt["duplicates"].as_u64().unwrap_or(0),
+                    ),
+                    Err(_) => Answer::Failed(0),
+                },
+                _ => Answer::Failed(status),
+            }
+        }
+    }
+}
+
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     if args.connections == 0 || args.batch_size == 0 {
         bail!("--connections and --batch-size must be positive");
@@ -156,10 +259,15 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         let args = args.clone();
         let totals = Arc::clone(&totals);
         workers.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .timeout(Duration::from_secs(60))
-                .build()?;
+            let mut transport = match &args.grpc {
+                Some(address) => Transport::Grpc(grpc::GrpcConnection::connect(address).await?),
+                None => Transport::Http(
+                    reqwest::Client::builder()
+                        .pool_max_idle_per_host(1)
+                        .timeout(Duration::from_secs(60))
+                        .build()?,
+                ),
+            };
             let offset = interval.map(|i| i.mul_f64(connection as f64 / args.connections as f64));
             let prefix = format!("{}-{connection}", args.run_id);
             let spread_millis = (args.spread_seconds * 1000) as i64;
@@ -197,26 +305,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                         args.metric_names,
                     );
                 }
-                let request = if args.otlp_logs {
-                    let now_nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-                    let body = otlp::logs_body(
-                        &prefix,
-                        sequence,
-                        args.batch_size,
-                        now_nanos.unsigned_abs(),
-                    );
-                    client
-                        .post(format!("{}/v1/logs", args.url))
-                        .header("Content-Type", "application/x-protobuf")
-                        .body(body)
-                } else {
-                    template.stamp(sequence);
-                    client
-                        .post(format!("{}/ingest", args.url))
-                        .header("Content-Type", "application/json")
-                        .body(template.body.clone())
-                };
-                let response = request.header("X-API-Key", &args.api_key).send().await;
+                let answer = send(&args, &mut transport, &mut template, &prefix, sequence).await;
                 let elapsed = scheduled.elapsed();
                 let mut totals = totals.lock().await;
                 totals.requests += 1;
@@ -224,24 +313,12 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 let second = scheduled.duration_since(started).as_secs();
                 let slowest = totals.slowest_per_second.entry(second).or_default();
                 *slowest = slowest.max(elapsed.as_secs_f64() * 1000.0);
-                match response {
-                    Ok(response) if args.otlp_logs && response.status().as_u16() == 200 => {
-                        let answer = ExportResponse::decode(response.bytes().await?)?;
-                        let rejected = answer.partial_success.map_or(0, |p| p.rejected);
-                        totals.ingested += args.batch_size as u64 - rejected.unsigned_abs();
+                match answer {
+                    Answer::Recorded(ingested, duplicates) => {
+                        totals.ingested += ingested;
+                        totals.duplicates += duplicates;
                     }
-                    Ok(response) if response.status().as_u16() == 202 => {
-                        let receipt: serde_json::Value = response.json().await?;
-                        totals.ingested += receipt["ingested"].as_u64().unwrap_or(0);
-                        totals.duplicates += receipt["duplicates"].as_u64().unwrap_or(0);
-                    }
-                    Ok(response) => {
-                        *totals
-                            .failures
-                            .entry(response.status().as_u16())
-                            .or_default() += 1;
-                    }
-                    Err(_) => *totals.failures.entry(0).or_default() += 1,
+                    Answer::Failed(status) => *totals.failures.entry(status).or_default() += 1,
                 }
                 drop(totals);
                 sequence += 1;
