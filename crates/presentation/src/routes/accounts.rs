@@ -3,16 +3,15 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use telemetry_application::auth::Permission;
 use telemetry_application::query::SummaryWindow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, wants_fresh, GroupDto, StatsDto};
+use super::dto::{cached, invalid, wants_fresh, GroupDto, StatsDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -170,9 +169,5 @@ pub async fn summary(
             .generated_at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     };
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(outcome.as_str()));
-    Ok(response)
+    Ok(cached(body, outcome))
 }

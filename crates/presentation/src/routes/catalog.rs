@@ -3,18 +3,17 @@
 //! choices and draw an overview without scanning raw events.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use telemetry_application::auth::Permission;
-use telemetry_application::ports::{Granularity, GroupCount};
-use telemetry_application::query::cache::CacheOutcome;
+use telemetry_application::ports::GroupCount;
 use telemetry_domain::values::{EventType, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, wants_fresh, EventTypeParam, StepDoc};
+use super::dto::{cached, invalid, step, timestamp, wants_fresh, EventTypeParam, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -71,14 +70,6 @@ pub struct CatalogResponse {
 
 fn seconds(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn cached(body: impl Serialize, outcome: CacheOutcome) -> Response {
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(outcome.as_str()));
-    response
 }
 
 /// The tenant's services and metric names with their counts, from the rollups.
@@ -219,13 +210,7 @@ pub async fn event_series(
         ServiceName::parse(service.as_str())
             .map_err(|error| invalid("serviceName", error.to_string()))?;
     }
-    let step = params
-        .step
-        .as_deref()
-        .map(|step| {
-            Granularity::from_step(step).ok_or_else(|| invalid("step", "must be 1m, 1h or 1d"))
-        })
-        .transpose()?;
+    let step = step(params.step.as_deref())?;
     let from = timestamp("from", &params.from)?;
     let to = timestamp("to", &params.to)?;
     let (series, outcome) = state

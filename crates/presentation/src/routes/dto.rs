@@ -5,8 +5,9 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use telemetry_application::ports::{
-    GroupCount, LogPosition, MetricStats, RowPosition, StoredTelemetry,
+    Granularity, GroupCount, LogPosition, MetricStats, RowPosition, StoredTelemetry,
 };
+use telemetry_application::query::cache::CacheOutcome;
 use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
@@ -166,6 +167,26 @@ pub fn timestamp(field: &str, value: &str) -> Result<Timestamp, ApiError> {
             serde_json::json!({"field": field, "code": error.code(), "message": error.to_string()}),
         ])
     })
+}
+
+/// A `step` parameter: `1m`, `1h` or `1d`.
+pub fn step(value: Option<&str>) -> Result<Option<Granularity>, ApiError> {
+    value
+        .map(|step| {
+            Granularity::from_step(step).ok_or_else(|| invalid("step", "must be 1m, 1h or 1d"))
+        })
+        .transpose()
+}
+
+/// A read's JSON answer, saying which cache level gave it (`X-Cache`).
+pub fn cached(body: impl Serialize, outcome: CacheOutcome) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        "x-cache",
+        axum::http::HeaderValue::from_static(outcome.as_str()),
+    );
+    response
 }
 
 /// A 400 naming one invalid parameter.

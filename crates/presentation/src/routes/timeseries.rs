@@ -1,17 +1,15 @@
 //! `GET /timeseries`: one metric's statistics per minute, hour or day.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use telemetry_application::auth::Permission;
-use telemetry_application::ports::Granularity;
 use telemetry_domain::values::{MetricName, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{invalid, timestamp, wants_fresh, StatsDto, StepDoc};
+use super::dto::{cached, invalid, step, timestamp, wants_fresh, StatsDto, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -87,13 +85,7 @@ pub async fn timeseries(
         ServiceName::parse(service.as_str())
             .map_err(|error| invalid("serviceName", error.to_string()))?;
     }
-    let step = params
-        .step
-        .as_deref()
-        .map(|step| {
-            Granularity::from_step(step).ok_or_else(|| invalid("step", "must be 1m, 1h or 1d"))
-        })
-        .transpose()?;
+    let step = step(params.step.as_deref())?;
     let from = timestamp("from", &params.from)?;
     let to = timestamp("to", &params.to)?;
     let (series, outcome) = state
@@ -125,9 +117,5 @@ pub async fn timeseries(
             })
             .collect(),
     };
-    let mut response = Json(body).into_response();
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(outcome.as_str()));
-    Ok(response)
+    Ok(cached(body, outcome))
 }
