@@ -154,7 +154,13 @@ async fn refusals_carry_the_codes_otlp_exporters_act_on() {
         "{partial}"
     );
 
-    // Larger than the body limit: RESOURCE_EXHAUSTED without RetryInfo, so not retried.
+    // Admission comes before the message is read: without a key, even a message far above
+    // the limit is UNAUTHENTICATED.
+    let anonymous = call(&app, "logs", "oversize", &["--oversize-bytes", "200000"]).await;
+    refused(&anonymous, "UNAUTHENTICATED", "missing_credentials");
+
+    // Larger than the body limit, as sent or once inflated: RESOURCE_EXHAUSTED without
+    // RetryInfo, so not retried.
     let oversize = call(
         &app,
         "logs",
@@ -162,8 +168,50 @@ async fn refusals_carry_the_codes_otlp_exporters_act_on() {
         &["--key", ACME_KEY, "--oversize-bytes", "200000"],
     )
     .await;
-    assert_eq!(oversize["code"], "RESOURCE_EXHAUSTED", "{oversize}");
+    refused(&oversize, "RESOURCE_EXHAUSTED", "payload_too_large");
     assert!(oversize["retryDelay"].is_null(), "{oversize}");
+    let inflated = call(
+        &app,
+        "logs",
+        "oversize",
+        &["--key", ACME_KEY, "--gzip", "--oversize-bytes", "200000"],
+    )
+    .await;
+    refused(&inflated, "RESOURCE_EXHAUSTED", "payload_too_large");
+    assert!(inflated["retryDelay"].is_null(), "{inflated}");
+
+    // An idempotency key: the same export again is a replay; another export under the same
+    // key is FAILED_PRECONDITION.
+    let time = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .expect("a time in range")
+        .to_string();
+    let keyed = [
+        "--key",
+        ACME_KEY,
+        "--idempotency-key",
+        "export-1",
+        "--prefix",
+        "keyed",
+        "--time-unix-nano",
+        &time,
+    ];
+    let first = call(&app, "logs", "export", &keyed).await;
+    assert_eq!(
+        (&first["code"], &first["replayed"]),
+        (&"OK".into(), &false.into()),
+        "{first}"
+    );
+    let again = call(&app, "logs", "export", &keyed).await;
+    assert_eq!(
+        (&again["code"], &again["replayed"]),
+        (&"OK".into(), &true.into()),
+        "{again}"
+    );
+    let mut other = keyed.to_vec();
+    other.extend(["--records", "4"]);
+    let reused = call(&app, "logs", "export", &other).await;
+    refused(&reused, "FAILED_PRECONDITION", "idempotency_key_reused");
 
     // Past the tenant's rate limit: RESOURCE_EXHAUSTED with RetryInfo, which exporters honour.
     let limited = call(
@@ -181,8 +229,9 @@ async fn refusals_carry_the_codes_otlp_exporters_act_on() {
         "{limited}"
     );
 
-    // Only the partial success's two good points were recorded.
-    app.wait_for_events(ACME_KEY, "acme", 2, CATCH_UP).await;
+    // Only the partial success's two good points and the keyed export's three logs were
+    // recorded.
+    app.wait_for_events(ACME_KEY, "acme", 2 + 3, CATCH_UP).await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 Builds an export with the OpenTelemetry project's own protobuf classes (opentelemetry-proto),
 sends it with the given metadata, and prints one JSON line: the gRPC code's name, the
 message, the `ErrorInfo.reason` and `RetryInfo` delay from `grpc-status-details-bin`, and on
-success the partial success it answered.
+success the partial success it answered and whether it was a replay (`idempotent-replayed`).
 
     python grpc_call.py ADDRESS SIGNAL CASE [--key KEY] [--bearer TOKEN] [--gzip]
         [--records N] [--bad-records N] [--prefix P] [--idempotency-key K]
@@ -161,7 +161,7 @@ def main():
         call = channel.unary_unary(method)
         compression = grpc.Compression.Gzip if arguments.gzip else grpc.Compression.NoCompression
         try:
-            answer = call(body, metadata=metadata, compression=compression, timeout=60)
+            answer, outcome = call.with_call(body, metadata=metadata, compression=compression, timeout=60)
         except grpc.RpcError as error:
             reason, retry_delay = details(error)
             print(json.dumps({
@@ -178,7 +178,13 @@ def main():
         + getattr(partial, "rejected_data_points", 0)
         + getattr(partial, "rejected_spans", 0)
     )
-    print(json.dumps({"code": "OK", "rejected": rejected, "errorMessage": partial.error_message}))
+    replayed = dict(outcome.initial_metadata() or ()).get("idempotent-replayed") == "true"
+    print(json.dumps({
+        "code": "OK",
+        "rejected": rejected,
+        "errorMessage": partial.error_message,
+        "replayed": replayed,
+    }))
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 
 /// A header's value, trimmed; `None` when absent or blank. A value that is not visible ASCII
 /// is `Some("")`: it was sent, so it is a credential that does not match, not a missing one.
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let value = headers.get(name)?;
     let Ok(text) = value.to_str() else {
         return Some("");
@@ -63,7 +63,10 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     Some(text.trim()).filter(|text| !text.is_empty())
 }
 
-async fn authenticate_key(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) async fn authenticate_key(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let key = header_text(headers, API_KEY_HEADER).ok_or(AuthFailure::Missing)?;
     if key.is_empty() {
         return Err(AuthFailure::InvalidApiKey.into());

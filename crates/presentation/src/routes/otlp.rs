@@ -36,7 +36,7 @@ use crate::state::AppState;
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-pub(crate) const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
+const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 /// The events of one export may take this many times the body limit.
 const PAYLOAD_EXPANSION: usize = 4;
 /// `ErrorInfo.domain` of every error this service reports.
@@ -428,13 +428,7 @@ fn export_response(
     partial: Option<(usize, String)>,
 ) -> Response {
     let body = match encoding {
-        Encoding::Protobuf => ExportResponse {
-            partial_success: partial.map(|(rejected, error_message)| ExportPartialSuccess {
-                rejected: rejected as i64,
-                error_message,
-            }),
-        }
-        .encode_to_vec(),
+        Encoding::Protobuf => export_response_message(partial),
         Encoding::Json => {
             let body = match partial {
                 None => json!({}),
@@ -454,26 +448,41 @@ fn export_response(
         .into_response()
 }
 
+/// An `Export*ServiceResponse` as protobuf (the three signals' share one shape): empty, or
+/// with the `partial_success` of rejected records.
+pub(crate) fn export_response_message(partial: Option<(usize, String)>) -> Vec<u8> {
+    ExportResponse {
+        partial_success: partial.map(|(rejected, error_message)| ExportPartialSuccess {
+            rejected: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message,
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// The `google.rpc.Status` of an error, with gRPC status `code`: its message, and an
+/// `ErrorInfo` whose `reason` is the code `/ingest` would give.
+pub(crate) fn rpc_status(error: &ApiError, code: i32) -> Status {
+    let info = ErrorInfo {
+        reason: error.code.to_string(),
+        domain: ERROR_DOMAIN.to_string(),
+    };
+    Status {
+        code,
+        message: error.message.clone(),
+        details: vec![ProtoAny {
+            type_url: ERROR_INFO_TYPE.to_string(),
+            value: info.encode_to_vec(),
+        }],
+    }
+}
+
 /// An error as OTLP/HTTP reports it: a `google.rpc.Status` in the request's encoding, its
 /// `ErrorInfo.reason` the code `/ingest` would give.
 fn status_response(error: ApiError, encoding: Encoding) -> Response {
     let code = grpc_code(error.status);
     let body = match encoding {
-        Encoding::Protobuf => {
-            let info = ErrorInfo {
-                reason: error.code.to_string(),
-                domain: ERROR_DOMAIN.to_string(),
-            };
-            Status {
-                code,
-                message: error.message,
-                details: vec![ProtoAny {
-                    type_url: ERROR_INFO_TYPE.to_string(),
-                    value: info.encode_to_vec(),
-                }],
-            }
-            .encode_to_vec()
-        }
+        Encoding::Protobuf => rpc_status(&error, code).encode_to_vec(),
         Encoding::Json => json!({
             "code": code,
             "message": error.message,
