@@ -15,6 +15,7 @@ mod helpers;
 mod ingest;
 mod limits;
 mod live;
+mod metric_kinds;
 mod otlp;
 mod otlp_grpc;
 mod proxy;

@@ -116,11 +116,12 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
             assert!(partial.error_message.contains("rejected"), "{signal}");
         }
     }
-    // 4 log records, 14 metric samples from 5 data points, 2 spans.
-    assert_eq!(app.stored_events("acme").await, 20);
+    // 4 log records, 8 metric events from 5 data points (a summary's count, sum and two
+    // quantiles), 2 spans.
+    assert_eq!(app.stored_events("acme").await, 14);
     assert_eq!(
         app.counter("telemetry_ingest_events_duplicate_total").await,
-        20
+        14
     );
     assert_eq!(
         app.counter("telemetry_otlp_records_rejected_total").await,
@@ -129,7 +130,7 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
 
     let expected = vec![
         ("log".to_string(), 4),
-        ("metric".to_string(), 14),
+        ("metric".to_string(), 8),
         ("trace".to_string(), 2),
     ];
     eventually(
@@ -155,10 +156,11 @@ async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
         server["payload"]["traceId"],
         "5b8efff798038103d269b633813fc60c"
     );
-    // A histogram's buckets come back on its `.count` event.
-    let count = stored_event(&app, "metric", "name", "http.server.duration.count").await;
+    // A histogram point is one event, with its buckets.
+    let histogram = stored_event(&app, "metric", "name", "http.server.duration").await;
+    assert_eq!(histogram["payload"]["count"], 4);
     assert_eq!(
-        count["payload"]["buckets"],
+        histogram["payload"]["buckets"],
         json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})
     );
 
@@ -317,7 +319,7 @@ async fn json_exports_gzip_and_partial_success_follow_the_otlp_json_mapping() {
         .as_str()
         .unwrap()
         .contains("metrics[0].dataPoints[1]: the value is not a finite number"));
-    assert_eq!(app.stored_events("acme").await, 18);
+    assert_eq!(app.stored_events("acme").await, 12);
 
     // The recent samples reach the rollups: the summary's metric statistics.
     let stats = eventually(
@@ -481,8 +483,7 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
 
     assert_eq!(app.stored_events("acme").await, 0);
 
-    // Six data points and two quantiles, within the limit, become fourteen samples:
-    // recorded as two batches.
+    // Six data points and two quantiles, within the limit, become eight events.
     let response = app
         .export("metrics", ACME_KEY, PROTOBUF)
         .body(METRICS_PB)
@@ -497,7 +498,39 @@ async fn failures_are_google_rpc_statuses_and_large_exports_are_split() {
             .rejected,
         1
     );
-    assert_eq!(app.stored_events("acme").await, 14);
+    assert_eq!(app.stored_events("acme").await, 8);
+
+    // Three summary points with one quantile each weigh six records (within the limit) and
+    // become nine events (count, sum and quantile each): recorded as two batches.
+    let points: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"timeUnixNano": now, "count": "4", "sum": 10.0 + f64::from(i),
+                   "quantileValues": [{"quantile": 0.5, "value": 2.0}],
+                   "attributes": [{"key": "i", "value": {"intValue": i.to_string()}}]})
+        })
+        .collect();
+    let summaries = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "queue.wait", "summary": {"dataPoints": points}}
+    ]}]}]});
+    let response = app
+        .export("metrics", ACME_KEY, "application/json")
+        .body(summaries.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.stored_events("acme").await, 17);
+    let batches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'IngestBatch' \
+         AND event_type = 'BatchAccepted'",
+    )
+    .fetch_one(&app.postgres().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        batches, 3,
+        "one batch for the fixture, two for the summaries"
+    );
 }
 
 #[tokio::test]

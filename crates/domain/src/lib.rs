@@ -6,6 +6,7 @@
 //!
 //! - [`values`]: validated newtypes shared by every aggregate (`TenantId`, `EventId`, ...).
 //! - [`ingest`]: the `IngestBatch` aggregate, one instance per accepted request.
+//! - [`metric`]: metric kinds (gauge, counter, histogram), runs and bucket arithmetic.
 //! - [`api_key`]: the `ApiKey` aggregate, one instance per hashed tenant key.
 //! - [`read_model`]: the `ReadModel` aggregate, which records rebuild requests.
 //! - [`alert_rule`]: the `AlertRule` aggregate and rule definitions.
@@ -17,5 +18,6 @@ pub mod alert_rule;
 pub mod api_key;
 pub mod dead_letter;
 pub mod ingest;
+pub mod metric;
 pub mod read_model;
 pub mod values;

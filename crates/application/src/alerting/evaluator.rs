@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use telemetry_domain::alert::{alert_id, Alert, AlertCommand, AlertEvent, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Condition, Seconds};
-use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
+use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, MetricSample, TelemetryEvent};
+use telemetry_domain::metric::{MetricShape, RunState, Temporality};
 use telemetry_domain::values::{TenantId, Timestamp};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 use sha2::{Digest, Sha256};
 
-use super::window::{slice_width, SeriesWindow};
+use super::window::{slice_width, RunPoint, SeriesWindow};
 use crate::commands::{command_metadata, AggregateCommands, TENANT_METADATA_KEY};
 use crate::metrics::Metrics;
 use crate::ports::{
@@ -505,6 +506,56 @@ pub fn assess(rule: &RuleRecord, window: &SeriesWindow, now: Timestamp) -> (bool
     }
 }
 
+/// A counter's or histogram's point as the windows take it; `None` for gauges (samples).
+fn run_point(telemetry: &TelemetryEvent, sample: &MetricSample) -> Option<RunPoint> {
+    let shape = MetricShape::from_payload(telemetry.payload.as_str()).ok()?;
+    if !shape.kind.has_runs() {
+        return None;
+    }
+    let run = (shape.temporality == Some(Temporality::Cumulative)).then(|| {
+        let start_us = shape.start.map_or(0, |start| start.as_micros());
+        let mut digest = Sha256::new();
+        digest.update(telemetry.service_name.as_str().as_bytes());
+        digest.update([0]);
+        digest.update(sample.series_key().as_bytes());
+        digest.update(start_us.to_le_bytes());
+        let key: String = digest.finalize()[..8]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        (key, start_us)
+    });
+    let (state, min, max) = match shape.histogram {
+        Some(histogram) => (
+            RunState {
+                value: histogram.count as f64,
+                sum: histogram.sum.unwrap_or(0.0),
+                layout: Some(histogram.layout),
+                buckets: histogram.buckets,
+            },
+            histogram.min,
+            histogram.max,
+        ),
+        None => (
+            RunState {
+                value: sample.value,
+                sum: 0.0,
+                layout: None,
+                buckets: Vec::new(),
+            },
+            None,
+            None,
+        ),
+    };
+    Some(RunPoint {
+        kind: shape.kind,
+        run,
+        state,
+        min,
+        max,
+    })
+}
+
 /// The series a sample from `service` belongs to, for `rule`.
 fn series_of(rule: &RuleRecord, service: &str) -> String {
     match rule.definition.condition {
@@ -647,6 +698,7 @@ impl EventProcessor for AlertEvaluator {
                 else {
                     continue;
                 };
+                let point = run_point(telemetry, &sample);
                 for rule_id in rule_ids.iter() {
                     let Some(rule) = inner.rules.get(rule_id.as_str()) else {
                         continue;
@@ -682,10 +734,11 @@ impl EventProcessor for AlertEvaluator {
                         // Ingest accepts timestamps up to an hour ahead; for alerting such a
                         // sample counts as arriving when it is judged, so a window never
                         // holds more than its own length of slices.
-                        window.add(
-                            telemetry.timestamp.as_micros().min(at.as_micros()),
-                            sample.value,
-                        );
+                        let at_us = telemetry.timestamp.as_micros().min(at.as_micros());
+                        match &point {
+                            Some(point) => window.add_point(at_us, point.clone()),
+                            None => window.add(at_us, sample.value),
+                        }
                     }
                     touched.insert(key);
                 }

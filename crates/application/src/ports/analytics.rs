@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use telemetry_domain::metric::MetricKind;
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
 use super::PortError;
@@ -139,6 +140,59 @@ pub struct SeriesPoint {
     pub stats: MetricStats,
 }
 
+/// A metric name's kind, temporality and unit, and when a point of that kind was last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricKindInfo {
+    pub name: String,
+    pub kind: MetricKind,
+    pub delta: bool,
+    pub unit: String,
+    /// Epoch seconds.
+    pub last_seen: i64,
+}
+
+/// A counter's or histogram's run (one series between resets) over some buckets: its
+/// latest cumulative state and, for delta points, their sums.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub metric: String,
+    /// Bucket start (epoch seconds) when read per bucket.
+    pub bucket: Option<i64>,
+    pub series_id: String,
+    /// The run's start (µs); 0 for delta points, which form no runs.
+    pub start_us: i64,
+    /// The histogram layout key; empty for counters.
+    pub layout: String,
+    pub kind: MetricKind,
+    pub delta: bool,
+    pub points: u64,
+    /// Cumulative: the run's largest value (a counter's value, a histogram's count) and the
+    /// histogram's sum and buckets at that point.
+    pub last_value: f64,
+    pub last_sum: f64,
+    pub last_buckets: Vec<(i64, u64)>,
+    /// Delta: the sum of the values (counts), sums and buckets.
+    pub delta_value: f64,
+    pub delta_sum: f64,
+    pub delta_buckets: Vec<(i64, u64)>,
+    /// The smallest and largest observation reported (±∞ when none was).
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Which runs to read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunSelection<'a> {
+    /// One metric, or every counter and histogram.
+    pub metric: Option<&'a str>,
+    pub service_name: Option<&'a str>,
+    /// One row per run and bucket, rather than one per run.
+    pub by_bucket: bool,
+    /// Only cumulative runs that started at or after this time (µs): the states before a
+    /// range.
+    pub cumulative_since_us: Option<i64>,
+}
+
 /// A tenant's services and metric names over some rollup ranges, with their counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogData {
@@ -235,6 +289,17 @@ pub trait AnalyticsStore: Send + Sync {
         service_name: Option<&str>,
         event_type: Option<EventType>,
     ) -> Result<Vec<EventCountPoint>, PortError>;
+
+    /// Every metric name's kinds, units and temporalities.
+    async fn metric_kinds(&self, tenant: &TenantId) -> Result<Vec<MetricKindInfo>, PortError>;
+
+    /// Counter and histogram runs over the ranges.
+    async fn metric_runs(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        selection: RunSelection<'_>,
+    ) -> Result<Vec<RunRow>, PortError>;
 
     /// One point per non-empty bucket of `range`.
     async fn metric_series(

@@ -49,6 +49,35 @@ pub trait ReadModelStore<R: SourcedRow>: Send + Sync {
     async fn reset(&self, generation: u64) -> Result<(), PortError>;
 }
 
+/// The analytics columns of a metric event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub name: String,
+    /// The sampled value; a counter's value or increment; a histogram's count.
+    pub value: f64,
+    pub kind: telemetry_domain::metric::MetricKind,
+    /// Delta temporality (counters and histograms).
+    pub delta: bool,
+    pub unit: String,
+    /// Digest of the service and the sample's series key.
+    pub series_id: String,
+    /// Start of a cumulative point's run, µs since the epoch (0 when unknown).
+    pub start_us: i64,
+    pub histogram: Option<HistogramColumns>,
+}
+
+/// A histogram point's columns: its layout key, sum, reported minimum and maximum (±∞ when
+/// not reported) and non-empty buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramColumns {
+    pub layout: String,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    pub keys: Vec<i64>,
+    pub counts: Vec<u64>,
+}
+
 /// One telemetry event in the analytics store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRow {
@@ -59,8 +88,8 @@ pub struct EventRow {
     pub timestamp: Timestamp,
     /// Empty when the event has no user.
     pub user_id: String,
-    /// Metric events only: name and value.
-    pub metric: Option<(String, f64)>,
+    /// Metric events only.
+    pub metric: Option<MetricRow>,
     pub payload: String,
     pub source: RowPosition,
     pub recorded_at: Timestamp,

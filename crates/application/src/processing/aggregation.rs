@@ -1,10 +1,12 @@
 //! The aggregation read model: one analytics row per recorded telemetry event (the store
 //! derives its minute, hour and day rollups from those rows).
 
-use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, MetricSample};
+use sha2::{Digest, Sha256};
+use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, MetricSample, TelemetryEvent};
+use telemetry_domain::metric::{MetricShape, Temporality};
 use telemetry_domain::values::{EventType, Timestamp};
 
-use crate::ports::{EventFilter, EventRow, RowPosition, StoredEvent};
+use crate::ports::{EventFilter, EventRow, HistogramColumns, MetricRow, RowPosition, StoredEvent};
 
 /// The section events of ingest batches.
 pub fn filters() -> Vec<EventFilter<'static>> {
@@ -30,12 +32,7 @@ pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
     let mut rows = Vec::with_capacity(section.events.len());
     for (index, telemetry) in section.events.iter().enumerate() {
         let metric = match telemetry.event_type {
-            EventType::Metric => {
-                let sample = MetricSample::from_payload(&telemetry.payload).map_err(|error| {
-                    format!("metric event {} has no sample: {error}", telemetry.event_id)
-                })?;
-                Some((sample.name.into_inner(), sample.value))
-            }
+            EventType::Metric => Some(metric_row(telemetry)?),
             EventType::Log | EventType::Trace => None,
         };
         rows.push(EventRow {
@@ -59,4 +56,46 @@ pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
         });
     }
     Ok(rows)
+}
+
+/// A metric event's analytics columns: its sample, and what its declared kind adds.
+fn metric_row(telemetry: &TelemetryEvent) -> Result<MetricRow, String> {
+    let sample = MetricSample::from_payload(&telemetry.payload)
+        .map_err(|error| format!("metric event {} has no sample: {error}", telemetry.event_id))?;
+    let shape = MetricShape::from_payload(telemetry.payload.as_str())
+        .map_err(|error| format!("metric event {}: {}", telemetry.event_id, error.message))?;
+    let mut digest = Sha256::new();
+    digest.update(telemetry.service_name.as_str().as_bytes());
+    digest.update([0]);
+    digest.update(sample.series_key().as_bytes());
+    let series_id: String = digest.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    // A histogram's value column holds its count: runs are ordered by it.
+    let value = shape
+        .histogram
+        .as_ref()
+        .map_or(sample.value, |point| point.count as f64);
+    let histogram = shape.histogram.map(|point| {
+        let (keys, counts) = point.buckets.into_iter().unzip();
+        HistogramColumns {
+            layout: point.layout.key(),
+            sum: point.sum.unwrap_or(0.0),
+            min: point.min.unwrap_or(f64::INFINITY),
+            max: point.max.unwrap_or(f64::NEG_INFINITY),
+            keys,
+            counts,
+        }
+    });
+    Ok(MetricRow {
+        name: sample.name.into_inner(),
+        value,
+        kind: shape.kind,
+        delta: shape.temporality == Some(Temporality::Delta),
+        unit: sample.unit.unwrap_or_default(),
+        series_id,
+        start_us: shape.start.map_or(0, |start| start.as_micros()),
+        histogram,
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod kinds;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -14,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
 use self::cache::{CacheOutcome, TwoLevelCache};
+use self::kinds::{MetricDescription, RunStats};
 use crate::ports::{
     AnalyticsStore, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount, Keyset,
-    MetricStats, PortError, StoredTelemetry,
+    MetricStats, PortError, RunRow, RunSelection, StoredTelemetry,
 };
 
 /// Largest page or group list.
@@ -134,7 +136,24 @@ impl SummaryWindow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedMetric {
     pub name: String,
+    #[serde(default)]
+    pub description: MetricDescription,
     pub stats: MetricStats,
+    /// Counters: the increase over the window, and per second.
+    #[serde(default)]
+    pub increase: Option<f64>,
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+}
+
+/// One bucket of a metric time series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesValue {
+    pub t: DateTime<Utc>,
+    pub stats: MetricStats,
+    /// Counters: the increase in the bucket, and per second.
+    pub increase: Option<f64>,
+    pub rate_per_second: Option<f64>,
 }
 
 /// A tenant's activity over a window, from the rollups.
@@ -158,11 +177,12 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     pub metric: String,
+    pub description: MetricDescription,
     pub service_name: Option<String>,
     pub step: Granularity,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    pub points: Vec<(DateTime<Utc>, MetricStats)>,
+    pub points: Vec<SeriesValue>,
 }
 
 pub struct QueryService {
@@ -244,7 +264,25 @@ impl QueryService {
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
                 let ranges = plan::cover(from, to);
-                let data = self.store.summary(tenant, &ranges, SUMMARY_TOP).await?;
+                let (data, kinds) = tokio::try_join!(
+                    self.store.summary(tenant, &ranges, SUMMARY_TOP),
+                    self.store.metric_kinds(tenant)
+                )?;
+                let described = kinds::describe(&kinds);
+                let with_runs = described.values().any(|d| d.kind().has_runs());
+                let mut run_stats = if with_runs {
+                    let everything = RunSelection {
+                        metric: None,
+                        service_name: None,
+                        by_bucket: false,
+                        cumulative_since_us: None,
+                    };
+                    let rows = self.store.metric_runs(tenant, &ranges, everything).await?;
+                    let before = self.states_before(tenant, everything, &rows, from).await?;
+                    kinds::window_stats(&rows, &before, (to - from) as f64)
+                } else {
+                    BTreeMap::new()
+                };
                 let by_type: BTreeMap<EventType, u64> = EventType::ALL
                     .into_iter()
                     .map(|event_type| {
@@ -268,7 +306,15 @@ impl QueryService {
                     metrics: data
                         .metrics
                         .into_iter()
-                        .map(|(name, stats)| NamedMetric { name, stats })
+                        .map(|(name, stats)| {
+                            let description = described.get(&name).cloned().unwrap_or_default();
+                            let runs = description
+                                .kind()
+                                .has_runs()
+                                .then(|| run_stats.remove(&name))
+                                .flatten();
+                            named(name, description, stats, runs)
+                        })
                         .collect(),
                     generated_at: Utc::now(),
                 })
@@ -297,23 +343,108 @@ impl QueryService {
                     from: from_s,
                     to: to_s,
                 };
-                let points = self
-                    .store
-                    .metric_series(tenant, metric, service_name, range)
-                    .await?;
+                let kinds = self.store.metric_kinds(tenant).await?;
+                let kinds: Vec<_> = kinds.into_iter().filter(|k| k.name == metric).collect();
+                let mut description = kinds::describe(&kinds).remove(metric).unwrap_or_default();
+                let points = if description.kind().has_runs() {
+                    let selection = RunSelection {
+                        metric: Some(metric),
+                        service_name,
+                        by_bucket: true,
+                        cumulative_since_us: None,
+                    };
+                    let rows = self.store.metric_runs(tenant, &[range], selection).await?;
+                    // The temporality of the points read (one service's may differ from
+                    // the one the metric was last seen with).
+                    if let Some(temporality) = kinds::temporality_of(&rows) {
+                        description.temporality = Some(temporality.to_string());
+                    }
+                    let before = self.states_before(tenant, selection, &rows, from_s).await?;
+                    kinds::bucket_stats(&rows, &before, step.seconds() as f64)
+                        .into_iter()
+                        .map(|(bucket, runs)| SeriesValue {
+                            t: datetime(bucket),
+                            stats: runs.stats,
+                            increase: runs.increase,
+                            rate_per_second: runs.rate_per_second,
+                        })
+                        .collect()
+                } else {
+                    self.store
+                        .metric_series(tenant, metric, service_name, range)
+                        .await?
+                        .into_iter()
+                        .map(|point| SeriesValue {
+                            t: datetime(point.bucket),
+                            stats: point.stats,
+                            increase: None,
+                            rate_per_second: None,
+                        })
+                        .collect()
+                };
                 Ok::<_, QueryFailure>(Series {
                     metric: metric.to_string(),
+                    description,
                     service_name: service_name.map(str::to_string),
                     step,
                     from: datetime(from_s),
                     to: datetime(to_s),
-                    points: points
-                        .into_iter()
-                        .map(|point| (datetime(point.bucket), point.stats))
-                        .collect(),
+                    points,
                 })
             })
             .await
+    }
+}
+
+impl QueryService {
+    /// The states of the cumulative runs of `rows` before `from` (epoch seconds, a whole
+    /// minute): read from the run's start on, coarsest rollups first.
+    async fn states_before(
+        &self,
+        tenant: &TenantId,
+        selection: RunSelection<'_>,
+        rows: &[RunRow],
+        from: i64,
+    ) -> Result<Vec<RunRow>, QueryFailure> {
+        let Some(earliest_us) = kinds::earliest_start(rows) else {
+            return Ok(Vec::new());
+        };
+        let since = earliest_us.div_euclid(60_000_000) * 60;
+        if since >= from {
+            return Ok(Vec::new());
+        }
+        let ranges = plan::cover(since.max(0), from);
+        let selection = RunSelection {
+            by_bucket: false,
+            cumulative_since_us: Some(earliest_us),
+            ..selection
+        };
+        Ok(self.store.metric_runs(tenant, &ranges, selection).await?)
+    }
+}
+
+/// A summary's entry for a metric: gauge statistics, or a counter's or histogram's.
+fn named(
+    name: String,
+    description: MetricDescription,
+    stats: MetricStats,
+    runs: Option<RunStats>,
+) -> NamedMetric {
+    match runs {
+        Some(runs) => NamedMetric {
+            name,
+            description,
+            stats: runs.stats,
+            increase: runs.increase,
+            rate_per_second: runs.rate_per_second,
+        },
+        None => NamedMetric {
+            name,
+            description,
+            stats,
+            increase: None,
+            rate_per_second: None,
+        },
     }
 }
 

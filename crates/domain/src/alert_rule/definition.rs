@@ -49,7 +49,11 @@ impl fmt::Display for Seconds {
     }
 }
 
-/// How samples in the window are reduced to one value.
+/// How the window is reduced to one value. Gauges: of the sampled values. Histograms: of
+/// the observations the window's buckets hold (`count`, `sum`, `avg`, `min`, `max` where
+/// reported, percentiles estimated from the buckets). Counters: `increase` over the window
+/// and `rate` (that increase per second); the other aggregations read a counter's points as
+/// samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
@@ -58,21 +62,40 @@ pub enum Aggregation {
     Min,
     Max,
     Avg,
+    P50,
+    P90,
     P95,
     P99,
+    Rate,
+    Increase,
 }
 
 impl Aggregation {
     /// Every aggregation with its name in rules (as serialized).
-    const NAMES: [(Self, &'static str); 7] = [
+    const NAMES: [(Self, &'static str); 11] = [
         (Self::Count, "count"),
         (Self::Sum, "sum"),
         (Self::Min, "min"),
         (Self::Max, "max"),
         (Self::Avg, "avg"),
+        (Self::P50, "p50"),
+        (Self::P90, "p90"),
         (Self::P95, "p95"),
         (Self::P99, "p99"),
+        (Self::Rate, "rate"),
+        (Self::Increase, "increase"),
     ];
+
+    /// The quantile a percentile aggregation asks for.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Self::P50 => Some(0.5),
+            Self::P90 => Some(0.9),
+            Self::P95 => Some(0.95),
+            Self::P99 => Some(0.99),
+            _ => None,
+        }
+    }
 
     fn parse(text: &str) -> Option<Self> {
         Self::NAMES
@@ -417,7 +440,7 @@ impl RuleDefinition {
                 "aggregation",
                 true,
                 Aggregation::parse,
-                "count, sum, min, max, avg, p95, p99",
+                "count, sum, min, max, avg, p50, p90, p95, p99, rate, increase",
             );
             let comparator = fields.choice("comparator", true, Comparator::parse, ">, >=, <, <=");
             let threshold = match fields.get("threshold") {

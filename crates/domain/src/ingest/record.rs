@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::values::{EventId, EventType, MetricName, ServiceName, TenantId, Timestamp, UserId};
 
@@ -54,6 +55,10 @@ pub struct MetricSample {
     pub value: f64,
     pub unit: Option<String>,
     pub attributes: BTreeMap<String, String>,
+    /// The OTLP resource's attributes and the instrumentation scope, as sent: with the
+    /// service, name, unit and attributes, they identify the sample's series.
+    pub resource: Option<String>,
+    pub scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +69,10 @@ struct MetricPayload {
     unit: Option<String>,
     #[serde(default)]
     attributes: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    resource: Option<Box<RawValue>>,
+    #[serde(default)]
+    scope: Option<Box<RawValue>>,
 }
 
 impl MetricSample {
@@ -79,7 +88,23 @@ impl MetricSample {
             value: parsed.value,
             unit: parsed.unit,
             attributes: parsed.attributes.unwrap_or_default(),
+            resource: parsed.resource.map(|raw| raw.get().to_string()),
+            scope: parsed.scope.map(|raw| raw.get().to_string()),
         })
+    }
+
+    /// The text that identifies the sample's series within its service: name, unit,
+    /// attributes, resource and scope. Stable for as long as the producer sends the same.
+    pub fn series_key(&self) -> String {
+        let raw = |value: &Option<String>| value.as_deref().unwrap_or("null").to_string();
+        format!(
+            "[{},{},{},{},{}]",
+            serde_json::Value::from(self.name.as_str()),
+            serde_json::Value::from(self.unit.as_deref().unwrap_or_default()),
+            serde_json::to_string(&self.attributes).unwrap_or_default(),
+            raw(&self.resource),
+            raw(&self.scope),
+        )
     }
 }
 

@@ -383,6 +383,8 @@ pub(crate) struct PayloadProbe<'a> {
     pub trace_id: Option<&'a RawValue>,
     pub span_id: Option<&'a RawValue>,
     pub duration_ms: Option<&'a RawValue>,
+    /// A metric's declared kind (`MetricShape` reads the rest when there is one).
+    pub kind: Option<&'a RawValue>,
     /// Fields above given more than once, by name (the last one is kept above). Readers of
     /// stored payloads refuse such a payload, so validation must too.
     pub repeated: Vec<&'static str>,
@@ -415,6 +417,7 @@ impl<'de: 'a, 'a> Visitor<'de> for PayloadProbeVisitor<'a> {
                 "traceId" => ("traceId", &mut probe.trace_id),
                 "spanId" => ("spanId", &mut probe.span_id),
                 "durationMs" => ("durationMs", &mut probe.duration_ms),
+                "kind" => ("kind", &mut probe.kind),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;

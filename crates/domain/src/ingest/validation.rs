@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::record::{Payload, TelemetryEvent};
 use super::submission::{field, probe_payload, EventSubmission, PayloadProbe};
+use crate::metric::MetricShape;
 use crate::values::{EventId, EventType, MetricName, ServiceName, Timestamp, UserId, ValueError};
 
 /// How far in the future an event's timestamp may lie, in microseconds (one hour).
@@ -246,7 +247,7 @@ impl Checker<'_> {
         };
         // Only the fields this event type gives a meaning to: a log may repeat any key.
         let meaningful: &[&str] = match event_type {
-            Some(EventType::Metric) => &["userId", "name", "value", "unit", "attributes"],
+            Some(EventType::Metric) => &["userId", "name", "value", "unit", "attributes", "kind"],
             Some(EventType::Trace) => &["userId", "traceId", "spanId", "durationMs"],
             Some(EventType::Log) | None => &["userId"],
         };
@@ -265,7 +266,7 @@ impl Checker<'_> {
             .optional_raw_text(probe.user_id, "payload.userId", UserId::parse)
             .flatten();
         match event_type {
-            Some(EventType::Metric) => self.metric_fields(&probe),
+            Some(EventType::Metric) => self.metric_fields(&probe, raw),
             Some(EventType::Trace) => self.trace_fields(&probe),
             Some(EventType::Log) | None => {}
         }
@@ -284,7 +285,7 @@ impl Checker<'_> {
         }
     }
 
-    fn metric_fields(&mut self, probe: &PayloadProbe<'_>) {
+    fn metric_fields(&mut self, probe: &PayloadProbe<'_>, raw: &str) {
         match probe.name.filter(|raw| raw.get() != "null") {
             None => self.report(
                 "payload.name",
@@ -313,6 +314,13 @@ impl Checker<'_> {
                     "invalid_type",
                     "payload.attributes must be an object of string values",
                 );
+            }
+        }
+        // A declared kind has fields of its own (temporality, start time, buckets): read
+        // them as the analytics processor will, so nothing stored fails to read back.
+        if probe.kind.is_some_and(|kind| kind.get() != "null") {
+            if let Err(error) = MetricShape::from_payload(raw) {
+                self.report(error.field, "invalid_value", error.message);
             }
         }
     }

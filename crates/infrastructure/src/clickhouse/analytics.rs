@@ -12,8 +12,8 @@ use clickhouse::Row;
 use serde::Deserialize;
 use telemetry_application::ports::{
     AnalyticsStore, AuditRecord, BucketRange, CatalogData, EventCountPoint, EventFilterSpec,
-    Granularity, GroupBy, GroupCount, Keyset, MetricStats, PortError, RowPosition, SeriesPoint,
-    StoredTelemetry, SummaryData,
+    Granularity, GroupBy, GroupCount, Keyset, MetricKindInfo, MetricStats, PortError, RowPosition,
+    RunRow, RunSelection, SeriesPoint, StoredTelemetry, SummaryData,
 };
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
@@ -196,6 +196,12 @@ impl<'a> RollupUnion<'a> {
     /// `SELECT columns FROM <prefix>_<step> WHERE tenant AND bucket in ranges`, per
     /// granularity; `bind` supplies the parameters in the same order.
     pub(super) fn sql(&self, prefix: &str, columns: &str) -> String {
+        self.sql_where(prefix, columns, "")
+    }
+
+    /// As [`Self::sql`], with `condition` (starting with ` AND `) added to each part; its
+    /// parameters follow each part's ranges (see [`Self::bind_each`]).
+    pub(super) fn sql_where(&self, prefix: &str, columns: &str, condition: &str) -> String {
         let selects: Vec<String> = self
             .parts
             .iter()
@@ -203,7 +209,7 @@ impl<'a> RollupUnion<'a> {
                 let conditions =
                     vec!["(bucket >= toDateTime(?) AND bucket < toDateTime(?))"; ranges.len()];
                 format!(
-                    "SELECT {columns} FROM {} WHERE tenant_id = ? AND ({})",
+                    "SELECT {columns} FROM {} WHERE tenant_id = ? AND ({}){condition}",
                     rollup_table(prefix, *granularity),
                     conditions.join(" OR ")
                 )
@@ -213,12 +219,23 @@ impl<'a> RollupUnion<'a> {
     }
 
     pub(super) fn bind(&self, query: Query, tenant: &TenantId) -> Query {
+        self.bind_each(query, tenant, |query| query)
+    }
+
+    /// Binds each part's tenant and ranges, then what `extra` binds for its condition.
+    pub(super) fn bind_each(
+        &self,
+        query: Query,
+        tenant: &TenantId,
+        extra: impl Fn(Query) -> Query,
+    ) -> Query {
         let mut query = with_block_cache(query);
         for (_, ranges) in &self.parts {
             query = query.bind(tenant.as_str());
             for range in ranges {
                 query = query.bind(range.from).bind(range.to);
             }
+            query = extra(query);
         }
         query
     }
@@ -572,6 +589,19 @@ impl AnalyticsStore for ClickHouseAnalytics {
     ) -> Result<Vec<EventCountPoint>, PortError> {
         super::catalog::event_series(&self.clickhouse, tenant, range, service_name, event_type)
             .await
+    }
+
+    async fn metric_kinds(&self, tenant: &TenantId) -> Result<Vec<MetricKindInfo>, PortError> {
+        super::metric_runs::metric_kinds(&self.clickhouse, tenant).await
+    }
+
+    async fn metric_runs(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        selection: RunSelection<'_>,
+    ) -> Result<Vec<RunRow>, PortError> {
+        super::metric_runs::metric_runs(&self.clickhouse, tenant, ranges, selection).await
     }
 
     async fn metric_series(

@@ -3,7 +3,8 @@
 //!
 //! Files are embedded at build time; a test checks that this list matches the folder.
 //! Statements must be idempotent (`IF NOT EXISTS`), because a crash between a statement and
-//! its record re-runs the file. Callers serialize concurrent instances (the server holds a
+//! its record re-runs the file. ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`: an
+//! `ALTER TABLE t ADD COLUMN c ...` statement is skipped when `t` already has `c`. Callers serialize concurrent instances (the server holds a
 //! Postgres advisory lock while migrating).
 
 use clickhouse::Row;
@@ -38,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_read_model_generations.sql"),
     migration!(5, "0005_metric_overall.sql"),
     migration!(6, "0006_alert_history.sql"),
+    migration!(7, "0007_metric_kinds.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,21 @@ pub async fn apply_migrations(clickhouse: &ClickHouse) -> Result<Vec<u32>, Migra
             continue;
         }
         for statement in statements(migration.sql) {
+            if let Some((table, column)) = added_column(&statement) {
+                let present: u64 = client
+                    .query(
+                        "SELECT count() FROM system.columns \
+                         WHERE database = currentDatabase() AND table = ? AND name = ?",
+                    )
+                    .bind(table)
+                    .bind(column)
+                    .fetch_one()
+                    .await
+                    .map_err(port_error)?;
+                if present > 0 {
+                    continue;
+                }
+            }
             client.query(&statement).execute().await.map_err(|error| {
                 MigrationError::Statement {
                     name: migration.name,
@@ -126,6 +143,20 @@ fn checksum(sql: &str) -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// The table and column of an `ALTER TABLE <table> ADD COLUMN <column> ...` statement.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = statement.split_whitespace().take(6).collect();
+    let keywords = [words.first()?, words.get(1)?, words.get(3)?, words.get(4)?];
+    let expected = ["ALTER", "TABLE", "ADD", "COLUMN"];
+    let is_add_column = keywords
+        .iter()
+        .zip(expected)
+        .all(|(word, keyword)| word.eq_ignore_ascii_case(keyword));
+    is_add_column
+        .then(|| Some((words[2], *words.get(5)?)))
+        .flatten()
 }
 
 /// Splits a file into statements: `--` comment lines dropped, `;` at a line end separates.
@@ -173,6 +204,21 @@ mod tests {
                 .name
                 .starts_with(&format!("{:04}_", migration.version)));
         }
+    }
+
+    #[test]
+    fn added_columns_are_recognised() {
+        assert_eq!(
+            added_column("ALTER TABLE events ADD COLUMN series_id String DEFAULT ''"),
+            Some(("events", "series_id"))
+        );
+        assert_eq!(
+            added_column("alter table t add column c\nUInt8"),
+            Some(("t", "c"))
+        );
+        assert_eq!(added_column("ALTER TABLE events DROP COLUMN c"), None);
+        assert_eq!(added_column("CREATE TABLE IF NOT EXISTS x (a UInt8)"), None);
+        assert_eq!(added_column("ALTER TABLE t ADD COLUMN"), None);
     }
 
     #[test]

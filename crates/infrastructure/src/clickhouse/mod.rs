@@ -8,6 +8,7 @@
 mod alerts;
 mod analytics;
 mod catalog;
+mod metric_runs;
 mod migrations;
 mod read_models;
 

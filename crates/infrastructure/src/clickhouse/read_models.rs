@@ -15,6 +15,7 @@ use serde::Serialize;
 use telemetry_application::ports::{
     AlertHistoryRow, AuditEntry, EventRow, LogPosition, PortError, ReadModelStore, RowPosition,
 };
+use telemetry_domain::metric::MetricKind;
 use telemetry_domain::read_model::ReadModelName;
 use telemetry_domain::values::EventType;
 use uuid::Uuid;
@@ -51,6 +52,10 @@ const AGGREGATION_TABLES: &[&str] = &[
     "metric_overall_1m",
     "metric_overall_1h",
     "metric_overall_1d",
+    "metric_kinds",
+    "metric_runs_1m",
+    "metric_runs_1h",
+    "metric_runs_1d",
 ];
 
 impl ClickHouseReadModel {
@@ -219,6 +224,28 @@ struct EventRecord<'a> {
     src_pos: i64,
     src_idx: u32,
     recorded_at: u32,
+    /// Enum8: 0 gauge, 1 counter, 2 upDownCounter, 3 histogram.
+    metric_kind: i8,
+    metric_delta: u8,
+    metric_unit: &'a str,
+    series_id: &'a str,
+    start_us: i64,
+    hist_layout: &'a str,
+    hist_sum: f64,
+    hist_min: f64,
+    hist_max: f64,
+    hist_keys: &'a [i64],
+    hist_counts: &'a [u64],
+}
+
+/// The Enum8 value of a metric kind in the analytics tables.
+pub(crate) fn metric_kind_code(kind: MetricKind) -> i8 {
+    match kind {
+        MetricKind::Gauge => 0,
+        MetricKind::Counter => 1,
+        MetricKind::UpDownCounter => 2,
+        MetricKind::Histogram => 3,
+    }
 }
 
 /// The Enum8 value of an event type in the `events` table.
@@ -246,10 +273,8 @@ impl ReadModelStore<EventRow> for ClickHouseReadModel {
 
     async fn write(&self, rows: &[EventRow]) -> Result<(), PortError> {
         let records = rows.iter().map(|row| {
-            let (metric_name, metric_value) = row
-                .metric
-                .as_ref()
-                .map_or(("", 0.0), |(name, value)| (name.as_str(), *value));
+            let metric = row.metric.as_ref();
+            let histogram = metric.and_then(|metric| metric.histogram.as_ref());
             EventRecord {
                 tenant_id: row.tenant_id.as_str(),
                 ts_us: row.timestamp.as_micros(),
@@ -258,13 +283,24 @@ impl ReadModelStore<EventRow> for ClickHouseReadModel {
                 event_type: event_type_code(row.event_type),
                 service_name: &row.service_name,
                 user_id: &row.user_id,
-                metric_name,
-                metric_value,
+                metric_name: metric.map_or("", |metric| &metric.name),
+                metric_value: metric.map_or(0.0, |metric| metric.value),
                 payload: &row.payload,
                 src_tx: row.source.event.transaction_id,
                 src_pos: row.source.event.position,
                 src_idx: row.source.index,
                 recorded_at: seconds(row.recorded_at.as_micros()),
+                metric_kind: metric.map_or(0, |metric| metric_kind_code(metric.kind)),
+                metric_delta: metric.map_or(0, |metric| u8::from(metric.delta)),
+                metric_unit: metric.map_or("", |metric| &metric.unit),
+                series_id: metric.map_or("", |metric| &metric.series_id),
+                start_us: metric.map_or(0, |metric| metric.start_us),
+                hist_layout: histogram.map_or("", |h| &h.layout),
+                hist_sum: histogram.map_or(0.0, |h| h.sum),
+                hist_min: histogram.map_or(f64::INFINITY, |h| h.min),
+                hist_max: histogram.map_or(f64::NEG_INFINITY, |h| h.max),
+                hist_keys: histogram.map_or(&[], |h| &h.keys),
+                hist_counts: histogram.map_or(&[], |h| &h.counts),
             }
         });
         self.insert::<EventRecord<'_>>("events", records).await

@@ -10,12 +10,15 @@
 //!   point its time, a span its start): a time the service filled in would differ between
 //!   an export and its retry.
 //! - **Logs** become `log` events; **spans** `trace` events with `durationMs`; **gauge and
-//!   sum** data points `metric` events with the point's attributes. Histograms and summaries,
-//!   which have no single value, become `<name>.count`, `<name>.sum`, `<name>.min` and
-//!   `<name>.max` samples (those the point carries), and summaries one `<name>` sample per
-//!   quantile with a `quantile` attribute. A histogram's buckets are kept in the payload of
-//!   its `<name>.count` event (`buckets`: explicit `bounds` and `counts`, or the exponential
-//!   `scale`, `zeroCount` and `positive` / `negative` `offset` and `counts`).
+//!   sum** data points `metric` events with the point's attributes, `kind`, and for sums
+//!   `temporality`, `monotonic` and `startTime` (what makes a monotonic sum a counter whose
+//!   increase the reads compute; see `telemetry_domain::metric`). A **histogram** point
+//!   (explicit or exponential) is one `metric` event under the metric's name with `count`
+//!   (also its `value`), `sum`, `min`, `max`, `startTime` and `buckets` (explicit `bounds`
+//!   and `counts`, or the exponential `scale`, `zeroCount` and `positive` / `negative`
+//!   `offset` and `counts`). **Summaries**, which cannot be merged, become `<name>.count`
+//!   and `<name>.sum` samples and one `<name>` sample per quantile with a `quantile`
+//!   attribute.
 //! - A record that cannot become a valid event (no trace id, a value that is not finite, a
 //!   timestamp an hour or more ahead, ...) is rejected alone: the rest is recorded, and the
 //!   response's `partialSuccess` counts and names what was rejected.
@@ -567,7 +570,7 @@ impl Builder {
             Some(metric::Data::Gauge(gauge)) => {
                 for (p, point) in gauge.data_points.iter().enumerate() {
                     let sample = Sample::new(metric, "gauge", &point.attributes);
-                    self.number_point(at(p), scope, &identity, sample, point);
+                    self.number_point(at(p), scope, &identity, sample, point, 0);
                 }
             }
             Some(metric::Data::Sum(sum)) => {
@@ -577,24 +580,25 @@ impl Builder {
                     sample
                         .extra
                         .insert("monotonic".into(), sum.is_monotonic.into());
-                    self.number_point(at(p), scope, &identity, sample, point);
+                    let start = point.start_time_unix_nano;
+                    self.number_point(at(p), scope, &identity, sample, point, start);
                 }
             }
             Some(metric::Data::Histogram(histogram)) => {
                 let kind = ("histogram", histogram.aggregation_temporality);
                 for (p, point) in histogram.data_points.iter().enumerate() {
-                    self.distribution(at(p), scope, &identity, metric, kind, point);
+                    self.histogram(at(p), scope, &identity, metric, kind, point);
                 }
             }
             Some(metric::Data::ExponentialHistogram(histogram)) => {
                 let kind = ("exponentialHistogram", histogram.aggregation_temporality);
                 for (p, point) in histogram.data_points.iter().enumerate() {
-                    self.distribution(at(p), scope, &identity, metric, kind, point);
+                    self.histogram(at(p), scope, &identity, metric, kind, point);
                 }
             }
             Some(metric::Data::Summary(summary)) => {
                 for (p, point) in summary.data_points.iter().enumerate() {
-                    self.distribution(at(p), scope, &identity, metric, ("summary", 0), point);
+                    self.summary(at(p), scope, &identity, metric, point);
                 }
             }
             None => {}
@@ -608,15 +612,9 @@ impl Builder {
         identity: &[&[u8]; 2],
         sample: Sample<'_>,
         point: &super::proto::NumberDataPoint,
+        start_time_unix_nano: u64,
     ) {
-        if point.flags & NO_RECORDED_VALUE != 0 {
-            return;
-        }
-        if !self.admit(1) {
-            return;
-        }
-        if point.time_unix_nano == 0 {
-            self.reject(at, "a data point needs timeUnixNano");
+        if self.point_time(at, point.flags, point.time_unix_nano, 1).is_none() {
             return;
         }
         let value = match point.value {
@@ -631,6 +629,11 @@ impl Builder {
         let kind = sample.kind();
         let parts = [identity[0], identity[1], kind.as_bytes(), &bytes];
         let id = self.content_id("otlp-metric-", scope, &parts);
+        let mut sample = sample;
+        if start_time_unix_nano != 0 {
+            let start = rfc3339(start_time_unix_nano);
+            sample.extra.insert("startTime".into(), start.into());
+        }
         let reading = Reading {
             name: sample.metric.name.clone(),
             value,
@@ -641,8 +644,11 @@ impl Builder {
         self.sample(at, scope, id, &sample, reading, point.time_unix_nano);
     }
 
-    /// A histogram or summary point: its count, sum, min, max and quantiles as samples.
-    fn distribution<P: Distribution>(
+    /// A histogram point: one event under the metric's name, with its count (also its
+    /// `value`), sum, minimum, maximum and buckets. Its content id is the one its `.count`
+    /// sample had when histograms were stored as separate samples, so an exporter's retry
+    /// across that upgrade still finds it recorded.
+    fn histogram<P: Distribution>(
         &mut self,
         at: Position,
         scope: &Scope<'_>,
@@ -651,52 +657,85 @@ impl Builder {
         (kind, temporality): (&str, i32),
         point: &P,
     ) {
-        if point.flags() & NO_RECORDED_VALUE != 0 {
+        let Some(time_unix_nano) = self.point_time(at, point.flags(), point.time_unix_nano(), 1)
+        else {
             return;
-        }
-        let quantiles = point.quantiles();
-        if !self.admit(1 + quantiles.len()) {
-            return;
-        }
-        let time_unix_nano = point.time_unix_nano();
-        if time_unix_nano == 0 {
-            self.reject(at, "a data point needs timeUnixNano");
-            return;
-        }
+        };
         let mut sample = Sample::new(metric, kind, point.attributes());
         sample.temporality(temporality);
-        let statistics = point.statistics();
         let bytes = point.identity();
         let kind = sample.kind();
-        let name = &sample.metric.name;
-        let reading = |suffix: &str, value: f64, with_unit: bool| Reading {
-            name: format!("{name}.{suffix}"),
-            value,
-            quantile: None,
-            with_unit,
-            buckets: None,
-        };
-        let mut count = reading("count", statistics.count as f64, false);
-        count.buckets = point.buckets();
-        let mut readings = vec![count];
-        let named = [
+        let count_name = format!("{}.count", sample.metric.name);
+        let parts = [
+            identity[0],
+            identity[1],
+            kind.as_bytes(),
+            &bytes,
+            count_name.as_bytes(),
+            b"",
+        ];
+        let id = self.content_id("otlp-metric-", scope, &parts);
+        let statistics = point.statistics();
+        if point.start_time_unix_nano() != 0 {
+            let start = rfc3339(point.start_time_unix_nano());
+            sample.extra.insert("startTime".into(), start.into());
+        }
+        sample.extra.insert("count".into(), statistics.count.into());
+        for (key, value) in [
             ("sum", statistics.sum),
             ("min", statistics.min),
             ("max", statistics.max),
-        ];
-        for (suffix, value) in named {
+        ] {
             if let Some(value) = value {
-                readings.push(reading(suffix, value, true));
+                if !value.is_finite() {
+                    self.reject(at, format!("the {key} is not a finite number"));
+                    return;
+                }
+                sample.extra.insert(key.into(), number(value));
             }
         }
+        let reading = Reading {
+            name: sample.metric.name.clone(),
+            value: statistics.count as f64,
+            quantile: None,
+            with_unit: true,
+            buckets: point.buckets(),
+        };
+        self.sample(at, scope, id, &sample, reading, time_unix_nano);
+    }
+
+    /// A summary point: its count, sum and quantiles as samples.
+    fn summary(
+        &mut self,
+        at: Position,
+        scope: &Scope<'_>,
+        identity: &[&[u8]; 2],
+        metric: &Metric,
+        point: &SummaryDataPoint,
+    ) {
+        let quantiles = point.quantile_values.iter().map(|q| (q.quantile, q.value));
+        let weight = 1 + point.quantile_values.len();
+        let Some(time_unix_nano) = self.point_time(at, point.flags, point.time_unix_nano, weight)
+        else {
+            return;
+        };
+        let sample = Sample::new(metric, "summary", &point.attributes);
+        let bytes = point.encode_to_vec();
+        let kind = sample.kind();
+        let name = &sample.metric.name;
+        let reading = |name: String, value: f64, quantile: Option<f64>, with_unit: bool| Reading {
+            name,
+            value,
+            quantile,
+            with_unit,
+            buckets: None,
+        };
+        let mut readings = vec![
+            reading(format!("{name}.count"), point.count as f64, None, false),
+            reading(format!("{name}.sum"), point.sum, None, true),
+        ];
         for (quantile, value) in quantiles {
-            readings.push(Reading {
-                name: name.clone(),
-                value,
-                quantile: Some(quantile),
-                with_unit: true,
-                buckets: None,
-            });
+            readings.push(reading(name.clone(), value, Some(quantile), true));
         }
         for reading in readings {
             let quantile = reading.quantile.map(|q| q.to_string()).unwrap_or_default();
@@ -711,6 +750,19 @@ impl Builder {
             let id = self.content_id("otlp-metric-", scope, &parts);
             self.sample(at, scope, id, &sample, reading, time_unix_nano);
         }
+    }
+
+    /// A data point's time, once it is counted against the limit (`weight` records) and
+    /// known to be a measurement with a time; `None` (rejected, or skipped) otherwise.
+    fn point_time(&mut self, at: Position, flags: u32, time: u64, weight: usize) -> Option<u64> {
+        if flags & NO_RECORDED_VALUE != 0 || !self.admit(weight) {
+            return None;
+        }
+        if time == 0 {
+            self.reject(at, "a data point needs timeUnixNano");
+            return None;
+        }
+        Some(time)
     }
 
     fn sample(
@@ -825,32 +877,22 @@ struct Statistics {
     max: Option<f64>,
 }
 
-/// Histogram, exponential histogram and summary points: no single value, but statistics.
 /// `DataPointFlags.FLAG_NO_RECORDED_VALUE`: the point marks a series gone stale (the
 /// Prometheus receiver sends them), not a measurement. Such a point is skipped: neither
 /// recorded (a count or sum of 0 would read as a reset) nor rejected.
 const NO_RECORDED_VALUE: u32 = 1;
 
+/// Explicit and exponential histogram points: no single value, but statistics and buckets.
 trait Distribution: Message {
     fn attributes(&self) -> &[KeyValue];
     fn time_unix_nano(&self) -> u64;
+    fn start_time_unix_nano(&self) -> u64;
     fn flags(&self) -> u32;
     fn statistics(&self) -> Statistics;
-    /// `(quantile, value)` pairs; only summaries have them.
-    fn quantiles(&self) -> Vec<(f64, f64)> {
-        Vec::new()
-    }
-    /// The buckets as stored; only histograms have them.
-    fn buckets(&self) -> Option<Value> {
-        None
-    }
+    /// The buckets as stored.
+    fn buckets(&self) -> Option<Value>;
     /// The encoding the point's content id is derived from.
-    fn identity(&self) -> Vec<u8>
-    where
-        Self: Sized,
-    {
-        self.encode_to_vec()
-    }
+    fn identity(&self) -> Vec<u8>;
 }
 
 macro_rules! histogram_distribution {
@@ -861,6 +903,9 @@ macro_rules! histogram_distribution {
             }
             fn time_unix_nano(&self) -> u64 {
                 self.time_unix_nano
+            }
+            fn start_time_unix_nano(&self) -> u64 {
+                self.start_time_unix_nano
             }
             fn flags(&self) -> u32 {
                 self.flags
@@ -954,32 +999,6 @@ fn exponential_buckets(point: &ExponentialHistogramDataPoint) -> Option<Value> {
         }
     }
     Some(Value::Object(buckets))
-}
-
-impl Distribution for SummaryDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn time_unix_nano(&self) -> u64 {
-        self.time_unix_nano
-    }
-    fn flags(&self) -> u32 {
-        self.flags
-    }
-    fn statistics(&self) -> Statistics {
-        Statistics {
-            count: self.count,
-            sum: Some(self.sum),
-            min: None,
-            max: None,
-        }
-    }
-    fn quantiles(&self) -> Vec<(f64, f64)> {
-        self.quantile_values
-            .iter()
-            .map(|q| (q.quantile, q.value))
-            .collect()
-    }
 }
 
 /// What the samples of one data point share.
@@ -1159,6 +1178,8 @@ mod tests {
 
     const LOGS_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/logs.pb");
     const LOGS_JSON: &str = include_str!("../../../../tests/fixtures/otlp/logs.json");
+    use telemetry_domain::metric::{MetricKind, MetricShape};
+
     const METRICS_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/metrics.pb");
     const METRICS_JSON: &str = include_str!("../../../../tests/fixtures/otlp/metrics.json");
     const TRACES_PB: &[u8] = include_bytes!("../../../../tests/fixtures/otlp/traces.pb");
@@ -1277,59 +1298,71 @@ mod tests {
             [
                 "system.cpu.utilization",
                 "http.server.requests",
-                "http.server.duration.count",
-                "http.server.duration.sum",
-                "http.server.duration.min",
-                "http.server.duration.max",
+                "http.server.duration",
                 "rpc.latency.count",
                 "rpc.latency.sum",
                 "rpc.latency",
                 "rpc.latency",
-                "queue.wait.count",
-                "queue.wait.sum",
-                "queue.wait.min",
-                "queue.wait.max",
+                "queue.wait",
             ]
         );
         let values: Vec<f64> = samples.iter().map(|(_, value, _)| *value).collect();
-        assert_eq!(
-            values,
-            [0.42, 7.0, 4.0, 100.5, 3.0, 60.0, 10.0, 55.0, 4.0, 9.0, 3.0, 12.0, 2.0, 6.0]
-        );
+        assert_eq!(values, [0.42, 7.0, 4.0, 10.0, 55.0, 4.0, 9.0, 3.0]);
         assert_eq!(samples[0].2, serde_json::json!({"cpu": "0"}));
-        assert_eq!(samples[9].2, serde_json::json!({"quantile": "0.99"}));
+        assert_eq!(samples[6].2, serde_json::json!({"quantile": "0.99"}));
         let events = events(&conversion);
         let sum = &events[1]["payload"];
         assert_eq!(sum["kind"], "sum");
         assert_eq!(sum["temporality"], "cumulative");
         assert_eq!(sum["monotonic"], true);
         assert_eq!(sum["unit"], "{request}");
-        assert_eq!(events[2]["payload"]["unit"], Value::Null);
-        assert_eq!(events[3]["payload"]["unit"], "ms");
+        // A histogram point is one event: count (its value), sum, min, max and buckets.
+        let histogram = &events[2]["payload"];
+        assert_eq!(histogram["kind"], "histogram");
+        assert_eq!(histogram["unit"], "ms");
+        assert_eq!(
+            (&histogram["count"], &histogram["sum"]),
+            (&serde_json::json!(4), &serde_json::json!(100.5))
+        );
+        assert_eq!(
+            (&histogram["min"], &histogram["max"]),
+            (&serde_json::json!(3.0), &serde_json::json!(60.0))
+        );
+        assert_eq!(
+            histogram["buckets"],
+            serde_json::json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})
+        );
+        assert_eq!(events[3]["payload"]["unit"], Value::Null);
+        assert_eq!(events[4]["payload"]["unit"], "ms");
         let mut ids: Vec<&str> = events
             .iter()
             .map(|e| e["eventId"].as_str().unwrap())
             .collect();
         ids.sort_unstable();
         ids.dedup();
+        let exponential = &events[7]["payload"];
         assert_eq!(
-            events[2]["payload"]["buckets"],
-            serde_json::json!({"bounds": [10.0, 50.0], "counts": [1, 2, 1]})
-        );
-        assert_eq!(events[3]["payload"].get("buckets"), None, "on .count only");
-        assert_eq!(
-            events[10]["payload"]["buckets"],
+            exponential["buckets"],
             serde_json::json!({"scale": 1, "zeroCount": 0,
                                "positive": {"offset": 2, "counts": [1, 2]}})
         );
         assert_eq!(
-            events[6]["payload"].get("buckets"),
+            events[3]["payload"].get("buckets"),
             None,
             "summaries have none"
         );
-        assert_eq!(events[10]["payload"]["kind"], "exponentialHistogram");
-        assert_eq!(events[10]["payload"]["temporality"], "delta");
-        assert_eq!(ids.len(), 14, "every sample has its own id");
+        assert_eq!(exponential["kind"], "exponentialHistogram");
+        assert_eq!(exponential["temporality"], "delta");
+        assert_eq!(ids.len(), 8, "every sample has its own id");
+        // What the analytics processor reads from them.
+        for (index, kind) in [
+            (1, MetricKind::Counter),
+            (2, MetricKind::Histogram),
+            (7, MetricKind::Histogram),
+        ] {
+            let payload = events[index]["payload"].to_string();
+            assert_eq!(MetricShape::from_payload(&payload).unwrap().kind, kind);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use telemetry_application::auth::Permission;
 use telemetry_application::query::SummaryWindow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, wants_fresh, GroupDto, StatsDto};
+use super::dto::{cached, invalid, wants_fresh, GroupDto, KindDto, StatsDto};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -43,21 +43,15 @@ pub enum SummaryWindowDoc {
     SevenDays,
 }
 
-/// Per-metric statistics over the window (`null` where a double cannot hold the value).
+/// One metric over the window: its kind, unit and temporality, and the statistics of its
+/// kind (see `StatsDto`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MetricSummary {
     pub name: String,
-    pub count: u64,
-    pub min: f64,
-    pub max: f64,
-    #[schema(nullable)]
-    pub avg: f64,
-    #[schema(nullable)]
-    pub p50: f64,
-    #[schema(nullable)]
-    pub p95: f64,
-    #[schema(nullable)]
-    pub p99: f64,
+    #[serde(flatten)]
+    pub kind: KindDto,
+    #[serde(flatten)]
+    pub stats: StatsDto,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,18 +145,11 @@ pub async fn summary(
         metrics: summary
             .metrics
             .into_iter()
-            .map(|metric| {
-                let stats = StatsDto::from_stats(&metric.stats);
-                MetricSummary {
-                    name: metric.name,
-                    count: stats.count,
-                    min: stats.min,
-                    max: stats.max,
-                    avg: stats.avg,
-                    p50: stats.p50,
-                    p95: stats.p95,
-                    p99: stats.p99,
-                }
+            .map(|metric| MetricSummary {
+                name: metric.name,
+                kind: KindDto::from_description(metric.description),
+                stats: StatsDto::from_stats(&metric.stats)
+                    .with_rates(metric.increase, metric.rate_per_second),
             })
             .collect(),
         generated_at: summary

@@ -8,6 +8,7 @@ use telemetry_application::ports::{
     Granularity, GroupCount, LogPosition, MetricStats, RowPosition, StoredTelemetry,
 };
 use telemetry_application::query::cache::CacheOutcome;
+use telemetry_application::query::kinds::MetricDescription;
 use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
@@ -96,23 +97,93 @@ impl GroupDto {
     }
 }
 
-/// Statistics of a metric. A statistic a double cannot hold (a sum past ±1.8e308, a
-/// percentile past the ±3.4e38 a t-digest keeps) is `null`.
+/// Statistics of a metric, by its kind:
+///
+/// - **gauge** and **upDownCounter**: `count` samples, their `sum`, `min`, `max`, `avg` and
+///   percentiles (t-digest estimates); `increase` and `ratePerSecond` are `null`.
+/// - **counter**: `increase` (cumulative points turned into increases run by run, resets
+///   counted from zero; delta points added up) and `ratePerSecond` (the increase divided by
+///   the window or step); `count` is the number of data points; the other fields are `null`.
+/// - **histogram**: `count` and `sum` of the observations in the window, `avg`, `min` and
+///   `max` (delta points that report them; otherwise `null`), and `p50`..`p99` estimated from
+///   the merged bucket counts (linear interpolation within the bucket that holds the
+///   quantile, as Prometheus' `histogram_quantile`).
+///
+/// A statistic a double cannot hold (a sum past ±1.8e308, a percentile past the ±3.4e38 a
+/// t-digest keeps) or that the kind does not have is `null`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct StatsDto {
     pub count: u64,
     #[schema(nullable)]
     pub sum: f64,
+    #[schema(nullable)]
     pub min: f64,
+    #[schema(nullable)]
     pub max: f64,
     #[schema(nullable)]
     pub avg: f64,
     #[schema(nullable)]
     pub p50: f64,
     #[schema(nullable)]
+    pub p90: f64,
+    #[schema(nullable)]
     pub p95: f64,
     #[schema(nullable)]
     pub p99: f64,
+    /// Counters: the increase over the window (or bucket).
+    #[schema(required = true)]
+    pub increase: Option<f64>,
+    /// Counters: the increase per second.
+    #[schema(required = true)]
+    pub rate_per_second: Option<f64>,
+}
+
+/// How a metric is read.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum MetricKindDoc {
+    #[schema(rename = "gauge")]
+    Gauge,
+    #[schema(rename = "counter")]
+    Counter,
+    #[schema(rename = "upDownCounter")]
+    UpDownCounter,
+    #[schema(rename = "histogram")]
+    Histogram,
+}
+
+/// Whether a counter's or histogram's points are totals since a start time or changes.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum TemporalityDoc {
+    #[schema(rename = "cumulative")]
+    Cumulative,
+    #[schema(rename = "delta")]
+    Delta,
+}
+
+/// A metric's kind, unit and temporality (those of its latest points), which say which
+/// statistics make sense for it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KindDto {
+    #[schema(value_type = MetricKindDoc)]
+    pub kind: String,
+    #[schema(required = true)]
+    pub unit: Option<String>,
+    /// Counters and histograms.
+    #[schema(value_type = Option<TemporalityDoc>, required = true)]
+    pub temporality: Option<String>,
+}
+
+impl KindDto {
+    pub fn from_description(description: MetricDescription) -> Self {
+        Self {
+            kind: description.kind,
+            unit: description.unit,
+            temporality: description.temporality,
+        }
+    }
 }
 
 /// A rollup step.
@@ -140,9 +211,19 @@ impl StatsDto {
                 stats.sum / stats.count as f64
             },
             p50: stats.p50,
+            p90: stats.p90,
             p95: stats.p95,
             p99: stats.p99,
+            increase: None,
+            rate_per_second: None,
         }
+    }
+
+    /// With a counter's increase and rate.
+    pub fn with_rates(mut self, increase: Option<f64>, rate_per_second: Option<f64>) -> Self {
+        self.increase = increase;
+        self.rate_per_second = rate_per_second;
+        self
     }
 }
 

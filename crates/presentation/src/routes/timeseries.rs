@@ -9,7 +9,7 @@ use telemetry_application::auth::Permission;
 use telemetry_domain::values::{MetricName, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, step, timestamp, wants_fresh, StatsDto, StepDoc};
+use super::dto::{cached, invalid, step, timestamp, wants_fresh, KindDto, StatsDto, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -49,6 +49,8 @@ pub struct PointDto {
 #[serde(rename_all = "camelCase")]
 pub struct TimeseriesResponse {
     pub metric: String,
+    #[serde(flatten)]
+    pub kind: KindDto,
     pub service_name: Option<String>,
     #[schema(value_type = StepDoc)]
     pub step: String,
@@ -59,6 +61,9 @@ pub struct TimeseriesResponse {
 }
 
 /// A metric time series from the matching rollup.
+///
+/// Each bucket has the statistics of the metric's kind (a counter's increase and rate, a
+/// histogram's percentiles from its buckets; see `StatsDto`).
 #[utoipa::path(get, path = "/timeseries", tag = "queries",
     params(TimeseriesParams),
     security(("api_key" = []), ("bearer" = [])),
@@ -104,6 +109,7 @@ pub async fn timeseries(
         |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let body = TimeseriesResponse {
         metric: series.metric,
+        kind: KindDto::from_description(series.description),
         service_name: series.service_name,
         step: series.step.as_step().to_string(),
         from: seconds(series.from),
@@ -111,9 +117,10 @@ pub async fn timeseries(
         points: series
             .points
             .iter()
-            .map(|(at, stats)| PointDto {
-                t: seconds(*at),
-                stats: StatsDto::from_stats(stats),
+            .map(|point| PointDto {
+                t: seconds(point.t),
+                stats: StatsDto::from_stats(&point.stats)
+                    .with_rates(point.increase, point.rate_per_second),
             })
             .collect(),
     };

@@ -10,8 +10,12 @@ export const AGGREGATIONS = choicesOf<Aggregation>({
   min: 'min',
   max: 'max',
   avg: 'avg',
+  p50: 'p50',
+  p90: 'p90',
   p95: 'p95',
   p99: 'p99',
+  rate: 'rate (counters, per second)',
+  increase: 'increase (counters)',
 });
 export const COMPARATORS = choicesOf<Comparator>({ '>': '>', '>=': '≥', '<': '<', '<=': '≤' });
 export const SEVERITIES = choicesOf<Severity>({ info: 'info', warning: 'warning', critical: 'critical' });

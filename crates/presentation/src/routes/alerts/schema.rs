@@ -63,7 +63,9 @@ pub enum RuleKind {
     Absence,
 }
 
-/// The statistic of the window a threshold rule compares.
+/// The statistic of the window a threshold rule compares. For a gauge, of its sampled
+/// values; for a histogram, of the observations in its buckets (percentiles estimated from
+/// them); for a counter, `increase` over the window and `rate` (per second).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[schema(rename_all = "lowercase")]
@@ -73,8 +75,12 @@ pub enum Aggregation {
     Min,
     Max,
     Avg,
+    P50,
+    P90,
     P95,
     P99,
+    Rate,
+    Increase,
 }
 
 /// How a threshold rule's statistic compares with its threshold.
