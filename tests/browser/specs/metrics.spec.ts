@@ -61,3 +61,52 @@ test('the chosen metric, service and range survive a reload', async ({ page, ten
   await expect(page.getByLabel('Time range', { exact: true })).toHaveValue('24h');
   await expect(page.getByTestId('metric-samples')).toHaveText(/^2 samples · one point per 1 hour$/);
 });
+
+test('counters and histograms show the statistics of their kind', async ({ page, tenant }) => {
+  const orders = [2, 3, 5].map((value, index) =>
+    metricEvent({
+      service: 'shop',
+      name: 'orders.placed',
+      value,
+      unit: '1',
+      secondsAgo: 300 - index * 100,
+      extra: { kind: 'counter', temporality: 'delta' },
+    }),
+  );
+  // Two delta histogram points: 8 observations, 6 of them in (100, 250].
+  const latency = [
+    { counts: [1, 0, 3, 0], sum: 650 },
+    { counts: [0, 1, 3, 0], sum: 700 },
+  ].map(({ counts, sum }, index) =>
+    metricEvent({
+      service: 'shop',
+      name: 'checkout.latency',
+      value: 4,
+      secondsAgo: 250 - index * 100,
+      extra: { kind: 'histogram', temporality: 'delta', count: 4, sum, buckets: { bounds: [50, 100, 250], counts } },
+    }),
+  );
+  await tenant.ingest([...orders, ...latency]);
+  await tenant.waitForSummary(orders.length + latency.length, '1h', latency.length);
+  await signIn(page, 'API key', tenant.apiKey);
+
+  const table = page.getByTestId('metrics-table');
+  const ordersRow = table.getByRole('row', { name: /orders\.placed/ });
+  await expect(ordersRow).toContainText('counter');
+  await expect(ordersRow.getByRole('cell').nth(8)).toHaveText('10');
+  const latencyRow = table.getByRole('row', { name: /checkout\.latency/ });
+  await expect(latencyRow).toContainText('histogram');
+  await expect(latencyRow.getByRole('cell').nth(1)).toHaveText('8');
+
+  await openPage(page, 'Metrics');
+  await page.getByLabel('Metric', { exact: true }).selectOption('orders.placed');
+  await expect(page.getByTestId('metric-kind')).toHaveText('Counter · delta · unit 1');
+  await expect(page.getByTestId('metric-samples')).toHaveText(/^3 data points · increase 10 · one point per 1 minute$/);
+  await expect(page.getByRole('group', { name: /orders\.placed: rate per second/ }).locator('canvas')).toBeVisible();
+  await screenshot(page, 'metrics-counter');
+
+  await page.getByLabel('Metric', { exact: true }).selectOption('checkout.latency');
+  await expect(page.getByTestId('metric-kind')).toHaveText('Histogram · delta · unit ms');
+  await expect(page.getByTestId('metric-samples')).toHaveText(/^8 observations · one point per 1 minute$/);
+  await expect(page.getByRole('group', { name: /checkout\.latency: avg, p50, p95 and p99/ })).toBeVisible();
+});

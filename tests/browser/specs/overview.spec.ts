@@ -32,7 +32,8 @@ test('the overview shows exactly what was sent', async ({ page, tenant }) => {
   await expect(services.getByRole('listitem').first()).toContainText('checkout');
   await expect(services.getByRole('listitem').first()).toContainText('13');
   const latency = page.getByRole('row', { name: /http\.request\.duration/ });
-  await expect(latency.getByRole('cell').first()).toHaveText('5');
+  await expect(latency.getByRole('cell').first()).toHaveText('gauge · ms');
+  await expect(latency.getByRole('cell').nth(1)).toHaveText('5');
   await expect(page.getByRole('group', { name: 'Events per hour by type' }).locator('canvas')).toBeVisible();
   await expect(page.getByText(/^Updated /)).toBeVisible();
 });

@@ -41,6 +41,8 @@ export function metricEvent(options: {
   unit?: string;
   user?: string;
   secondsAgo?: number;
+  /** Further payload fields: a declared `kind` and what it needs. */
+  extra?: Record<string, unknown>;
 }): IngestEvent {
   return {
     eventId: `metric-${randomUUID()}`,
@@ -48,7 +50,7 @@ export function metricEvent(options: {
     serviceName: options.service,
     timestamp: ago(options.secondsAgo ?? 5),
     ...(options.user === undefined ? {} : { userId: options.user }),
-    payload: { name: options.name, value: options.value, unit: options.unit ?? 'ms' },
+    payload: { name: options.name, value: options.value, unit: options.unit ?? 'ms', ...options.extra },
   };
 }
 

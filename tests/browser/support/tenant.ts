@@ -77,7 +77,13 @@ export class Tenant {
    * metric statistics. One ClickHouse insert fills the rollups one after another, and an
    * answer computed in between is cached until the next invalidation.
    */
-  async waitForSummary(count: number, window = '24h'): Promise<void> {
+  /**
+   * Waits until the summary counts `count` events, its metric statistics agree with its
+   * event counts (the rollups are written one after another), and so on. Histograms count
+   * observations, not events: `histogramPoints` says how many of the metric events are
+   * histogram points.
+   */
+  async waitForSummary(count: number, window = '24h', histogramPoints = 0): Promise<void> {
     await expect
       .poll(
         async () => {
@@ -87,9 +93,11 @@ export class Tenant {
           const summary = (await response.json()) as {
             totalEvents: number;
             byType: Record<string, number>;
-            metrics: { count: number }[];
+            metrics: { count: number; kind: string }[];
           };
-          const samples = summary.metrics.reduce((sum, metric) => sum + metric.count, 0);
+          const samples = summary.metrics
+            .filter((metric) => metric.kind !== 'histogram')
+            .reduce((sum, metric) => sum + metric.count, histogramPoints);
           return samples === (summary.byType['metric'] ?? 0) ? summary.totalEvents : -1;
         },
         { timeout: 30_000 },

@@ -6,7 +6,7 @@ import { GettingStarted } from '../../components/GettingStarted.tsx';
 import { RefreshIcon } from '../../components/Icons.tsx';
 import { ResourceStatus } from '../../components/Notice.tsx';
 import { RangePicker } from '../../components/RangePicker.tsx';
-import { formatCount, formatTime } from '../../lib/format.ts';
+import { formatCount, formatTime, formatValue } from '../../lib/format.ts';
 import { updateSearch, useLocation } from '../../lib/router.ts';
 import { isStep, resolveRange, stepFor } from '../../lib/time.ts';
 import { useResource } from '../../lib/use-resource.ts';
@@ -59,13 +59,18 @@ export function MetricsPage() {
       const answeredStep = isStep(data.step) ? data.step : step;
       return {
         step: answeredStep,
+        kind: data.kind,
+        unit: data.unit,
+        temporality: data.temporality,
         aligned: alignMetric(data.points, new Date(data.from), new Date(data.to), answeredStep),
       };
     },
     [view.metric, view.serviceName, key],
     view.range.kind === 'preset' ? REFRESH_SECONDS : null,
   );
-  const samples = series.data?.aligned.counts.reduce((sum, count) => sum + count, 0) ?? 0;
+  const aligned = series.data?.aligned;
+  const samples = aligned?.counts.reduce((sum, count) => sum + count, 0) ?? 0;
+  const increase = aligned?.increases.reduce((sum, value) => sum + value, 0) ?? 0;
 
   return (
     <section class="page" aria-labelledby="metrics-title">
@@ -98,14 +103,35 @@ export function MetricsPage() {
       {view.metric === null ? null : <ResourceStatus resource={series} loading="Loading the metric…" />}
       {view.metric === null || series.data === undefined || series.data === null ? null : (
         <>
-          <p class="muted" data-testid="metric-samples">
-            {formatCount(samples)} samples · one point per {STEP_NAMES[series.data.step] ?? series.data.step}
+          <p class="muted" data-testid="metric-kind">
+            {describeKind(series.data.kind, series.data.temporality, series.data.unit)}
           </p>
-          <MetricCharts aligned={series.data.aligned} metric={view.metric} />
+          <p class="muted" data-testid="metric-samples">
+            {series.data.kind === 'counter'
+              ? `${formatCount(samples)} data points · increase ${formatValue(increase)}`
+              : `${formatCount(samples)} ${series.data.kind === 'histogram' ? 'observations' : 'samples'}`}{' '}
+            · one point per {STEP_NAMES[series.data.step] ?? series.data.step}
+          </p>
+          <MetricCharts aligned={series.data.aligned} metric={view.metric} kind={series.data.kind} />
         </>
       )}
     </section>
   );
+}
+
+const KIND_NAMES: Record<string, string> = {
+  gauge: 'Gauge',
+  counter: 'Counter',
+  upDownCounter: 'Up-down counter',
+  histogram: 'Histogram',
+};
+
+/** "Counter · cumulative · unit 1". */
+export function describeKind(kind: string, temporality: string | null, unit: string | null): string {
+  const parts = [KIND_NAMES[kind] ?? kind];
+  if (temporality !== null) parts.push(temporality);
+  if (unit !== null && unit !== '') parts.push(`unit ${unit}`);
+  return parts.join(' · ');
 }
 
 function MetricPicker({

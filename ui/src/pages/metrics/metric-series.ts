@@ -1,5 +1,5 @@
-// A metric's points lined up with every bucket of the range: statistics leave gaps where
-// there were no samples, counts are 0 there. Pure.
+// A metric's points lined up with every bucket of the range: statistics and rates leave gaps
+// where there were no points, counts and increases are 0 there. Pure.
 import type { MetricPoint } from '../../api/types.ts';
 import { alignToBuckets, bucketStarts, type Step } from '../../lib/time.ts';
 
@@ -10,7 +10,11 @@ export interface AlignedMetric {
   /** Bucket starts in epoch seconds. */
   xs: number[];
   statistics: Record<Statistic, (number | null)[]>;
+  /** Samples (gauges), data points (counters) or observations (histograms). */
   counts: number[];
+  /** Counters: the increase in each bucket (0 where there were no points) and per second. */
+  increases: number[];
+  rates: (number | null)[];
 }
 
 export function alignMetric(points: readonly MetricPoint[], from: Date, to: Date, step: Step): AlignedMetric {
@@ -32,6 +36,20 @@ export function alignMetric(points: readonly MetricPoint[], from: Date, to: Date
       (point) => point.t,
       (point) => point.count,
       0,
+    ),
+    increases: alignToBuckets(
+      starts,
+      points,
+      (point) => point.t,
+      (point) => point.increase ?? 0,
+      0,
+    ),
+    rates: alignToBuckets<MetricPoint, number | null>(
+      starts,
+      points,
+      (point) => point.t,
+      (point) => point.ratePerSecond,
+      null,
     ),
   };
 }

@@ -1,8 +1,17 @@
-// Every metric of the window with its statistics; a name opens the metric's chart.
+// Every metric of the window with its kind and the statistics of its kind (a counter's
+// increase and rate, a histogram's percentiles from its buckets, a gauge's samples; the
+// others show "—"); a name opens the metric's chart.
 import type { MetricSummary } from '../../api/types.ts';
 import { Link } from '../../components/Link.tsx';
 import { formatCount, formatValue } from '../../lib/format.ts';
 import { hrefFor } from '../../lib/router.ts';
+
+const KINDS: Record<string, string> = {
+  gauge: 'gauge',
+  counter: 'counter',
+  upDownCounter: 'up-down counter',
+  histogram: 'histogram',
+};
 
 export function MetricsTable({ metrics, windowId }: { metrics: readonly MetricSummary[]; windowId: string }) {
   const range = windowId === '15m' ? '1h' : windowId;
@@ -17,6 +26,7 @@ export function MetricsTable({ metrics, windowId }: { metrics: readonly MetricSu
             <thead>
               <tr>
                 <th scope="col">Metric</th>
+                <th scope="col">Kind</th>
                 <th scope="col" class="numeric">
                   Count
                 </th>
@@ -38,6 +48,12 @@ export function MetricsTable({ metrics, windowId }: { metrics: readonly MetricSu
                 <th scope="col" class="numeric">
                   Max
                 </th>
+                <th scope="col" class="numeric">
+                  Increase
+                </th>
+                <th scope="col" class="numeric">
+                  Rate /s
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -48,6 +64,10 @@ export function MetricsTable({ metrics, windowId }: { metrics: readonly MetricSu
                       {metric.name}
                     </Link>
                   </th>
+                  <td title={metric.temporality ?? undefined}>
+                    {KINDS[metric.kind] ?? metric.kind}
+                    {metric.unit ? <span class="muted"> · {metric.unit}</span> : null}
+                  </td>
                   <td class="numeric">{formatCount(metric.count)}</td>
                   <td class="numeric">{formatValue(metric.min)}</td>
                   <td class="numeric">{formatValue(metric.avg)}</td>
@@ -55,6 +75,8 @@ export function MetricsTable({ metrics, windowId }: { metrics: readonly MetricSu
                   <td class="numeric">{formatValue(metric.p95)}</td>
                   <td class="numeric">{formatValue(metric.p99)}</td>
                   <td class="numeric">{formatValue(metric.max)}</td>
+                  <td class="numeric">{formatValue(metric.increase)}</td>
+                  <td class="numeric">{formatValue(metric.ratePerSecond)}</td>
                 </tr>
               ))}
             </tbody>
