@@ -614,7 +614,10 @@ impl Builder {
         point: &super::proto::NumberDataPoint,
         start_time_unix_nano: u64,
     ) {
-        if self.point_time(at, point.flags, point.time_unix_nano, 1).is_none() {
+        if self
+            .point_time(at, point.flags, point.time_unix_nano, 1)
+            .is_none()
+        {
             return;
         }
         let value = match point.value {
