@@ -180,6 +180,10 @@ pub struct RunRow {
     pub max: f64,
 }
 
+/// The most run rows one read takes: more are refused (`too_many_series`) rather than
+/// silently cut, which would undercount.
+pub const MAX_RUN_ROWS: usize = 1_000_000;
+
 /// Which runs to read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunSelection<'a> {
@@ -293,7 +297,8 @@ pub trait AnalyticsStore: Send + Sync {
     /// Every metric name's kinds, units and temporalities.
     async fn metric_kinds(&self, tenant: &TenantId) -> Result<Vec<MetricKindInfo>, PortError>;
 
-    /// Counter and histogram runs over the ranges.
+    /// Counter and histogram runs over the ranges: at most [`MAX_RUN_ROWS`] + 1 rows (the
+    /// caller refuses a read that reaches it).
     async fn metric_runs(
         &self,
         tenant: &TenantId,

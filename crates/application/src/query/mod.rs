@@ -18,7 +18,7 @@ use self::cache::{CacheOutcome, TwoLevelCache};
 use self::kinds::{MetricDescription, RunStats};
 use crate::ports::{
     AnalyticsStore, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount, Keyset,
-    MetricStats, PortError, RunRow, RunSelection, StoredTelemetry,
+    MetricStats, PortError, RunRow, RunSelection, StoredTelemetry, MAX_RUN_ROWS,
 };
 
 /// Largest page or group list.
@@ -277,7 +277,7 @@ impl QueryService {
                         by_bucket: false,
                         cumulative_since_us: None,
                     };
-                    let rows = self.store.metric_runs(tenant, &ranges, everything).await?;
+                    let rows = self.runs(tenant, &ranges, everything).await?;
                     let before = self.states_before(tenant, everything, &rows, from).await?;
                     kinds::window_stats(&rows, &before, (to - from) as f64)
                 } else {
@@ -353,7 +353,7 @@ impl QueryService {
                         by_bucket: true,
                         cumulative_since_us: None,
                     };
-                    let rows = self.store.metric_runs(tenant, &[range], selection).await?;
+                    let rows = self.runs(tenant, &[range], selection).await?;
                     // The temporality of the points read (one service's may differ from
                     // the one the metric was last seen with).
                     if let Some(temporality) = kinds::temporality_of(&rows) {
@@ -397,6 +397,26 @@ impl QueryService {
 }
 
 impl QueryService {
+    /// Counter and histogram runs, refused when there are more than a read may take.
+    async fn runs(
+        &self,
+        tenant: &TenantId,
+        ranges: &[BucketRange],
+        selection: RunSelection<'_>,
+    ) -> Result<Vec<RunRow>, QueryFailure> {
+        let rows = self.store.metric_runs(tenant, ranges, selection).await?;
+        if rows.len() > MAX_RUN_ROWS {
+            return Err(QueryFailure::invalid(
+                "too_many_series",
+                format!(
+                    "more than {MAX_RUN_ROWS} counter and histogram series and buckets to read: \
+                     narrow the range, use a larger step or filter by service"
+                ),
+            ));
+        }
+        Ok(rows)
+    }
+
     /// The states of the cumulative runs of `rows` before `from` (epoch seconds, a whole
     /// minute): read from the run's start on, coarsest rollups first.
     async fn states_before(
@@ -419,7 +439,7 @@ impl QueryService {
             cumulative_since_us: Some(earliest_us),
             ..selection
         };
-        Ok(self.store.metric_runs(tenant, &ranges, selection).await?)
+        self.runs(tenant, &ranges, selection).await
     }
 }
 

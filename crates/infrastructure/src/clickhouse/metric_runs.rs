@@ -3,7 +3,9 @@
 
 use clickhouse::Row;
 use serde::Deserialize;
-use telemetry_application::ports::{BucketRange, MetricKindInfo, PortError, RunRow, RunSelection};
+use telemetry_application::ports::{
+    BucketRange, MetricKindInfo, PortError, RunRow, RunSelection, MAX_RUN_ROWS,
+};
 use telemetry_domain::metric::MetricKind;
 use telemetry_domain::values::TenantId;
 
@@ -110,8 +112,9 @@ pub(super) async fn metric_runs(
          FROM ({}) \
          GROUP BY metric, bucket_start, series_id, start_us, layout, kind, delta \
          ORDER BY metric, series_id, start_us, bucket_start \
-         LIMIT 1000000",
-        union.sql_where("metric_runs", COLUMNS, &condition)
+         LIMIT {}",
+        union.sql_where("metric_runs", COLUMNS, &condition),
+        MAX_RUN_ROWS + 1
     );
     let query = union.bind_each(clickhouse.reader().query(&sql), tenant, |mut query| {
         if let Some(metric) = selection.metric {

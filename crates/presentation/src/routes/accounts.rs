@@ -84,7 +84,7 @@ pub struct SummaryResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The summary", body = SummaryResponse),
-        (status = 400, description = "Unknown window or parameter", body = ErrorBody),
+        (status = 400, description = "Unknown window or parameter; more than a million counter and histogram series and buckets to read (too_many_series)", body = ErrorBody),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 404, description = "Not the caller's account", body = ErrorBody),

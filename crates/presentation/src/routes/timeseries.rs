@@ -69,7 +69,7 @@ pub struct TimeseriesResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The series", body = TimeseriesResponse),
-        (status = 400, description = "Invalid range, step or parameter; more than 10,000 points", body = ErrorBody),
+        (status = 400, description = "Invalid range, step or parameter; more than 10,000 points; more than a million counter and histogram series and buckets to read (too_many_series)", body = ErrorBody),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "Analytics store unavailable", body = ErrorBody),
