@@ -661,16 +661,36 @@ impl TestApp {
 /// Runs `tests/otel/<script>` with the test Python environment and returns the JSON line it
 /// printed last. (A child process, awaited: the service under test runs on this thread.)
 pub async fn otel_python(script: &str, args: &[&str]) -> Value {
+    otel_python_output(script, args, otel_python_child(script, args)).await
+}
+
+/// Starts `tests/otel/<script>` with the test Python environment, for a test to do other
+/// things while it runs; [`otel_python_output`] waits for its JSON line.
+pub fn otel_python_child(script: &str, args: &[&str]) -> tokio::process::Child {
     let root = env!("CARGO_MANIFEST_DIR");
     let python = format!("{root}/target/otel-venv/bin/python");
     assert!(
         std::path::Path::new(&python).exists(),
         "{python} is missing: run scripts/otel-venv.sh (make test does)"
     );
-    let output = tokio::process::Command::new(&python)
+    tokio::process::Command::new(&python)
         .arg(format!("{root}/tests/otel/{script}"))
         .args(args)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot run the test Python")
+}
+
+/// Waits for a script started by [`otel_python_child`]; the JSON line it printed last.
+pub async fn otel_python_output(
+    script: &str,
+    args: &[&str],
+    child: tokio::process::Child,
+) -> Value {
+    let output = child
+        .wait_with_output()
         .await
         .expect("cannot run the test Python");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -9,7 +9,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::alerts::create_watched_rule;
-use crate::helpers::{json, otel_python, spawn_app, TestApp, ACME_KEY};
+use crate::helpers::{
+    json, otel_python, otel_python_child, otel_python_output, spawn_app, test_settings,
+    ServerProcess, TestApp, ACME_KEY,
+};
+use crate::proxy::TcpProxy;
 use crate::receiver::Receiver;
 
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -349,4 +353,55 @@ async fn alert_rules_watch_a_counters_increase_and_rate_and_a_histograms_percent
         fired.iter().all(|n| n.body["kind"] == "triggered"),
         "{fired:?}"
     );
+}
+
+#[tokio::test]
+async fn kill_9_during_sdk_exports_changes_no_number() {
+    let settings = test_settings().await;
+    let mut server = ServerProcess::start(&settings).await;
+    let host = |address: &str| address.trim_start_matches("http://").to_string();
+    // The exporter keeps one endpoint; the proxy follows the server across restarts.
+    let proxy = TcpProxy::start(&host(&server.address)).await;
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let ones = vec!["1"; 20].join(",");
+    let observations: Vec<String> = OBSERVATIONS.iter().map(f64::to_string).collect();
+    let observations = observations.join(",");
+    let args = [
+        "http/protobuf",
+        endpoint.as_str(),
+        ACME_KEY,
+        "restarts",
+        "delta",
+        "--increments",
+        ones.as_str(),
+        "--observations",
+        observations.as_str(),
+        "--pause",
+        "0.3",
+    ];
+    // Delta points: every export must land exactly once for the numbers to add up.
+    let producer = otel_python_child("sdk_metrics.py", &args);
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        server.kill();
+        // Until the new server is up, the exporter's retries find nothing listening.
+        proxy.redirect("127.0.0.1:9");
+        server = ServerProcess::start(&settings).await;
+        proxy.redirect(&host(&server.address));
+    }
+    let exported = otel_python_output("sdk_metrics.py", &args, producer).await;
+    assert_eq!(exported["ok"], true, "an export was given up: {exported}");
+    assert!(
+        exported["retries"].as_u64() > Some(0),
+        "no export met a killed server: {exported}"
+    );
+
+    let app = TestApp::attach(&server.address, settings.clone());
+    app.wait_until_aggregated(CATCH_UP).await;
+    let orders = app.summarized_metric("orders").await;
+    assert_eq!(orders["increase"], 20.0, "{orders}");
+    let durations = app.summarized_metric("http.server.duration").await;
+    assert_eq!(durations["count"], 20, "{durations}");
+    assert_eq!(durations["sum"], OBSERVATIONS.iter().sum::<f64>());
+    drop(server);
 }

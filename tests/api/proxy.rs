@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 pub struct TcpProxy {
     pub port: u16,
+    upstream: Arc<std::sync::Mutex<String>>,
     enabled: Arc<AtomicBool>,
     blackholed: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
@@ -25,7 +26,8 @@ impl TcpProxy {
         let blackholed = Arc::new(AtomicBool::new(false));
         let (cut, _) = watch::channel(0u64);
         let (silenced, _) = watch::channel(0u64);
-        let upstream = upstream.to_string();
+        let upstream = Arc::new(std::sync::Mutex::new(upstream.to_string()));
+        let target = Arc::clone(&upstream);
         let accepting = Arc::clone(&enabled);
         let holding = Arc::clone(&blackholed);
         let cuts = cut.clone();
@@ -45,7 +47,7 @@ impl TcpProxy {
                     });
                     continue;
                 }
-                let upstream = upstream.clone();
+                let upstream = target.lock().expect("upstream").clone();
                 let mut cut_signal = cuts.subscribe();
                 let mut silence_signal = silences.subscribe();
                 tokio::spawn(async move {
@@ -65,6 +67,7 @@ impl TcpProxy {
         });
         Self {
             port,
+            upstream,
             enabled,
             blackholed,
             cut,
@@ -89,6 +92,11 @@ impl TcpProxy {
     pub fn blackhole(&self) {
         self.blackholed.store(true, Ordering::SeqCst);
         self.silence();
+    }
+
+    /// New connections go to `upstream` (host:port) from now on.
+    pub fn redirect(&self, upstream: &str) {
+        *self.upstream.lock().expect("upstream") = upstream.to_string();
     }
 
     /// New connections are forwarded again.

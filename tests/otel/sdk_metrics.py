@@ -10,13 +10,16 @@ PROTOCOL is `grpc` or `http/protobuf`; TEMPORALITY `cumulative` (the SDK default
 `delta`. The counter `orders` gets each number of `--increments` added one at a time, one
 export after each group; the producer restarts, and `--after-restart` does the same. The
 histogram `http.server.duration` (ms, the SDK's default buckets) records `--observations`
-spread over the exports before the restart. `queue.depth` (up-down counter) gets +5, then -2;
+spread over the exports before the restart (`--pause` seconds after each export).
+`queue.depth` (up-down counter) gets +5, then -2;
 the gauge `temperature` is set to 20, then 22. Prints one JSON line: whether every export
-succeeded.
+succeeded, and how many times the exporter retried one.
 """
 
 import argparse
 import json
+import logging
+import time
 
 from opentelemetry.sdk.metrics import (
     Counter,
@@ -64,7 +67,21 @@ def producer(arguments):
     return provider, provider.get_meter("sdk-metrics")
 
 
+class Retries(logging.Handler):
+    """Counts the exporter's "retrying" warnings: exports that failed and were sent again."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record):
+        if "retrying" in record.getMessage():
+            self.count += 1
+
+
 def main():
+    retries = Retries()
+    logging.getLogger("opentelemetry").addHandler(retries)
     parser = argparse.ArgumentParser()
     parser.add_argument("protocol", choices=["grpc", "http/protobuf"])
     parser.add_argument("endpoint")
@@ -74,6 +91,8 @@ def main():
     parser.add_argument("--increments", default="")
     parser.add_argument("--after-restart", default="")
     parser.add_argument("--observations", default="")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds to wait after each export")
     arguments = parser.parse_args()
     ok = True
 
@@ -97,6 +116,7 @@ def main():
             depth.add(-2 if index == 1 else 0)
             temperature.set(22)
         ok &= provider.force_flush()
+        time.sleep(arguments.pause)
     provider.shutdown()
 
     # The producer restarts: the same series, from a new start time.
@@ -108,7 +128,7 @@ def main():
         ok &= provider.force_flush()
     provider.shutdown()
 
-    print(json.dumps({"ok": bool(ok)}))
+    print(json.dumps({"ok": bool(ok), "retries": retries.count}))
 
 
 if __name__ == "__main__":
