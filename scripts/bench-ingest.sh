@@ -7,7 +7,8 @@
 # 3. Reads the server's peak RSS and the event store's bytes per event.
 # 4. Runs again at half the measured rate: latency at half load; then OTLP/HTTP log exports
 #    (protobuf) at the maximum rate; then OTLP metric exports (half number points, half
-#    histograms) over HTTP and over gRPC, twice each in alternating order.
+#    histograms) over HTTP and over gRPC, twice each in alternating order; then ClickHouse
+#    bytes per counter and histogram data point, raw and in the run rollups.
 # 5. Measures the raw limit: the same number of seed-shaped events copied into a plain
 #    Postgres table with `psql \copy`, and prints our rate as a ratio of it.
 set -euo pipefail
@@ -75,6 +76,30 @@ for order in http-first grpc-first; do
 done
 METRICS_PAIRS="${METRICS_PAIRS%,}]"
 METRICS_RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
+
+# ClickHouse bytes per OTLP data point: once the processor has written every event, merge
+# each table's parts (steady state) and divide its bytes on disk by the counter and
+# histogram points. The load generator gives every point a series of its own (a unique
+# `request.id`), the most rows the run rollups can have per point.
+CH="curl -sf --max-time 900 http://127.0.0.1:8123/?database=$DB --data-binary"
+STORED_NOW=$($PG -d $DB -c "SELECT sum(jsonb_array_length(payload -> event_type -> 'ids'))
+    FROM events WHERE aggregate_type = 'IngestBatch' AND event_type <> 'BatchAccepted'")
+echo "waiting for the processor to write $STORED_NOW events to ClickHouse" >&2
+for _ in $(seq 1 600); do
+    [ "$($CH "SELECT count() FROM events")" -ge "$STORED_NOW" ] && break
+    sleep 1
+done
+POINTS=$($CH "SELECT count() FROM events WHERE event_type = 'metric' AND metric_kind IN ('counter', 'histogram')")
+for table in events metric_runs_1m metric_runs_1h metric_runs_1d; do
+    $CH "OPTIMIZE TABLE $table FINAL" >/dev/null
+done
+table_bytes() { $CH "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '$DB' AND table = '$1' AND active"; }
+table_rows() { $CH "SELECT sum(rows) FROM system.parts WHERE database = '$DB' AND table = '$1' AND active"; }
+ROLLUP_FIGURES="{\"points\": $POINTS"
+for table in events metric_runs_1m metric_runs_1h metric_runs_1d; do
+    ROLLUP_FIGURES="$ROLLUP_FIGURES, \"$table\": [$(table_bytes $table), $(table_rows $table)]"
+done
+ROLLUP_FIGURES="$ROLLUP_FIGURES}"
 kill $SERVER_PID
 
 # The raw limit: the same number of seed-shaped events, written by one `psql \copy` into a
@@ -105,10 +130,11 @@ HASHED_COPY_RATE=$(copy_rate raw_events_hashed)
 RAW_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('raw_events')")
 rm -f "$COPY_FILE"
 
-python3 - "$MAX" "$HALF_RESULT" "$OTLP_RESULT" "$METRICS_PAIRS" <<PY | tee "$OUT/ingest-summary.md"
+python3 - "$MAX" "$HALF_RESULT" "$OTLP_RESULT" "$METRICS_PAIRS" "$ROLLUP_FIGURES" <<PY | tee "$OUT/ingest-summary.md"
 import json, sys
 mx, half, otlp = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
 metrics_pairs = json.loads(sys.argv[4])
+rollups = json.loads(sys.argv[5])
 stored, store, dedup, raw = $STORED, $STORE_BYTES, $DEDUP_BYTES, $RAW_BYTES
 copy_rate = $COPY_RATE
 print("| Figure | Value |")
@@ -134,5 +160,12 @@ print(f"| Server peak RSS after the OTLP metric runs | {$METRICS_RSS_KB / 1024:.
 print(f"| Event store bytes per event (events table, TOAST and indexes) | {store / stored:.0f} |")
 print(f"| Deduplication index bytes per event | {dedup / stored:.0f} |")
 print(f"| Raw copy table bytes per event (for comparison) | {raw / mx['ingested']:.0f} |")
+points = rollups["points"]
+print(f"| OTLP counter and histogram data points in ClickHouse | {points:,} |")
+size, rows = rollups["events"]
+print(f"| ClickHouse raw events table (every event of the run, logs included): bytes per event | {size / rows:.1f} |")
+for table in ("metric_runs_1m", "metric_runs_1h", "metric_runs_1d"):
+    size, rows = rollups[table]
+    print(f"| ClickHouse {table} (one row per series, run and bucket): bytes per data point; rows per data point | {size / points:.1f}; {rows / points:.2f} |")
 print(f"| Failures (status:count) at max / half / OTLP | {mx['failures']} / {half['failures']} / {otlp['failures']} |")
 PY
