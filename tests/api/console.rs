@@ -167,7 +167,9 @@ async fn the_catalog_lists_services_and_metrics_with_their_counts() {
         metric("c-1", "latency", "checkout"),
         metric("c-2", "latency", "checkout"),
         metric("c-3", "latency", "api-gateway"),
-        metric("c-4", "queue.depth", "worker"),
+        json!({"eventId": "c-4", "eventType": "metric", "serviceName": "worker",
+               "timestamp": recent_timestamp(),
+               "payload": {"name": "jobs.done", "value": 2, "kind": "counter"}}),
     ];
     batch.push(log_event("c-5"));
     batch.push(log_event("c-6"));
@@ -192,9 +194,11 @@ async fn the_catalog_lists_services_and_metrics_with_their_counts() {
     assert_eq!(
         catalog["metrics"],
         json!([
-            {"name": "latency", "samples": 3, "services": [
-                {"name": "checkout", "samples": 2}, {"name": "api-gateway", "samples": 1}]},
-            {"name": "queue.depth", "samples": 1, "services": [{"name": "worker", "samples": 1}]}
+            {"name": "jobs.done", "kind": "counter", "unit": null, "temporality": "delta",
+             "samples": 1, "services": [{"name": "worker", "samples": 1}]},
+            {"name": "latency", "kind": "gauge", "unit": null, "temporality": null,
+             "samples": 3, "services": [
+                {"name": "checkout", "samples": 2}, {"name": "api-gateway", "samples": 1}]}
         ])
     );
     // A range with nothing in it, and one that is not a range.

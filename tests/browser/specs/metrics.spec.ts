@@ -99,6 +99,9 @@ test('counters and histograms show the statistics of their kind', async ({ page,
   await expect(latencyRow.getByRole('cell').nth(1)).toHaveText('8');
 
   await openPage(page, 'Metrics');
+  // The picker says which metrics are not gauges.
+  await expect(page.getByRole('option', { name: 'orders.placed (counter)' })).toHaveCount(1);
+  await expect(page.getByRole('option', { name: 'checkout.latency (histogram)' })).toHaveCount(1);
   await page.getByLabel('Metric', { exact: true }).selectOption('orders.placed');
   await expect(page.getByTestId('metric-kind')).toHaveText('Counter · delta · unit 1');
   await expect(page.getByTestId('metric-samples')).toHaveText(/^3 data points · increase 10 · one point per 1 minute$/);

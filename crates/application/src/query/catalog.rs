@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
 use super::cache::CacheOutcome;
+use super::kinds::{describe, MetricDescription};
 use super::{check_range, datetime, plan, series_buckets, QueryFailure, QueryService};
 use crate::ports::{BucketRange, EventCountPoint, Granularity, GroupCount};
 
@@ -14,10 +15,12 @@ pub const CATALOG_LIMIT: u64 = 1_000;
 /// The range a catalog covers when the caller names none: the last seven days.
 pub const DEFAULT_CATALOG_SECONDS: i64 = 7 * 86_400;
 
-/// A metric name, its samples and the services that sent it.
+/// A metric name, its kind, its samples (data points) and the services that sent it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogMetric {
     pub name: String,
+    #[serde(default)]
+    pub description: MetricDescription,
     pub samples: u64,
     /// Largest first.
     pub services: Vec<GroupCount>,
@@ -71,7 +74,11 @@ impl QueryService {
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
                 let ranges = plan::cover(from_s, to_s);
-                let data = self.store.catalog(tenant, &ranges, CATALOG_LIMIT).await?;
+                let (data, kinds) = tokio::try_join!(
+                    self.store.catalog(tenant, &ranges, CATALOG_LIMIT),
+                    self.store.metric_kinds(tenant)
+                )?;
+                let mut described = describe(&kinds);
                 let mut services_of = data.metric_services.into_iter().peekable();
                 let metrics = data
                     .metrics
@@ -89,6 +96,7 @@ impl QueryService {
                             services.push(service);
                         }
                         CatalogMetric {
+                            description: described.remove(&metric.key).unwrap_or_default(),
                             name: metric.key,
                             samples: metric.count,
                             services,

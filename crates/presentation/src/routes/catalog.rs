@@ -13,7 +13,7 @@ use telemetry_application::ports::GroupCount;
 use telemetry_domain::values::{EventType, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, step, timestamp, wants_fresh, EventTypeParam, StepDoc};
+use super::dto::{cached, invalid, step, timestamp, wants_fresh, EventTypeParam, KindDto, StepDoc};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -48,10 +48,13 @@ pub struct MetricSource {
     pub samples: u64,
 }
 
-/// A metric name, its samples, and the services that sent it (largest first).
+/// A metric name, its kind, unit and temporality, its samples (data points), and the
+/// services that sent it (largest first).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CatalogMetricDto {
     pub name: String,
+    #[serde(flatten)]
+    pub kind: KindDto,
     pub samples: u64,
     pub services: Vec<MetricSource>,
 }
@@ -131,6 +134,7 @@ pub async fn catalog(
             .into_iter()
             .map(|metric| CatalogMetricDto {
                 name: metric.name,
+                kind: KindDto::from_description(metric.description),
                 samples: metric.samples,
                 services: metric
                     .services

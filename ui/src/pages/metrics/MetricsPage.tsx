@@ -144,6 +144,7 @@ function MetricPicker({
   onChange(next: Partial<MetricsView>): void;
 }) {
   const names = (catalog?.metrics ?? []).map((metric) => metric.name);
+  const kinds = new Map((catalog?.metrics ?? []).map((metric) => [metric.name, metric.kind]));
   if (view.metric !== null && !names.includes(view.metric)) names.unshift(view.metric);
   const services =
     catalog?.metrics.find((metric) => metric.name === view.metric)?.services.map((service) => service.name) ?? [];
@@ -161,11 +162,14 @@ function MetricPicker({
           onChange={(event) => onChange({ metric: event.currentTarget.value, serviceName: null })}
         >
           {names.length === 0 ? <option value="">No metrics</option> : null}
-          {names.map((name) => (
-            <option key={name} value={name}>
-              {name}
-            </option>
-          ))}
+          {names.map((name) => {
+            const kind = kinds.get(name);
+            return (
+              <option key={name} value={name}>
+                {kind === undefined || kind === 'gauge' ? name : `${name} (${KIND_NAMES[kind]?.toLowerCase() ?? kind})`}
+              </option>
+            );
+          })}
         </select>
       </div>
       <div class="field">
