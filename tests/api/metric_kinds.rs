@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::alerts::create_watched_rule;
 use crate::helpers::{
-    json, otel_python, otel_python_child, otel_python_output, spawn_app, test_settings,
+    eventually, json, otel_python, otel_python_child, otel_python_output, spawn_app, test_settings,
     ServerProcess, TestApp, ACME_KEY,
 };
 use crate::proxy::TcpProxy;
@@ -185,6 +185,52 @@ async fn sdk_counters_histograms_up_down_counters_and_gauges_read_as_meant() {
     );
 }
 
+#[tokio::test]
+async fn exponential_histograms_read_like_explicit_ones() {
+    let app = spawn_app().await;
+    let observations: Vec<String> = OBSERVATIONS.iter().map(f64::to_string).collect();
+    let observations = observations.join(",");
+    for temporality in ["cumulative", "delta"] {
+        let service = format!("exponential-{temporality}");
+        let exported = otel_python(
+            "sdk_metrics.py",
+            &[
+                "http/protobuf",
+                &app.address,
+                ACME_KEY,
+                &service,
+                temporality,
+                "--increments",
+                "1,1,1",
+                "--observations",
+                &observations,
+                "--exponential",
+            ],
+        )
+        .await;
+        assert_eq!(exported["ok"], true, "{exported}");
+    }
+    app.wait_until_aggregated(CATCH_UP).await;
+    let durations = app.summarized_metric("http.server.duration").await;
+    assert_eq!(durations["kind"], "histogram", "{durations}");
+    assert_eq!(durations["count"], 40, "{durations}");
+    assert_eq!(durations["sum"], 2.0 * OBSERVATIONS.iter().sum::<f64>());
+    // An exponential bucket at scale 0 or finer is at most a factor of two wide.
+    for (field, quantile) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+        let estimate = durations[field].as_f64().expect(field);
+        let truth = true_quantile(quantile);
+        assert!(
+            estimate >= truth / 2.0 && estimate <= truth * 2.0,
+            "{field} {estimate} is not within a bucket of {truth}: {durations}"
+        );
+    }
+    for temporality in ["cumulative", "delta"] {
+        let service = format!("exponential-{temporality}");
+        let series = app.minutes_of("http.server.duration", Some(&service)).await;
+        assert_eq!(total(&series, "count"), 20.0, "{series}");
+    }
+}
+
 /// An OTLP/JSON export of cumulative points of the monotonic sum `payments` of service
 /// `replay`: `(start, time, value)`, times in ns.
 fn payments(points: &[(i64, i64, i64)]) -> Value {
@@ -304,6 +350,7 @@ async fn alert_rules_watch_a_counters_increase_and_rate_and_a_histograms_percent
     let rules = [
         ("orders placed", "orders", "increase", ">=", 20.0),
         // 20 in an hour is 0.00556 per second; 18 (before the last export) is 0.005.
+        // The counter reaches 12, restarts, and adds 6, then 2.
         ("order rate", "orders", "rate", ">", 0.005),
         ("slow requests", "http.server.duration", "p95", ">", 750.0),
     ];
@@ -322,8 +369,10 @@ async fn alert_rules_watch_a_counters_increase_and_rate_and_a_histograms_percent
             ACME_KEY,
             "alerting",
             "cumulative",
+            // One export before the restart, holding every observation: the first breach
+            // of the percentile rule sees them all, however the evaluator's rounds fall.
             "--increments",
-            "3,4,5",
+            "12",
             "--after-restart",
             "6,2",
             "--observations",
@@ -346,9 +395,11 @@ async fn alert_rules_watch_a_counters_increase_and_rate_and_a_histograms_percent
     // Both runs of the counter, the reset counted from zero: exactly 20.
     assert_eq!(value_of("orders placed"), 20.0);
     assert!((value_of("order rate") - 20.0 / 3_600.0).abs() < 1e-12);
-    // The true p95 (800) is in the bucket (750, 1000].
+    // The true p95 (800) is in the bucket (750, 1000]; interpolated, the 19th of 20
+    // observations is at the bucket's end.
     let p95 = value_of("slow requests");
     assert!(p95 > 750.0 && p95 <= 1000.0, "{p95}");
+    assert_eq!(p95, 1000.0);
     assert!(
         fired.iter().all(|n| n.body["kind"] == "triggered"),
         "{fired:?}"
@@ -363,7 +414,7 @@ async fn kill_9_during_sdk_exports_changes_no_number() {
     // The exporter keeps one endpoint; the proxy follows the server across restarts.
     let proxy = TcpProxy::start(&host(&server.address)).await;
     let endpoint = format!("http://127.0.0.1:{}", proxy.port);
-    let ones = vec!["1"; 20].join(",");
+    let ones = vec!["1"; 40].join(",");
     let observations: Vec<String> = OBSERVATIONS.iter().map(f64::to_string).collect();
     let observations = observations.join(",");
     let args = [
@@ -381,12 +432,30 @@ async fn kill_9_during_sdk_exports_changes_no_number() {
     ];
     // Delta points: every export must land exactly once for the numbers to add up.
     let producer = otel_python_child("sdk_metrics.py", &args);
+    let stored = TestApp::attach(&server.address, settings.clone());
+    let mut before = 0;
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        // Kill while the producer is exporting: once the service has recorded more since
+        // the last kill (the producer exports every 0.3 s, each export a few events).
+        before = eventually(CATCH_UP, Duration::from_millis(50), async || {
+            let now = stored.stored_events("acme").await;
+            (now > before)
+                .then_some(now)
+                .ok_or_else(|| format!("no export recorded beyond {before}"))
+        })
+        .await;
         server.kill();
-        // Until the new server is up, the exporter's retries find nothing listening.
+        // The exporter finds nothing listening until it has tried twice (an export and
+        // its immediate retry), so it must back off and retry.
         proxy.redirect("127.0.0.1:9");
+        let accepted = proxy.accepted();
         server = ServerProcess::start(&settings).await;
+        eventually(CATCH_UP, Duration::from_millis(20), async || {
+            (proxy.accepted() >= accepted + 2)
+                .then_some(())
+                .ok_or_else(|| "the exporter did not try the stopped service".to_string())
+        })
+        .await;
         proxy.redirect(&host(&server.address));
     }
     let exported = otel_python_output("sdk_metrics.py", &args, producer).await;
@@ -399,7 +468,7 @@ async fn kill_9_during_sdk_exports_changes_no_number() {
     let app = TestApp::attach(&server.address, settings.clone());
     app.wait_until_aggregated(CATCH_UP).await;
     let orders = app.summarized_metric("orders").await;
-    assert_eq!(orders["increase"], 20.0, "{orders}");
+    assert_eq!(orders["increase"], 40.0, "{orders}");
     let durations = app.summarized_metric("http.server.duration").await;
     assert_eq!(durations["count"], 20, "{durations}");
     assert_eq!(durations["sum"], OBSERVATIONS.iter().sum::<f64>());

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 pub struct TcpProxy {
     pub port: u16,
     upstream: Arc<std::sync::Mutex<String>>,
+    accepted: Arc<std::sync::atomic::AtomicU64>,
     enabled: Arc<AtomicBool>,
     blackholed: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
@@ -28,12 +29,15 @@ impl TcpProxy {
         let (silenced, _) = watch::channel(0u64);
         let upstream = Arc::new(std::sync::Mutex::new(upstream.to_string()));
         let target = Arc::clone(&upstream);
+        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&accepted);
         let accepting = Arc::clone(&enabled);
         let holding = Arc::clone(&blackholed);
         let cuts = cut.clone();
         let silences = silenced.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -68,6 +72,7 @@ impl TcpProxy {
         Self {
             port,
             upstream,
+            accepted,
             enabled,
             blackholed,
             cut,
@@ -92,6 +97,11 @@ impl TcpProxy {
     pub fn blackhole(&self) {
         self.blackholed.store(true, Ordering::SeqCst);
         self.silence();
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// New connections go to `upstream` (host:port) from now on.

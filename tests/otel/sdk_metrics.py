@@ -10,7 +10,8 @@ PROTOCOL is `grpc` or `http/protobuf`; TEMPORALITY `cumulative` (the SDK default
 `delta`. The counter `orders` gets each number of `--increments` added one at a time, one
 export after each group; the producer restarts, and `--after-restart` does the same. The
 histogram `http.server.duration` (ms, the SDK's default buckets) records `--observations`
-spread over the exports before the restart (`--pause` seconds after each export).
+spread over the exports before the restart (`--pause` seconds after each export); with
+`--exponential`, as an exponential histogram (the SDK's `ExponentialBucketHistogramAggregation`).
 `queue.depth` (up-down counter) gets +5, then -2;
 the gauge `temperature` is set to 20, then 22. Prints one JSON line: whether every export
 succeeded, and how many times the exporter retried one.
@@ -30,6 +31,7 @@ from opentelemetry.sdk.metrics import (
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 
@@ -63,7 +65,11 @@ def producer(arguments):
         export_interval_millis=3_600_000,
     )
     resource = Resource.create({"service.name": arguments.service})
-    provider = MeterProvider(resource=resource, metric_readers=[reader])
+    views = []
+    if arguments.exponential:
+        views.append(View(instrument_name="http.server.duration",
+                          aggregation=ExponentialBucketHistogramAggregation()))
+    provider = MeterProvider(resource=resource, metric_readers=[reader], views=views)
     return provider, provider.get_meter("sdk-metrics")
 
 
@@ -93,6 +99,8 @@ def main():
     parser.add_argument("--observations", default="")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds to wait after each export")
+    parser.add_argument("--exponential", action="store_true",
+                        help="the histogram as an exponential histogram (the SDK's view)")
     arguments = parser.parse_args()
     ok = True
 
