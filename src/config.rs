@@ -181,6 +181,9 @@ pub struct ProcessorConfig {
 pub struct AlertingConfig {
     /// How often every alert series is re-evaluated (`for` durations, absence, sliding).
     pub tick_ms: u64,
+    /// How often the evaluator re-reads the rule catalog: a new or changed rule applies
+    /// within this long.
+    pub rules_refresh_ms: u64,
     /// Webhook request timeout.
     pub webhook_timeout_ms: u64,
     /// Attempts before a notification becomes a dead letter.
@@ -350,6 +353,7 @@ impl Default for AlertingConfig {
     fn default() -> Self {
         Self {
             tick_ms: 5_000,
+            rules_refresh_ms: 1_000,
             webhook_timeout_ms: 5_000,
             max_attempts: 8,
             retry_base_ms: 1_000,
@@ -454,6 +458,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "PROCESSOR_COALESCE_MS",
     "PROCESSOR_HANDOFF_BYTES",
     "ALERT_TICK_MS",
+    "ALERT_RULES_REFRESH_MS",
     "NOTIFY_TIMEOUT_MS",
     "NOTIFY_MAX_ATTEMPTS",
     "NOTIFY_RETRY_BASE_MS",
@@ -573,6 +578,10 @@ impl Settings {
             &mut self.processors.handoff_bytes,
         )?;
         env.parse("ALERT_TICK_MS", &mut self.alerting.tick_ms)?;
+        env.parse(
+            "ALERT_RULES_REFRESH_MS",
+            &mut self.alerting.rules_refresh_ms,
+        )?;
         env.parse("NOTIFY_TIMEOUT_MS", &mut self.alerting.webhook_timeout_ms)?;
         env.parse("NOTIFY_MAX_ATTEMPTS", &mut self.alerting.max_attempts)?;
         env.parse("NOTIFY_RETRY_BASE_MS", &mut self.alerting.retry_base_ms)?;
@@ -675,8 +684,13 @@ impl Settings {
                  other instances for up to this long)",
             );
         }
-        if self.alerting.max_attempts == 0 || self.alerting.tick_ms == 0 {
-            return invalid("NOTIFY_MAX_ATTEMPTS and ALERT_TICK_MS must be greater than 0");
+        if self.alerting.max_attempts == 0
+            || self.alerting.tick_ms == 0
+            || self.alerting.rules_refresh_ms == 0
+        {
+            return invalid(
+                "NOTIFY_MAX_ATTEMPTS, ALERT_TICK_MS and ALERT_RULES_REFRESH_MS must be greater than 0",
+            );
         }
         if self.alerting.max_rules_per_tenant == 0 || self.alerting.max_series_per_rule == 0 {
             return invalid(

@@ -679,6 +679,7 @@ fn postgres_processors(
         infrastructure.commands_with_snapshots::<Alert>(ALERT_SNAPSHOT_EVERY),
         EvaluatorSettings {
             tick: Duration::from_millis(settings.alerting.tick_ms),
+            rules_refresh: Duration::from_millis(settings.alerting.rules_refresh_ms),
             max_series_per_rule: settings.alerting.max_series_per_rule,
             ..EvaluatorSettings::default()
         },

@@ -31,7 +31,7 @@ async fn ingest_values(app: &TestApp, key: &str, prefix: &str, values: &[f64]) {
 }
 
 /// Creates a rule and waits until the evaluator knows it: the catalog lists it, and the
-/// evaluator re-reads the catalog every second.
+/// evaluator re-reads the catalog every `ALERT_RULES_REFRESH_MS`.
 pub(crate) async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) -> String {
     let id = app.create_rule(key, rule).await;
     eventually(PATIENCE, Duration::from_millis(50), async || {
@@ -44,8 +44,58 @@ pub(crate) async fn create_watched_rule(app: &TestApp, key: &str, rule: &Value) 
             .ok_or_else(|| format!("rule never listed: {rules}"))
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    // The evaluator re-reads the rules every `ALERT_RULES_REFRESH_MS` (100 ms in tests).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     id
+}
+
+/// A rule of another tenant (globex; metric `sentinel`, any service) whose notifications go
+/// to a receiver of their own: tests pass a sentinel through it to know that everything sent
+/// before has been evaluated (one evaluator reads every tenant's samples in the order they
+/// were recorded), instead of waiting a fixed time before asserting that nothing happened.
+/// Being another tenant's, it leaves acme's rules, alerts and history as they are.
+struct Sentinel {
+    receiver: Receiver,
+    passed: usize,
+}
+
+impl Sentinel {
+    /// Creates the rule; it fires after `hold_for` (`0s`, or longer to outlast evaluation
+    /// ticks too).
+    async fn create(app: &TestApp, hold_for: &str) -> Self {
+        let receiver = Receiver::start().await;
+        let rule = json!({"name": "sentinel", "metric": "sentinel", "aggregation": "max",
+                          "window": "1m", "comparator": ">", "threshold": 0, "for": hold_for,
+                          "channels": [{"url": receiver.url, "format": "json"}]});
+        create_watched_rule(app, GLOBEX_KEY, &rule).await;
+        Self {
+            receiver,
+            passed: 0,
+        }
+    }
+
+    /// Sends a sample that fires the rule on a series of its own and waits for its
+    /// transition in the history and its notification: the evaluator has then judged
+    /// every sample recorded before it, and what that produced is in the history and was
+    /// handed to the notifier first.
+    async fn pass(&mut self, app: &TestApp) {
+        self.passed += 1;
+        let series = format!("sentinel-{}", self.passed);
+        let beacon = json!({"eventId": series, "eventType": "metric", "serviceName": series,
+                            "timestamp": chrono::Utc::now().to_rfc3339(),
+                            "payload": {"name": "sentinel", "value": 1.0}});
+        app.ingest_ok(GLOBEX_KEY, &beacon).await;
+        eventually(PATIENCE, Duration::from_millis(100), async || {
+            let history = app.alert_history(GLOBEX_KEY).await;
+            history
+                .iter()
+                .any(|t| t["series"] == series.as_str() && t["transition"] == "triggered")
+                .then_some(())
+                .ok_or_else(|| format!("the sentinel {series} never fired"))
+        })
+        .await;
+        self.receiver.wait_for(self.passed, PATIENCE).await;
+    }
 }
 
 /// An RFC 3339 time the service reported.
@@ -73,6 +123,7 @@ async fn wait_for_transitions(app: &TestApp, kind: &str, count: usize) -> Vec<Va
 async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
+    let mut sentinel = Sentinel::create(&app, "0s").await;
     let rule_id =
         create_watched_rule(&app, ACME_KEY, &avg_rule("slow checkout", &receiver, "0s")).await;
 
@@ -93,7 +144,7 @@ async fn a_threshold_crossing_fires_once_and_recovery_resolves_it() {
 
     // Still breached: no second notification.
     ingest_values(&app, ACME_KEY, "still-high", &[160.0]).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sentinel.pass(&app).await;
     assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
     // Active alerts are read from the history, written by its own processor.
     let active = eventually(PATIENCE, Duration::from_millis(100), async || {
@@ -217,6 +268,7 @@ async fn for_delays_firing_until_the_condition_has_held() {
 async fn absence_of_data_fires_and_new_data_resolves() {
     let app = spawn_app().await;
     let receiver = Receiver::start().await;
+    let mut sentinel = Sentinel::create(&app, "1s").await;
     let rule_id = app.create_rule(
         ACME_KEY,
         &json!({"name": "no heartbeat", "metric": "heartbeat", "kind": "absence", "window": "1m",
@@ -254,7 +306,9 @@ async fn absence_of_data_fires_and_new_data_resolves() {
         .await
         .unwrap();
     assert_eq!(renamed.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    // The sentinel fires only after its condition held for a second of evaluation ticks,
+    // which judged the renamed rule too.
+    sentinel.pass(&app).await;
     assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
 
     app.ingest_ok(ACME_KEY, &sample("beat-1", "heartbeat", 1.0))
@@ -279,15 +333,8 @@ async fn a_receiver_failing_then_answering_gets_the_retry() {
     assert_eq!(keys.len(), 1, "one notification, three attempts");
     let numbers: Vec<&str> = attempts.iter().map(|r| r.attempt.as_str()).collect();
     assert_eq!(numbers, vec!["1", "2", "3"]);
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        receiver.received().len(),
-        3,
-        "delivered: no further attempts"
-    );
-    let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
-    assert_eq!(dead["data"], json!([]));
-    // The counters move once each answer has been handled, just after it was received.
+    // The counters move once each answer has been handled, just after it was received:
+    // once the delivery is counted, it is recorded, and nothing is attempted again.
     eventually(PATIENCE, Duration::from_millis(100), async || {
         let counters = (
             app.counter("telemetry_notifications_delivered_total").await,
@@ -300,6 +347,13 @@ async fn a_receiver_failing_then_answering_gets_the_retry() {
             .ok_or_else(|| format!("delivered, failed, dead: {counters:?}"))
     })
     .await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "delivered: no further attempts"
+    );
+    let dead = json(app.get_with_key(ACME_KEY, "/alerts/dead-letters").await).await;
+    assert_eq!(dead["data"], json!([]));
 }
 
 #[tokio::test]
@@ -599,12 +653,9 @@ async fn tenants_never_see_or_trigger_each_others_rules() {
     let receiver = Receiver::start().await;
     let id = create_watched_rule(&app, ACME_KEY, &avg_rule("acme only", &receiver, "0s")).await;
 
+    // Globex's samples come first in the log: had they fired acme's rule, its first
+    // notification (below) would carry their value.
     ingest_values(&app, GLOBEX_KEY, "globex", &[500.0, 600.0]).await;
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
-    assert!(
-        receiver.received().is_empty(),
-        "another tenant's data fired the rule"
-    );
 
     let foreign = app
         .get_with_key(GLOBEX_KEY, &format!("/alerts/rules/{id}"))
@@ -643,6 +694,8 @@ async fn tenants_never_see_or_trigger_each_others_rules() {
     let fired = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(fired[0].body["value"], 150.0, "{:?}", fired[0].body);
     assert_eq!(fired[0].body["ruleId"], id.as_str(), "{:?}", fired[0].body);
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+    wait_for_transitions(&app, "triggered", 1).await;
     assert!(app.alert_history(GLOBEX_KEY).await.is_empty());
     let globex_active = json(app.get_with_key(GLOBEX_KEY, "/alerts/active").await).await;
     assert_eq!(globex_active["data"], json!([]));
@@ -660,6 +713,7 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
     let receiver = Receiver::start().await;
     let mut server = ServerProcess::start(&settings).await;
     let mut app = TestApp::attach(&server.address, settings.clone());
+    let mut sentinel = Sentinel::create(&app, "0s").await;
     create_watched_rule(&app, ACME_KEY, &avg_rule("crash-safe", &receiver, "0s")).await;
 
     // Breach, and kill the service while it evaluates and notifies.
@@ -678,8 +732,8 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
     }
     receiver.wait_for(1, PATIENCE).await;
     wait_for_transitions(&app, "triggered", 1).await;
-    // Long enough for a repeated transition to be written and show.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A repeated transition would come before the sentinel's.
+    sentinel.pass(&app).await;
     let history = app.alert_history(ACME_KEY).await;
     let triggered: Vec<&Value> = history
         .iter()
@@ -700,7 +754,7 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
     server = ServerProcess::start(&settings).await;
     let app = TestApp::attach(&server.address, settings);
     wait_for_transitions(&app, "resolved", 1).await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sentinel.pass(&app).await;
     let history = app.alert_history(ACME_KEY).await;
     let kinds: Vec<&str> = history
         .iter()

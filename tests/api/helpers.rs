@@ -130,6 +130,7 @@ pub async fn test_settings() -> Settings {
     settings.auth.jwt_secret = Secret::new(JWT_SECRET);
     // Alerting at test speed, with webhooks to this machine allowed.
     settings.alerting.tick_ms = 200;
+    settings.alerting.rules_refresh_ms = 100;
     settings.alerting.webhook_timeout_ms = 5_000;
     settings.alerting.max_attempts = 3;
     settings.alerting.retry_base_ms = 100;
@@ -754,9 +755,13 @@ pub fn sample(event_id: &str, metric: &str, value: f64) -> Value {
 }
 
 /// The environment variables that carry `alerting` to a server process.
-fn alerting_environment(alerting: &AlertingConfig) -> [(&'static str, String); 6] {
+fn alerting_environment(alerting: &AlertingConfig) -> [(&'static str, String); 7] {
     [
         ("ALERT_TICK_MS", alerting.tick_ms.to_string()),
+        (
+            "ALERT_RULES_REFRESH_MS",
+            alerting.rules_refresh_ms.to_string(),
+        ),
         ("NOTIFY_TIMEOUT_MS", alerting.webhook_timeout_ms.to_string()),
         ("NOTIFY_MAX_ATTEMPTS", alerting.max_attempts.to_string()),
         ("NOTIFY_RETRY_BASE_MS", alerting.retry_base_ms.to_string()),
