@@ -25,6 +25,13 @@ pub type Project<R> = fn(&StoredEvent) -> Result<Vec<R>, String>;
 /// Called with every batch of rows written (for cache invalidation and the like).
 pub type AfterWrite<R> = Arc<dyn Fn(&[R]) + Send + Sync>;
 
+/// The most rows one write holds. A batch of the log is up to `PROCESSOR_BATCH_EVENTS`
+/// sections of up to `INGEST_MAX_BATCH_EVENTS` events each, so its rows, projected all at
+/// once, could take hundreds of megabytes (a histogram's row carries its payload and its
+/// bucket arrays); it is written in slices of this many instead, each as soon as it is
+/// full. Each slice is a prefix of what is left, so a cut write stays prefix-safe.
+pub const MAX_ROWS_PER_WRITE: usize = 16_384;
+
 #[derive(Default)]
 struct Progress {
     generation: u64,
@@ -38,6 +45,7 @@ pub struct ProjectionProcessor<R: SourcedRow> {
     store: Arc<dyn ReadModelStore<R>>,
     admin: Arc<ReadModelAdmin>,
     after_write: Option<AfterWrite<R>>,
+    max_rows_per_write: usize,
     progress: Mutex<Progress>,
 }
 
@@ -56,8 +64,29 @@ impl<R: SourcedRow> ProjectionProcessor<R> {
             store,
             admin,
             after_write: None,
+            max_rows_per_write: MAX_ROWS_PER_WRITE,
             progress: Mutex::new(Progress::default()),
         }
+    }
+
+    /// Writes at most `rows` rows at a time (tests).
+    pub fn max_rows_per_write(mut self, rows: usize) -> Self {
+        self.max_rows_per_write = rows.max(1);
+        self
+    }
+
+    /// Writes `rows`, records how far the store now holds, and empties `rows`.
+    async fn write(&self, rows: &mut Vec<R>) -> Result<(), PortError> {
+        let Some(last) = rows.last().map(SourcedRow::source) else {
+            return Ok(());
+        };
+        self.store.write(rows).await?;
+        self.progress().written_up_to = Some(last);
+        if let Some(hook) = &self.after_write {
+            hook(rows);
+        }
+        rows.clear();
+        Ok(())
     }
 
     pub fn after_write(mut self, hook: AfterWrite<R>) -> Self {
@@ -102,11 +131,17 @@ impl<R: SourcedRow + 'static> EventProcessor for ProjectionProcessor<R> {
         let mut rows = Vec::new();
         for event in events {
             match (self.project)(event) {
-                Ok(projected) => rows.extend(
-                    projected
+                Ok(projected) => {
+                    let fresh = projected
                         .into_iter()
-                        .filter(|row| floor.is_none_or(|floor| row.source() > floor)),
-                ),
+                        .filter(|row| floor.is_none_or(|floor| row.source() > floor));
+                    for row in fresh {
+                        rows.push(row);
+                        if rows.len() >= self.max_rows_per_write {
+                            self.write(&mut rows).await?;
+                        }
+                    }
+                }
                 Err(reason) => error!(
                     read_model = %self.read_model,
                     aggregate_type = event.aggregate_type,
@@ -117,15 +152,7 @@ impl<R: SourcedRow + 'static> EventProcessor for ProjectionProcessor<R> {
                 ),
             }
         }
-        let Some(last) = rows.last().map(SourcedRow::source) else {
-            return Ok(());
-        };
-        self.store.write(&rows).await?;
-        self.progress().written_up_to = Some(last);
-        if let Some(hook) = &self.after_write {
-            hook(&rows);
-        }
-        Ok(())
+        self.write(&mut rows).await
     }
 
     async fn needs_restart(&self) -> Result<bool, PortError> {
@@ -268,6 +295,47 @@ mod tests {
 
         let rows = store.rows.lock().unwrap().clone();
         let sources: Vec<RowPosition> = rows.iter().map(|row| row.source).collect();
+        let expected: Vec<RowPosition> = events
+            .iter()
+            .flat_map(|event| {
+                (0..ROWS_PER_EVENT).map(move |index| RowPosition {
+                    event: event.position,
+                    index,
+                })
+            })
+            .collect();
+        assert_eq!(sources, expected, "every row once, in order");
+    }
+
+    #[tokio::test]
+    async fn large_batches_are_written_in_slices_and_a_cut_slice_is_continued() {
+        let store = Arc::new(PrefixKeepingStore::default());
+        let (processor, _) = processor(Arc::clone(&store));
+        let processor = processor.max_rows_per_write(4);
+        let events: Vec<StoredEvent> = (1..=3).map(stored).collect();
+        assert_eq!(processor.prepare().await.unwrap(), LogPosition::START);
+        // The first event's 5 rows go as slices of 4 and 1; the next batch's first slice
+        // is cut after 1 of its 4 rows.
+        processor.process(&events[..1]).await.unwrap();
+        assert_eq!(store.rows.lock().unwrap().len(), 5);
+        *store.keep_only.lock().unwrap() = Some(1);
+        assert!(processor.process(&events[1..]).await.is_err());
+        assert_eq!(store.rows.lock().unwrap().len(), 6);
+
+        let resume = processor.prepare().await.unwrap();
+        let again: Vec<StoredEvent> = events
+            .iter()
+            .filter(|event| event.position > resume)
+            .cloned()
+            .collect();
+        processor.process(&again).await.unwrap();
+        let sources: Vec<RowPosition> = store
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|row| row.source)
+            .collect();
         let expected: Vec<RowPosition> = events
             .iter()
             .flat_map(|event| {
