@@ -16,6 +16,7 @@ use telemetry_application::auth::{AuthFailure, Permission, Principal};
 use telemetry_application::ports::RateDecision;
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::state::AppState;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -140,7 +141,11 @@ pub(crate) async fn authenticate_headers(
 /// token, or a token sent to a server that takes none, is a client that needs a new token,
 /// not a guess; behind a shared address, budgeting those would turn other clients'
 /// `token_expired` (on which they refresh) into `429`s (on which they back off).
-const GUESSES: [&str; 3] = ["missing_credentials", "invalid_api_key", "invalid_token"];
+const GUESSES: [ErrorCode; 3] = [
+    ErrorCode::MissingCredentials,
+    ErrorCode::InvalidApiKey,
+    ErrorCode::InvalidToken,
+];
 
 /// A request whose credentials are missing or unknown spends one request of its client
 /// address's budget: the answer is the 401, or a 429 once the budget is used up.
@@ -172,7 +177,12 @@ pub(crate) async fn failed_authentication(
 /// `429 rate_limited`, with `Retry-After` from a denying decision.
 pub(crate) fn too_many_requests(decision: &RateDecision, message: String) -> ApiError {
     let retry_after = decision.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(retry_after)
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        message,
+    )
+    .retry_after(retry_after)
 }
 
 /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (whole seconds until

@@ -37,6 +37,7 @@ use crate::auth::{
     API_KEY_HEADER,
 };
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::otlp::proto::{ProtoAny, ProtoDuration, RetryInfo};
 use crate::otlp::Signal;
 use crate::routes::body::idempotency_key;
@@ -110,7 +111,7 @@ async fn export(
         .await
         .unwrap_or_else(|_| {
             let error = ApiError::unavailable(
-                "request_timeout",
+                ErrorCode::RequestTimeout,
                 "the export was not recorded within the request timeout; retry",
             )
             .retry_after(1);
@@ -194,7 +195,7 @@ async fn within_limit(request: Request, limit: usize) -> Result<Request, ApiErro
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
             Some(Err(error)) => {
                 return Err(ApiError::bad_request(
-                    "invalid_body",
+                    ErrorCode::InvalidBody,
                     format!("the request body could not be read: {error}"),
                 ))
             }
@@ -214,7 +215,7 @@ async fn within_limit(request: Request, limit: usize) -> Result<Request, ApiErro
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("an export may be at most {limit} bytes (INGEST_MAX_BODY_BYTES), inflated or not"),
     )
 }
@@ -272,20 +273,20 @@ async fn one_message(messages: &mut Streaming<Bytes>, limit: usize) -> Result<By
             too_large(limit)
         } else {
             ApiError::bad_request(
-                "invalid_encoding",
+                ErrorCode::InvalidEncoding,
                 format!("the message could not be read: {}", status.message()),
             )
         }
     };
     let Some(message) = messages.message().await.map_err(unreadable)? else {
         return Err(ApiError::bad_request(
-            "invalid_otlp",
+            ErrorCode::InvalidOtlp,
             "the call carries no export message",
         ));
     };
     if messages.message().await.map_err(unreadable)?.is_some() {
         return Err(ApiError::bad_request(
-            "invalid_otlp",
+            ErrorCode::InvalidOtlp,
             "an Export call carries one message",
         ));
     }
@@ -296,7 +297,7 @@ async fn one_message(messages: &mut Streaming<Bytes>, limit: usize) -> Result<By
 /// limit: `RESOURCE_EXHAUSTED`), and in the details the `google.rpc.Status` with its
 /// `ErrorInfo` and, when a retry may succeed after a while, a `RetryInfo`.
 fn grpc_status(error: &ApiError) -> tonic::Status {
-    let code = if error.code == "payload_too_large" {
+    let code = if error.code == ErrorCode::PayloadTooLarge {
         RESOURCE_EXHAUSTED
     } else {
         grpc_code(error.status)

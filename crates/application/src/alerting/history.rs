@@ -9,7 +9,7 @@ use telemetry_domain::values::{TenantId, Timestamp};
 use crate::ports::{
     AlertHistoryRow, AlertHistoryStore, EventFilter, HistoryFilter, RowPosition, StoredEvent,
 };
-use crate::query::{check_limit, QueryFailure};
+use crate::query::{check_limit, InvalidQuery, QueryFailure};
 
 /// Every `Alert` event.
 pub fn filters() -> Vec<EventFilter<'static>> {
@@ -67,7 +67,7 @@ impl AlertQueries {
         if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from >= to {
                 return Err(QueryFailure::invalid(
-                    "invalid_range",
+                    InvalidQuery::Range,
                     "from must be before to",
                 ));
             }

@@ -7,7 +7,9 @@ use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
 use super::cache::CacheOutcome;
 use super::kinds::{describe, MetricDescription};
-use super::{check_range, datetime, plan, series_buckets, QueryFailure, QueryService};
+use super::{
+    check_range, datetime, plan, series_buckets, InvalidQuery, QueryFailure, QueryService,
+};
 use crate::ports::{BucketRange, EventCountPoint, Granularity, GroupCount};
 
 /// Services and metrics listed at most.
@@ -158,5 +160,5 @@ impl QueryService {
 
 fn seconds(value: i64) -> Result<Timestamp, QueryFailure> {
     Timestamp::from_micros(value.saturating_mul(1_000_000))
-        .map_err(|error| QueryFailure::invalid("invalid_range", error.to_string()))
+        .map_err(|error| QueryFailure::invalid(InvalidQuery::Range, error.to_string()))
 }

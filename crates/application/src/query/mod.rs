@@ -30,10 +30,23 @@ pub const MAX_RANGE_SECONDS: i64 = 366 * 86_400;
 /// Services and users listed in a summary.
 pub const SUMMARY_TOP: u64 = 10;
 
+/// What is wrong with a read's parameters (presentation gives each its wire code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidQuery {
+    Range,
+    Page,
+    Limit,
+    TooManyPoints,
+    TooManySeries,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryFailure {
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid {
+        problem: InvalidQuery,
+        message: String,
+    },
     #[error("the analytics store is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -41,9 +54,9 @@ pub enum QueryFailure {
 }
 
 impl QueryFailure {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(problem: InvalidQuery, message: impl Into<String>) -> Self {
         Self::Invalid {
-            code,
+            problem,
             message: message.into(),
         }
     }
@@ -206,7 +219,10 @@ impl QueryService {
             EventsMode::Page { page, limit } => {
                 check_limit(limit)?;
                 if page == 0 {
-                    return Err(QueryFailure::invalid("invalid_page", "page starts at 1"));
+                    return Err(QueryFailure::invalid(
+                        InvalidQuery::Page,
+                        "page starts at 1",
+                    ));
                 }
                 let offset = (page - 1).saturating_mul(limit);
                 let (total, data) = tokio::try_join!(
@@ -407,7 +423,7 @@ impl QueryService {
         let rows = self.store.metric_runs(tenant, ranges, selection).await?;
         if rows.len() > MAX_RUN_ROWS {
             return Err(QueryFailure::invalid(
-                "too_many_series",
+                InvalidQuery::TooManySeries,
                 format!(
                     "more than {MAX_RUN_ROWS} counter and histogram series and buckets to read: \
                      narrow the range, use a larger step or filter by service"
@@ -506,7 +522,7 @@ pub(crate) fn series_buckets(
     let points = (to_s - from_s) / step.seconds();
     if points > MAX_POINTS {
         return Err(QueryFailure::invalid(
-            "too_many_points",
+            InvalidQuery::TooManyPoints,
             format!(
                 "{points} points of {}; at most {MAX_POINTS}: use a larger step",
                 step.as_step()
@@ -532,7 +548,7 @@ pub(crate) fn check_limit(limit: u64) -> Result<(), QueryFailure> {
         Ok(())
     } else {
         Err(QueryFailure::invalid(
-            "invalid_limit",
+            InvalidQuery::Limit,
             format!("limit must be between 1 and {MAX_LIMIT}"),
         ))
     }
@@ -541,13 +557,13 @@ pub(crate) fn check_limit(limit: u64) -> Result<(), QueryFailure> {
 pub(crate) fn check_range(from: Timestamp, to: Timestamp) -> Result<(), QueryFailure> {
     if from >= to {
         return Err(QueryFailure::invalid(
-            "invalid_range",
+            InvalidQuery::Range,
             "the start of the range must be before its end",
         ));
     }
     if to.as_micros() - from.as_micros() > MAX_RANGE_SECONDS * 1_000_000 {
         return Err(QueryFailure::invalid(
-            "invalid_range",
+            InvalidQuery::Range,
             "the range may span at most 366 days",
         ));
     }

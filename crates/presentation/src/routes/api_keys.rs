@@ -12,6 +12,7 @@ use telemetry_domain::values::ApiKeyId;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -60,11 +61,12 @@ pub async fn issue_key(
     body: Result<Json<IssueKeyRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedKeyResponse>), ApiError> {
     let principal = caller.require(Permission::Administer)?;
-    let Json(request) =
-        body.map_err(|rejection| ApiError::bad_request("invalid_json", rejection.body_text()))?;
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::bad_request(ErrorCode::InvalidJson, rejection.body_text())
+    })?;
     if request.label.chars().count() > 200 || request.label.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
-            "invalid_label",
+            ErrorCode::InvalidLabel,
             "label must be at most 200 characters without control characters",
         ));
     }
@@ -248,15 +250,22 @@ pub async fn rotate_key(
 fn key_failure(failure: KeyCommandFailure) -> ApiError {
     match failure {
         KeyCommandFailure::NotFound => ApiError::not_found("no such key"),
-        KeyCommandFailure::AlreadyRevoked => {
-            ApiError::new(StatusCode::CONFLICT, "key_conflict", failure.to_string())
-        }
-        KeyCommandFailure::Refused(error) => {
-            ApiError::new(StatusCode::CONFLICT, "key_conflict", error.to_string())
-        }
+        KeyCommandFailure::AlreadyRevoked => ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::KeyConflict,
+            failure.to_string(),
+        ),
+        KeyCommandFailure::Refused(error) => ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::KeyConflict,
+            error.to_string(),
+        ),
         KeyCommandFailure::Unavailable(cause) => {
             tracing::warn!(error = %cause, "key store unavailable");
-            ApiError::unavailable("event_store_unavailable", "the key store is unavailable")
+            ApiError::unavailable(
+                ErrorCode::EventStoreUnavailable,
+                "the key store is unavailable",
+            )
         }
     }
 }

@@ -16,6 +16,7 @@ use telemetry_domain::ingest::{
 use telemetry_domain::values::Timestamp;
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::state::AppState;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -35,7 +36,7 @@ pub(crate) async fn read_body(
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
         )
     };
@@ -53,7 +54,7 @@ pub(crate) async fn read_body(
         } else {
             // Malformed chunked framing, or a body cut off by the client.
             ApiError::bad_request(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!("the request body could not be read: {error}"),
             )
         }
@@ -70,7 +71,7 @@ pub(crate) async fn read_body(
                 .read_to_end(&mut inflated)
                 .map_err(|error| {
                     ApiError::bad_request(
-                        "invalid_encoding",
+                        ErrorCode::InvalidEncoding,
                         format!("the body is not valid gzip: {error}"),
                     )
                 })?;
@@ -81,7 +82,7 @@ pub(crate) async fn read_body(
         }
         Some(other) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
+            ErrorCode::UnsupportedEncoding,
             format!("Content-Encoding {other:?} is not supported; send gzip or no encoding"),
         )),
     }
@@ -120,7 +121,7 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         "send events as application/json, in UTF-8",
     ))
 }
@@ -131,7 +132,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
     };
     let invalid = || {
         ApiError::bad_request(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             "Idempotency-Key must be 1-255 visible ASCII characters",
         )
     };
@@ -150,13 +151,13 @@ pub(crate) fn parse_submissions(
 ) -> Result<Vec<EventSubmission>, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|error| {
         ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: it is not UTF-8 ({error})"),
         )
     })?;
     let invalid_json = |error: &serde_json::Error| {
         ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the body is not valid JSON: {error}"),
         )
     };
@@ -177,20 +178,20 @@ pub(crate) fn parse_submissions(
         Some(b'{') => vec![EventSubmission::from_json(text).map_err(|error| invalid_json(&error))?],
         _ if text.starts_with('\u{feff}') => {
             return Err(ApiError::bad_request(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 "the body starts with a byte order mark; send JSON without one",
             ))
         }
         _ => {
             return Err(ApiError::bad_request(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 "the body must be a JSON event object or an array of them",
             ))
         }
     };
     if submissions.is_empty() {
         return Err(ApiError::bad_request(
-            "empty_batch",
+            ErrorCode::EmptyBatch,
             "the batch contains no events",
         ));
     }
@@ -243,7 +244,7 @@ pub(crate) fn batch_too_large(max: usize, count: Option<usize>) -> ApiError {
     let count = count.map_or_else(|| "more".to_string(), |count| count.to_string());
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "batch_too_large",
+        ErrorCode::BatchTooLarge,
         format!("a batch may hold at most {max} events, this one has {count}"),
     )
 }
@@ -266,16 +267,16 @@ mod tests {
             2
         );
         let error = parse_submissions(b"[]", 10).unwrap_err();
-        assert_eq!(error.code, "empty_batch");
+        assert_eq!(error.code, ErrorCode::EmptyBatch);
         let error = parse_submissions(b"[{\"eventId\":\"\xff\"}]", 10).unwrap_err();
-        assert_eq!(error.code, "invalid_json");
+        assert_eq!(error.code, ErrorCode::InvalidJson);
         let error = parse_submissions(b"\"text\"", 10).unwrap_err();
-        assert_eq!(error.code, "invalid_json");
+        assert_eq!(error.code, ErrorCode::InvalidJson);
         let error = parse_submissions(b"[{\"eventId\":", 10).unwrap_err();
-        assert_eq!(error.code, "invalid_json");
+        assert_eq!(error.code, ErrorCode::InvalidJson);
         // A truncated array is reported as such, not by the type of its first element.
         let error = parse_submissions(b"[1,2", 10).unwrap_err();
-        assert_eq!(error.code, "invalid_json");
+        assert_eq!(error.code, ErrorCode::InvalidJson);
         assert!(error.message.contains("EOF"), "{}", error.message);
         let error = parse_submissions("\u{feff}{}".as_bytes(), 10).unwrap_err();
         assert!(
@@ -285,7 +286,7 @@ mod tests {
         );
         // Elements that are not objects, and the problems of the objects beside them.
         let error = parse_submissions(br#"[1, {"eventId": 7}, null]"#, 10).unwrap_err();
-        assert_eq!(error.code, "invalid_events");
+        assert_eq!(error.code, ErrorCode::InvalidEvents);
         let problems: Vec<(u64, &str, &str)> = error
             .details
             .iter()
@@ -318,16 +319,16 @@ mod tests {
         assert_eq!(parse_submissions(three, 3).unwrap().len(), 3);
         let error = parse_submissions(three, 2).unwrap_err();
         assert_eq!(error.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(error.code, "batch_too_large");
+        assert_eq!(error.code, ErrorCode::BatchTooLarge);
         let error = parse_submissions(b"[1, 2, 3]", 2).unwrap_err();
-        assert_eq!(error.code, "batch_too_large");
+        assert_eq!(error.code, ErrorCode::BatchTooLarge);
     }
 
     #[test]
     fn answers_list_at_most_so_many_problems() {
         let ones = format!("[{}]", vec!["1"; 5_000].join(","));
         let error = parse_submissions(ones.as_bytes(), 10_000).unwrap_err();
-        assert_eq!(error.code, "invalid_events");
+        assert_eq!(error.code, ErrorCode::InvalidEvents);
         assert_eq!(error.details.len(), MAX_LISTED_VIOLATIONS);
         assert!(
             error.message.starts_with("more than 1000 problems"),

@@ -14,6 +14,7 @@ use telemetry_domain::values::{EventType, Timestamp};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 /// An event type.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -244,7 +245,7 @@ pub fn wants_fresh(headers: &axum::http::HeaderMap) -> bool {
 /// Parses an RFC 3339 bound of a time range, naming it in the error.
 pub fn timestamp(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse_rfc3339_bound(value).map_err(|error| {
-        ApiError::bad_request("invalid_parameter", format!("{field} {error}")).with_details(vec![
+        ApiError::bad_request(ErrorCode::InvalidParameter, format!("{field} {error}")).with_details(vec![
             serde_json::json!({"field": field, "code": error.code(), "message": error.to_string()}),
         ])
     })
@@ -273,9 +274,9 @@ pub fn cached(body: impl Serialize, outcome: CacheOutcome) -> axum::response::Re
 /// A 400 naming one invalid parameter.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();
-    ApiError::bad_request("invalid_parameter", format!("{field}: {message}")).with_details(vec![
-        serde_json::json!({"field": field, "message": message}),
-    ])
+    ApiError::bad_request(ErrorCode::InvalidParameter, format!("{field}: {message}")).with_details(
+        vec![serde_json::json!({"field": field, "message": message})],
+    )
 }
 
 /// The keyset of a row derived from the event log (an audit entry, an alert transition):

@@ -25,6 +25,7 @@ use super::body::{batch_too_large, idempotency_key, parse_submissions, read_body
 use crate::auth::{
     apply_rate_limit_headers, failed_authentication, too_many_requests, ApiKeyCaller, ClientAddress,
 };
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -205,14 +206,14 @@ pub(crate) async fn ingestion_timeout(
         Err(_) if policy.late_body_is_408 && slot.is_some_and(|slot| slot.is_reading_body()) => {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
+                ErrorCode::RequestTimeout,
                 "the request body did not arrive within the request timeout",
             )
             .into_response()
         }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             "the request was not answered within the request timeout (its events may or may \
              not have been recorded); retry: events already recorded count as duplicates",
         )

@@ -25,6 +25,7 @@ use utoipa::IntoParams;
 
 use super::dto::{invalid, EventDto, EventTypeParam};
 use crate::auth::{authenticate_headers, Caller, API_KEY_HEADER};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -109,7 +110,7 @@ pub async fn live_events(
                 .and_then(LiveEventId::parse)
                 .ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_header",
+                        ErrorCode::InvalidHeader,
                         "Last-Event-ID must be the id of an event this stream sent",
                     )
                 })?,
@@ -126,12 +127,12 @@ pub async fn live_events(
         .map_err(|error| match error {
             SubscribeError::TooManyConnections(_) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "live_limit_reached",
+                ErrorCode::LiveLimitReached,
                 format!("{error}; close one first"),
             )
             .retry_after(5),
             SubscribeError::Stopped => {
-                ApiError::unavailable("unavailable", "the service is stopping; reconnect")
+                ApiError::unavailable(ErrorCode::Unavailable, "the service is stopping; reconnect")
             }
         })?;
     let check = CredentialCheck {
@@ -233,7 +234,7 @@ fn events(
                         Err(error) => {
                             tracing::warn!(error = %error, "live stream cannot read the log");
                             state.ended = true;
-                            error_frame("event_store_unavailable", "the event store cannot be read; reconnect with Last-Event-ID")
+                            error_frame(ErrorCode::EventStoreUnavailable, "the event store cannot be read; reconnect with Last-Event-ID")
                         }
                     };
                     return Some((Ok(event), state));
@@ -269,8 +270,8 @@ fn frame(message: LiveMessage) -> Event {
     }
 }
 
-fn error_frame(code: &str, message: &str) -> Event {
+fn error_frame(code: ErrorCode, message: &str) -> Event {
     Event::default()
         .event("error")
-        .data(serde_json::json!({ "code": code, "message": message }).to_string())
+        .data(serde_json::json!({ "code": code.as_str(), "message": message }).to_string())
 }

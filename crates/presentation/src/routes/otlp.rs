@@ -28,6 +28,7 @@ use super::body::{charset_is_utf8, idempotency_key, media_type, read_body};
 use super::ingest::{admit, rate_limited, record, Batch, RateDecisionSlot, IDEMPOTENT_REPLAYED};
 use crate::auth::{ApiKeyCaller, ClientAddress};
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::otlp::convert::Limits;
 use crate::otlp::proto::{ErrorInfo, ExportPartialSuccess, ExportResponse, ProtoAny, Status};
 use crate::otlp::size::{self, Verdict};
@@ -221,7 +222,7 @@ async fn accept(
     let encoding = encoding.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send OTLP as application/x-protobuf or application/json (in UTF-8)",
         )
     })?;
@@ -299,7 +300,7 @@ pub(crate) async fn export_bytes(
     if let Some(message) = too_large {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
+            ErrorCode::BatchTooLarge,
             message,
         ));
     }
@@ -310,7 +311,10 @@ pub(crate) async fn export_bytes(
             .fetch_add(rejected as u64, Ordering::Relaxed);
     }
     if submissions.is_empty() && rejected > 0 {
-        return Err(ApiError::bad_request("invalid_records", error_message));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRecords,
+            error_message,
+        ));
     }
     // Histograms and summaries become several events per data point, so an export within
     // the record limit can exceed the batch limit: it is then recorded as several batches,
@@ -375,7 +379,7 @@ fn within_size(
     };
     Err(ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "batch_too_large",
+        ErrorCode::BatchTooLarge,
         message,
     ))
 }
@@ -387,7 +391,7 @@ fn decode<T: Message + Default + DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let invalid = |error: &dyn std::fmt::Display| {
         ApiError::bad_request(
-            "invalid_otlp",
+            ErrorCode::InvalidOtlp,
             format!("the body is not a valid OTLP export request: {error}"),
         )
     };
@@ -486,7 +490,7 @@ fn status_response(error: ApiError, encoding: Encoding) -> Response {
         Encoding::Json => json!({
             "code": code,
             "message": error.message,
-            "details": [{"@type": ERROR_INFO_TYPE, "reason": error.code, "domain": ERROR_DOMAIN}],
+            "details": [{"@type": ERROR_INFO_TYPE, "reason": error.code.as_str(), "domain": ERROR_DOMAIN}],
         })
         .to_string()
         .into_bytes(),
@@ -539,7 +543,7 @@ mod tests {
 
     #[test]
     fn protobuf_errors_are_statuses_with_the_code_in_error_info() {
-        let error = ApiError::bad_request("invalid_otlp", "broken");
+        let error = ApiError::bad_request(ErrorCode::InvalidOtlp, "broken");
         let response = status_response(error, Encoding::Protobuf);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body = futures_body(response);

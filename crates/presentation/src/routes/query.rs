@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::dto::{invalid, timestamp, EventDto, EventTypeParam, GroupDto};
 use crate::auth::Caller;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -132,8 +133,9 @@ pub async fn query(
     body: Result<Json<QueryRequest>, JsonRejection>,
 ) -> Result<Json<QueryResponse>, ApiError> {
     let principal = caller.require(Permission::Read)?;
-    let Json(request) =
-        body.map_err(|rejection| ApiError::bad_request("invalid_request", rejection.body_text()))?;
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::bad_request(ErrorCode::InvalidRequest, rejection.body_text())
+    })?;
     let filter = EventFilterSpec {
         tenant_id: principal.tenant_id.clone(),
         from: timestamp("startTime", &request.start_time)?,

@@ -11,6 +11,7 @@ use telemetry_domain::read_model::ReadModelName;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -51,7 +52,7 @@ pub async fn rebuild(
     if state.operator_tenant.as_ref() != Some(&principal.tenant_id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "rebuilds are reserved to admins of the operator tenant (OPERATOR_TENANT)",
         ));
     }
@@ -63,7 +64,10 @@ pub async fn rebuild(
         .await
         .map_err(|error| {
             if error.is_unavailable() {
-                ApiError::unavailable("event_store_unavailable", "the event store is unavailable")
+                ApiError::unavailable(
+                    ErrorCode::EventStoreUnavailable,
+                    "the event store is unavailable",
+                )
             } else {
                 ApiError::internal(&error)
             }

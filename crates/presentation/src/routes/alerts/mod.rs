@@ -24,6 +24,7 @@ pub use self::schema::{
 };
 use super::dto::{decode_log_cursor, invalid, next_log_cursor, timestamp};
 use crate::auth::Caller;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -81,11 +82,12 @@ pub struct RuleList {
 fn parse_rule(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(RuleDefinition, Option<bool>), ApiError> {
-    let Json(value) =
-        body.map_err(|rejection| ApiError::bad_request("invalid_json", rejection.body_text()))?;
+    let Json(value) = body.map_err(|rejection| {
+        ApiError::bad_request(ErrorCode::InvalidJson, rejection.body_text())
+    })?;
     let Value::Object(mut object) = value else {
         return Err(ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             "the rule must be a JSON object",
         ));
     };
@@ -115,7 +117,7 @@ fn parse_rule(
             .map(|violation| serde_json::to_value(violation).unwrap_or(Value::Null))
             .collect();
         ApiError::bad_request(
-            "invalid_rule",
+            ErrorCode::InvalidRule,
             format!("{} problem(s) in the rule", violations.len()),
         )
         .with_details(details)
@@ -128,7 +130,7 @@ fn rule_failure(failure: RuleFailure) -> ApiError {
         RuleFailure::NotFound => ApiError::not_found("no such alert rule"),
         RuleFailure::VersionMismatch { current } => ApiError::new(
             StatusCode::PRECONDITION_FAILED,
-            "version_mismatch",
+            ErrorCode::VersionMismatch,
             format!(
                 "the rule changed since it was read (it is at version {current}); read it again"
             ),
@@ -136,18 +138,18 @@ fn rule_failure(failure: RuleFailure) -> ApiError {
         .with_details(vec![serde_json::json!({"currentVersion": current})]),
         RuleFailure::LimitReached(limit) => ApiError::new(
             StatusCode::CONFLICT,
-            "rule_limit_reached",
+            ErrorCode::RuleLimitReached,
             format!("the tenant has {limit} alert rules, the most it may have; delete one first"),
         ),
         RuleFailure::Conflict => ApiError::new(
             StatusCode::CONFLICT,
-            "rule_conflict",
+            ErrorCode::RuleConflict,
             "the rule is being changed by other requests at the same time; retry",
         ),
         RuleFailure::Unavailable(cause) => {
             tracing::warn!(error = %cause, "alert rules unavailable");
             ApiError::unavailable(
-                "event_store_unavailable",
+                ErrorCode::EventStoreUnavailable,
                 "alert rules are unavailable, retry later",
             )
         }
@@ -166,7 +168,7 @@ fn etag(rule: &RuleRecord) -> [(HeaderName, String); 1] {
 fn if_match(headers: &HeaderMap) -> Result<IfVersion, ApiError> {
     let malformed = || {
         ApiError::bad_request(
-            "invalid_header",
+            ErrorCode::InvalidHeader,
             "If-Match must be *, or entity tags of this rule such as \"3\"",
         )
     };
@@ -585,7 +587,7 @@ fn dead_letter_failure(failure: DeadLetterFailure) -> ApiError {
         DeadLetterFailure::Unavailable(cause) => {
             tracing::warn!(error = %cause, "dead letters unavailable");
             ApiError::unavailable(
-                "event_store_unavailable",
+                ErrorCode::EventStoreUnavailable,
                 "dead letters are unavailable, retry later",
             )
         }
