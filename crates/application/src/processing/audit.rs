@@ -1,12 +1,12 @@
 //! The audit log read model: one entry per ingest batch and per administrative command.
 
 use serde_json::json;
-use telemetry_domain::alert::{Alert, AlertEvent};
-use telemetry_domain::alert_rule::{AlertRule, AlertRuleEvent};
-use telemetry_domain::api_key::{ApiKey, ApiKeyEvent};
-use telemetry_domain::dead_letter::{DeadLetter, DeadLetterEvent};
-use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent};
-use telemetry_domain::read_model::{ReadModel, ReadModelEvent};
+use telemetry_domain::alert::{Alert, AlertEvent, ALERT};
+use telemetry_domain::alert_rule::{AlertRule, AlertRuleEvent, ALERT_RULE};
+use telemetry_domain::api_key::{ApiKey, ApiKeyEvent, API_KEY};
+use telemetry_domain::dead_letter::{DeadLetter, DeadLetterEvent, DEAD_LETTER};
+use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, INGEST_BATCH};
+use telemetry_domain::read_model::{ReadModel, ReadModelEvent, READ_MODEL};
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use super::metadata_field;
@@ -65,7 +65,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
     let decode =
         |error: serde_json::Error| format!("undecodable {} event: {error}", event.aggregate_type);
     let entries = match event.aggregate_type.as_str() {
-        "IngestBatch" => match event.decode::<IngestBatchEvent>().map_err(decode)? {
+        INGEST_BATCH => match event.decode::<IngestBatchEvent>().map_err(decode)? {
             IngestBatchEvent::BatchAccepted(accepted) => vec![entry(
                 accepted.tenant_id,
                 "ingest.batch",
@@ -83,7 +83,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
             )],
             _ => Vec::new(),
         },
-        "ApiKey" => match event.decode::<ApiKeyEvent>().map_err(decode)? {
+        API_KEY => match event.decode::<ApiKeyEvent>().map_err(decode)? {
             ApiKeyEvent::ApiKeyIssued {
                 key_id,
                 tenant_id,
@@ -104,7 +104,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 json!({}),
             )],
         },
-        "ReadModel" => match event.decode::<ReadModelEvent>().map_err(decode)? {
+        READ_MODEL => match event.decode::<ReadModelEvent>().map_err(decode)? {
             ReadModelEvent::ReadModelRebuildRequested {
                 name, generation, ..
             } => {
@@ -119,7 +119,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 )]
             }
         },
-        "AlertRule" => {
+        ALERT_RULE => {
             let rule_event = event.decode::<AlertRuleEvent>().map_err(decode)?;
             let action = match &rule_event {
                 AlertRuleEvent::AlertRuleCreated { .. } => "alert_rule.created",
@@ -148,7 +148,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 details,
             )]
         }
-        "Alert" => {
+        ALERT => {
             let alert_event = event.decode::<AlertEvent>().map_err(decode)?;
             let (action, details) = match &alert_event {
                 AlertEvent::AlertPending { value, .. } => {
@@ -184,7 +184,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
                 details,
             )]
         }
-        "DeadLetter" => match event.decode::<DeadLetterEvent>().map_err(decode)? {
+        DEAD_LETTER => match event.decode::<DeadLetterEvent>().map_err(decode)? {
             DeadLetterEvent::DeadLetterRedelivered {
                 delivery_id,
                 tenant_id,

@@ -61,12 +61,35 @@ impl Default for RunnerSettings {
     }
 }
 
+/// What a processor is doing on this instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessorStatus {
+    Starting,
+    /// This instance holds the lease and applies events.
+    Running,
+    /// Another instance holds the lease.
+    Standby,
+    /// The last round failed; it is tried again.
+    Retrying,
+}
+
+impl ProcessorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Standby => "standby",
+            Self::Retrying => "retrying",
+        }
+    }
+}
+
 /// What one processor is doing, as this instance sees it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessorState {
-    /// `starting`, `running`, `standby` (another instance holds the lease) or `retrying`.
-    pub status: &'static str,
+    pub status: ProcessorStatus,
     pub position: Option<LogPosition>,
     pub last_error: Option<String>,
     pub updated_at: DateTime<Utc>,
@@ -76,7 +99,7 @@ pub struct ProcessorState {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessorReport {
-    pub status: &'static str,
+    pub status: ProcessorStatus,
     pub position: Option<LogPosition>,
     /// Store events committed after the processor's position (capped count).
     pub lag_events: Option<u64>,
@@ -95,7 +118,7 @@ impl ProcessorMonitor {
     fn set(
         &self,
         name: &'static str,
-        status: &'static str,
+        status: ProcessorStatus,
         position: Option<LogPosition>,
         error: Option<String>,
     ) {
@@ -120,7 +143,7 @@ impl ProcessorMonitor {
         states.insert(
             name,
             ProcessorState {
-                status: "retrying",
+                status: ProcessorStatus::Retrying,
                 position,
                 last_error: Some(error),
                 updated_at: Utc::now(),
@@ -141,7 +164,9 @@ impl ProcessorMonitor {
     pub async fn report(&self, log: &dyn EventLog) -> BTreeMap<&'static str, ProcessorReport> {
         let reports = self.states().into_iter().map(|(name, state)| async move {
             let lag = match (state.status, state.position) {
-                ("running" | "retrying", Some(position)) => log.lag(position).await.ok(),
+                (ProcessorStatus::Running | ProcessorStatus::Retrying, Some(position)) => {
+                    log.lag(position).await.ok()
+                }
                 _ => None,
             };
             let report = ProcessorReport {
@@ -190,13 +215,14 @@ impl ProcessorRunner {
     /// events in log order, and start over after a failure or a rebuild request.
     pub async fn run(&self, processor: Arc<dyn EventProcessor>, mut stop: watch::Receiver<bool>) {
         let name = processor.name();
-        self.monitor.set(name, "starting", None, None);
+        self.monitor
+            .set(name, ProcessorStatus::Starting, None, None);
         let mut retry = self.settings.retry_min;
         while !*stop.borrow() {
             let lease = match self.leases.try_acquire(&format!("processor:{name}")).await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
-                    self.monitor.set(name, "standby", None, None);
+                    self.monitor.set(name, ProcessorStatus::Standby, None, None);
                     if wait(&mut stop, self.settings.lease_retry).await {
                         return;
                     }
@@ -257,7 +283,8 @@ impl ProcessorRunner {
         let name = processor.name();
         let mut position = processor.prepare().await?;
         info!(processor = name, ?position, "processor resuming");
-        self.monitor.set(name, "running", Some(position), None);
+        self.monitor
+            .set(name, ProcessorStatus::Running, Some(position), None);
         let mut last_check = Instant::now();
         let mut last_lag_log = Instant::now();
         // Whether the last read found the end of the log: time-driven work waits for it, so
@@ -299,7 +326,8 @@ impl ProcessorRunner {
                 // position and scans the stretch once more).
                 if page.end > position {
                     position = page.end;
-                    self.monitor.set(name, "running", Some(position), None);
+                    self.monitor
+                        .set(name, ProcessorStatus::Running, Some(position), None);
                 }
                 tokio::select! {
                     _ = woken => {}
@@ -318,7 +346,8 @@ impl ProcessorRunner {
             }
             processor.process(&events).await?;
             position = page.end;
-            self.monitor.set(name, "running", Some(position), None);
+            self.monitor
+                .set(name, ProcessorStatus::Running, Some(position), None);
             if caught_up {
                 tokio::select! {
                     _ = tokio::time::sleep(self.settings.coalesce) => {}
@@ -689,7 +718,7 @@ mod tests {
             monitor
                 .states()
                 .get("fails-after-two")
-                .is_some_and(|state| state.status == "retrying")
+                .is_some_and(|state| state.status == ProcessorStatus::Retrying)
         })
         .await;
         let reports = monitor.report(&MemoryLog).await;
@@ -697,7 +726,7 @@ mod tests {
         task.await.unwrap();
 
         let report = &reports["fails-after-two"];
-        assert_eq!(report.status, "retrying");
+        assert_eq!(report.status, ProcessorStatus::Retrying);
         assert_eq!(report.position.map(|at| at.position), Some(2));
         assert_eq!(report.lag_events, Some(3), "{report:?}");
         assert_eq!(

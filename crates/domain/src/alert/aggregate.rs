@@ -44,8 +44,11 @@ impl Alert {
     }
 }
 
+/// The aggregate type `Alert` events are stored under (usable in `match` patterns).
+pub const ALERT: &str = "Alert";
+
 impl Aggregate for Alert {
-    const TYPE: &'static str = "Alert";
+    const TYPE: &'static str = ALERT;
     type Command = AlertCommand;
     type Event = AlertEvent;
     type Error = AlertError;

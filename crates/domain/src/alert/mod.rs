@@ -6,7 +6,7 @@ mod aggregate;
 mod commands;
 mod events;
 
-pub use aggregate::{Alert, AlertStatus};
+pub use aggregate::{Alert, AlertStatus, ALERT};
 pub use commands::{AlertCommand, Notice};
 pub use events::{AlertEvent, Transition};
 

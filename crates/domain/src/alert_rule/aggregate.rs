@@ -63,8 +63,11 @@ impl AlertRule {
     }
 }
 
+/// The aggregate type `AlertRule` events are stored under (usable in `match` patterns).
+pub const ALERT_RULE: &str = "AlertRule";
+
 impl Aggregate for AlertRule {
-    const TYPE: &'static str = "AlertRule";
+    const TYPE: &'static str = ALERT_RULE;
     type Command = AlertRuleCommand;
     type Event = AlertRuleEvent;
     type Error = AlertRuleError;

@@ -7,7 +7,7 @@ mod definition;
 mod errors;
 mod events;
 
-pub use aggregate::{AlertRule, RuleState};
+pub use aggregate::{AlertRule, RuleState, ALERT_RULE};
 pub use commands::{AlertRuleCommand, IfVersion};
 pub use definition::{
     Aggregation, Channel, ChannelFormat, Comparator, Condition, RuleDefinition, RuleViolation,

@@ -57,8 +57,11 @@ fn same_in_constant_time(left: &str, right: &str) -> bool {
             == 0
 }
 
+/// The aggregate type `ApiKey` events are stored under (usable in `match` patterns).
+pub const API_KEY: &str = "ApiKey";
+
 impl Aggregate for ApiKey {
-    const TYPE: &'static str = "ApiKey";
+    const TYPE: &'static str = API_KEY;
     type Command = ApiKeyCommand;
     type Event = ApiKeyEvent;
     type Error = ApiKeyError;

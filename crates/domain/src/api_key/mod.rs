@@ -9,7 +9,7 @@ mod commands;
 mod errors;
 mod events;
 
-pub use aggregate::ApiKey;
+pub use aggregate::{ApiKey, API_KEY};
 pub use commands::ApiKeyCommand;
 pub use errors::ApiKeyError;
 pub use events::ApiKeyEvent;

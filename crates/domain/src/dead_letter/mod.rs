@@ -55,8 +55,11 @@ impl DeadLetter {
     }
 }
 
+/// The aggregate type `DeadLetter` events are stored under (usable in `match` patterns).
+pub const DEAD_LETTER: &str = "DeadLetter";
+
 impl Aggregate for DeadLetter {
-    const TYPE: &'static str = "DeadLetter";
+    const TYPE: &'static str = DEAD_LETTER;
     type Command = DeadLetterCommand;
     type Event = DeadLetterEvent;
     type Error = DeadLetterError;

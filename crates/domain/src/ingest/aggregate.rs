@@ -36,8 +36,11 @@ impl IngestBatch {
     }
 }
 
+/// The aggregate type `IngestBatch` events are stored under (usable in `match` patterns).
+pub const INGEST_BATCH: &str = "IngestBatch";
+
 impl Aggregate for IngestBatch {
-    const TYPE: &'static str = "IngestBatch";
+    const TYPE: &'static str = INGEST_BATCH;
     type Command = IngestEvents;
     type Event = IngestBatchEvent;
     type Error = IngestError;

@@ -14,7 +14,7 @@ mod record;
 mod submission;
 mod validation;
 
-pub use aggregate::{BatchReceipt, IngestBatch};
+pub use aggregate::{BatchReceipt, IngestBatch, INGEST_BATCH};
 pub use commands::IngestEvents;
 pub use errors::IngestError;
 pub use events::{BatchAccepted, IngestBatchEvent, TypeCounts};

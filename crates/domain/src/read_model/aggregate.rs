@@ -22,8 +22,11 @@ impl ReadModel {
     }
 }
 
+/// The aggregate type `ReadModel` events are stored under (usable in `match` patterns).
+pub const READ_MODEL: &str = "ReadModel";
+
 impl Aggregate for ReadModel {
-    const TYPE: &'static str = "ReadModel";
+    const TYPE: &'static str = READ_MODEL;
     type Command = ReadModelCommand;
     type Event = ReadModelEvent;
     type Error = ReadModelError;

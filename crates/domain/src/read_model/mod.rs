@@ -8,7 +8,7 @@ mod commands;
 mod errors;
 mod events;
 
-pub use aggregate::ReadModel;
+pub use aggregate::{ReadModel, READ_MODEL};
 pub use commands::ReadModelCommand;
 pub use errors::ReadModelError;
 pub use events::ReadModelEvent;

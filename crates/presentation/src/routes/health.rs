@@ -88,7 +88,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .into_iter()
         .map(|(name, processor)| {
             let body = ProcessorBody {
-                status: processor.status,
+                status: processor.status.as_str(),
                 lag_events: processor.lag_events,
                 lag_seconds: processor.lag_seconds,
                 last_error: processor.last_error,
