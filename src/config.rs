@@ -649,7 +649,8 @@ impl Settings {
                 self.rate_limit.failed_auth_max_requests,
             ),
         ] {
-            check_budget(name, max_requests, window).map_err(ConfigError::Invalid)?;
+            check_budget(name, name, max_requests, window)
+                .map_err(|invalid| ConfigError::Invalid(invalid.problem))?;
         }
         if self.clickhouse.query_timeout_ms == 0
             || self.clickhouse.query_timeout_ms > self.server.request_timeout_ms

@@ -84,8 +84,7 @@ async fn main() -> anyhow::Result<()> {
             let tenant = TenantId::parse(tenant).context("invalid --tenant")?;
             let role = Role::parse(&role).context("--role must be viewer, editor or admin")?;
             let settings_jwt =
-                telemetry_infrastructure::auth::JwtCodec::new(&jwt_settings_for_cli(&settings)?)
-                    .map_err(anyhow::Error::msg)?;
+                telemetry_infrastructure::auth::JwtCodec::new(&jwt_settings_for_cli(&settings)?)?;
             let token = settings_jwt
                 .mint(&subject, &tenant, role, Duration::from_secs(ttl))
                 .map_err(anyhow::Error::msg)?;

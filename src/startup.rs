@@ -186,7 +186,7 @@ impl Infrastructure {
             Duration::from_millis(settings.redis.timeout_ms),
         )
         .context("invalid REDIS_URL")?;
-        let jwt = Arc::new(JwtCodec::new(&jwt_settings(settings)?).map_err(anyhow::Error::msg)?);
+        let jwt = Arc::new(JwtCodec::new(&jwt_settings(settings)?)?);
         let metrics = Arc::new(Metrics::default());
         let handoff_bytes = if settings.processors.enabled {
             settings.processors.handoff_bytes
@@ -319,8 +319,7 @@ impl Application {
                 max_requests: settings.rate_limit.max_requests,
                 window,
             },
-            overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)
-                .map_err(anyhow::Error::msg)?,
+            overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)?,
             failed_auth: match settings.rate_limit.failed_auth_max_requests {
                 0 => None,
                 max_requests => Some(RateLimit {
@@ -599,7 +598,7 @@ fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessS
 /// Registers the keys of `API_KEYS` (idempotent). A key that belongs to another tenant stops
 /// start-up; a revoked key is skipped with a warning.
 async fn bootstrap_api_keys(auth: &AuthService, settings: &Settings) -> anyhow::Result<()> {
-    let keys = parse_api_key_list(settings.auth.api_keys.expose()).map_err(anyhow::Error::msg)?;
+    let keys = parse_api_key_list(settings.auth.api_keys.expose())?;
     for (key, tenant) in keys {
         match auth
             .register_key(&tenant, &key, "API_KEYS", "system:bootstrap")

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::commands::AggregateCommands;
 use crate::ports::{ApiKeyCatalog, ApiKeyDirectory, ApiKeyRecord, Role, TokenError, TokenVerifier};
+use crate::InvalidSetting;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +121,8 @@ impl KeyDigest {
 pub const MIN_CONFIGURED_KEY_LENGTH: usize = 16;
 
 /// Keys configured at start-up: `key:tenant,key:tenant`.
-pub fn parse_api_key_list(spec: &str) -> Result<Vec<(String, TenantId)>, String> {
+pub fn parse_api_key_list(spec: &str) -> Result<Vec<(String, TenantId)>, InvalidSetting> {
+    let invalid = |problem: String| InvalidSetting::new("API_KEYS", problem);
     let mut keys = Vec::new();
     for entry in spec
         .split(',')
@@ -128,17 +130,17 @@ pub fn parse_api_key_list(spec: &str) -> Result<Vec<(String, TenantId)>, String>
         .filter(|entry| !entry.is_empty())
     {
         let Some((key, tenant)) = entry.rsplit_once(':') else {
-            return Err("each API_KEYS entry must look like key:tenant".to_string());
+            return Err(invalid("each entry must look like key:tenant".to_string()));
         };
         // Key ids (a prefix of the key's SHA-256) are logged and audited: a short key could
         // be found from its id by trying every key of its length.
         if key.len() < MIN_CONFIGURED_KEY_LENGTH {
-            return Err(format!(
+            return Err(invalid(format!(
                 "API keys must be at least {MIN_CONFIGURED_KEY_LENGTH} characters long"
-            ));
+            )));
         }
         let tenant =
-            TenantId::parse(tenant).map_err(|error| format!("tenant id in API_KEYS {error}"))?;
+            TenantId::parse(tenant).map_err(|error| invalid(format!("tenant id {error}")))?;
         keys.push((key.to_string(), tenant));
     }
     Ok(keys)

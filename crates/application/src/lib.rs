@@ -29,3 +29,20 @@ pub mod query;
 pub mod rate_limit;
 pub mod read_models;
 pub mod readiness;
+
+/// A setting given at start-up that cannot be used: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct InvalidSetting {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl InvalidSetting {
+    pub fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+        }
+    }
+}

@@ -17,6 +17,7 @@ use tracing::warn;
 
 use crate::metrics::Metrics;
 use crate::ports::{RateDecision, RateLimit, RateLimiter, RateSubject};
+use crate::InvalidSetting;
 
 /// The default budget, per-tenant exceptions, and the budget of failed authentications per
 /// client address (`None`: not limited).
@@ -36,7 +37,8 @@ impl RateLimitPolicy {
     pub fn parse_overrides(
         spec: &str,
         window: Duration,
-    ) -> Result<HashMap<TenantId, RateLimit>, String> {
+    ) -> Result<HashMap<TenantId, RateLimit>, InvalidSetting> {
+        let invalid = |problem: String| InvalidSetting::new("RATE_LIMIT_OVERRIDES", problem);
         let mut overrides = HashMap::new();
         for entry in spec
             .split(',')
@@ -45,14 +47,15 @@ impl RateLimitPolicy {
         {
             let (tenant, max) = entry
                 .split_once('=')
-                .ok_or("each RATE_LIMIT_OVERRIDES entry must look like tenant=max_requests")?;
+                .ok_or_else(|| invalid("each entry must look like tenant=max_requests".into()))?;
             let tenant = TenantId::parse(tenant.trim())
-                .map_err(|error| format!("tenant in RATE_LIMIT_OVERRIDES {error}"))?;
+                .map_err(|error| invalid(format!("tenant {error}")))?;
             let max_requests = max
                 .trim()
                 .parse::<u64>()
-                .map_err(|_| format!("rate limit for {tenant} must be a whole number"))?;
+                .map_err(|_| invalid(format!("the limit for {tenant} must be a whole number")))?;
             check_budget(
+                "RATE_LIMIT_OVERRIDES",
                 &format!("the rate limit for {tenant}"),
                 max_requests,
                 window,
@@ -73,11 +76,17 @@ impl RateLimitPolicy {
 /// requests by a whole number of microseconds, so a larger budget would be enforced over a
 /// longer window than configured (and reported so in `X-RateLimit-Reset`). A million
 /// requests a second is no limit in practice.
-pub fn check_budget(name: &str, max_requests: u64, window: Duration) -> Result<(), String> {
+pub fn check_budget(
+    setting: &str,
+    name: &str,
+    max_requests: u64,
+    window: Duration,
+) -> Result<(), InvalidSetting> {
     let most = u64::try_from(window.as_micros()).unwrap_or(u64::MAX);
     if max_requests > most {
-        return Err(format!(
-            "{name} may be at most {most}: one request per microsecond of the window"
+        return Err(InvalidSetting::new(
+            setting,
+            format!("{name} may be at most {most}: one request per microsecond of the window"),
         ));
     }
     Ok(())
@@ -199,6 +208,9 @@ mod tests {
         assert!(RateLimitPolicy::parse_overrides("acme=0", window).is_ok());
         assert!(RateLimitPolicy::parse_overrides("acme=60000000", window).is_ok());
         let error = RateLimitPolicy::parse_overrides("acme=60000001", window).unwrap_err();
-        assert!(error.contains("acme may be at most 60000000"), "{error}");
+        assert!(
+            error.to_string().contains("acme may be at most 60000000"),
+            "{error}"
+        );
     }
 }

@@ -181,7 +181,8 @@ pub struct MetricShape {
 }
 
 /// A payload field that does not fit the kind the payload declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ShapeError {
     pub field: &'static str,
     pub message: String,

@@ -9,6 +9,7 @@ use telemetry_domain::values::{TenantId, Timestamp};
 use crate::ports::{
     AlertHistoryRow, AlertHistoryStore, EventFilter, HistoryFilter, RowPosition, StoredEvent,
 };
+use crate::processing::ProjectionError;
 use crate::query::{check_limit, InvalidQuery, QueryFailure};
 
 /// Every `Alert` event.
@@ -20,8 +21,10 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 }
 
 /// The history row of one transition.
-pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, String> {
-    let alert_event: AlertEvent = event.decode().map_err(|error| error.to_string())?;
+pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, ProjectionError> {
+    let alert_event: AlertEvent = event
+        .decode()
+        .map_err(ProjectionError::undecodable(event))?;
     let transition = alert_event.transition();
     let notice = transition.notice;
     Ok(vec![AlertHistoryRow {

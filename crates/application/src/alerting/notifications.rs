@@ -30,6 +30,7 @@ use crate::ports::{
     WebhookOutcome, WebhookSender,
 };
 use crate::processing::EventProcessor;
+use crate::processing::ProjectionError;
 
 /// Queues deliveries for alert transitions.
 pub struct NotificationProcessor {
@@ -80,8 +81,8 @@ impl EventProcessor for NotificationProcessor {
         for event in events {
             match deliveries_for(event) {
                 Ok(mut new) => deliveries.append(&mut new),
-                Err(reason) => warn!(
-                    reason,
+                Err(failure) => warn!(
+                    reason = crate::processing::error_chain(&failure),
                     aggregate_id = event.aggregate_id,
                     "alert event without notification"
                 ),
@@ -113,8 +114,10 @@ pub fn notification_id(alert_id: &str, episode: u64, kind: &str) -> String {
 }
 
 /// One delivery per channel of the rule, for a triggered or resolved alert.
-pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, String> {
-    let alert_event: AlertEvent = event.decode().map_err(|error| error.to_string())?;
+pub fn deliveries_for(event: &StoredEvent) -> Result<Vec<NewDelivery>, ProjectionError> {
+    let alert_event: AlertEvent = event
+        .decode()
+        .map_err(ProjectionError::undecodable(event))?;
     let transition = alert_event.transition();
     // Only the start and the end of an episode are notified, not `pending` or `cleared`.
     if !matches!(

@@ -6,6 +6,7 @@ use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, MetricSample, Tele
 use telemetry_domain::metric::{MetricShape, Temporality};
 use telemetry_domain::values::{EventType, Timestamp};
 
+use super::ProjectionError;
 use crate::ports::{EventFilter, EventRow, HistogramColumns, MetricRow, RowPosition, StoredEvent};
 
 /// The section events of ingest batches.
@@ -21,14 +22,15 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 }
 
 /// One row per event of a section, indexed in section order.
-pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
+pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, ProjectionError> {
     let domain_event: IngestBatchEvent = event
         .decode()
-        .map_err(|error| format!("undecodable ingest event: {error}"))?;
+        .map_err(ProjectionError::undecodable(event))?;
     let Some(section) = domain_event.as_section() else {
         return Ok(Vec::new());
     };
-    let recorded_at = Timestamp::from_datetime(event.recorded_at).map_err(|e| e.to_string())?;
+    let recorded_at =
+        Timestamp::from_datetime(event.recorded_at).map_err(ProjectionError::RecordedAt)?;
     let mut rows = Vec::with_capacity(section.events.len());
     for (index, telemetry) in section.events.iter().enumerate() {
         let metric = match telemetry.event_type {
@@ -50,7 +52,7 @@ pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
             payload: telemetry.payload.as_str().to_string(),
             source: RowPosition {
                 event: event.position,
-                index: u32::try_from(index).map_err(|e| e.to_string())?,
+                index: u32::try_from(index).map_err(ProjectionError::TooManyEvents)?,
             },
             recorded_at,
         });
@@ -59,11 +61,20 @@ pub fn event_rows(event: &StoredEvent) -> Result<Vec<EventRow>, String> {
 }
 
 /// A metric event's analytics columns: its sample, and what its declared kind adds.
-fn metric_row(telemetry: &TelemetryEvent) -> Result<MetricRow, String> {
-    let sample = MetricSample::from_payload(&telemetry.payload)
-        .map_err(|error| format!("metric event {} has no sample: {error}", telemetry.event_id))?;
-    let shape = MetricShape::from_payload(telemetry.payload.as_str())
-        .map_err(|error| format!("metric event {}: {}", telemetry.event_id, error.message))?;
+fn metric_row(telemetry: &TelemetryEvent) -> Result<MetricRow, ProjectionError> {
+    let event_id = || telemetry.event_id.to_string();
+    let sample = MetricSample::from_payload(&telemetry.payload).map_err(|source| {
+        ProjectionError::NoSample {
+            event_id: event_id(),
+            source,
+        }
+    })?;
+    let shape = MetricShape::from_payload(telemetry.payload.as_str()).map_err(|source| {
+        ProjectionError::Shape {
+            event_id: event_id(),
+            source,
+        }
+    })?;
     let mut digest = Sha256::new();
     digest.update(telemetry.service_name.as_str().as_bytes());
     digest.update([0]);

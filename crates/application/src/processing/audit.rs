@@ -12,6 +12,7 @@ use telemetry_domain::values::{TenantId, Timestamp};
 use super::metadata_field;
 use crate::commands::{ACTOR_METADATA_KEY, TENANT_METADATA_KEY};
 use crate::ports::{AuditEntry, EventFilter, RowPosition, StoredEvent};
+use crate::processing::ProjectionError;
 
 /// Batch receipts, API key changes, rebuild requests, alert rule changes, alert transitions
 /// and redeliveries.
@@ -45,8 +46,9 @@ pub fn filters() -> Vec<EventFilter<'static>> {
 }
 
 /// The audit entry for one stored event (none for events that are not audited).
-pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
-    let occurred_at = Timestamp::from_datetime(event.recorded_at).map_err(|e| e.to_string())?;
+pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, ProjectionError> {
+    let occurred_at =
+        Timestamp::from_datetime(event.recorded_at).map_err(ProjectionError::RecordedAt)?;
     let actor = metadata_field(event, ACTOR_METADATA_KEY).unwrap_or_else(|| "unknown".into());
     let entry = |tenant_id: TenantId, action: &str, subject: String, details: serde_json::Value| {
         AuditEntry {
@@ -62,8 +64,10 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
             },
         }
     };
-    let decode =
-        |error: serde_json::Error| format!("undecodable {} event: {error}", event.aggregate_type);
+    let decode = |source: serde_json::Error| ProjectionError::Undecodable {
+        aggregate_type: event.aggregate_type.clone(),
+        source,
+    };
     let entries = match event.aggregate_type.as_str() {
         INGEST_BATCH => match event.decode::<IngestBatchEvent>().map_err(decode)? {
             IngestBatchEvent::BatchAccepted(accepted) => vec![entry(
@@ -110,7 +114,7 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, String> {
             } => {
                 let tenant = metadata_field(event, TENANT_METADATA_KEY)
                     .and_then(|tenant| TenantId::parse(tenant).ok())
-                    .ok_or("rebuild request without a tenant")?;
+                    .ok_or(ProjectionError::NoTenant)?;
                 vec![entry(
                     tenant,
                     "read_model.rebuild_requested",

@@ -26,6 +26,59 @@ pub use runner::{ProcessorMonitor, ProcessorReport, ProcessorRunner, RunnerSetti
 
 use crate::ports::{EventFilter, LogPosition, PortError, StoredEvent};
 
+/// Why a stored event cannot become rows of a read model. Such an event can never be
+/// projected: it is logged, with the causes, and skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("undecodable {aggregate_type} event")]
+    Undecodable {
+        aggregate_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the event's recording time is out of range")]
+    RecordedAt(#[source] telemetry_domain::values::ValueError),
+    #[error("a section holds more events than a row index counts")]
+    TooManyEvents(#[source] std::num::TryFromIntError),
+    #[error("metric event {event_id} has no sample")]
+    NoSample {
+        event_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the event names no tenant")]
+    NoTenant,
+    #[error("metric event {event_id} does not fit the kind it declares")]
+    Shape {
+        event_id: String,
+        #[source]
+        source: telemetry_domain::metric::ShapeError,
+    },
+}
+
+impl ProjectionError {
+    /// For `map_err` on [`StoredEvent::decode`].
+    pub fn undecodable(event: &StoredEvent) -> impl FnOnce(serde_json::Error) -> Self + '_ {
+        move |source| Self::Undecodable {
+            aggregate_type: event.aggregate_type.clone(),
+            source,
+        }
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost`, for logs (responses never show
+/// causes).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Something that applies committed domain events, in log order.
 #[async_trait]
 pub trait EventProcessor: Send + Sync {

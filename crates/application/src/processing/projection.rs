@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use telemetry_domain::read_model::ReadModelName;
 use tracing::error;
 
-use super::EventProcessor;
+use super::{error_chain, EventProcessor, ProjectionError};
 use crate::ports::{
     EventFilter, LogPosition, PortError, ReadModelStore, RowPosition, SourcedRow, StoredEvent,
 };
@@ -20,7 +20,7 @@ use crate::read_models::ReadModelAdmin;
 
 /// Turns one stored event into rows (empty when the event does not concern the read model).
 /// An error means the event can never be projected; it is logged and skipped.
-pub type Project<R> = fn(&StoredEvent) -> Result<Vec<R>, String>;
+pub type Project<R> = fn(&StoredEvent) -> Result<Vec<R>, ProjectionError>;
 
 /// Called with every batch of rows written (for cache invalidation and the like).
 pub type AfterWrite<R> = Arc<dyn Fn(&[R]) + Send + Sync>;
@@ -142,12 +142,12 @@ impl<R: SourcedRow + 'static> EventProcessor for ProjectionProcessor<R> {
                         }
                     }
                 }
-                Err(reason) => error!(
+                Err(failure) => error!(
                     read_model = %self.read_model,
                     aggregate_type = event.aggregate_type,
                     aggregate_id = event.aggregate_id,
                     sequence = event.sequence,
-                    reason,
+                    reason = error_chain(&failure),
                     "event cannot be projected; skipped"
                 ),
             }
@@ -240,7 +240,7 @@ mod tests {
         }
     }
 
-    fn project(event: &StoredEvent) -> Result<Vec<Row>, String> {
+    fn project(event: &StoredEvent) -> Result<Vec<Row>, ProjectionError> {
         Ok((0..ROWS_PER_EVENT)
             .map(|index| Row {
                 tenant: TenantId::parse("acme").unwrap(),

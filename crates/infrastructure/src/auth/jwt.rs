@@ -56,15 +56,26 @@ pub struct JwtCodec {
     audience: String,
 }
 
+/// Bearer-token settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtConfigError {
+    #[error("configure either JWT_SECRET or JWT_PUBLIC_KEY_FILE, not both")]
+    BothKeys,
+    #[error("JWT_SECRET must be at least 32 bytes")]
+    ShortSecret,
+    #[error("JWT public key")]
+    PublicKey(#[source] jsonwebtoken::errors::Error),
+    #[error("JWT private key")]
+    PrivateKey(#[source] jsonwebtoken::errors::Error),
+}
+
 impl JwtCodec {
-    pub fn new(settings: &JwtSettings) -> Result<Self, String> {
+    pub fn new(settings: &JwtSettings) -> Result<Self, JwtConfigError> {
         let (algorithm, decoding, encoding) = match (&settings.secret, &settings.public_key_pem) {
-            (Some(_), Some(_)) => {
-                return Err("configure either JWT_SECRET or JWT_PUBLIC_KEY_FILE, not both".into())
-            }
+            (Some(_), Some(_)) => return Err(JwtConfigError::BothKeys),
             (Some(secret), None) => {
                 if secret.len() < 32 {
-                    return Err("JWT_SECRET must be at least 32 bytes".into());
+                    return Err(JwtConfigError::ShortSecret);
                 }
                 (
                     Algorithm::HS256,
@@ -74,13 +85,13 @@ impl JwtCodec {
             }
             (None, Some(public_pem)) => {
                 let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes())
-                    .map_err(|error| format!("JWT public key: {error}"))?;
+                    .map_err(JwtConfigError::PublicKey)?;
                 let encoding = settings
                     .private_key_pem
                     .as_ref()
                     .map(|pem| EncodingKey::from_rsa_pem(pem.as_bytes()))
                     .transpose()
-                    .map_err(|error| format!("JWT private key: {error}"))?;
+                    .map_err(JwtConfigError::PrivateKey)?;
                 (Algorithm::RS256, Some(decoding), encoding)
             }
             (None, None) => (Algorithm::HS256, None, None),
