@@ -8,8 +8,11 @@ use async_trait::async_trait;
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
 use telemetry_domain::values::TenantId;
 
+use crate::alerting::window::SeriesWindow;
 use crate::commands::AggregateCommands;
-use crate::ports::{AlertRuleStore, LogPosition, PortError, RuleChange, RuleRecord};
+use crate::ports::{
+    AlertRuleStore, AlertStateStore, LogPosition, PortError, RuleChange, RuleRecord,
+};
 
 /// A rule catalog holding the rules the test puts in it.
 #[derive(Default)]
@@ -83,5 +86,44 @@ where
 
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
         self.inner.load(aggregate_id).await
+    }
+}
+
+/// The evaluator's saved windows and position, in memory.
+#[derive(Default)]
+pub struct MemoryAlertState(pub SavedAlertState);
+
+/// The position and windows last saved.
+pub type SavedAlertState = Mutex<(Option<LogPosition>, HashMap<(String, String), SeriesWindow>)>;
+
+#[async_trait]
+impl AlertStateStore for MemoryAlertState {
+    async fn load(
+        &self,
+        _name: &str,
+    ) -> Result<(Option<LogPosition>, Vec<(String, String, SeriesWindow)>), PortError> {
+        let state = self.0.lock().unwrap();
+        let windows = state
+            .1
+            .iter()
+            .map(|((r, s), w)| (r.clone(), s.clone(), w.clone()));
+        Ok((state.0, windows.collect()))
+    }
+    async fn save(
+        &self,
+        _name: &str,
+        position: LogPosition,
+        windows: &[(String, String, Option<SeriesWindow>)],
+    ) -> Result<(), PortError> {
+        let mut state = self.0.lock().unwrap();
+        state.0 = Some(position);
+        for (rule_id, series, window) in windows {
+            let key = (rule_id.clone(), series.clone());
+            match window {
+                Some(window) => state.1.insert(key, window.clone()),
+                None => state.1.remove(&key),
+            };
+        }
+        Ok(())
     }
 }
