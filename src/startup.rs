@@ -290,67 +290,24 @@ impl Application {
         let mut background = Background::new();
         let metrics = Arc::clone(&infrastructure.metrics);
 
+        let (auth, key_catalog) = auth_service(&infrastructure, &settings).await?;
         let batches = infrastructure.commands_weighing::<IngestBatch>(|event| {
             event
                 .as_section()
                 .map_or(SMALL_EVENT_BYTES, EventSection::approximate_bytes)
         });
-        let keys = infrastructure.commands::<ApiKey>();
-        let directory = Arc::new(CachedApiKeyDirectory::new(
-            Arc::clone(&keys),
-            Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
-        ));
-        let key_catalog = Arc::new(pg::PostgresApiKeyCatalog::new(infrastructure.pool.clone()));
-        let auth = Arc::new(AuthService::new(
-            keys,
-            directory,
-            Arc::clone(&infrastructure.jwt) as _,
-            Arc::clone(&key_catalog) as _,
-        ));
-        bootstrap_api_keys(&auth, &settings).await?;
-
         let ingest = Arc::new(IngestService::new(
             batches,
             Arc::new(pg::PostgresDuplicateIndex::new(infrastructure.pool.clone())),
         ));
-        let window = Duration::from_millis(settings.rate_limit.window_ms);
-        let policy = RateLimitPolicy {
-            default: RateLimit {
-                max_requests: settings.rate_limit.max_requests,
-                window,
-            },
-            overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)?,
-            failed_auth: match settings.rate_limit.failed_auth_max_requests {
-                0 => None,
-                max_requests => Some(RateLimit {
-                    max_requests,
-                    window,
-                }),
-            },
-        };
-        let rate_limits = Arc::new(RateLimitService::new(
-            Arc::new(RedisRateLimiter::new(infrastructure.redis.clone())),
-            policy,
-            Arc::clone(&metrics),
-        ));
+        let rate_limits = rate_limit_service(&infrastructure, &settings)?;
         let readiness = Arc::new(readiness(&settings, &infrastructure));
         let read_models = infrastructure.read_model_admin();
         let event_log: Arc<dyn EventLog> = Arc::new(
             pg::PostgresEventLog::new(infrastructure.pool.clone())
                 .with_recent(Arc::clone(&infrastructure.recent)),
         );
-        let cache = Arc::new(TwoLevelCache::new(
-            Arc::new(MokaCache::new(
-                Duration::from_millis(settings.cache.l1_ttl_ms),
-                settings.cache.l1_max_bytes,
-            )),
-            Arc::new(RedisCache::new(
-                infrastructure.redis.clone(),
-                Duration::from_millis(settings.cache.l2_ttl_ms),
-            )),
-            Arc::new(RedisGenerations::new(infrastructure.redis.clone())),
-            Arc::clone(&metrics),
-        ));
+        let cache = two_level_cache(&infrastructure, &settings);
         let queries = Arc::new(QueryService::new(
             Arc::new(ClickHouseAnalytics::new(infrastructure.clickhouse.clone())),
             Arc::clone(&cache),
@@ -381,61 +338,16 @@ impl Application {
             Arc::clone(&alerting) as _,
             infrastructure.commands::<DeadLetter>(),
         ));
-        let queued = Arc::new(Notify::new());
-        let (postgres_processors, clickhouse_processors) = if settings.processors.enabled {
-            (
-                postgres_processors(
-                    &infrastructure,
-                    &alerting,
-                    &key_catalog,
-                    &settings,
-                    &queued,
-                    &metrics,
-                ),
-                clickhouse_processors(&infrastructure, &read_models, &cache),
-            )
-        } else {
-            (Vec::new(), Vec::new())
+        let processors = Processors {
+            infrastructure: &infrastructure,
+            settings: &settings,
+            alerting: &alerting,
+            key_catalog: &key_catalog,
+            read_models: &read_models,
+            cache: &cache,
         };
-        spawn_delivery_worker(&mut background, &alerting, &settings, queued, &metrics)?;
-        let runner = Arc::new(ProcessorRunner::new(
-            Arc::clone(&event_log),
-            Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
-            Arc::clone(&infrastructure.committed),
-            Arc::clone(&monitor),
-            RunnerSettings {
-                batch_events: settings.processors.batch_events,
-                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
-                coalesce: Duration::from_millis(settings.processors.coalesce_ms),
-                ..RunnerSettings::default()
-            },
-        ));
-        for processor in postgres_processors {
-            let (runner, stop) = (Arc::clone(&runner), background.stop_signal());
-            background.spawn(async move { runner.run(processor, stop).await });
-        }
-        spawn_clickhouse_and_processors(
-            &mut background,
-            &infrastructure,
-            runner,
-            clickhouse_processors,
-        );
-        let operator_tenant = settings.auth.operator_tenant()?;
-        let live = Arc::new(LiveFeed::new(
-            Arc::clone(&event_log),
-            Arc::clone(&infrastructure.committed),
-            Arc::new(telemetry_presentation::routes::live::render_live_event),
-            LiveSettings {
-                max_connections_per_tenant: settings.live.max_connections_per_tenant,
-                buffer_events: settings.live.buffer_events,
-                max_events_per_second: settings.live.max_events_per_second,
-                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
-                ..LiveSettings::default()
-            },
-            Arc::clone(&metrics),
-        ));
-        let tail = Arc::clone(&live);
-        background.spawn_supervised("live updates", move |stop| Arc::clone(&tail).run(stop));
+        processors.start(&mut background, &event_log, &monitor)?;
+        let live = live_feed(&mut background, &infrastructure, &settings, &event_log);
 
         let state = AppState {
             ingest,
@@ -452,7 +364,7 @@ impl Application {
             read_models,
             processors: monitor,
             event_log,
-            operator_tenant,
+            operator_tenant: settings.auth.operator_tenant()?,
             alert_rules,
             alert_queries,
             dead_letters,
@@ -461,32 +373,12 @@ impl Application {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
         };
-        let grpc = if settings.server.otlp_grpc_enabled {
-            let address = format!(
-                "{}:{}",
-                settings.server.host, settings.server.otlp_grpc_port
-            );
-            let listener = TcpListener::bind(&address)
-                .await
-                .with_context(|| format!("cannot listen on {address} (OTLP/gRPC)"))?;
-            Some((
-                listener,
-                telemetry_presentation::grpc::router(state.clone()),
-            ))
-        } else {
-            None
-        };
-        let router = telemetry_presentation::router(state);
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
-        let port = listener.local_addr()?.port();
+        let listeners = Listeners::bind(&settings, state).await?;
         Ok(Self {
-            listener,
-            router,
-            port,
-            grpc,
+            listener: listeners.http,
+            router: listeners.router,
+            port: listeners.port,
+            grpc: listeners.grpc,
             background,
             shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
             live,
@@ -574,6 +466,194 @@ impl Application {
         self.background.shut_down(self.shutdown_grace).await;
         served.context("http server failed")
     }
+}
+
+/// The bound HTTP listener with its router, and the OTLP/gRPC one when it is served.
+struct Listeners {
+    http: TcpListener,
+    router: axum::Router,
+    port: u16,
+    grpc: Option<(TcpListener, axum::Router)>,
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings, state: AppState) -> anyhow::Result<Self> {
+        let grpc = if settings.server.otlp_grpc_enabled {
+            let address = format!(
+                "{}:{}",
+                settings.server.host, settings.server.otlp_grpc_port
+            );
+            let listener = TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (OTLP/gRPC)"))?;
+            Some((
+                listener,
+                telemetry_presentation::grpc::router(state.clone()),
+            ))
+        } else {
+            None
+        };
+        let router = telemetry_presentation::router(state);
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let http = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let port = http.local_addr()?.port();
+        Ok(Self {
+            http,
+            router,
+            port,
+            grpc,
+        })
+    }
+}
+
+/// Authentication: API keys (configured ones bootstrapped) and bearer tokens.
+async fn auth_service(
+    infrastructure: &Infrastructure,
+    settings: &Settings,
+) -> anyhow::Result<(Arc<AuthService>, Arc<pg::PostgresApiKeyCatalog>)> {
+    let keys = infrastructure.commands::<ApiKey>();
+    let directory = Arc::new(CachedApiKeyDirectory::new(
+        Arc::clone(&keys),
+        Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
+    ));
+    let key_catalog = Arc::new(pg::PostgresApiKeyCatalog::new(infrastructure.pool.clone()));
+    let auth = Arc::new(AuthService::new(
+        keys,
+        directory,
+        Arc::clone(&infrastructure.jwt) as _,
+        Arc::clone(&key_catalog) as _,
+    ));
+    bootstrap_api_keys(&auth, settings).await?;
+    Ok((auth, key_catalog))
+}
+
+/// Per-tenant request budgets (shared through Redis) and the failed-authentication budget.
+fn rate_limit_service(
+    infrastructure: &Infrastructure,
+    settings: &Settings,
+) -> anyhow::Result<Arc<RateLimitService>> {
+    let window = Duration::from_millis(settings.rate_limit.window_ms);
+    let policy = RateLimitPolicy {
+        default: RateLimit {
+            max_requests: settings.rate_limit.max_requests,
+            window,
+        },
+        overrides: RateLimitPolicy::parse_overrides(&settings.rate_limit.overrides, window)?,
+        failed_auth: match settings.rate_limit.failed_auth_max_requests {
+            0 => None,
+            max_requests => Some(RateLimit {
+                max_requests,
+                window,
+            }),
+        },
+    };
+    Ok(Arc::new(RateLimitService::new(
+        Arc::new(RedisRateLimiter::new(infrastructure.redis.clone())),
+        policy,
+        Arc::clone(&infrastructure.metrics),
+    )))
+}
+
+/// The read side's cache: moka in process, Redis shared, generations in Redis.
+fn two_level_cache(infrastructure: &Infrastructure, settings: &Settings) -> Arc<TwoLevelCache> {
+    Arc::new(TwoLevelCache::new(
+        Arc::new(MokaCache::new(
+            Duration::from_millis(settings.cache.l1_ttl_ms),
+            settings.cache.l1_max_bytes,
+        )),
+        Arc::new(RedisCache::new(
+            infrastructure.redis.clone(),
+            Duration::from_millis(settings.cache.l2_ttl_ms),
+        )),
+        Arc::new(RedisGenerations::new(infrastructure.redis.clone())),
+        Arc::clone(&infrastructure.metrics),
+    ))
+}
+
+/// What the event processors are built from.
+struct Processors<'a> {
+    infrastructure: &'a Infrastructure,
+    settings: &'a Settings,
+    alerting: &'a Arc<pg::PostgresAlerting>,
+    key_catalog: &'a Arc<pg::PostgresApiKeyCatalog>,
+    read_models: &'a Arc<ReadModelAdmin>,
+    cache: &'a Arc<TwoLevelCache>,
+}
+
+impl Processors<'_> {
+    /// Starts the notification delivery worker and, unless processors are disabled, every
+    /// event processor: the Postgres ones now, the ClickHouse ones once its schema is applied.
+    fn start(
+        &self,
+        background: &mut Background,
+        event_log: &Arc<dyn EventLog>,
+        monitor: &Arc<ProcessorMonitor>,
+    ) -> anyhow::Result<()> {
+        let (infrastructure, settings) = (self.infrastructure, self.settings);
+        let metrics = &infrastructure.metrics;
+        let queued = Arc::new(Notify::new());
+        let (postgres, clickhouse) = if settings.processors.enabled {
+            (
+                postgres_processors(
+                    infrastructure,
+                    self.alerting,
+                    self.key_catalog,
+                    settings,
+                    &queued,
+                    metrics,
+                ),
+                clickhouse_processors(infrastructure, self.read_models, self.cache),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        spawn_delivery_worker(background, self.alerting, settings, queued, metrics)?;
+        let runner = Arc::new(ProcessorRunner::new(
+            Arc::clone(event_log),
+            Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
+            Arc::clone(&infrastructure.committed),
+            Arc::clone(monitor),
+            RunnerSettings {
+                batch_events: settings.processors.batch_events,
+                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+                coalesce: Duration::from_millis(settings.processors.coalesce_ms),
+                ..RunnerSettings::default()
+            },
+        ));
+        for processor in postgres {
+            let (runner, stop) = (Arc::clone(&runner), background.stop_signal());
+            background.spawn(async move { runner.run(processor, stop).await });
+        }
+        spawn_clickhouse_and_processors(background, infrastructure, runner, clickhouse);
+        Ok(())
+    }
+}
+
+/// Live updates: the tail of the log handed to connected streams, supervised.
+fn live_feed(
+    background: &mut Background,
+    infrastructure: &Infrastructure,
+    settings: &Settings,
+    event_log: &Arc<dyn EventLog>,
+) -> Arc<LiveFeed> {
+    let live = Arc::new(LiveFeed::new(
+        Arc::clone(event_log),
+        Arc::clone(&infrastructure.committed),
+        Arc::new(telemetry_presentation::routes::live::render_live_event),
+        LiveSettings {
+            max_connections_per_tenant: settings.live.max_connections_per_tenant,
+            buffer_events: settings.live.buffer_events,
+            max_events_per_second: settings.live.max_events_per_second,
+            poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+            ..LiveSettings::default()
+        },
+        Arc::clone(&infrastructure.metrics),
+    ));
+    let tail = Arc::clone(&live);
+    background.spawn_supervised("live updates", move |stop| Arc::clone(&tail).run(stop));
+    live
 }
 
 fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessService {
