@@ -9,7 +9,7 @@ PORT ?= 8080
 TEST_THREADS ?= 5
 export PORT CARGO TEST_THREADS
 
-.PHONY: help run test stack ui lint fmt openapi check-layering clean-test-data test-clickhouse-current test-browser bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu bench-ui build
+.PHONY: help run test stack ui lint fmt openapi config-docs test-contract check-layering clean-test-data test-clickhouse-current test-browser bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu bench-ui build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080), console included"
@@ -17,6 +17,7 @@ help:
 	@echo "make ui      build the browser console (ui/ -> ui/dist)"
 	@echo "make lint    rustfmt check and clippy (warnings are errors)"
 	@echo "make openapi refresh openapi/openapi.json from the code"
+	@echo "make config-docs regenerate the README settings table and config/example.toml"
 	@echo "make bench   run the benchmarks (see docs/BENCHMARKS.md); make bench-cpu: CPU by process"
 
 stack:
@@ -47,8 +48,14 @@ test: stack ui
 	$(CARGO) build --workspace --all-targets
 	@./scripts/check-layering.sh
 	$(CARGO) test --workspace --all-targets -- --test-threads=$(TEST_THREADS)
+	@./scripts/test-contract.sh
 	@./scripts/test-clickhouse-current.sh
 	@./scripts/test-browser.sh
+
+# The contract test alone (schemathesis against the served OpenAPI document).
+test-contract: stack
+	$(CARGO) build --bin telemetry-server
+	@./scripts/test-contract.sh
 
 # The browser tests alone (Playwright and Debian's Chromium against the real service).
 test-browser: stack ui
@@ -67,6 +74,10 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Regenerate the README's table of settings and config/example.toml from src/config/catalog.rs.
+config-docs:
+	UPDATE_CONFIG_DOCS=1 $(CARGO) test --quiet --lib config::catalog
 
 openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json.tmp

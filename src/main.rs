@@ -56,7 +56,7 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Drop a ClickHouse read model (`aggregation`, `audit` or `alert_history`) and replay
+    /// Drop a ClickHouse read model (`rollups`, `audit` or `alert_history`; `aggregation` is the former name of `rollups`) and replay
     /// the event store into it. The running service (whichever instance owns the read model) does the work.
     Rebuild { read_model: String },
 }
@@ -94,9 +94,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Rebuild { read_model } => {
             init_logging(&settings.log);
             let name = ReadModelName::parse(&read_model)
-                .context("READ_MODEL must be aggregation, audit or alert_history")?;
+                .context("READ_MODEL must be rollups, audit or alert_history")?;
             // Recorded as the requesting tenant in the audit log.
-            let tenant = match settings.auth.operator_tenant()? {
+            let tenant = match settings.auth.operator_tenant.clone() {
                 Some(tenant) => tenant,
                 None => TenantId::parse("operator")?,
             };

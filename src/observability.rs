@@ -2,7 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber. Does nothing if one is already installed (tests).
 pub fn init_logging(config: &LogConfig) {
@@ -10,7 +10,7 @@ pub fn init_logging(config: &LogConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let installed = if config.format == "pretty" {
+    let installed = if config.format == LogFormat::Pretty {
         builder.try_init()
     } else {
         builder

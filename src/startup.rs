@@ -26,7 +26,7 @@ use telemetry_application::ports::{
     SourcedRow,
 };
 use telemetry_application::processing::{
-    aggregation, audit, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
+    audit, rollups, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
     RecentCommits, RunnerSettings,
 };
 use telemetry_application::query::cache::TwoLevelCache;
@@ -163,27 +163,24 @@ impl Infrastructure {
         let pool = pg::pool(&PostgresSettings {
             url: settings.database.url.expose().to_string(),
             max_connections: settings.database.max_connections,
-            acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
-            release_timeout: Duration::from_millis(settings.server.request_timeout_ms),
+            acquire_timeout: settings.database.acquire_timeout,
+            release_timeout: settings.server.request_timeout,
         })
         .context("invalid DATABASE_URL")?;
-        pg::migrate_when_available(
-            &pool,
-            Duration::from_millis(settings.database.startup_timeout_ms),
-        )
-        .await
-        .context("applying Postgres migrations")?;
+        pg::migrate_when_available(&pool, settings.database.startup_timeout)
+            .await
+            .context("applying Postgres migrations")?;
         let clickhouse = ClickHouse::new(&ClickHouseSettings {
             url: settings.clickhouse.url.clone(),
             database: settings.clickhouse.database.clone(),
             user: settings.clickhouse.user.clone(),
             password: settings.clickhouse.password.expose().to_string(),
-            query_timeout: Duration::from_millis(settings.clickhouse.query_timeout_ms),
+            query_timeout: settings.clickhouse.query_timeout,
         })?;
         let redis = Redis::connect_lazily(
             settings.redis.url.expose(),
             &settings.redis.key_prefix,
-            Duration::from_millis(settings.redis.timeout_ms),
+            settings.redis.timeout,
         )
         .context("invalid REDIS_URL")?;
         let jwt = Arc::new(JwtCodec::new(&jwt_settings(settings)?)?);
@@ -323,7 +320,7 @@ impl Application {
         spawn_cache_invalidation(
             &mut background,
             &cache,
-            Duration::from_millis(settings.cache.invalidation_interval_ms),
+            settings.cache.invalidation_interval,
         );
         let alerting = Arc::new(pg::PostgresAlerting::new(infrastructure.pool.clone()));
         let alert_rules = Arc::new(AlertRuleService::new(
@@ -358,13 +355,13 @@ impl Application {
             limits: HttpLimits {
                 max_batch_events: settings.ingest.max_batch_events,
                 max_body_bytes: settings.ingest.max_body_bytes,
-                request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
+                request_timeout: settings.server.request_timeout,
             },
             queries,
             read_models,
             processors: monitor,
             event_log,
-            operator_tenant: settings.auth.operator_tenant()?,
+            operator_tenant: settings.auth.operator_tenant.clone(),
             alert_rules,
             alert_queries,
             dead_letters,
@@ -380,7 +377,7 @@ impl Application {
             port: listeners.port,
             grpc: listeners.grpc,
             background,
-            shutdown_grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+            shutdown_grace: settings.server.shutdown_grace,
             live,
         })
     }
@@ -516,7 +513,7 @@ async fn auth_service(
     let keys = infrastructure.commands::<ApiKey>();
     let directory = Arc::new(CachedApiKeyDirectory::new(
         Arc::clone(&keys),
-        Duration::from_millis(settings.auth.api_key_cache_ttl_ms),
+        settings.auth.api_key_cache_ttl,
     ));
     let key_catalog = Arc::new(pg::PostgresApiKeyCatalog::new(infrastructure.pool.clone()));
     let auth = Arc::new(AuthService::new(
@@ -534,7 +531,7 @@ fn rate_limit_service(
     infrastructure: &Infrastructure,
     settings: &Settings,
 ) -> anyhow::Result<Arc<RateLimitService>> {
-    let window = Duration::from_millis(settings.rate_limit.window_ms);
+    let window = settings.rate_limit.window;
     let policy = RateLimitPolicy {
         default: RateLimit {
             max_requests: settings.rate_limit.max_requests,
@@ -560,12 +557,12 @@ fn rate_limit_service(
 fn two_level_cache(infrastructure: &Infrastructure, settings: &Settings) -> Arc<TwoLevelCache> {
     Arc::new(TwoLevelCache::new(
         Arc::new(MokaCache::new(
-            Duration::from_millis(settings.cache.l1_ttl_ms),
+            settings.cache.l1_ttl,
             settings.cache.l1_max_bytes,
         )),
         Arc::new(RedisCache::new(
             infrastructure.redis.clone(),
-            Duration::from_millis(settings.cache.l2_ttl_ms),
+            settings.cache.l2_ttl,
         )),
         Arc::new(RedisGenerations::new(infrastructure.redis.clone())),
         Arc::clone(&infrastructure.metrics),
@@ -617,8 +614,8 @@ impl Processors<'_> {
             Arc::clone(monitor),
             RunnerSettings {
                 batch_events: settings.processors.batch_events,
-                poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
-                coalesce: Duration::from_millis(settings.processors.coalesce_ms),
+                poll_interval: settings.processors.poll_interval,
+                coalesce: settings.processors.coalesce,
                 ..RunnerSettings::default()
             },
         ));
@@ -646,7 +643,7 @@ fn live_feed(
             max_connections_per_tenant: settings.live.max_connections_per_tenant,
             buffer_events: settings.live.buffer_events,
             max_events_per_second: settings.live.max_events_per_second,
-            poll_interval: Duration::from_millis(settings.processors.poll_interval_ms),
+            poll_interval: settings.processors.poll_interval,
             ..LiveSettings::default()
         },
         Arc::clone(&infrastructure.metrics),
@@ -657,7 +654,6 @@ fn live_feed(
 }
 
 fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessService {
-    let required = |name: &str| settings.readiness.required.iter().any(|r| r == name);
     let checks: Vec<Arc<dyn DependencyCheck>> = vec![
         Arc::new(PostgresCheck::new(infrastructure.pool.clone())),
         Arc::new(ClickHouseCheck::new(infrastructure.clickhouse.clone())),
@@ -667,11 +663,11 @@ fn readiness(settings: &Settings, infrastructure: &Infrastructure) -> ReadinessS
         checks
             .into_iter()
             .map(|check| {
-                let is_required = required(check.name());
+                let is_required = settings.readiness.requires(check.name());
                 (check, is_required)
             })
             .collect(),
-        Duration::from_millis(settings.readiness.check_timeout_ms),
+        settings.readiness.check_timeout,
     )
 }
 
@@ -757,8 +753,8 @@ fn postgres_processors(
         Arc::clone(alerting) as _,
         infrastructure.commands_with_snapshots::<Alert>(ALERT_SNAPSHOT_EVERY),
         EvaluatorSettings {
-            tick: Duration::from_millis(settings.alerting.tick_ms),
-            rules_refresh: Duration::from_millis(settings.alerting.rules_refresh_ms),
+            tick: settings.alerting.tick,
+            rules_refresh: settings.alerting.rules_refresh,
             max_series_per_rule: settings.alerting.max_series_per_rule,
             ..EvaluatorSettings::default()
         },
@@ -786,7 +782,7 @@ fn spawn_delivery_worker(
 ) -> anyhow::Result<()> {
     let alerting_settings = &settings.alerting;
     let sender = HttpWebhookSender::new(
-        Duration::from_millis(alerting_settings.webhook_timeout_ms),
+        alerting_settings.webhook_timeout,
         alerting_settings.allow_private_networks,
     )?;
     let worker = DeliveryWorker::new(
@@ -794,10 +790,9 @@ fn spawn_delivery_worker(
         Arc::new(sender),
         DeliverySettings {
             max_attempts: alerting_settings.max_attempts,
-            retry_base: Duration::from_millis(alerting_settings.retry_base_ms),
-            retry_max: Duration::from_millis(alerting_settings.retry_max_ms),
-            lease: Duration::from_millis(alerting_settings.webhook_timeout_ms * 4)
-                .max(Duration::from_secs(10)),
+            retry_base: alerting_settings.retry_base,
+            retry_max: alerting_settings.retry_max,
+            lease: (alerting_settings.webhook_timeout * 4).max(Duration::from_secs(10)),
             keep_delivered: Duration::from_secs(alerting_settings.keep_delivered_hours * 3600),
             keep_dead: Duration::from_secs(alerting_settings.keep_dead_days * 86_400),
             ..DeliverySettings::default()
@@ -820,12 +815,12 @@ fn clickhouse_processors(
     read_models: &Arc<ReadModelAdmin>,
     cache: &Arc<TwoLevelCache>,
 ) -> Vec<Arc<dyn EventProcessor>> {
-    let store = ClickHouseReadModel::aggregation(infrastructure.clickhouse.clone());
+    let store = ClickHouseReadModel::rollups(infrastructure.clickhouse.clone());
     let invalidation = Arc::clone(cache);
-    let aggregation = ProjectionProcessor::new(
-        ReadModelName::Aggregation,
-        aggregation::filters(),
-        aggregation::event_rows,
+    let rollups = ProjectionProcessor::new(
+        ReadModelName::Rollups,
+        rollups::filters(),
+        rollups::event_rows,
         Arc::new(store) as Arc<dyn ReadModelStore<EventRow>>,
         Arc::clone(read_models),
     )
@@ -850,11 +845,7 @@ fn clickhouse_processors(
         )) as Arc<dyn ReadModelStore<AlertHistoryRow>>,
         Arc::clone(read_models),
     );
-    vec![
-        Arc::new(aggregation),
-        Arc::new(audit),
-        Arc::new(alert_history),
-    ]
+    vec![Arc::new(rollups), Arc::new(audit), Arc::new(alert_history)]
 }
 
 fn spawn_cache_invalidation(

@@ -358,7 +358,9 @@ async fn a_receiver_failing_then_answering_gets_the_retry() {
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_ends_in_dead_letters_and_redelivery_works() {
-    let app = spawn_app_with(|settings| settings.alerting.webhook_timeout_ms = 1_000).await;
+    let app =
+        spawn_app_with(|settings| settings.alerting.webhook_timeout = Duration::from_millis(1_000))
+            .await;
     let receiver = Receiver::start().await;
     receiver.hang();
     create_watched_rule(
@@ -774,4 +776,30 @@ async fn kill_9_neither_loses_nor_repeats_a_transition() {
         .collect();
     assert_eq!(distinct.len(), 2, "{received:?}");
     drop(server);
+}
+
+/// The largest finite thresholds come back from the event store as they went in: the store
+/// prints JSONB numbers in plain decimal, which serde_json once read back out of range, so
+/// the rule could neither be listed nor changed (500) again.
+#[tokio::test]
+async fn rules_with_the_largest_finite_thresholds_stay_readable_and_changeable() {
+    let app = spawn_app().await;
+    let mut rule = json!({"name": "extreme", "metric": "latency", "aggregation": "max",
+        "window": "1m", "comparator": "<", "threshold": f64::MIN,
+        "channels": [{"url": "https://hooks.example.com/alerts"}]});
+    let id = app.create_rule(ACME_KEY, &rule).await;
+
+    let listed = json(app.get_with_key(ACME_KEY, "/alerts/rules").await).await;
+    assert_eq!(listed["data"][0]["threshold"], json!(f64::MIN), "{listed}");
+    rule["threshold"] = json!(f64::MAX);
+    let replaced = app
+        .client
+        .put(app.url(&format!("/alerts/rules/{id}")))
+        .header("X-API-Key", ACME_KEY)
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(json(replaced).await["threshold"], json!(f64::MAX));
 }

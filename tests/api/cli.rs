@@ -98,7 +98,7 @@ async fn the_rebuild_subcommand_makes_the_running_service_replay_the_read_model(
     app.clickhouse("TRUNCATE TABLE events").await;
     assert_eq!(app.queried_total(ACME_KEY).await, 0);
 
-    run_ok(&app.settings, &["rebuild", "aggregation"]);
+    run_ok(&app.settings, &["rebuild", "rollups"]);
     app.wait_for_events(ACME_KEY, "acme", 40, CATCH_UP).await;
 
     let unknown = server_command(&app.settings)

@@ -45,7 +45,10 @@ async fn clickhouse_down_keeps_ingestion_ready_by_default() {
 async fn readyz_is_503_and_names_a_required_dependency_that_is_down() {
     let app = spawn_app_with(|settings| {
         settings.clickhouse.url = format!("http://127.0.0.1:{}", closed_port());
-        settings.readiness.required = vec!["postgres".into(), "clickhouse".into()];
+        settings.readiness.required = vec![
+            telemetry_server::config::Dependency::Postgres,
+            telemetry_server::config::Dependency::Clickhouse,
+        ];
     })
     .await;
     let response = app.get("/readyz").await;

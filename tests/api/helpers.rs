@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::{Client, Response};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
-use telemetry_server::config::{AlertingConfig, Secret, Settings};
+use telemetry_server::config::catalog::environment;
+use telemetry_server::config::{Secret, Settings};
 use telemetry_server::startup::Application;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -45,7 +46,7 @@ fn init_logging() {
         if let Ok(level) = std::env::var("TEST_LOG") {
             telemetry_server::observability::init_logging(&telemetry_server::config::LogConfig {
                 level,
-                format: "pretty".into(),
+                format: telemetry_server::config::LogFormat::Pretty,
             });
         }
     });
@@ -113,28 +114,28 @@ pub async fn test_settings() -> Settings {
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
     settings.server.otlp_grpc_port = 0;
-    settings.server.shutdown_grace_ms = 2_000;
+    settings.server.shutdown_grace = Duration::from_millis(2_000);
     settings.database.url = Secret::new(format!("{}/{database}", postgres_server()));
     // Up to five tests run at once (`--test-threads` in the Makefile) against one Postgres (100 connections by default), and
     // each service also holds one connection for its processor leases: keep pools small.
     settings.database.max_connections = 6;
     // Two cores shared by eight tests and three servers: bounds that a loaded machine can
     // overrun now and then are raised, so that only a real failure fails a test.
-    settings.database.acquire_timeout_ms = 5_000;
+    settings.database.acquire_timeout = Duration::from_millis(5_000);
     settings.clickhouse.url = clickhouse_url();
     settings.clickhouse.database = database;
     settings.redis.url = Secret::new(redis_url());
     settings.redis.key_prefix = format!("test:{id}:");
-    settings.redis.timeout_ms = 5_000;
+    settings.redis.timeout = Duration::from_millis(5_000);
     settings.auth.api_keys = Secret::new(format!("{ACME_KEY}:acme,{GLOBEX_KEY}:globex"));
     settings.auth.jwt_secret = Secret::new(JWT_SECRET);
     // Alerting at test speed, with webhooks to this machine allowed.
-    settings.alerting.tick_ms = 200;
-    settings.alerting.rules_refresh_ms = 100;
-    settings.alerting.webhook_timeout_ms = 5_000;
+    settings.alerting.tick = Duration::from_millis(200);
+    settings.alerting.rules_refresh = Duration::from_millis(100);
+    settings.alerting.webhook_timeout = Duration::from_millis(5_000);
     settings.alerting.max_attempts = 3;
-    settings.alerting.retry_base_ms = 100;
-    settings.alerting.retry_max_ms = 1_000;
+    settings.alerting.retry_base = Duration::from_millis(100);
+    settings.alerting.retry_max = Duration::from_millis(1_000);
     settings.alerting.allow_private_networks = true;
     settings
 }
@@ -375,7 +376,7 @@ impl TestApp {
     pub async fn wait_until_aggregated(&self, patience: Duration) {
         eventually(patience, Duration::from_millis(100), async || {
             let ready = json(self.get("/readyz").await).await;
-            let aggregation = &ready["processors"]["aggregation"];
+            let aggregation = &ready["processors"]["rollups"];
             (aggregation["lagEvents"] == 0 || aggregation["status"] == "standby")
                 .then_some(())
                 .ok_or_else(|| format!("aggregation processor: {aggregation}"))
@@ -500,32 +501,7 @@ pub fn server_command(settings: &Settings) -> std::process::Command {
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", settings.database.url.expose())
-        .env(
-            "DATABASE_MAX_CONNECTIONS",
-            settings.database.max_connections.to_string(),
-        )
-        .env(
-            "DATABASE_ACQUIRE_TIMEOUT_MS",
-            settings.database.acquire_timeout_ms.to_string(),
-        )
-        .env("CLICKHOUSE_URL", &settings.clickhouse.url)
-        .env("CLICKHOUSE_DATABASE", &settings.clickhouse.database)
-        .env("REDIS_URL", settings.redis.url.expose())
-        .env("REDIS_KEY_PREFIX", &settings.redis.key_prefix)
-        .env("REDIS_TIMEOUT_MS", settings.redis.timeout_ms.to_string())
-        .env("OTLP_GRPC_PORT", settings.server.otlp_grpc_port.to_string())
-        .env("API_KEYS", settings.auth.api_keys.expose())
-        .env("JWT_SECRET", settings.auth.jwt_secret.expose())
-        .env(
-            "SHUTDOWN_GRACE_MS",
-            settings.server.shutdown_grace_ms.to_string(),
-        )
-        .env(
-            "REQUEST_TIMEOUT_MS",
-            settings.server.request_timeout_ms.to_string(),
-        )
-        .envs(alerting_environment(&settings.alerting));
+        .envs(environment(settings));
     command
 }
 
@@ -752,23 +728,4 @@ pub fn sample(event_id: &str, metric: &str, value: f64) -> Value {
         "timestamp": chrono::Utc::now().to_rfc3339(),
         "payload": {"name": metric, "value": value}
     })
-}
-
-/// The environment variables that carry `alerting` to a server process.
-fn alerting_environment(alerting: &AlertingConfig) -> [(&'static str, String); 7] {
-    [
-        ("ALERT_TICK_MS", alerting.tick_ms.to_string()),
-        (
-            "ALERT_RULES_REFRESH_MS",
-            alerting.rules_refresh_ms.to_string(),
-        ),
-        ("NOTIFY_TIMEOUT_MS", alerting.webhook_timeout_ms.to_string()),
-        ("NOTIFY_MAX_ATTEMPTS", alerting.max_attempts.to_string()),
-        ("NOTIFY_RETRY_BASE_MS", alerting.retry_base_ms.to_string()),
-        ("NOTIFY_RETRY_MAX_MS", alerting.retry_max_ms.to_string()),
-        (
-            "NOTIFY_ALLOW_PRIVATE_NETWORKS",
-            alerting.allow_private_networks.to_string(),
-        ),
-    ]
 }

@@ -541,7 +541,7 @@ async fn missing_or_unknown_keys_are_401() {
 async fn failed_authentications_have_a_budget_per_client_address() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.failed_auth_max_requests = 4;
-        settings.rate_limit.window_ms = 60_000;
+        settings.rate_limit.window = Duration::from_millis(60_000);
     })
     .await;
     let first = app.ingest("not-a-real-key-123", &log_event("x")).await;
@@ -918,7 +918,7 @@ async fn a_small_body_that_unfolds_into_millions_of_elements_gets_a_short_answer
 async fn rate_limits_answer_429_with_headers_per_tenant() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.max_requests = 2;
-        settings.rate_limit.window_ms = 60_000;
+        settings.rate_limit.window = Duration::from_millis(60_000);
     })
     .await;
     let first = app.ingest(ACME_KEY, &log_event("r1")).await;
@@ -987,7 +987,7 @@ async fn a_redis_connection_gone_silent_is_replaced() {
     let app = spawn_app_with(|settings| {
         settings.redis.url =
             telemetry_server::config::Secret::new(format!("redis://127.0.0.1:{}", proxy.port));
-        settings.redis.timeout_ms = 1_000;
+        settings.redis.timeout = Duration::from_millis(1_000);
         settings.processors.enabled = false;
     })
     .await;
@@ -1154,12 +1154,12 @@ async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_repl
         postgres_through(&proxy, settings);
         // Two connections: were a silent one to keep its slot, the pool would soon have none.
         settings.database.max_connections = 2;
-        settings.database.acquire_timeout_ms = 1_000;
-        settings.server.request_timeout_ms = 2_000;
+        settings.database.acquire_timeout = Duration::from_millis(1_000);
+        settings.server.request_timeout = Duration::from_millis(2_000);
         settings.processors.enabled = false;
         // Every request looks its key up in Postgres: the stall comes before the body is
         // read, and is still the store's, not the producer's.
-        settings.auth.api_key_cache_ttl_ms = 1;
+        settings.auth.api_key_cache_ttl = Duration::from_millis(1);
     })
     .await;
     app.ingest_ok(ACME_KEY, &log_event("before")).await;
@@ -1204,7 +1204,9 @@ async fn an_event_store_that_stops_answering_is_503_and_its_connections_are_repl
 
 #[tokio::test]
 async fn a_timed_out_ingestion_still_carries_the_rate_limit_headers() {
-    let app = spawn_app_with(|settings| settings.server.request_timeout_ms = 2_000).await;
+    let app =
+        spawn_app_with(|settings| settings.server.request_timeout = Duration::from_millis(2_000))
+            .await;
     // The key is checked and the budget spent at once; the rest of the body never comes.
     // OTLP exporters do not retry a 408: an export gets 503 with Retry-After instead.
     for (path, status) in [("/ingest", "408"), ("/v1/logs", "503")] {

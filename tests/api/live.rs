@@ -383,7 +383,9 @@ async fn a_stream_ends_when_its_token_expires_and_refuses_bad_requests() {
 
 #[tokio::test]
 async fn open_streams_end_when_the_service_stops_instead_of_holding_it() {
-    let app = spawn_app_with(|settings| settings.server.shutdown_grace_ms = 30_000).await;
+    let app =
+        spawn_app_with(|settings| settings.server.shutdown_grace = Duration::from_millis(30_000))
+            .await;
     let mut stream = LiveStream::open(&app, key(ACME_KEY), "").await;
     stream.ready().await;
     let stopping = std::time::Instant::now();

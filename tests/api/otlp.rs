@@ -616,7 +616,7 @@ async fn exports_of_millions_of_empty_messages_are_refused_before_decoding() {
 async fn rate_limited_exports_carry_retry_after() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.max_requests = 1;
-        settings.rate_limit.window_ms = 60_000;
+        settings.rate_limit.window = Duration::from_millis(60_000);
     })
     .await;
     let first = app

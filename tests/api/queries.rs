@@ -688,8 +688,8 @@ async fn a_clickhouse_that_stops_answering_is_503_for_readers_not_a_hang() {
     let proxy = crate::proxy::TcpProxy::start(&crate::helpers::clickhouse_address()).await;
     let app = spawn_app_with(|settings| {
         settings.clickhouse.url = format!("http://127.0.0.1:{}", proxy.port);
-        settings.clickhouse.query_timeout_ms = 1_000;
-        settings.server.request_timeout_ms = 20_000;
+        settings.clickhouse.query_timeout = Duration::from_millis(1_000);
+        settings.server.request_timeout = Duration::from_millis(20_000);
     })
     .await;
     app.ingest_ok(ACME_KEY, &log_batch("hung", 10)).await;

@@ -239,7 +239,7 @@ async fn a_clickhouse_outage_during_ingestion_is_caught_up_exactly() {
     assert_latency_samples(&app, (acknowledged - 1) / 4).await;
     let ready = json(app.get("/readyz").await).await;
     assert_eq!(
-        ready["processors"]["aggregation"]["status"], "running",
+        ready["processors"]["rollups"]["status"], "running",
         "{ready}"
     );
 }
@@ -279,7 +279,7 @@ async fn processor_ownership_moves_when_the_owner_stops() {
 
 /// The processor status `/readyz` reports for the aggregation processor.
 fn aggregation_status(ready: &Value) -> String {
-    ready["processors"]["aggregation"]["status"]
+    ready["processors"]["rollups"]["status"]
         .as_str()
         .unwrap_or("")
         .to_string()
@@ -376,8 +376,8 @@ async fn a_request_that_never_finishes_does_not_hold_shutdown_past_the_grace_per
     use tokio::io::AsyncWriteExt;
 
     let mut settings = test_settings().await;
-    settings.server.shutdown_grace_ms = 1_000;
-    settings.server.request_timeout_ms = 600_000;
+    settings.server.shutdown_grace = Duration::from_millis(1_000);
+    settings.server.request_timeout = Duration::from_millis(600_000);
     let server = ServerProcess::start(&settings).await;
     let address = server.address.trim_start_matches("http://").to_string();
     // Headers sent halfway, then nothing.
@@ -419,7 +419,7 @@ async fn readiness_shows_processor_lag() {
     app.ingest_ok(ACME_KEY, &log_event("lag")).await;
     app.wait_for_events(ACME_KEY, "acme", 1, CATCH_UP).await;
     let ready = json(app.get("/readyz").await).await;
-    for name in ["aggregation", "audit"] {
+    for name in ["rollups", "audit"] {
         let processor = &ready["processors"][name];
         assert_eq!(processor["status"], "running", "{ready}");
         assert!(processor["lagEvents"].is_u64(), "{ready}");
@@ -545,7 +545,11 @@ async fn administrative_actions_and_batches_land_in_the_audit_log() {
 
 #[tokio::test]
 async fn a_rebuild_replays_the_event_store_into_the_read_model() {
-    let app = spawn_app_with(|settings| settings.auth.operator_tenant = "acme".into()).await;
+    let app = spawn_app_with(|settings| {
+        settings.auth.operator_tenant =
+            Some(telemetry_domain::values::TenantId::parse("acme").unwrap())
+    })
+    .await;
     app.ingest_ok(ACME_KEY, &log_batch("rebuild", 120)).await;
     app.wait_for_events(ACME_KEY, "acme", 120, CATCH_UP).await;
     // Lose the raw events behind the service's back (the rollups keep their counts): only a
@@ -556,12 +560,13 @@ async fn a_rebuild_replays_the_event_store_into_the_read_model() {
 
     let not_operator = app
         .client
-        .post(app.url("/admin/read-models/aggregation/rebuild"))
+        .post(app.url("/admin/read-models/rollups/rebuild"))
         .bearer_auth(app.token("globex", "admin"))
         .send()
         .await
         .unwrap();
     assert_eq!(not_operator.status(), StatusCode::FORBIDDEN);
+    // Asked for by its former name, which stays accepted.
     let response = app
         .client
         .post(app.url("/admin/read-models/aggregation/rebuild"))
@@ -572,9 +577,10 @@ async fn a_rebuild_replays_the_event_store_into_the_read_model() {
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(
         json(response).await,
-        json!({"readModel": "aggregation", "generation": 1})
+        json!({"readModel": "rollups", "generation": 1})
     );
 
+    // Its generations are recorded under its storage key, the former name.
     let generation_url = format!(
         "{}/?database={}&query=SELECT%20max(generation)%20FROM%20read_model_generations%20WHERE%20name%20%3D%20'aggregation'",
         app.settings.clickhouse.url, app.settings.clickhouse.database

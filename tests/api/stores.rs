@@ -14,7 +14,7 @@ use telemetry_application::ports::{
     AlertStateStore, DeliveryQueue, DeliveryStatus, EventFilter, EventLog, EventPayload,
     LeaseProvider, LogPage, LogPosition, NewDelivery, StoredEvent,
 };
-use telemetry_application::processing::{aggregation, RecentCommits};
+use telemetry_application::processing::{rollups, RecentCommits};
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
 use telemetry_domain::ingest::{EventSubmission, IngestBatch, IngestBatchEvent, IngestEvents};
@@ -417,7 +417,7 @@ async fn the_log_takes_recent_payloads_from_memory_and_reads_the_others_back() {
     });
     let committed = ingest_one_batch(&batches).await;
 
-    let sections = aggregation::filters();
+    let sections = rollups::filters();
     let here = PostgresEventLog::new(pool.clone()).with_recent(Arc::clone(&recent));
     let elsewhere = PostgresEventLog::new(pool.clone());
     let mine = read_once_visible(&here, &sections, 10, 2).await.events;

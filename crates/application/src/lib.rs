@@ -12,7 +12,7 @@
 //! - [`rate_limit`]: per-tenant budgets, failing open.
 //! - [`readiness`]: dependency checks for `/readyz`.
 //! - [`metrics`]: counters exposed at `/metrics`.
-//! - [`processing`]: event processors (aggregation, audit) and the runner that owns them.
+//! - [`processing`]: event processors (rollups, audit) and the runner that owns them.
 //! - [`read_models`]: rebuild requests for read models.
 //! - [`query`]: event queries, summaries and time series, and the two-level cache.
 

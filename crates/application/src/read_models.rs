@@ -29,7 +29,7 @@ impl ReadModelAdmin {
         let command = ReadModelCommand::RequestRebuild { name, requested_at };
         let committed = self
             .read_models
-            .execute(name.as_str(), command, command_metadata(tenant, actor))
+            .execute(name.storage_key(), command, command_metadata(tenant, actor))
             .await
             .map_err(PortError::from)?;
         committed
@@ -44,7 +44,7 @@ impl ReadModelAdmin {
     pub async fn requested_generation(&self, name: ReadModelName) -> Result<u64, PortError> {
         let read_model = self
             .read_models
-            .load(name.as_str())
+            .load(name.storage_key())
             .await
             .map_err(PortError::from)?;
         Ok(read_model.generation())

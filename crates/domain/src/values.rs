@@ -245,9 +245,17 @@ impl Timestamp {
     /// one, so that a range starting (inclusive) or ending (exclusive) there holds exactly the
     /// stored times (whole microseconds) on the right side of it. Cut to the earlier one, an
     /// end at 12:00:00.0000001 left out an event stored at 12:00:00.
+    ///
+    /// A bound outside the times that can be stored (before 1970, after 2105) is the first or
+    /// the last of them: no stored time lies beyond it either way, so a range from year 1 is
+    /// "from the beginning", not an error.
     pub fn parse_rfc3339_bound(value: &str) -> Result<Self, ValueError> {
         let parsed = Self::parse_datetime(value)?;
-        let at = Self::from_parsed(&parsed)?;
+        let at = match Self::from_parsed(&parsed) {
+            Err(ValueError::TimestampOutOfRange) if parsed.timestamp() < 0 => return Ok(Self(0)),
+            Err(ValueError::TimestampOutOfRange) => return Ok(Self(MAX_TIMESTAMP_MICROS)),
+            other => other?,
+        };
         let nanos = parsed.timestamp_subsec_nanos();
         if nanos % 1_000 != 0 && nanos < 1_000_000_000 {
             return Self::from_micros(at.0 + 1);
@@ -372,6 +380,14 @@ mod tests {
             "2026-12-06T02:12:00.000001Z"
         );
         assert_eq!(bound("2026-12-06T02:12:00Z"), "2026-12-06T02:12:00Z");
+        // Bounds past what can be stored are its first and last instants.
+        assert_eq!(bound("0001-01-01T00:00:00Z"), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339_bound("9999-12-31T23:59:59Z")
+                .unwrap()
+                .as_micros(),
+            MAX_TIMESTAMP_MICROS
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         alerts::redeliver,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, ProblemDoc, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
+        ErrorBody, ErrorDetail, ProblemDoc, live::LiveFrame, live::LiveFrameKind, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
         api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse, api_keys::ApiKeyList,
         api_keys::ApiKeyDto, api_keys::KeyStatus, api_keys::RotatedKeyResponse,
@@ -46,13 +46,16 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         dto::EventTypeParam, session::SessionResponse, session::CredentialKind,
         session::RoleDto, session::PermissionDto,
         audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
-        alerts::AlertRuleBody, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleKind,
+        otlp::OtlpLogsJson, otlp::OtlpMetricsJson, otlp::OtlpTraceJson,
+        alerts::AlertRuleBody, alerts::AlertRuleRequest, alerts::ThresholdRuleRequest,
+        alerts::AbsenceRuleRequest, alerts::ThresholdKind, alerts::AbsenceKind,
+        alerts::ChannelRequest, alerts::ChannelBody, alerts::RuleResponse, alerts::RuleKind,
         alerts::Aggregation, alerts::Comparator, alerts::SeverityDoc, alerts::ChannelFormat,
         alerts::TransitionKind, alerts::RuleList,
         alerts::TransitionDto, alerts::ActiveResponse, alerts::HistoryResponse,
         alerts::DeadLetterDto, alerts::DeadLetterList,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &HeadersAreText),
     tags(
         (name = "ingestion", description = "Push telemetry"),
         (name = "otlp", description = "OpenTelemetry OTLP/HTTP export (protobuf or JSON, optionally gzip)"),
@@ -82,6 +85,62 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Optional header parameters are text or absent: a header cannot be `null`, so the `null`
+/// utoipa adds to the type of an `Option` (for JSON bodies) is taken out again.
+struct HeadersAreText;
+
+impl Modify for HeadersAreText {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let RefOr::T(parameter) = parameter else {
+                        continue;
+                    };
+                    if parameter.parameter_in != ParameterIn::Header {
+                        continue;
+                    }
+                    if let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema {
+                        if let SchemaType::Array(types) = &object.schema_type {
+                            let text: Vec<Type> = types
+                                .iter()
+                                .filter(|t| **t != Type::Null)
+                                .cloned()
+                                .collect();
+                            if let [only] = text.as_slice() {
+                                object.schema_type = SchemaType::Type(only.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // An empty batch is refused (`empty_batch`); utoipa cannot put `minItems` on the
+        // array variant of `IngestBody` itself.
+        let batch = openapi
+            .components
+            .as_mut()
+            .and_then(|components| components.schemas.get_mut("IngestBody"));
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = batch {
+            for item in &mut one_of.items {
+                if let RefOr::T(Schema::Array(array)) = item {
+                    array.min_items = Some(1);
+                }
+            }
+        }
     }
 }
 

@@ -5,17 +5,17 @@
 //!   status and lag.
 //! - [`projection`]: a processor for read models that are their own checkpoint
 //!   ([`ReadModelStore`](crate::ports::ReadModelStore)).
-//! - [`aggregation`] and [`audit`]: what the ClickHouse read models contain.
+//! - [`rollups`] and [`audit`]: what the ClickHouse read models contain.
 //! - [`recent`]: the events this process just committed, so its processors take their
 //!   payloads from memory instead of reading them back.
 //!
 //! Adding a processor is one registration: implement [`EventProcessor`] (or a projection
 //! function) and hand it to [`ProcessorRunner::run`].
 
-pub mod aggregation;
 pub mod audit;
 pub mod projection;
 pub mod recent;
+pub mod rollups;
 pub mod runner;
 
 use async_trait::async_trait;
@@ -82,8 +82,14 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// Something that applies committed domain events, in log order.
 #[async_trait]
 pub trait EventProcessor: Send + Sync {
-    /// Stable name: the lease, the status report and the logs use it.
+    /// Stable name: the status report and the logs use it.
     fn name(&self) -> &'static str;
+
+    /// The lease instances share for it: its name unless it was renamed (then the former
+    /// name, so instances before and after the rename never run it at once).
+    fn lease_key(&self) -> &'static str {
+        self.name()
+    }
 
     /// The events it reads.
     fn filters(&self) -> &[EventFilter<'static>];

@@ -107,6 +107,10 @@ impl<R: SourcedRow + 'static> EventProcessor for ProjectionProcessor<R> {
         self.read_model.as_str()
     }
 
+    fn lease_key(&self) -> &'static str {
+        self.read_model.storage_key()
+    }
+
     fn filters(&self) -> &[EventFilter<'static>] {
         &self.filters
     }
@@ -262,7 +266,7 @@ mod tests {
         );
         let admin = Arc::new(ReadModelAdmin::new(Arc::new(bus)));
         let processor = ProjectionProcessor::new(
-            ReadModelName::Aggregation,
+            ReadModelName::Rollups,
             Vec::new(),
             project,
             store as Arc<dyn ReadModelStore<Row>>,
@@ -358,7 +362,7 @@ mod tests {
 
         let tenant = TenantId::parse("ops").unwrap();
         let generation = admin
-            .request_rebuild(ReadModelName::Aggregation, &tenant, "user:op")
+            .request_rebuild(ReadModelName::Rollups, &tenant, "user:op")
             .await
             .unwrap();
         assert_eq!(generation, 1);

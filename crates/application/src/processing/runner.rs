@@ -219,7 +219,11 @@ impl ProcessorRunner {
             .set(name, ProcessorStatus::Starting, None, None);
         let mut retry = self.settings.retry_min;
         while !*stop.borrow() {
-            let lease = match self.leases.try_acquire(&format!("processor:{name}")).await {
+            let lease = match self
+                .leases
+                .try_acquire(&format!("processor:{}", processor.lease_key()))
+                .await
+            {
                 Ok(Some(lease)) => lease,
                 Ok(None) => {
                     self.monitor.set(name, ProcessorStatus::Standby, None, None);

@@ -1,6 +1,6 @@
 //! The two-level cache in front of summaries and time series.
 //!
-//! Keys embed the tenant's generation number, which the aggregation processor bumps after it
+//! Keys embed the tenant's generation number, which the rollups processor bumps after it
 //! writes new rows for the tenant (at most once per invalidation interval). A bump makes the
 //! tenant's cached answers unreachable at once on every instance, so new data shows without
 //! waiting for a TTL; the TTLs (seconds in process, at most a minute in Redis) only bound

@@ -654,7 +654,7 @@ fn parse_channels(fields: &mut Fields<'_>) -> Option<Vec<Channel>> {
             _ => fields.report(
                 &format!("{field}.url"),
                 "invalid_url",
-                "each channel needs a url (http:// or https://, at most 2048 characters)",
+                "each channel needs a url (http:// or https://, visible ASCII: IDNs as punycode, paths percent-encoded; at most 2048 characters)",
             ),
         }
     }
@@ -672,7 +672,7 @@ fn valid_webhook_url(url: &str) -> bool {
     url.len() <= 2048
         && !host.is_empty()
         && !host.contains('@')
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[cfg(test)]
@@ -712,6 +712,21 @@ mod tests {
                "aggregation": "p95", "window": "5m", "comparator": ">", "threshold": 250,
                "for": "2m", "severity": "critical",
                "channels": [{"url": "https://hooks.example.com/x", "format": "slack"}]})
+    }
+
+    /// Postgres prints a JSONB number in plain decimal (`-17976931348623157000…`, 309 digits):
+    /// read back with serde_json's default, imprecise float parsing, the largest finite
+    /// thresholds came out of range and the rule's events could no longer be loaded.
+    #[test]
+    fn the_largest_thresholds_read_back_from_the_event_stores_decimal_text() {
+        for threshold in [f64::MAX, f64::MIN, 1e300, -2.5e-300, f64::MIN_POSITIVE] {
+            let stored = serde_json::to_string(&threshold).unwrap();
+            let decimal: f64 = stored.parse().unwrap();
+            assert_eq!(decimal, threshold);
+        }
+        let postgres_text = format!("-17976931348623157{}", "0".repeat(292));
+        let read: f64 = serde_json::from_str(&postgres_text).unwrap();
+        assert_eq!(read, f64::MIN);
     }
 
     #[test]

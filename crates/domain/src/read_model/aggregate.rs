@@ -79,7 +79,7 @@ mod tests {
 
     fn requested(generation: u64) -> ReadModelEvent {
         ReadModelEvent::ReadModelRebuildRequested {
-            name: ReadModelName::Aggregation,
+            name: ReadModelName::Rollups,
             generation,
             requested_at: at(),
         }
@@ -96,11 +96,11 @@ mod tests {
     fn each_request_bumps_the_generation() {
         TestFramework::<ReadModel>::with(())
             .given_no_previous_events()
-            .when(request(ReadModelName::Aggregation))
+            .when(request(ReadModelName::Rollups))
             .then_expect_events(vec![requested(1)]);
         TestFramework::<ReadModel>::with(())
             .given(vec![requested(1), requested(2)])
-            .when(request(ReadModelName::Aggregation))
+            .when(request(ReadModelName::Rollups))
             .then_expect_events(vec![requested(3)]);
     }
 
@@ -109,12 +109,27 @@ mod tests {
         TestFramework::<ReadModel>::with(())
             .given(vec![requested(1)])
             .when(request(ReadModelName::Audit))
-            .then_expect_error(ReadModelError::WrongReadModel("aggregation".into()));
+            .then_expect_error(ReadModelError::WrongReadModel("rollups".into()));
     }
 
     #[test]
     fn names_parse() {
         assert_eq!(ReadModelName::parse("audit"), Ok(ReadModelName::Audit));
+        assert_eq!(ReadModelName::parse("rollups"), Ok(ReadModelName::Rollups));
+        // The former name is still read, and still what is recorded.
+        assert_eq!(
+            ReadModelName::parse("aggregation"),
+            Ok(ReadModelName::Rollups)
+        );
+        assert_eq!(ReadModelName::Rollups.storage_key(), "aggregation");
+        assert_eq!(
+            serde_json::to_string(&ReadModelName::Rollups).unwrap(),
+            "\"aggregation\""
+        );
+        assert_eq!(
+            serde_json::from_str::<ReadModelName>("\"rollups\"").unwrap(),
+            ReadModelName::Rollups
+        );
         assert!(ReadModelName::parse("alerts").is_err());
     }
 }

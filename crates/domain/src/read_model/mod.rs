@@ -20,11 +20,18 @@ use serde::{Deserialize, Serialize};
 use crate::values::ValueError;
 
 /// The read models that can be rebuilt.
+///
+/// Each has a public name (`as_str`: the CLI, the HTTP API, `/readyz`, logs) and a storage
+/// key (`storage_key`: recorded events, ClickHouse rows, the processor lease). They differ
+/// for `rollups`, which was called `aggregation` until the name said what it produces; the
+/// old name stays its storage key, so upgraded and not yet upgraded instances share one
+/// lease and one history, and is still accepted wherever a name is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadModelName {
     /// Raw events and their minute, hour and day rollups.
-    Aggregation,
+    #[serde(rename = "aggregation", alias = "rollups")]
+    Rollups,
     /// The audit log.
     Audit,
     /// Alert transitions.
@@ -33,27 +40,35 @@ pub enum ReadModelName {
 
 impl ReadModelName {
     pub const ALL: [ReadModelName; 3] = [
-        ReadModelName::Aggregation,
+        ReadModelName::Rollups,
         ReadModelName::Audit,
         ReadModelName::AlertHistory,
     ];
 
     pub fn parse(value: &str) -> Result<Self, ValueError> {
         match value {
-            "aggregation" => Ok(Self::Aggregation),
+            "rollups" | "aggregation" => Ok(Self::Rollups),
             "audit" => Ok(Self::Audit),
             "alert_history" => Ok(Self::AlertHistory),
             _ => Err(ValueError::UnknownVariant {
-                expected: "aggregation, audit, alert_history",
+                expected: "rollups, audit, alert_history",
             }),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Aggregation => "aggregation",
+            Self::Rollups => "rollups",
             Self::Audit => "audit",
             Self::AlertHistory => "alert_history",
+        }
+    }
+
+    /// The name its events, rows and lease are recorded under (see the type's comment).
+    pub fn storage_key(self) -> &'static str {
+        match self {
+            Self::Rollups => "aggregation",
+            other => other.as_str(),
         }
     }
 }

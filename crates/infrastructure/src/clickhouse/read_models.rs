@@ -59,11 +59,11 @@ const AGGREGATION_TABLES: &[&str] = &[
 ];
 
 impl ClickHouseReadModel {
-    /// The aggregation read model (`events` and its rollups).
-    pub fn aggregation(clickhouse: ClickHouse) -> Self {
+    /// The rollups read model (`events` and its rollups).
+    pub fn rollups(clickhouse: ClickHouse) -> Self {
         Self {
             clickhouse,
-            name: ReadModelName::Aggregation,
+            name: ReadModelName::Rollups,
             positioned_table: "events",
             tables: AGGREGATION_TABLES,
         }
@@ -174,7 +174,7 @@ impl ClickHouseReadModel {
         self.clickhouse
             .client()
             .query("SELECT max(generation) FROM read_model_generations WHERE name = ?")
-            .bind(self.name.as_str())
+            .bind(self.name.storage_key())
             .fetch_one::<u64>()
             .await
             .map_err(port_error)
@@ -191,7 +191,7 @@ impl ClickHouseReadModel {
                 .map_err(port_error)?;
         }
         let record = GenerationRecord {
-            name: self.name.as_str(),
+            name: self.name.storage_key(),
             generation,
             updated_at: now_seconds(),
         };

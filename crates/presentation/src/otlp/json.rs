@@ -122,6 +122,42 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A repeated message field: an array of JSON objects, or `null` (no messages). serde's
+/// derived structs also read a message from an array of its fields in order; the protobuf
+/// JSON mapping has no such form, so an element that is not an object is refused.
+pub fn messages<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let Some(messages) = Option::<Vec<Message<T>>>::deserialize(deserializer)? else {
+        return Ok(Vec::new());
+    };
+    Ok(messages
+        .into_iter()
+        .map(|Message(message)| message)
+        .collect())
+}
+
+/// One message, read from a JSON object only.
+struct Message<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Message<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+            type Value = Message<T>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a message (a JSON object)")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Message)
+            }
+        }
+        deserializer.deserialize_map(ObjectOnly(std::marker::PhantomData))
+    }
+}
+
 /// `fixed64` / `uint64`: a number or a decimal string; `null` is 0.
 pub fn u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     Option::<Number>::deserialize(deserializer)?.map_or(Ok(0), number_u64)
@@ -330,6 +366,29 @@ impl From<NumberDataPointJson> for NumberDataPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_an_object_never_an_array_of_its_fields() {
+        use crate::otlp::proto::ExportLogsServiceRequest;
+        let parse = |text: &str| serde_json::from_str::<ExportLogsServiceRequest>(text);
+        assert!(parse(r#"{"resourceLogs":[[null,null]]}"#).is_err());
+        assert!(parse(r#"{"resourceLogs":[null]}"#).is_err());
+        assert!(parse(r#"{"resourceLogs":[{"scopeLogs":[[]]}]}"#).is_err());
+        assert_eq!(
+            parse(r#"{"resourceLogs":null}"#)
+                .unwrap()
+                .resource_logs
+                .len(),
+            0
+        );
+        assert_eq!(
+            parse(r#"{"resourceLogs":[{}]}"#)
+                .unwrap()
+                .resource_logs
+                .len(),
+            1
+        );
+    }
 
     #[derive(Deserialize)]
     struct Probe {

@@ -19,7 +19,7 @@ use super::json;
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportLogsServiceRequest {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub resource_logs: Vec<ResourceLogs>,
 }
 
@@ -27,7 +27,7 @@ pub struct ExportLogsServiceRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportMetricsServiceRequest {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub resource_metrics: Vec<ResourceMetrics>,
 }
 
@@ -35,7 +35,7 @@ pub struct ExportMetricsServiceRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportTraceServiceRequest {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub resource_spans: Vec<ResourceSpans>,
 }
 
@@ -107,7 +107,7 @@ pub struct ProtoDuration {
 #[serde(rename_all = "camelCase", default)]
 pub struct Resource {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
 }
 
@@ -136,7 +136,7 @@ pub struct KeyValue {
 #[serde(rename_all = "camelCase", default)]
 pub struct ArrayValue {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub values: Vec<AnyValue>,
 }
 
@@ -144,7 +144,7 @@ pub struct ArrayValue {
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyValueList {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub values: Vec<KeyValue>,
 }
 
@@ -183,7 +183,7 @@ pub struct ResourceLogs {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub scope_logs: Vec<ScopeLogs>,
 }
 
@@ -193,7 +193,7 @@ pub struct ScopeLogs {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub log_records: Vec<LogRecord>,
 }
 
@@ -215,7 +215,7 @@ pub struct LogRecord {
     #[prost(message, optional, tag = "5")]
     pub body: Option<AnyValue>,
     #[prost(message, repeated, tag = "6")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
     /// W3C trace flags; read only so that records differing in them get different ids.
     #[prost(fixed32, tag = "8")]
@@ -240,7 +240,7 @@ pub struct ResourceMetrics {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub scope_metrics: Vec<ScopeMetrics>,
 }
 
@@ -250,7 +250,7 @@ pub struct ScopeMetrics {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub metrics: Vec<Metric>,
 }
 
@@ -285,7 +285,7 @@ pub mod metric {
 #[serde(rename_all = "camelCase", default)]
 pub struct Gauge {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub data_points: Vec<NumberDataPoint>,
 }
 
@@ -293,7 +293,7 @@ pub struct Gauge {
 #[serde(rename_all = "camelCase", default)]
 pub struct Sum {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub data_points: Vec<NumberDataPoint>,
     #[prost(int32, tag = "2")]
     #[serde(deserialize_with = "json::i32")]
@@ -307,7 +307,7 @@ pub struct Sum {
 #[serde(rename_all = "camelCase", default)]
 pub struct Histogram {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub data_points: Vec<HistogramDataPoint>,
     #[prost(int32, tag = "2")]
     #[serde(deserialize_with = "json::i32")]
@@ -318,7 +318,7 @@ pub struct Histogram {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExponentialHistogram {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub data_points: Vec<ExponentialHistogramDataPoint>,
     #[prost(int32, tag = "2")]
     #[serde(deserialize_with = "json::i32")]
@@ -329,7 +329,7 @@ pub struct ExponentialHistogram {
 #[serde(rename_all = "camelCase", default)]
 pub struct Summary {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub data_points: Vec<SummaryDataPoint>,
 }
 
@@ -363,7 +363,7 @@ pub mod number_data_point {
 #[serde(rename_all = "camelCase", default)]
 pub struct HistogramDataPoint {
     #[prost(message, repeated, tag = "9")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -398,7 +398,7 @@ pub struct HistogramDataPoint {
 #[serde(rename_all = "camelCase", default)]
 pub struct ExponentialHistogramDataPoint {
     #[prost(message, repeated, tag = "1")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -452,7 +452,7 @@ pub struct ExponentialBuckets {
 #[serde(rename_all = "camelCase", default)]
 pub struct SummaryDataPoint {
     #[prost(message, repeated, tag = "7")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
     #[prost(fixed64, tag = "2")]
     #[serde(deserialize_with = "json::u64")]
@@ -467,7 +467,7 @@ pub struct SummaryDataPoint {
     #[serde(deserialize_with = "json::f64")]
     pub sum: f64,
     #[prost(message, repeated, tag = "6")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub quantile_values: Vec<ValueAtQuantile>,
     #[prost(uint32, tag = "8")]
     #[serde(deserialize_with = "json::u32")]
@@ -493,7 +493,7 @@ pub struct ResourceSpans {
     #[prost(message, optional, tag = "1")]
     pub resource: Option<Resource>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub scope_spans: Vec<ScopeSpans>,
 }
 
@@ -503,7 +503,7 @@ pub struct ScopeSpans {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub spans: Vec<Span>,
 }
 
@@ -535,10 +535,10 @@ pub struct Span {
     #[serde(deserialize_with = "json::u64")]
     pub end_time_unix_nano: u64,
     #[prost(message, repeated, tag = "9")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
     #[prost(message, repeated, tag = "11")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub events: Vec<SpanEvent>,
     #[prost(message, optional, tag = "15")]
     pub status: Option<SpanStatus>,
@@ -555,7 +555,7 @@ pub struct SpanEvent {
     #[serde(deserialize_with = "json::or_default")]
     pub name: String,
     #[prost(message, repeated, tag = "3")]
-    #[serde(deserialize_with = "json::or_default")]
+    #[serde(deserialize_with = "json::messages")]
     pub attributes: Vec<KeyValue>,
 }
 

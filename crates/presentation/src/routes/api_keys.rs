@@ -45,13 +45,13 @@ pub struct IssuedKeyResponse {
 /// Issue a new API key for the caller's tenant (admin users only).
 #[utoipa::path(post, path = "/admin/api-keys", tag = "administration",
     request_body = IssueKeyRequest,
-    security(("bearer" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "Key issued", body = IssuedKeyResponse),
         (status = 400, description = "Invalid request", body = ErrorBody),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 409, description = "The key could not be issued as asked (`key_conflict`)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
@@ -89,12 +89,12 @@ pub async fn issue_key(
 /// Revoke one of the caller's tenant's API keys (admin users only).
 #[utoipa::path(delete, path = "/admin/api-keys/{keyId}", tag = "administration",
     params(("keyId" = String, Path, description = "The key's public id")),
-    security(("bearer" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Key revoked (or already revoked)"),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
@@ -167,12 +167,12 @@ pub struct ApiKeyList {
 ///
 /// The list follows issues and revocations within a moment.
 #[utoipa::path(get, path = "/admin/api-keys", tag = "administration",
-    security(("bearer" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The keys", body = ApiKeyList),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn list_keys(
@@ -211,12 +211,12 @@ pub struct RotatedKeyResponse {
 /// moment it is revoked (on other instances within `API_KEY_CACHE_TTL_MS`).
 #[utoipa::path(post, path = "/admin/api-keys/{keyId}/rotate", tag = "administration",
     params(("keyId" = String, Path, description = "The key's public id")),
-    security(("bearer" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "New key issued, old key revoked (see `replacedKeyRevoked`)", body = RotatedKeyResponse),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
         (status = 409, description = "The key is already revoked (`key_conflict`)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),

@@ -26,6 +26,7 @@ pub struct AuditParams {
     /// 1-1000, default 100.
     pub limit: Option<u64>,
     /// `nextCursor` of an earlier answer.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -52,13 +53,13 @@ pub struct AuditResponse {
 /// The audit log: one entry per ingest batch and per administrative command (admins only).
 #[utoipa::path(get, path = "/audit", tag = "administration",
     params(AuditParams),
-    security(("bearer" = [])),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Entries, newest first", body = AuditResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn audit_log(

@@ -29,8 +29,10 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct CatalogParams {
     /// RFC 3339, inclusive (widened to the start of its minute); default: seven days before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339, exclusive (widened to the end of its minute); default: the end of the current minute.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -155,8 +157,10 @@ pub async fn catalog(
 #[into_params(parameter_in = Query)]
 pub struct EventSeriesParams {
     /// RFC 3339, inclusive (widened to the start of its bucket).
+    #[param(format = DateTime)]
     pub from: String,
     /// RFC 3339, exclusive (widened to the end of its bucket).
+    #[param(format = DateTime)]
     pub to: String,
     /// Chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h, longer: 1d).
     #[param(value_type = Option<StepDoc>)]

@@ -64,7 +64,7 @@ pub struct ReadinessBody {
     pub status: &'static str,
     /// Per dependency: `postgres`, `clickhouse`, `redis`.
     pub dependencies: std::collections::BTreeMap<&'static str, DependencyBody>,
-    /// Per event processor (`aggregation`, `audit`, ...): state and lag. Informational: lag
+    /// Per event processor (`rollups`, `audit`, ...): state and lag. Informational: lag
     /// does not make the service unready.
     pub processors: std::collections::BTreeMap<&'static str, ProcessorBody>,
 }

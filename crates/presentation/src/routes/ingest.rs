@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
 /// One telemetry event, as pushed by a producer.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "eventId": "evt_1234567890", "eventType": "log", "serviceName": "api-gateway",
     "timestamp": "2026-01-21T12:00:00Z", "userId": "12345",
@@ -43,18 +44,33 @@ pub fn router() -> Router<AppState> {
 }))]
 pub struct IngestEvent {
     /// Unique per tenant; the deduplication key (1-128 characters).
-    #[schema(rename = "eventId", min_length = 1, max_length = 128)]
+    #[schema(
+        rename = "eventId",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     event_id: String,
     #[schema(rename = "eventType")]
     event_type: EventTypeDoc,
-    /// 1-128 characters.
-    #[schema(rename = "serviceName", min_length = 1, max_length = 128)]
+    /// 1-128 characters, no control characters.
+    #[schema(
+        rename = "serviceName",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     service_name: String,
     /// RFC 3339; at most one hour in the future.
     #[schema(format = DateTime)]
     timestamp: String,
-    /// Optional; `payload.userId` is used when absent.
-    #[schema(rename = "userId", nullable = false)]
+    /// Optional (`null` is absent); `payload.userId` is used when absent.
+    #[schema(
+        rename = "userId",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     user_id: Option<String>,
     /// A JSON object. Metric events need `name` (string) and `value` (finite number) and
     /// may carry `unit` and `attributes` (string map); trace events may carry `traceId`,
@@ -71,7 +87,7 @@ pub enum EventTypeDoc {
     Trace,
 }
 
-/// One event or an array of up to the configured maximum of events.
+/// One event or an array of one up to the configured maximum of events.
 // For the OpenAPI document only: bodies are parsed by `parse_submissions`. `untagged` makes
 // the schema the event or the array itself, not an object keyed by the variant's name.
 #[derive(Debug, ToSchema)]
@@ -111,7 +127,8 @@ pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     request_body(content = IngestBody, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header,
-            description = "Makes a retried request return the original receipt (1-255 characters)"),
+            description = "Makes a retried request return the original receipt (1-255 visible ASCII characters)",
+            pattern = r"^[ \t]*[!-~]{1,255}[ \t]*$"),
     ),
     security(("api_key" = [])),
     responses(

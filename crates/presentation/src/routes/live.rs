@@ -21,7 +21,7 @@ use telemetry_application::live::{
 };
 use telemetry_domain::ingest::TelemetryEvent;
 use telemetry_domain::values::{EventType, ServiceName, UserId};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{invalid, EventDto, EventTypeParam};
 use crate::auth::{authenticate_headers, Caller, API_KEY_HEADER};
@@ -75,11 +75,12 @@ pub fn render_live_event(event_type: EventType, event: &TelemetryEvent) -> Strin
 #[utoipa::path(get, path = "/live/events", tag = "queries",
     params(
         LiveParams,
-        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received, to resume after it"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received, to resume after it",
+            pattern = r"^\s*[0-9]{1,18}-[0-9]{1,18}-[0-9]{1,9}\s*$"),
     ),
     security(("api_key" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The stream (`text/event-stream`)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The stream (`text/event-stream`): one `LiveFrame` per event", content_type = "text/event-stream", body = LiveFrame),
         (status = 400, description = "Invalid filter or `Last-Event-ID` (`invalid_parameter`, `invalid_header`, `invalid_request`)", body = ErrorBody),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many live streams open for the tenant (`live_limit_reached`, with `Retry-After`), or too many requests with missing or unknown credentials from this address (`rate_limited`)", body = ErrorBody),
@@ -249,6 +250,34 @@ fn events(
             }
         }
     })
+}
+
+/// One Server-Sent Event of a live stream, as an SSE client reads it (heartbeats are
+/// comments, not events).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LiveFrame {
+    event: LiveFrameKind,
+    /// JSON text: `{"resuming": bool}` (`ready`), the event as `/query` returns it
+    /// (`event`), `{"dropped": n}` (`dropped`), `{"reason": "..."}` (`reset`),
+    /// `{"code": "...", "message": "..."}` (`error`, after which the stream ends).
+    data: String,
+    /// `event` frames: the position to resume after (`Last-Event-ID`).
+    id: Option<String>,
+    /// `ready` frames: how long a client waits before reconnecting, in milliseconds.
+    retry: Option<u64>,
+}
+
+/// What a live frame carries.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum LiveFrameKind {
+    Ready,
+    Event,
+    Dropped,
+    Reset,
+    Error,
 }
 
 fn frame(message: LiveMessage) -> Event {

@@ -12,6 +12,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -87,7 +92,7 @@ impl Encoding {
     tag = "otlp",
     request_body(
         description = "ExportLogsServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
-        content(("application/x-protobuf"), ("application/json"))
+        content(("application/x-protobuf"), (OtlpLogsJson = "application/json"))
     ),
     security(("api_key" = [])),
     responses(
@@ -122,7 +127,7 @@ pub async fn export_logs(
     tag = "otlp",
     request_body(
         description = "ExportMetricsServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
-        content(("application/x-protobuf"), ("application/json"))
+        content(("application/x-protobuf"), (OtlpMetricsJson = "application/json"))
     ),
     security(("api_key" = [])),
     responses(
@@ -166,7 +171,7 @@ pub async fn export_metrics(
     tag = "otlp",
     request_body(
         description = "ExportTraceServiceRequest, binary protobuf or OTLP/JSON, optionally gzip (Content-Encoding)",
-        content(("application/x-protobuf"), ("application/json"))
+        content(("application/x-protobuf"), (OtlpTraceJson = "application/json"))
     ),
     security(("api_key" = [])),
     responses(
@@ -521,6 +526,63 @@ pub(crate) fn grpc_code(status: StatusCode) -> i32 {
         _ => 13,                                 // INTERNAL
     }
 }
+
+/// The outline of an export in OTLP/JSON (the protobuf JSON mapping, with hex trace and span
+/// ids), as the server takes it: the resources array holds objects (messages) or is `null`;
+/// fields the server does not know are ignored, as OTLP/JSON receivers must, except in an
+/// export that holds no resources, where a field other than the resources array means the
+/// export was meant for another signal or written with the proto's names, and is refused. So:
+/// either at least one resource (and anything else), or only the resources field.
+fn otlp_export_schema(field: &str, message: &str) -> RefOr<Schema> {
+    let messages = || ObjectBuilder::new().schema_type(Type::Object);
+    let with_resources = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            field,
+            ArrayBuilder::new().items(messages()).min_items(Some(1)),
+        )
+        .required(field);
+    let only_resources = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            field,
+            ArrayBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+                .items(messages()),
+        )
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    AnyOfBuilder::new()
+        .item(with_resources)
+        .item(only_resources)
+        .description(Some(format!(
+            "`{message}` in OTLP/JSON: `{field}` holds the resources; unknown fields are \
+             ignored beside at least one resource"
+        )))
+        .into()
+}
+
+macro_rules! otlp_export_doc {
+    ($name:ident, $field:literal, $message:literal) => {
+        #[doc = concat!("`", $message, "` in OTLP/JSON (see `otlp_export_schema`).")]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                otlp_export_schema($field, $message)
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+otlp_export_doc!(OtlpLogsJson, "resourceLogs", "ExportLogsServiceRequest");
+otlp_export_doc!(
+    OtlpMetricsJson,
+    "resourceMetrics",
+    "ExportMetricsServiceRequest"
+);
+otlp_export_doc!(OtlpTraceJson, "resourceSpans", "ExportTraceServiceRequest");
 
 #[cfg(test)]
 mod tests {

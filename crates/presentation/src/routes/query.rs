@@ -30,10 +30,10 @@ const DEFAULT_LIMIT: u64 = 100;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryRequest {
     /// RFC 3339, inclusive.
-    #[schema(example = "2026-01-21T00:00:00Z")]
+    #[schema(example = "2026-01-21T00:00:00Z", format = DateTime)]
     pub start_time: String,
     /// RFC 3339, exclusive.
-    #[schema(example = "2026-01-22T00:00:00Z")]
+    #[schema(example = "2026-01-22T00:00:00Z", format = DateTime)]
     pub end_time: String,
     #[schema(value_type = Option<EventTypeParam>)]
     pub event_type: Option<String>,
@@ -48,6 +48,7 @@ pub struct QueryRequest {
     #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// `nextCursor` of an earlier answer: continue by keyset instead of by page.
+    #[schema(min_length = 1)]
     pub cursor: Option<String>,
     /// Counts per group instead of events.
     #[schema(value_type = Option<GroupByDoc>)]

@@ -27,19 +27,19 @@ pub struct RebuildResponse {
     pub generation: u64,
 }
 
-/// Rebuild a read model (`aggregation`, `audit` or `alert_history`) from the event store.
+/// Rebuild a read model (`rollups`, `audit` or `alert_history`) from the event store. `aggregation`, the former name of `rollups`, is accepted too.
 ///
 /// The processor that owns the read model (on whichever instance holds it) truncates its
 /// tables and replays every event; queries see partial data until it has caught up. Admins
 /// of the operator tenant (`OPERATOR_TENANT`) only.
 #[utoipa::path(post, path = "/admin/read-models/{name}/rebuild", tag = "administration",
-    params(("name" = String, Path, description = "`aggregation`, `audit` or `alert_history`")),
-    security(("bearer" = [])),
+    params(("name" = String, Path, description = "`rollups`, `audit` or `alert_history` (or `aggregation`, the former name of `rollups`)")),
+    security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 202, description = "Rebuild requested", body = RebuildResponse),
         (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
         (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
-        (status = 403, description = "Not an admin of the operator tenant", body = ErrorBody),
+        (status = 403, description = "Not an admin of the operator tenant (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such read model", body = ErrorBody),
         (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]

@@ -23,10 +23,17 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct TimeseriesParams {
     /// The metric name (`payload.name` of metric events).
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub metric: String,
     /// RFC 3339, inclusive (widened to the start of its bucket).
+    #[param(format = DateTime)]
     pub from: String,
     /// RFC 3339, exclusive (widened to the end of its bucket).
+    #[param(format = DateTime)]
     pub to: String,
     /// Chosen from the range when absent (up to 6 h: 1m, up to 14 d: 1h, longer: 1d).
     #[param(value_type = Option<StepDoc>)]

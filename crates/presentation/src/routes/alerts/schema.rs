@@ -6,9 +6,167 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::ToSchema;
 
-/// An alert rule. Threshold rules (`kind` `threshold`, the default) fire when `aggregation`
+// Patterns: names and metric names without control characters (Unicode `Cc`); windows
+// `1m` to `24h` and holds `0s` to `24h` in s, m, h or d (leading zeros and surrounding
+// blanks are taken, as the server does); webhooks of visible ASCII.
+
+/// A field that is only ever `null` (or left out) in this kind of rule.
+fn null_only() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+/// A new or replacing alert rule: a threshold rule or an absence rule, with exactly the
+/// fields of its kind (`null` counts as left out). Every problem is answered at once, per
+/// field, as `invalid_rule` details.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum AlertRuleRequest {
+    Threshold(ThresholdRuleRequest),
+    Absence(AbsenceRuleRequest),
+}
+
+/// Fires when `aggregation` of the metric's samples over the last `window` compares with
+/// `threshold`, continuously for `for`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "slow checkout", "metric": "http.request.duration", "serviceName": "checkout",
+    "attributes": {"route": "/pay"}, "aggregation": "p95", "window": "5m", "comparator": ">",
+    "threshold": 250, "for": "2m", "severity": "critical", "enabled": true,
+    "channels": [{"url": "https://hooks.slack.com/services/T000/B000/XXXX", "format": "slack"}]
+}))]
+pub struct ThresholdRuleRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    metric: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    service_name: Option<String>,
+    attributes: Option<BTreeMap<String, String>>,
+    /// `threshold` (the default).
+    #[schema(value_type = Option<ThresholdKind>)]
+    kind: Option<String>,
+    aggregation: Aggregation,
+    #[schema(
+        example = "5m",
+        pattern = r"^\s*0*((6[0-9]|[7-9][0-9]|[1-9][0-9]{2,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([1-9]|1[0-9]|2[0-4])h|1d)\s*$"
+    )]
+    window: String,
+    comparator: Comparator,
+    threshold: f64,
+    #[serde(rename = "for")]
+    #[schema(
+        example = "2m",
+        pattern = r"^\s*0*(([0-9]{1,4}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|([0-9]{1,3}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([0-9]|1[0-9]|2[0-4])h|[01]d)\s*$"
+    )]
+    hold_for: Option<String>,
+    severity: Option<SeverityDoc>,
+    #[schema(min_items = 1, max_items = 10)]
+    channels: Vec<ChannelRequest>,
+    enabled: Option<bool>,
+}
+
+/// Fires when no sample arrived for `window`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "checkout heartbeat", "metric": "heartbeat", "serviceName": "checkout",
+    "kind": "absence", "window": "10m", "severity": "warning",
+    "channels": [{"url": "https://hooks.example.com/alerts"}]
+}))]
+pub struct AbsenceRuleRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    name: String,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    metric: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    service_name: Option<String>,
+    attributes: Option<BTreeMap<String, String>>,
+    #[schema(value_type = AbsenceKind)]
+    kind: String,
+    #[schema(schema_with = null_only)]
+    aggregation: Option<()>,
+    #[schema(
+        example = "10m",
+        pattern = r"^\s*0*((6[0-9]|[7-9][0-9]|[1-9][0-9]{2,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([1-9]|1[0-9]|2[0-4])h|1d)\s*$"
+    )]
+    window: String,
+    #[schema(schema_with = null_only)]
+    comparator: Option<()>,
+    #[schema(schema_with = null_only)]
+    threshold: Option<()>,
+    #[serde(rename = "for")]
+    #[schema(pattern = r"^\s*0+[smhd]\s*$")]
+    hold_for: Option<String>,
+    severity: Option<SeverityDoc>,
+    #[schema(min_items = 1, max_items = 10)]
+    channels: Vec<ChannelRequest>,
+    enabled: Option<bool>,
+}
+
+/// `threshold`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum ThresholdKind {
+    Threshold,
+}
+
+/// `absence`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum AbsenceKind {
+    Absence,
+}
+
+/// A webhook of a new or replacing rule.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequest {
+    #[schema(
+        example = "https://hooks.example.com/alerts",
+        max_length = 2048,
+        pattern = r#"^https?://[!-"$-.0->A-~]+([/?#][!-~]*)?$"#
+    )]
+    url: String,
+    /// `json` (default) or `slack` (a Slack incoming-webhook message).
+    format: Option<ChannelFormat>,
+}
+
+/// An alert rule as answered. Threshold rules (`kind` `threshold`, the default) fire when `aggregation`
 /// of the metric's samples over the last `window` compares with `threshold`, continuously
 /// for `for`; absence rules (`kind` `absence`) fire when no sample arrived for `window`.
 #[derive(Debug, ToSchema)]
@@ -66,9 +224,9 @@ pub enum RuleKind {
 /// The statistic of the window a threshold rule compares. For a gauge, of its sampled
 /// values; for a histogram, of the observations in its buckets (percentiles estimated from
 /// them); for a counter, `increase` over the window and `rate` (per second).
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     Count,
     Sum,
@@ -84,23 +242,23 @@ pub enum Aggregation {
 }
 
 /// How a threshold rule's statistic compares with its threshold.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub enum Comparator {
-    #[schema(rename = ">")]
+    #[serde(rename = ">")]
     Above,
-    #[schema(rename = ">=")]
+    #[serde(rename = ">=")]
     AtLeast,
-    #[schema(rename = "<")]
+    #[serde(rename = "<")]
     Below,
-    #[schema(rename = "<=")]
+    #[serde(rename = "<=")]
     AtMost,
 }
 
 /// How urgent an alert is.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum SeverityDoc {
     Info,
     Warning,
@@ -132,9 +290,9 @@ pub enum TransitionKind {
 }
 
 /// A webhook's body format.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum ChannelFormat {
     Json,
     Slack,

@@ -1,4 +1,4 @@
-//! The aggregation read model: one analytics row per recorded telemetry event (the store
+//! The rollups read model: one analytics row per recorded telemetry event (the store
 //! derives its minute, hour and day rollups from those rows).
 
 use sha2::{Digest, Sha256};
