@@ -787,10 +787,16 @@ async fn rules_with_the_largest_finite_thresholds_stay_readable_and_changeable()
     let mut rule = json!({"name": "extreme", "metric": "latency", "aggregation": "max",
         "window": "1m", "comparator": "<", "threshold": f64::MIN,
         "channels": [{"url": "https://hooks.example.com/alerts"}]});
-    let id = app.create_rule(ACME_KEY, &rule).await;
-
+    // The list is a projection: wait until it shows the rule, then read it from there.
+    let id = create_watched_rule(&app, ACME_KEY, &rule).await;
     let listed = json(app.get_with_key(ACME_KEY, "/alerts/rules").await).await;
     assert_eq!(listed["data"][0]["threshold"], json!(f64::MIN), "{listed}");
+    let read = json(
+        app.get_with_key(ACME_KEY, &format!("/alerts/rules/{id}"))
+            .await,
+    )
+    .await;
+    assert_eq!(read["threshold"], json!(f64::MIN), "{read}");
     rule["threshold"] = json!(f64::MAX);
     let replaced = app
         .client
