@@ -8,13 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use telemetry_application::alerting::window::SeriesWindow;
 use telemetry_application::commands::{command_metadata, AggregateCommands, CommandBus};
 use telemetry_application::ports::{
     AlertStateStore, DeliveryQueue, DeliveryStatus, EventFilter, EventLog, EventPayload,
     LeaseProvider, LogPage, LogPosition, NewDelivery, StoredEvent,
 };
 use telemetry_application::processing::{rollups, RecentCommits};
+use telemetry_domain::alert::window::SeriesWindow;
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
 use telemetry_domain::ingest::{EventSubmission, IngestBatch, IngestBatchEvent, IngestEvents};

@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
 use telemetry_domain::values::TenantId;
 
-use crate::alerting::window::SeriesWindow;
 use crate::commands::AggregateCommands;
 use crate::ports::{
     AlertRuleStore, AlertStateStore, LogPosition, PortError, RuleChange, RuleRecord,
 };
+use telemetry_domain::alert::window::SeriesWindow;
 
 /// A rule catalog holding the rules the test puts in it.
 #[derive(Default)]

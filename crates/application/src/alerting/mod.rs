@@ -2,8 +2,9 @@
 //!
 //! - [`rules`]: rule commands and the rule catalog (a Postgres projection).
 //! - [`evaluator`]: the `alerts` processor, which reads `MetricIngested` events, keeps a
-//!   window per rule and series ([`window`], with quantiles from [`sketch`]) and reports to
-//!   the `Alert` aggregates, which own the transitions.
+//!   window per rule and series (`telemetry_domain::alert::window`, with quantiles from
+//!   `telemetry_domain::alert::sketch`: pure policy, so it lives in the domain) and reports
+//!   to the `Alert` aggregates, which own the transitions.
 //! - [`notifications`]: the outbox processor, delivery workers, dead letters.
 //! - [`history`]: the alert history read model and its queries.
 
@@ -13,5 +14,3 @@ mod fakes;
 pub mod history;
 pub mod notifications;
 pub mod rules;
-pub mod sketch;
-pub mod window;

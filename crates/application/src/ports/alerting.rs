@@ -7,7 +7,7 @@ use telemetry_domain::alert_rule::{Channel, RuleDefinition};
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use super::{LogPosition, PortError, RowPosition, SourcedRow};
-use crate::alerting::window::SeriesWindow;
+use telemetry_domain::alert::window::SeriesWindow;
 
 /// A rule as listed and evaluated.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,8 @@
 mod aggregate;
 mod commands;
 mod events;
+pub mod sketch;
+pub mod window;
 
 pub use aggregate::{Alert, AlertStatus, ALERT};
 pub use commands::{AlertCommand, Notice};

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::alert_rule::{Aggregation, Seconds};
+use crate::metric::{MergedHistogram, MetricKind, RunState};
 use serde::{Deserialize, Serialize};
-use telemetry_domain::alert_rule::{Aggregation, Seconds};
-use telemetry_domain::metric::{MergedHistogram, MetricKind, RunState};
 
 use super::sketch::Sketch;
 
@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn histograms_are_aggregated_by_their_observations() {
-        use telemetry_domain::metric::Layout;
+        use crate::metric::Layout;
         let mut window = one_minute();
         let layout = Some(Layout::Explicit(vec![100.0, 300.0, 1000.0]));
         let state = |value: f64, sum: f64, buckets: Vec<(i64, u64)>| RunState {

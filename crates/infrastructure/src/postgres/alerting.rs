@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
-use telemetry_application::alerting::window::SeriesWindow;
 use telemetry_application::commands::TENANT_METADATA_KEY;
 use telemetry_application::ports::{
     AlertRuleStore, AlertStateStore, Delivery, DeliveryQueue, DeliveryStatus, LogPosition,
     NewDelivery, PortError, RuleChange, RuleRecord,
 };
+use telemetry_domain::alert::window::SeriesWindow;
 use telemetry_domain::alert_rule::{AlertRule, AlertRuleEvent, Channel, RuleDefinition};
 use telemetry_domain::values::{TenantId, Timestamp};
 

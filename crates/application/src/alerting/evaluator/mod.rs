@@ -25,13 +25,13 @@ use tracing::{info, warn};
 
 use sha2::{Digest, Sha256};
 
-use super::window::{slice_width, RunPoint, SeriesWindow};
 use crate::commands::{command_metadata, AggregateCommands, TENANT_METADATA_KEY};
 use crate::metrics::Metrics;
 use crate::ports::{
     AlertRuleStore, AlertStateStore, EventFilter, LogPosition, PortError, RuleRecord, StoredEvent,
 };
 use crate::processing::{metadata_field, EventProcessor};
+use telemetry_domain::alert::window::{slice_width, RunPoint, SeriesWindow};
 
 /// The series of rules without a service dimension (absence rules across services).
 pub const ALL_SERVICES: &str = "*";
