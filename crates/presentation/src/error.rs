@@ -16,6 +16,24 @@ use telemetry_application::query::{InvalidQuery, QueryFailure};
 use telemetry_domain::ingest::MAX_LISTED_VIOLATIONS;
 use utoipa::ToSchema;
 
+/// The answers any operation that authenticates its caller can give before it runs: no or
+/// unknown credentials, and too many of those from one address. Listed in each operation's
+/// `responses(...)` as `AuthenticationFailures`, so their wording lives in one place.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum AuthenticationFailures {
+    #[response(
+        status = 401,
+        description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)"
+    )]
+    NotAuthenticated(ErrorBody),
+    #[response(
+        status = 429,
+        description = "Too many requests with missing or unknown credentials from this address (see Retry-After)"
+    )]
+    TooManyFailedAuthentications(ErrorBody),
+}
+
 /// Error response body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {

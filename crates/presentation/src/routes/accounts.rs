@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{cached, invalid, wants_fresh, GroupDto, KindDto, StatsDto};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -85,8 +86,7 @@ pub struct SummaryResponse {
     responses(
         (status = 200, description = "The summary", body = SummaryResponse),
         (status = 400, description = "Unknown window or parameter; more than a million counter and histogram series and buckets to read (too_many_series)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 404, description = "Not the caller's account", body = ErrorBody),
         (status = 503, description = "Analytics store unavailable", body = ErrorBody),
     ))]

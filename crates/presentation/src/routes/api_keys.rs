@@ -12,6 +12,7 @@ use telemetry_domain::values::ApiKeyId;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -49,8 +50,7 @@ pub struct IssuedKeyResponse {
     responses(
         (status = 201, description = "Key issued", body = IssuedKeyResponse),
         (status = 400, description = "Invalid request", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 409, description = "The key could not be issued as asked (`key_conflict`)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
@@ -92,8 +92,7 @@ pub async fn issue_key(
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Key revoked (or already revoked)"),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
@@ -170,8 +169,7 @@ pub struct ApiKeyList {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The keys", body = ApiKeyList),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 503, description = "The key store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
@@ -214,8 +212,7 @@ pub struct RotatedKeyResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "New key issued, old key revoked (see `replacedKeyRevoked`)", body = RotatedKeyResponse),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such key in this tenant", body = ErrorBody),
         (status = 409, description = "The key is already revoked (`key_conflict`)", body = ErrorBody),

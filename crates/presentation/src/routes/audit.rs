@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{decode_log_cursor, next_log_cursor};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -57,8 +58,7 @@ pub struct AuditResponse {
     responses(
         (status = 200, description = "Entries, newest first", body = AuditResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{cached, invalid, step, timestamp, wants_fresh, EventTypeParam, KindDto, StepDoc};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -87,8 +88,7 @@ fn seconds(at: chrono::DateTime<chrono::Utc>) -> String {
     responses(
         (status = 200, description = "The catalog", body = CatalogResponse),
         (status = 400, description = "Invalid range or parameter (`invalid_parameter`, `invalid_range`, `invalid_request`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Analytics store unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 #[tracing::instrument(name = "http_catalog", skip_all, fields(tenant_id = %caller.0.tenant_id))]
@@ -201,8 +201,7 @@ pub struct EventSeriesResponse {
     responses(
         (status = 200, description = "The series", body = EventSeriesResponse),
         (status = 400, description = "Invalid range, step or parameter; more than 10,000 points", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Analytics store unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 #[tracing::instrument(name = "http_event_series", skip_all, fields(tenant_id = %caller.0.tenant_id))]

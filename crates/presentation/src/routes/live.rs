@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{invalid, EventDto, EventTypeParam};
 use crate::auth::{authenticate_headers, Caller, API_KEY_HEADER};
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -82,7 +83,7 @@ pub fn render_live_event(event_type: EventType, event: &TelemetryEvent) -> Strin
     responses(
         (status = 200, description = "The stream (`text/event-stream`): one `LiveFrame` per event", content_type = "text/event-stream", body = LiveFrame),
         (status = 400, description = "Invalid filter or `Last-Event-ID` (`invalid_parameter`, `invalid_header`, `invalid_request`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 429, description = "Too many live streams open for the tenant (`live_limit_reached`, with `Retry-After`), or too many requests with missing or unknown credentials from this address (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "The service is stopping (`unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]

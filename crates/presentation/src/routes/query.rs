@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::dto::{invalid, timestamp, EventDto, EventTypeParam, GroupDto};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -123,8 +124,7 @@ pub enum QueryResponse {
     responses(
         (status = 200, description = "Events, a keyset continuation, or groups", body = QueryResponse),
         (status = 400, description = "Invalid range, unknown field, limit above the maximum", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Analytics store unavailable", body = ErrorBody),
     ))]
 #[tracing::instrument(name = "http_query", skip_all, fields(tenant_id = %caller.0.tenant_id))]

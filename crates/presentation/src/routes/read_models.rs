@@ -11,6 +11,7 @@ use telemetry_domain::read_model::ReadModelName;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -37,8 +38,7 @@ pub struct RebuildResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 202, description = "Rebuild requested", body = RebuildResponse),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Not an admin of the operator tenant (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such read model", body = ErrorBody),
         (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),

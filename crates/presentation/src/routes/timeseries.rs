@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{cached, invalid, step, timestamp, wants_fresh, KindDto, StatsDto, StepDoc};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -77,8 +78,7 @@ pub struct TimeseriesResponse {
     responses(
         (status = 200, description = "The series", body = TimeseriesResponse),
         (status = 400, description = "Invalid range, step or parameter; more than 10,000 points; more than a million counter and histogram series and buckets to read (too_many_series)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Analytics store unavailable", body = ErrorBody),
     ))]
 #[tracing::instrument(name = "http_timeseries", skip_all, fields(tenant_id = %caller.0.tenant_id))]

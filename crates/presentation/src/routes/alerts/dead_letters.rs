@@ -11,6 +11,7 @@ use telemetry_application::ports::Delivery;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -70,8 +71,7 @@ fn dead_letter_failure(failure: DeadLetterFailure) -> ApiError {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn dead_letters(
@@ -97,8 +97,7 @@ pub async fn dead_letters(
         (status = 202, description = "Queued again"),
         (status = 403, description = "Viewers cannot redeliver", body = ErrorBody),
         (status = 404, description = "No such dead letter in this tenant", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "Dead letters are unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn redeliver(

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::schema::{SeverityDoc, TransitionKind};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::dto::{decode_log_cursor, invalid, next_log_cursor, timestamp};
 use crate::state::AppState;
@@ -56,8 +57,7 @@ pub struct ActiveResponse {
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Firing alerts", body = ActiveResponse),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn active(
@@ -150,8 +150,7 @@ fn history_filter(params: &HistoryParams) -> Result<HistoryFilter, ApiError> {
     responses(
         (status = 200, description = "Transitions", body = HistoryResponse),
         (status = 400, description = "Invalid parameter", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The analytics store is unavailable (`analytics_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn history(

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::schema::{AlertRuleBody, AlertRuleRequest};
 use crate::auth::Caller;
+use crate::error::AuthenticationFailures;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -193,8 +194,7 @@ fn if_match(headers: &HeaderMap) -> Result<IfVersion, ApiError> {
         (status = 201, description = "Created", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 400, description = "Invalid rule (details name the fields)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 403, description = "Viewers cannot change rules", body = ErrorBody),
         (status = 409, description = "The tenant has as many rules as it may have (`rule_limit_reached`)", body = ErrorBody),
         (status = 409, description = "Concurrent changes kept winning (`rule_conflict`); retry", body = ErrorBody),
@@ -225,8 +225,7 @@ pub async fn create_rule(
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Rules", body = RuleList),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn list_rules(
@@ -252,8 +251,7 @@ pub async fn list_rules(
         (status = 200, description = "The rule", body = RuleResponse,
             headers(("ETag" = String, description = "The rule's version, for `If-Match`"))),
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn get_rule(
@@ -284,8 +282,7 @@ pub async fn get_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn replace_rule(
@@ -325,8 +322,7 @@ pub async fn replace_rule(
         (status = 404, description = "No such rule in this tenant", body = ErrorBody),
         (status = 409, description = "Concurrent changes to the rule kept winning; retry", body = ErrorBody),
         (status = 412, description = "`If-Match` names another version (`version_mismatch`)", body = ErrorBody),
-        (status = 401, description = "Not authenticated (the X-RateLimit-* headers describe the client address's budget of failed authentications)", body = ErrorBody),
-        (status = 429, description = "Too many requests with missing or unknown credentials from this address (see Retry-After)", body = ErrorBody),
+        AuthenticationFailures,
         (status = 503, description = "The rule store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn delete_rule(
