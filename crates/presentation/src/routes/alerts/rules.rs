@@ -138,6 +138,19 @@ fn etag(rule: &RuleRecord) -> [(HeaderName, String); 1] {
     [(header::ETAG, format!("\"{}\"", rule.version))]
 }
 
+/// The `If-Match` header of `PUT` and `DELETE`, as documented (`if_match` parses it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IfMatchHeader {
+    /// Apply only to this version: the rule's `ETag` (`"3"`); `*` or a list of entity tags
+    #[param(
+        rename = "If-Match",
+        pattern = r#"^[ \t,]*((\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19}))([ \t]*,[ \t,]*(\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19})))*)?[ \t,]*$"#
+    )]
+    if_match: Option<String>,
+}
+
 /// The versions `If-Match` admits (RFC 9110): `*` or no header admits any; otherwise the
 /// listed entity tags (`"3"`, the rule's `ETag`; a bare `3` is taken too) compared
 /// strongly, so a weak tag (`W/"3"`) admits none.
@@ -270,8 +283,7 @@ pub async fn get_rule(
 
 /// Replace a rule's definition; `enabled` enables or disables it.
 #[utoipa::path(put, path = "/alerts/rules/{ruleId}", tag = "alerts",
-    params(("ruleId" = String, Path),
-        ("If-Match" = Option<String>, Header, description = "Apply only to this version: the rule's `ETag` (`\"3\"`); `*` or a list of entity tags", pattern = r#"^[ \t,]*((\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19}))([ \t]*,[ \t,]*(\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19})))*)?[ \t,]*$"#)),
+    params(("ruleId" = String, Path), IfMatchHeader),
     request_body = AlertRuleRequest,
     security(("api_key" = []), ("bearer" = [])),
     responses(
@@ -312,8 +324,7 @@ pub async fn replace_rule(
 
 /// Delete a rule (a firing alert of it resolves).
 #[utoipa::path(delete, path = "/alerts/rules/{ruleId}", tag = "alerts",
-    params(("ruleId" = String, Path),
-        ("If-Match" = Option<String>, Header, description = "Apply only to this version: the rule's `ETag` (`\"3\"`); `*` or a list of entity tags", pattern = r#"^[ \t,]*((\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19}))([ \t]*,[ \t,]*(\*|(W/)?("[!#-+\--~]*"|[0-9]{1,19})))*)?[ \t,]*$"#)),
+    params(("ruleId" = String, Path), IfMatchHeader),
     security(("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
