@@ -10,13 +10,7 @@ requirements=$2
 if cmp -s "$requirements" "$venv/.installed" 2>/dev/null; then
     exit 0
 fi
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    echo "python-venv: installing python3-venv" >&2
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y -qq python3 python3-venv >&2 \
-        || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3 python3-venv >&2; }
-fi
+./scripts/ensure-python-venv.sh
 echo "python-venv: installing $requirements from PyPI into $venv" >&2
 rm -rf "$venv"
 python3 -m venv "$venv"

@@ -31,14 +31,7 @@ connections() {
     esac
 }
 
-# Debian ships venv's pip bootstrap apart from python3 (python3-venv).
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    echo "test-clickhouse-current: installing python3-venv" >&2
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y -qq python3 python3-venv >&2 \
-        || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3 python3-venv >&2; }
-fi
+./scripts/ensure-python-venv.sh
 
 for version in ${CLICKHOUSE_CURRENT_VERSIONS-24.8 26.9}; do
     wanted=$(requirements "$version")
