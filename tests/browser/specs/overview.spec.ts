@@ -51,7 +51,8 @@ test('the overview on a busy tenant, at desktop and phone widths', async ({ page
 
   await page.setViewportSize({ width: 400, height: 860 });
   await expect(page.getByTestId('total-events')).toBeVisible();
-  expect(await overflowsHorizontally(page)).toBe(false);
+  // The chart follows the new width on its next resize event: wait for the layout to settle.
+  await expect.poll(() => overflowsHorizontally(page)).toBe(false);
   await screenshot(page, 'overview-400px');
 });
 
@@ -75,10 +76,10 @@ test('every page fits a 400 px wide window without sideways scrolling', async ({
   for (const name of ['Overview', 'Explorer', 'Metrics', 'Alerts', 'Administration'] as const) {
     await openPage(page, name);
     await expect(page.getByRole('status')).toHaveCount(0);
-    expect(await overflowsHorizontally(page), `${name} scrolls sideways`).toBe(false);
+    await expect.poll(() => overflowsHorizontally(page), { message: `${name} scrolls sideways` }).toBe(false);
   }
   await openPage(page, 'Alerts');
   await page.getByRole('button', { name: 'New rule' }).click();
   await expect(page.getByRole('heading', { name: 'New alert rule' })).toBeVisible();
-  expect(await overflowsHorizontally(page), 'the rule form scrolls sideways').toBe(false);
+  await expect.poll(() => overflowsHorizontally(page), { message: 'the rule form scrolls sideways' }).toBe(false);
 });
