@@ -17,7 +17,7 @@ use telemetry_application::processing::{rollups, RecentCommits};
 use telemetry_domain::alert::window::SeriesWindow;
 use telemetry_domain::alert::{Alert, AlertCommand, AlertStatus, Notice};
 use telemetry_domain::alert_rule::{Channel, ChannelFormat, Seconds, Severity};
-use telemetry_domain::ingest::{EventSubmission, IngestBatch, IngestBatchEvent, IngestEvents};
+use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, IngestEvents};
 use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 use telemetry_infrastructure::postgres::{
     event_store, migrate, read_after_statement, snapshot_store, AdvisoryLeases, PgPool,
@@ -514,7 +514,7 @@ async fn ingest_one_batch(
 ) -> Vec<cqrs_es::EventEnvelope<IngestBatch>> {
     let tenant = TenantId::parse("acme").unwrap();
     let submission = |id: &str, kind: &str, payload: &str| {
-        EventSubmission::from_json(&format!(
+        telemetry_presentation::routes::submissions::event(&format!(
             r#"{{"eventId":"{id}","eventType":"{kind}","serviceName":"api","timestamp":"2026-01-21T12:00:00Z","payload":{payload}}}"#
         ))
         .unwrap()

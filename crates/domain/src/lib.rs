@@ -4,6 +4,7 @@
 //! `thiserror` and `chrono` only; `scripts/check-layering.sh` fails the build if it ever
 //! reaches for a database, HTTP or cache crate.
 //!
+//! - [`field_code`]: why a field was refused, one vocabulary for every field-level problem.
 //! - [`values`]: validated newtypes shared by every aggregate (`TenantId`, `EventId`, ...).
 //! - [`ingest`]: the `IngestBatch` aggregate, one instance per accepted request.
 //! - [`metric`]: metric kinds (gauge, counter, histogram), runs and bucket arithmetic.
@@ -17,6 +18,7 @@ pub mod alert;
 pub mod alert_rule;
 pub mod api_key;
 pub mod dead_letter;
+pub mod field_code;
 pub mod ingest;
 pub mod metric;
 pub mod read_model;

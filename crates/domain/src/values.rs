@@ -8,6 +8,8 @@ use std::fmt;
 use chrono::{DateTime, FixedOffset, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::field_code::FieldCode;
+
 /// Why a piece of text was not accepted as a value object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
@@ -29,14 +31,14 @@ pub enum ValueError {
 
 impl ValueError {
     /// A short machine-readable code for this kind of problem.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> FieldCode {
         match self {
-            Self::Empty => "empty",
-            Self::TooLong { .. } => "too_long",
-            Self::ControlCharacter | Self::InvalidCharacter => "invalid_characters",
-            Self::InvalidTimestamp => "invalid_timestamp",
-            Self::TimestampOutOfRange => "timestamp_out_of_range",
-            Self::UnknownVariant { .. } => "unknown_value",
+            Self::Empty => FieldCode::Empty,
+            Self::TooLong { .. } => FieldCode::TooLong,
+            Self::ControlCharacter | Self::InvalidCharacter => FieldCode::InvalidCharacters,
+            Self::InvalidTimestamp => FieldCode::InvalidTimestamp,
+            Self::TimestampOutOfRange => FieldCode::TimestampOutOfRange,
+            Self::UnknownVariant { .. } => FieldCode::UnknownValue,
         }
     }
 }

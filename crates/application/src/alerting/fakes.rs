@@ -127,3 +127,51 @@ impl AlertStateStore for MemoryAlertState {
         Ok(())
     }
 }
+
+/// A rule written in the API's JSON form, for tests. It must be valid: the parser that
+/// reports every problem per field is the presentation layer's.
+pub fn rule_definition(value: &serde_json::Value) -> telemetry_domain::alert_rule::RuleDefinition {
+    use serde_json::{from_value, Value};
+    use telemetry_domain::alert_rule::{
+        rule_name, Channel, ChannelFormat, Condition, RuleDefinition, RuleParts, Seconds, Severity,
+    };
+    use telemetry_domain::values::{MetricName, ServiceName};
+
+    let text = |field: &str| value.get(field).and_then(Value::as_str);
+    let window = Seconds::window(text("window").expect("a window")).unwrap();
+    let condition = match text("kind") {
+        Some("absence") => Condition::Absence { window },
+        _ => Condition::Threshold {
+            aggregation: from_value(value["aggregation"].clone()).unwrap(),
+            window,
+            comparator: from_value(value["comparator"].clone()).unwrap(),
+            threshold: value["threshold"].as_f64().expect("a threshold"),
+        },
+    };
+    let channels = value["channels"].as_array().expect("channels");
+    RuleDefinition::new(RuleParts {
+        name: rule_name(text("name").expect("a name")).unwrap(),
+        metric: MetricName::parse(text("metric").expect("a metric")).unwrap(),
+        service_name: text("serviceName").map(|service| ServiceName::parse(service).unwrap()),
+        attributes: value
+            .get("attributes")
+            .map(|attributes| from_value(attributes.clone()).unwrap())
+            .unwrap_or_default(),
+        condition,
+        hold_for: text("for").map_or(Seconds(0), |hold| Seconds::hold(hold).unwrap()),
+        severity: value.get("severity").map_or(Severity::Warning, |severity| {
+            from_value(severity.clone()).unwrap()
+        }),
+        channels: channels
+            .iter()
+            .enumerate()
+            .map(|(index, channel)| {
+                let format = channel.get("format").map_or(ChannelFormat::Json, |format| {
+                    from_value(format.clone()).unwrap()
+                });
+                Channel::new(index, channel["url"].as_str().expect("a url"), format).unwrap()
+            })
+            .collect(),
+    })
+    .unwrap()
+}

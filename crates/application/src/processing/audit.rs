@@ -10,6 +10,7 @@ use telemetry_domain::read_model::{ReadModel, ReadModelEvent, READ_MODEL};
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use super::metadata_field;
+use crate::alerting::document::RuleDocument;
 use crate::commands::{ACTOR_METADATA_KEY, TENANT_METADATA_KEY};
 use crate::ports::{AuditEntry, EventFilter, RowPosition, StoredEvent};
 use crate::processing::ProjectionError;
@@ -138,10 +139,10 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, ProjectionE
                     enabled,
                     ..
                 } => {
-                    json!({ "definition": definition.to_json(), "enabled": enabled })
+                    json!({ "definition": RuleDocument::from(definition), "enabled": enabled })
                 }
                 AlertRuleEvent::AlertRuleUpdated { definition, .. } => {
-                    json!({ "definition": definition.to_json() })
+                    json!({ "definition": RuleDocument::from(definition) })
                 }
                 _ => json!({}),
             };

@@ -207,9 +207,12 @@ impl Aggregate for AlertRule {
 #[cfg(test)]
 mod tests {
     use cqrs_es::test::TestFramework;
-    use serde_json::json;
 
     use super::*;
+    use crate::alert_rule::{
+        Aggregation, Channel, ChannelFormat, Comparator, Condition, RuleParts, Seconds, Severity,
+    };
+    use crate::values::MetricName;
 
     fn at() -> Timestamp {
         Timestamp::from_micros(1_000_000).unwrap()
@@ -219,14 +222,25 @@ mod tests {
         TenantId::parse("acme").unwrap()
     }
 
+    /// `cpu`: the average of a minute above `threshold`, to one webhook.
     fn definition(threshold: f64) -> RuleDefinition {
-        RuleDefinition::from_json(
-            json!({"name": "cpu", "metric": "cpu", "aggregation": "avg", "window": "1m",
-                   "comparator": ">", "threshold": threshold,
-                   "channels": [{"url": "http://hooks.example.com/a"}]})
-            .as_object()
-            .unwrap(),
-        )
+        RuleDefinition::new(RuleParts {
+            name: "cpu".into(),
+            metric: MetricName::parse("cpu").unwrap(),
+            service_name: None,
+            attributes: Default::default(),
+            condition: Condition::Threshold {
+                aggregation: Aggregation::Avg,
+                window: Seconds(60),
+                comparator: Comparator::Above,
+                threshold,
+            },
+            hold_for: Seconds(0),
+            severity: Severity::Warning,
+            channels: vec![
+                Channel::new(0, "http://hooks.example.com/a", ChannelFormat::Json).unwrap(),
+            ],
+        })
         .unwrap()
     }
 

@@ -1,11 +1,12 @@
-//! What an alert rule watches and when it fires, parsed from its JSON form.
+//! What an alert rule watches and when it fires: the rule's values, each checked as it is
+//! built, and how they must fit together. The JSON form is the API's (presentation).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+use crate::field_code::FieldCode;
 use crate::values::{MetricName, ServiceName};
 
 /// A duration in whole seconds, written `30s`, `5m`, `2h` or `1d`.
@@ -97,12 +98,6 @@ impl Aggregation {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        Self::NAMES
-            .into_iter()
-            .find_map(|(aggregation, name)| (name == text).then_some(aggregation))
-    }
-
     pub fn as_str(self) -> &'static str {
         Self::NAMES
             .into_iter()
@@ -131,12 +126,6 @@ impl Comparator {
         (Self::Below, "<"),
         (Self::AtMost, "<="),
     ];
-
-    fn parse(text: &str) -> Option<Self> {
-        Self::SYMBOLS
-            .into_iter()
-            .find_map(|(comparator, symbol)| (symbol == text).then_some(comparator))
-    }
 
     pub fn as_str(self) -> &'static str {
         Self::SYMBOLS
@@ -254,328 +243,196 @@ pub struct RuleDefinition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleViolation {
     pub field: String,
-    pub code: String,
+    pub code: FieldCode,
     pub message: String,
+}
+
+impl RuleViolation {
+    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 pub const MIN_WINDOW: Seconds = Seconds(60);
 pub const MAX_WINDOW: Seconds = Seconds(86_400);
 pub const MAX_CHANNELS: usize = 10;
-const FIELDS: [&str; 12] = [
-    "name",
-    "metric",
-    "serviceName",
-    "attributes",
-    "kind",
-    "aggregation",
-    "window",
-    "comparator",
-    "threshold",
-    "for",
-    "severity",
-    "channels",
-];
+const MAX_NAME_CHARACTERS: usize = 200;
+const MAX_URL_BYTES: usize = 2048;
 
-struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    violations: Vec<RuleViolation>,
+/// A rule's name: 1-200 characters without control characters, blanks around it dropped.
+pub fn rule_name(text: &str) -> Result<String, RuleViolation> {
+    let name = text.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARACTERS
+        || name.chars().any(char::is_control)
+    {
+        return Err(RuleViolation::new(
+            "name",
+            FieldCode::InvalidValue,
+            "name must be 1-200 characters without control characters",
+        ));
+    }
+    Ok(name.to_string())
 }
 
-impl<'a> Fields<'a> {
-    fn report(&mut self, field: &str, code: &str, message: impl Into<String>) {
-        self.violations.push(RuleViolation {
-            field: field.to_string(),
-            code: code.to_string(),
-            message: message.into(),
-        });
-    }
-
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.object.get(field).filter(|value| !value.is_null())
-    }
-
-    fn text(&mut self, field: &str, required: bool) -> Option<&'a str> {
-        match self.get(field) {
-            None if required => {
-                self.report(field, "required", format!("{field} is required"));
-                None
-            }
-            None => None,
-            Some(Value::String(text)) => Some(text.as_str()),
-            Some(_) => {
-                self.report(field, "invalid_type", format!("{field} must be a string"));
-                None
-            }
-        }
-    }
-
-    fn choice<T>(
-        &mut self,
+impl Seconds {
+    /// A duration of `field` written `30s`, `5m`, `2h` or `1d`, between `min` and `max`.
+    fn parse_between(
         field: &str,
-        required: bool,
-        parse: fn(&str) -> Option<T>,
-        expected: &str,
-    ) -> Option<T> {
-        let text = self.text(field, required)?;
-        let parsed = parse(text);
-        if parsed.is_none() {
-            self.report(
-                field,
-                "unknown_value",
-                format!("{field} must be one of: {expected}"),
-            );
-        }
-        parsed
-    }
-
-    fn duration(
-        &mut self,
-        field: &str,
-        required: bool,
+        text: &str,
         min: Seconds,
         max: Seconds,
-    ) -> Option<Seconds> {
-        let text = self.text(field, required)?;
-        let Some(duration) = Seconds::parse(text) else {
-            self.report(
+    ) -> Result<Self, RuleViolation> {
+        let duration = Self::parse(text).ok_or_else(|| {
+            RuleViolation::new(
                 field,
-                "invalid_duration",
+                FieldCode::InvalidDuration,
                 format!("{field} must look like 30s, 5m, 2h or 1d"),
-            );
-            return None;
-        };
+            )
+        })?;
         if duration < min || duration > max {
-            self.report(
+            return Err(RuleViolation::new(
                 field,
-                "out_of_range",
+                FieldCode::OutOfRange,
                 format!("{field} must be between {min} and {max}"),
-            );
-            return None;
+            ));
         }
-        Some(duration)
+        Ok(duration)
     }
+
+    /// The window a rule looks back over (`window`): `1m` to `24h`.
+    pub fn window(text: &str) -> Result<Self, RuleViolation> {
+        Self::parse_between("window", text, MIN_WINDOW, MAX_WINDOW)
+    }
+
+    /// How long a condition must hold before firing (`for`): `0s` to `24h`.
+    pub fn hold(text: &str) -> Result<Self, RuleViolation> {
+        Self::parse_between("for", text, Seconds(0), MAX_WINDOW)
+    }
+}
+
+/// A threshold rule's comparison value: any finite number.
+pub fn threshold(value: f64) -> Result<f64, RuleViolation> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(RuleViolation::new(
+            "threshold",
+            FieldCode::InvalidType,
+            "threshold must be a finite number",
+        ))
+    }
+}
+
+impl Channel {
+    /// The channel at `index` of a rule's list: an `http://` or `https://` URL with a host
+    /// and no user info, of visible ASCII (IDNs as punycode, paths percent-encoded), at most
+    /// 2048 bytes.
+    pub fn new(index: usize, url: &str, format: ChannelFormat) -> Result<Self, RuleViolation> {
+        if !valid_webhook_url(url) {
+            return Err(RuleViolation::new(
+                format!("channels[{index}].url"),
+                FieldCode::InvalidUrl,
+                "each channel needs a url (http:// or https://, visible ASCII: IDNs as punycode, paths percent-encoded; at most 2048 characters)",
+            ));
+        }
+        Ok(Self {
+            url: url.to_string(),
+            format,
+        })
+    }
+}
+
+fn valid_webhook_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    url.len() <= MAX_URL_BYTES
+        && !host.is_empty()
+        && !host.contains('@')
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A rule's parts, each valid on its own (built with [`rule_name`], [`Seconds::window`],
+/// [`Channel::new`], ...); [`RuleDefinition::new`] checks how they fit together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleParts {
+    pub name: String,
+    pub metric: MetricName,
+    pub service_name: Option<ServiceName>,
+    pub attributes: BTreeMap<String, String>,
+    pub condition: Condition,
+    pub hold_for: Seconds,
+    pub severity: Severity,
+    pub channels: Vec<Channel>,
 }
 
 impl RuleDefinition {
-    /// Validates a rule given as a JSON object, reporting every problem with its field.
-    pub fn from_json(object: &Map<String, Value>) -> Result<Self, Vec<RuleViolation>> {
-        let mut fields = Fields {
-            object,
-            violations: Vec::new(),
-        };
-        for key in object.keys() {
-            if !FIELDS.contains(&key.as_str()) {
-                fields.report(key, "unknown_field", format!("{key} is not a known field"));
-            }
-        }
-        let name = fields.text("name", true).map(str::trim).and_then(|name| {
-            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-                fields.report(
-                    "name",
-                    "invalid_value",
-                    "name must be 1-200 characters without control characters",
-                );
-                None
-            } else {
-                Some(name.to_string())
-            }
-        });
-        let metric = fields
-            .text("metric", true)
-            .and_then(|text| match MetricName::parse(text) {
-                Ok(metric) => Some(metric),
-                Err(error) => {
-                    fields.report("metric", error.code(), format!("metric {error}"));
-                    None
-                }
-            });
-        let service_name =
-            fields
-                .text("serviceName", false)
-                .and_then(|text| match ServiceName::parse(text) {
-                    Ok(service) => Some(service),
-                    Err(error) => {
-                        fields.report("serviceName", error.code(), format!("serviceName {error}"));
-                        None
-                    }
-                });
-        let attributes = match fields.get("attributes") {
-            None => Some(BTreeMap::new()),
-            Some(value) => {
-                match serde_json::from_value::<BTreeMap<String, String>>(value.clone()) {
-                    Ok(map) => Some(map),
-                    Err(_) => {
-                        fields.report(
-                            "attributes",
-                            "invalid_type",
-                            "attributes must be an object of strings",
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        let kind = fields
-            .choice(
-                "kind",
-                false,
-                |text| matches!(text, "threshold" | "absence").then(|| text.to_string()),
-                "threshold, absence",
-            )
-            .unwrap_or_else(|| "threshold".to_string());
-        let window = fields.duration("window", true, MIN_WINDOW, MAX_WINDOW);
-        let condition = if kind == "absence" {
-            for field in ["aggregation", "comparator", "threshold"] {
-                if fields.get(field).is_some() {
-                    fields.report(
-                        field,
-                        "not_applicable",
-                        format!("absence rules have no {field}"),
-                    );
-                }
-            }
-            window.map(|window| Condition::Absence { window })
-        } else {
-            let aggregation = fields.choice(
-                "aggregation",
-                true,
-                Aggregation::parse,
-                "count, sum, min, max, avg, p50, p90, p95, p99, rate, increase",
-            );
-            let comparator = fields.choice("comparator", true, Comparator::parse, ">, >=, <, <=");
-            let threshold = match fields.get("threshold") {
-                None => {
-                    fields.report("threshold", "required", "threshold is required");
-                    None
-                }
-                Some(value) => match value.as_f64().filter(|number| number.is_finite()) {
-                    Some(number) => Some(number),
-                    None => {
-                        fields.report(
-                            "threshold",
-                            "invalid_type",
-                            "threshold must be a finite number",
-                        );
-                        None
-                    }
-                },
-            };
-            match (aggregation, window, comparator, threshold) {
-                (Some(aggregation), Some(window), Some(comparator), Some(threshold)) => {
-                    Some(Condition::Threshold {
-                        aggregation,
-                        window,
-                        comparator,
-                        threshold,
-                    })
-                }
-                _ => None,
-            }
-        };
-        let hold_for = if fields.get("for").is_none() {
-            Some(Seconds(0))
-        } else {
-            fields.duration("for", false, Seconds(0), MAX_WINDOW)
-        };
-        if kind == "absence" && hold_for.is_some_and(|hold| hold.0 > 0) {
-            fields.report(
+    /// How the parts that are known fit together: an absence rule fires after its window
+    /// and has no hold (`for`); a rule notifies 1-10 channels. A parser that found problems
+    /// with single fields passes what it could read (`None` for the rest), so one answer
+    /// lists every problem.
+    pub fn misfits(
+        is_absence: Option<bool>,
+        hold_for: Option<Seconds>,
+        channels: Option<usize>,
+    ) -> Vec<RuleViolation> {
+        let mut violations = Vec::new();
+        if is_absence == Some(true) && hold_for.is_some_and(|hold| hold.0 > 0) {
+            violations.push(RuleViolation::new(
                 "for",
-                "not_applicable",
+                FieldCode::NotApplicable,
                 "absence rules fire after window; leave for out",
-            );
+            ));
         }
-        let severity = fields
-            .choice(
-                "severity",
-                false,
-                Severity::parse,
-                "info, warning, critical",
-            )
-            .or(if fields.get("severity").is_none() {
-                Some(Severity::Warning)
-            } else {
-                None
-            });
-        let channels = parse_channels(&mut fields);
-
-        if !fields.violations.is_empty() {
-            return Err(fields.violations);
+        if channels.is_some_and(|count| count == 0 || count > MAX_CHANNELS) {
+            violations.push(RuleViolation::new(
+                "channels",
+                FieldCode::OutOfRange,
+                format!("between 1 and {MAX_CHANNELS} channels"),
+            ));
         }
-        match (
-            name, metric, attributes, condition, hold_for, severity, channels,
-        ) {
-            (
-                Some(name),
-                Some(metric),
-                Some(attributes),
-                Some(condition),
-                Some(hold_for),
-                Some(severity),
-                Some(channels),
-            ) => Ok(Self {
-                name,
-                metric,
-                service_name,
-                attributes,
-                condition,
-                hold_for,
-                severity,
-                channels,
-            }),
-            _ => Err(vec![RuleViolation {
-                field: "".into(),
-                code: "invalid_rule".into(),
-                message: "the rule is incomplete".into(),
-            }]),
-        }
+        violations
     }
 
-    /// The JSON form `from_json` accepts (round-trips).
-    pub fn to_json(&self) -> Map<String, Value> {
-        let mut object = Map::new();
-        object.insert("name".into(), Value::from(self.name.clone()));
-        object.insert("metric".into(), Value::from(self.metric.to_string()));
-        if let Some(service) = &self.service_name {
-            object.insert("serviceName".into(), Value::from(service.to_string()));
+    /// The rule these parts make, or every way they do not fit together ([`Self::misfits`]).
+    pub fn new(parts: RuleParts) -> Result<Self, Vec<RuleViolation>> {
+        let violations = Self::misfits(
+            Some(matches!(parts.condition, Condition::Absence { .. })),
+            Some(parts.hold_for),
+            Some(parts.channels.len()),
+        );
+        if !violations.is_empty() {
+            return Err(violations);
         }
-        object.insert(
-            "attributes".into(),
-            serde_json::to_value(&self.attributes).unwrap_or_default(),
-        );
-        match &self.condition {
-            Condition::Threshold {
-                aggregation,
-                window,
-                comparator,
-                threshold,
-            } => {
-                object.insert("kind".into(), Value::from("threshold"));
-                object.insert(
-                    "aggregation".into(),
-                    serde_json::to_value(aggregation).unwrap_or_default(),
-                );
-                object.insert("window".into(), Value::from(window.to_string()));
-                object.insert(
-                    "comparator".into(),
-                    serde_json::to_value(comparator).unwrap_or_default(),
-                );
-                object.insert("threshold".into(), Value::from(*threshold));
-                object.insert("for".into(), Value::from(self.hold_for.to_string()));
-            }
-            Condition::Absence { window } => {
-                object.insert("kind".into(), Value::from("absence"));
-                object.insert("window".into(), Value::from(window.to_string()));
-            }
-        }
-        object.insert(
-            "severity".into(),
-            serde_json::to_value(self.severity).unwrap_or_default(),
-        );
-        object.insert(
-            "channels".into(),
-            serde_json::to_value(&self.channels).unwrap_or_default(),
-        );
-        object
+        let RuleParts {
+            name,
+            metric,
+            service_name,
+            attributes,
+            condition,
+            hold_for,
+            severity,
+            channels,
+        } = parts;
+        Ok(Self {
+            name,
+            metric,
+            service_name,
+            attributes,
+            condition,
+            hold_for,
+            severity,
+            channels,
+        })
     }
 
     /// Whether a sample from `service` with `attributes` belongs to this rule.
@@ -593,96 +450,38 @@ impl RuleDefinition {
     }
 }
 
-fn parse_channels(fields: &mut Fields<'_>) -> Option<Vec<Channel>> {
-    let Some(value) = fields.get("channels") else {
-        fields.report(
-            "channels",
-            "required",
-            "channels is required (at least one webhook)",
-        );
-        return None;
-    };
-    let Some(entries) = value.as_array() else {
-        fields.report("channels", "invalid_type", "channels must be an array");
-        return None;
-    };
-    if entries.is_empty() || entries.len() > MAX_CHANNELS {
-        fields.report(
-            "channels",
-            "out_of_range",
-            format!("between 1 and {MAX_CHANNELS} channels"),
-        );
-        return None;
-    }
-    let mut channels = Vec::new();
-    for (index, entry) in entries.iter().enumerate() {
-        let field = format!("channels[{index}]");
-        let url = entry.get("url").and_then(Value::as_str);
-        let format = match entry.get("format").and_then(Value::as_str) {
-            None => Some(ChannelFormat::Json),
-            Some("json") => Some(ChannelFormat::Json),
-            Some("slack") => Some(ChannelFormat::Slack),
-            Some(_) => None,
-        };
-        let unknown: Vec<&String> = entry.as_object().map_or_else(Vec::new, |object| {
-            object
-                .keys()
-                .filter(|key| *key != "url" && *key != "format")
-                .collect()
-        });
-        for key in &unknown {
-            fields.report(
-                &format!("{field}.{key}"),
-                "unknown_field",
-                format!("{key} is not a known field of a channel (url, format)"),
-            );
-        }
-        match (url, format) {
-            (_, None) => fields.report(
-                &format!("{field}.format"),
-                "unknown_value",
-                "format must be json or slack",
-            ),
-            (Some(url), Some(format)) if valid_webhook_url(url) => {
-                if unknown.is_empty() {
-                    channels.push(Channel {
-                        url: url.to_string(),
-                        format,
-                    });
-                }
-            }
-            _ => fields.report(
-                &format!("{field}.url"),
-                "invalid_url",
-                "each channel needs a url (http:// or https://, visible ASCII: IDNs as punycode, paths percent-encoded; at most 2048 characters)",
-            ),
-        }
-    }
-    Some(channels)
-}
-
-fn valid_webhook_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    let Some(rest) = rest else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    url.len() <= 2048
-        && !host.is_empty()
-        && !host.contains('@')
-        && url.bytes().all(|b| b.is_ascii_graphic())
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
 
-    fn parse(value: Value) -> Result<RuleDefinition, Vec<RuleViolation>> {
-        RuleDefinition::from_json(value.as_object().unwrap())
+    fn threshold_parts() -> RuleParts {
+        RuleParts {
+            name: "slow checkout".into(),
+            metric: MetricName::parse("latency").unwrap(),
+            service_name: Some(ServiceName::parse("checkout").unwrap()),
+            attributes: BTreeMap::new(),
+            condition: Condition::Threshold {
+                aggregation: Aggregation::P95,
+                window: Seconds(300),
+                comparator: Comparator::Above,
+                threshold: 250.0,
+            },
+            hold_for: Seconds(120),
+            severity: Severity::Critical,
+            channels: vec![
+                Channel::new(0, "https://hooks.example.com/x", ChannelFormat::Slack).unwrap(),
+            ],
+        }
+    }
+
+    fn codes(result: Result<RuleDefinition, Vec<RuleViolation>>) -> Vec<(String, String)> {
+        result
+            .unwrap_err()
+            .into_iter()
+            .map(|v| (v.field, v.code.to_string()))
+            .collect()
     }
 
     #[test]
@@ -690,28 +489,19 @@ mod tests {
         for (aggregation, name) in Aggregation::NAMES {
             assert_eq!(serde_json::to_value(aggregation).unwrap(), json!(name));
             assert_eq!(aggregation.as_str(), name);
-            assert_eq!(Aggregation::parse(name), Some(aggregation));
+            assert_eq!(
+                serde_json::from_value::<Aggregation>(json!(name)).unwrap(),
+                aggregation
+            );
         }
         for (comparator, symbol) in Comparator::SYMBOLS {
             assert_eq!(serde_json::to_value(comparator).unwrap(), json!(symbol));
             assert_eq!(comparator.as_str(), symbol);
-            assert_eq!(Comparator::parse(symbol), Some(comparator));
+            assert_eq!(
+                serde_json::from_value::<Comparator>(json!(symbol)).unwrap(),
+                comparator
+            );
         }
-    }
-
-    fn fields_of(value: Value) -> Vec<(String, String)> {
-        parse(value)
-            .unwrap_err()
-            .into_iter()
-            .map(|v| (v.field, v.code))
-            .collect()
-    }
-
-    fn threshold_rule() -> Value {
-        json!({"name": "slow checkout", "metric": "latency", "serviceName": "checkout",
-               "aggregation": "p95", "window": "5m", "comparator": ">", "threshold": 250,
-               "for": "2m", "severity": "critical",
-               "channels": [{"url": "https://hooks.example.com/x", "format": "slack"}]})
     }
 
     /// Postgres prints a JSONB number in plain decimal (`-17976931348623157000…`, 309 digits):
@@ -730,81 +520,105 @@ mod tests {
     }
 
     #[test]
-    fn a_threshold_rule_parses_and_round_trips() {
-        let rule = parse(threshold_rule()).unwrap();
+    fn parts_that_fit_make_the_rule() {
+        let rule = RuleDefinition::new(threshold_parts()).unwrap();
         assert_eq!(rule.hold_for, Seconds(120));
-        assert!(matches!(
-            rule.condition,
-            Condition::Threshold {
-                aggregation: Aggregation::P95,
-                window: Seconds(300),
-                ..
-            }
-        ));
-        let again = RuleDefinition::from_json(&rule.to_json()).unwrap();
-        assert_eq!(again, rule);
-    }
-
-    #[test]
-    fn absence_rules_need_only_a_window() {
-        let rule = parse(
-            json!({"name": "heartbeat", "metric": "heartbeat", "kind": "absence",
-            "window": "10m", "channels": [{"url": "http://receiver.local/hook"}]}),
-        )
-        .unwrap();
+        assert_eq!(rule.condition.window(), Seconds(300));
+        let stored = serde_json::to_value(&rule).unwrap();
         assert_eq!(
-            rule.condition,
-            Condition::Absence {
-                window: Seconds(600)
-            }
+            serde_json::from_value::<RuleDefinition>(stored).unwrap(),
+            rule
         );
-        assert_eq!(rule.severity, Severity::Warning);
-        assert_eq!(RuleDefinition::from_json(&rule.to_json()).unwrap(), rule);
     }
 
     #[test]
-    fn every_invalid_field_is_named() {
-        let mut rule = threshold_rule();
-        rule["window"] = json!("30s");
-        rule["aggregation"] = json!("median");
-        rule["threshold"] = json!("high");
-        rule["channels"] = json!([{"url": "ftp://x"}]);
-        rule["colour"] = json!("red");
-        let fields = fields_of(rule);
-        assert!(
-            fields.contains(&("window".into(), "out_of_range".into())),
-            "{fields:?}"
-        );
-        assert!(fields.contains(&("aggregation".into(), "unknown_value".into())));
-        assert!(fields.contains(&("threshold".into(), "invalid_type".into())));
-        assert!(fields.contains(&("channels[0].url".into(), "invalid_url".into())));
-        assert!(fields.contains(&("colour".into(), "unknown_field".into())));
-        assert_eq!(fields_of(json!({}))[0], ("name".into(), "required".into()));
-        let mut long = threshold_rule();
-        long["window"] = json!("2d");
-        assert!(fields_of(long).contains(&("window".into(), "out_of_range".into())));
-        // A channel's unknown key is named as such, not as a bad url.
-        let mut extra = threshold_rule();
-        extra["channels"] = json!([{"url": "https://hooks.example.com/x", "headers": {}}]);
+    fn parts_that_do_not_fit_are_all_named() {
+        let mut parts = threshold_parts();
+        parts.condition = Condition::Absence {
+            window: Seconds(600),
+        };
+        parts.channels.clear();
         assert_eq!(
-            fields_of(extra),
-            vec![("channels[0].headers".into(), "unknown_field".into())]
+            codes(RuleDefinition::new(parts.clone())),
+            vec![
+                ("for".into(), "not_applicable".into()),
+                ("channels".into(), "out_of_range".into())
+            ]
         );
+        parts.hold_for = Seconds(0);
+        parts.channels = (0..=MAX_CHANNELS)
+            .map(|index| {
+                Channel::new(index, "http://receiver.local/hook", ChannelFormat::Json).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            codes(RuleDefinition::new(parts.clone())),
+            vec![("channels".into(), "out_of_range".into())]
+        );
+        parts.channels.truncate(MAX_CHANNELS);
+        assert!(RuleDefinition::new(parts).is_ok());
     }
 
     #[test]
-    fn durations_parse_and_print() {
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(rule_name("  cpu high ").unwrap(), "cpu high");
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(201)] {
+            assert_eq!(rule_name(bad).unwrap_err().code, "invalid_value", "{bad:?}");
+        }
+        assert!(rule_name(&"é".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn webhooks_are_http_urls_of_visible_ascii_with_a_host() {
+        for good in [
+            "http://receiver.local/hook",
+            "https://hooks.example.com/a?b=c#d",
+        ] {
+            assert!(Channel::new(0, good, ChannelFormat::Json).is_ok(), "{good}");
+        }
+        let too_long = format!("https://example.com/{}", "a".repeat(2048));
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https:///path",
+            "https://user@example.com/",
+            "https://exämple.com/",
+            "https://example.com/a b",
+            too_long.as_str(),
+        ] {
+            let violation = Channel::new(3, bad, ChannelFormat::Json).unwrap_err();
+            assert_eq!(
+                (violation.field.as_str(), violation.code.as_str()),
+                ("channels[3].url", "invalid_url"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_parse_print_and_are_bounded() {
         assert_eq!(Seconds::parse("90s"), Some(Seconds(90)));
         assert_eq!(Seconds::parse("24h"), Some(Seconds(86_400)));
         assert_eq!(Seconds::parse("5"), None);
         assert_eq!(Seconds::parse("m"), None);
         assert_eq!(Seconds(300).to_string(), "5m");
         assert_eq!(Seconds(90).to_string(), "90s");
+        assert_eq!(Seconds::window("5m"), Ok(Seconds(300)));
+        assert_eq!(Seconds::window("30s").unwrap_err().code, "out_of_range");
+        assert_eq!(Seconds::window("2d").unwrap_err().code, "out_of_range");
+        assert_eq!(
+            Seconds::window("soon").unwrap_err().code,
+            "invalid_duration"
+        );
+        assert_eq!(Seconds::hold("0s"), Ok(Seconds(0)));
+        assert_eq!(Seconds::hold("25h").unwrap_err().field, "for");
+        assert!(threshold(f64::MAX).is_ok());
+        assert_eq!(threshold(f64::NAN).unwrap_err().code, "invalid_type");
     }
 
     #[test]
     fn samples_match_service_and_attributes() {
-        let mut rule = parse(threshold_rule()).unwrap();
+        let mut rule = RuleDefinition::new(threshold_parts()).unwrap();
         rule.attributes.insert("route".into(), "/pay".into());
         let route = BTreeMap::from([("route".to_string(), "/pay".to_string())]);
         assert!(rule.matches("checkout", &route));

@@ -320,7 +320,7 @@ mod tests {
             .then_expect_error(IngestError::InvalidEvents(vec![FieldViolation {
                 index: 1,
                 field: "payload.value".to_string(),
-                code: "required".to_string(),
+                code: crate::field_code::FieldCode::Required,
                 message: "metric events need payload.value".to_string(),
             }]));
     }

@@ -19,7 +19,7 @@ pub use commands::IngestEvents;
 pub use errors::IngestError;
 pub use events::{BatchAccepted, IngestBatchEvent, TypeCounts};
 pub use record::{EventSection, MetricSample, Payload, TelemetryEvent};
-pub use submission::{field, json_array_at_most, ArrayError, EventSubmission, SubmissionFields};
+pub use submission::{field, EventSubmission, JsonKey, SubmissionFields};
 pub use validation::{
     first_violation_of_each, validate_submissions, FieldViolation, MAX_FUTURE_SKEW_MICROS,
     MAX_LISTED_VIOLATIONS,

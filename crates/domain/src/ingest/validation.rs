@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::record::{Payload, TelemetryEvent};
 use super::submission::{field, probe_payload, EventSubmission, PayloadProbe};
+use crate::field_code::FieldCode;
 use crate::metric::MetricShape;
 use crate::values::{EventId, EventType, MetricName, ServiceName, Timestamp, UserId, ValueError};
 
@@ -26,23 +27,28 @@ pub struct FieldViolation {
     /// JSON path of the field, such as `eventId` or `payload.value`.
     pub field: String,
     /// Machine-readable reason, such as `required` or `invalid_type`.
-    pub code: String,
+    pub code: FieldCode,
     pub message: String,
 }
 
 impl FieldViolation {
-    fn new(index: usize, field: &str, code: &str, message: impl Into<String>) -> Self {
+    fn new(index: usize, field: &str, code: FieldCode, message: impl Into<String>) -> Self {
         Self {
             index,
             field: field.to_string(),
-            code: code.to_string(),
+            code,
             message: message.into(),
         }
     }
 
     /// The batch element at `index` is not a JSON object at all (so it has no fields).
     pub fn not_an_object(index: usize) -> Self {
-        Self::new(index, "", "invalid_type", "an event must be a JSON object")
+        Self::new(
+            index,
+            "",
+            FieldCode::InvalidType,
+            "an event must be a JSON object",
+        )
     }
 
     fn from_value_error(index: usize, field: &str, error: &ValueError) -> Self {
@@ -106,7 +112,7 @@ struct Checker<'v> {
 }
 
 impl Checker<'_> {
-    fn report(&mut self, field: &str, code: &str, message: impl Into<String>) {
+    fn report(&mut self, field: &str, code: FieldCode, message: impl Into<String>) {
         self.push(FieldViolation::new(self.index, field, code, message));
     }
 
@@ -127,13 +133,13 @@ impl Checker<'_> {
             if is_repeat {
                 self.report(
                     name,
-                    "duplicate_field",
+                    FieldCode::DuplicateField,
                     format!("{name} is given more than once"),
                 );
             } else {
                 self.report(
                     name,
-                    "unknown_field",
+                    FieldCode::UnknownField,
                     format!("{name} is not a known field"),
                 );
             }
@@ -174,7 +180,7 @@ impl Checker<'_> {
         parse: impl FnOnce(String) -> Result<T, ValueError>,
     ) -> Option<T> {
         let Some(raw) = raw.filter(|raw| *raw != "null") else {
-            self.report(field, "required", format!("{field} is required"));
+            self.report(field, FieldCode::Required, format!("{field} is required"));
             return None;
         };
         self.text(raw, field, parse)
@@ -200,7 +206,11 @@ impl Checker<'_> {
         parse: impl FnOnce(String) -> Result<T, ValueError>,
     ) -> Option<T> {
         let Ok(text) = serde_json::from_str::<String>(raw) else {
-            self.report(field, "invalid_type", format!("{field} must be a string"));
+            self.report(
+                field,
+                FieldCode::InvalidType,
+                format!("{field} must be a string"),
+            );
             return None;
         };
         match parse(text) {
@@ -219,7 +229,7 @@ impl Checker<'_> {
         if timestamp.as_micros() > received_at.as_micros() + MAX_FUTURE_SKEW_MICROS {
             self.report(
                 field::TIMESTAMP,
-                "timestamp_in_future",
+                FieldCode::TimestampInFuture,
                 "timestamp is more than 1 hour in the future",
             );
             return None;
@@ -234,13 +244,13 @@ impl Checker<'_> {
         event_type: Option<EventType>,
     ) -> Option<(Payload, Option<UserId>)> {
         let Some(raw) = raw.filter(|raw| *raw != "null") else {
-            self.report(field::PAYLOAD, "required", "payload is required");
+            self.report(field::PAYLOAD, FieldCode::Required, "payload is required");
             return None;
         };
         let Ok(probe) = probe_payload(raw) else {
             self.report(
                 field::PAYLOAD,
-                "invalid_type",
+                FieldCode::InvalidType,
                 "payload must be a JSON object",
             );
             return None;
@@ -258,7 +268,7 @@ impl Checker<'_> {
         {
             self.report(
                 &format!("payload.{name}"),
-                "duplicate_field",
+                FieldCode::DuplicateField,
                 format!("payload.{name} is given more than once"),
             );
         }
@@ -289,7 +299,7 @@ impl Checker<'_> {
         match probe.name.filter(|raw| raw.get() != "null") {
             None => self.report(
                 "payload.name",
-                "required",
+                FieldCode::Required,
                 "metric events need payload.name",
             ),
             Some(raw) => {
@@ -299,7 +309,7 @@ impl Checker<'_> {
         match probe.value.filter(|raw| raw.get() != "null") {
             None => self.report(
                 "payload.value",
-                "required",
+                FieldCode::Required,
                 "metric events need payload.value",
             ),
             Some(raw) => {
@@ -311,7 +321,7 @@ impl Checker<'_> {
             if serde_json::from_str::<BTreeMap<String, String>>(raw.get()).is_err() {
                 self.report(
                     "payload.attributes",
-                    "invalid_type",
+                    FieldCode::InvalidType,
                     "payload.attributes must be an object of string values",
                 );
             }
@@ -320,7 +330,7 @@ impl Checker<'_> {
         // them as the analytics processor will, so nothing stored fails to read back.
         if probe.kind.is_some_and(|kind| kind.get() != "null") {
             if let Err(error) = MetricShape::from_payload(raw) {
-                self.report(error.field, "invalid_value", error.message);
+                self.report(error.field, FieldCode::InvalidValue, error.message);
             }
         }
     }
@@ -333,7 +343,7 @@ impl Checker<'_> {
                 if duration < 0.0 {
                     self.report(
                         "payload.durationMs",
-                        "out_of_range",
+                        FieldCode::OutOfRange,
                         "payload.durationMs must not be negative",
                     );
                 }
@@ -350,7 +360,7 @@ impl Checker<'_> {
             _ => {
                 self.report(
                     field,
-                    "invalid_type",
+                    FieldCode::InvalidType,
                     format!("{field} must be a finite number"),
                 );
                 None
@@ -376,7 +386,7 @@ mod tests {
         check(json)
             .unwrap_err()
             .into_iter()
-            .map(|v| (v.field, v.code))
+            .map(|v| (v.field, v.code.to_string()))
             .collect()
     }
 

@@ -10,11 +10,11 @@ use flate2::read::MultiGzDecoder;
 use http_body_util::LengthLimitError;
 use telemetry_application::ingest::IngestFailure;
 use telemetry_domain::ingest::{
-    json_array_at_most, validate_submissions, ArrayError, EventSubmission, FieldViolation,
-    MAX_LISTED_VIOLATIONS,
+    validate_submissions, EventSubmission, FieldViolation, MAX_LISTED_VIOLATIONS,
 };
 use telemetry_domain::values::Timestamp;
 
+use super::submissions::{self, json_array_at_most, ArrayError};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::state::AppState;
@@ -164,7 +164,7 @@ pub(crate) fn parse_submissions(
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let submissions = match first {
         Some(b'[') => {
-            EventSubmission::from_json_array(text, max).map_err(|error| match error {
+            submissions::events(text, max).map_err(|error| match error {
                 ArrayError::TooMany => batch_too_large(max, None),
                 // The array, read element by element, says why: elements that are not
                 // objects, or JSON that is not well-formed (a truncated body, say).
@@ -175,7 +175,7 @@ pub(crate) fn parse_submissions(
                 },
             })?
         }
-        Some(b'{') => vec![EventSubmission::from_json(text).map_err(|error| invalid_json(&error))?],
+        Some(b'{') => vec![submissions::event(text).map_err(|error| invalid_json(&error))?],
         _ if text.starts_with('\u{feff}') => {
             return Err(ApiError::bad_request(
                 ErrorCode::InvalidJson,
@@ -224,7 +224,7 @@ fn not_objects(text: &str, max: usize) -> Result<Option<ApiError>, serde_json::E
             violations.push(FieldViolation::not_an_object(index));
             continue;
         }
-        let Ok(submission) = EventSubmission::from_json(element.get()) else {
+        let Ok(submission) = submissions::event(element.get()) else {
             continue;
         };
         if let Err(found) = validate_submissions(std::slice::from_ref(&submission), received_at) {

@@ -14,4 +14,5 @@ pub mod otlp;
 pub mod query;
 pub mod read_models;
 pub mod session;
+pub mod submissions;
 pub mod timeseries;

@@ -3,7 +3,7 @@
 
 mod assessment {
     use serde_json::json;
-    use telemetry_domain::alert_rule::{Aggregation, Comparator, RuleDefinition};
+    use telemetry_domain::alert_rule::{Aggregation, Comparator};
 
     use crate::alerting::evaluator::*;
 
@@ -12,7 +12,7 @@ mod assessment {
         RuleRecord {
             rule_id: "r".into(),
             tenant_id: TenantId::parse("acme").unwrap(),
-            definition: RuleDefinition::from_json(definition.as_object().unwrap()).unwrap(),
+            definition: crate::alerting::fakes::rule_definition(&definition),
             enabled: true,
             version: 1,
             created_at: Timestamp::from_micros(now - updated_seconds_ago * 1_000_000).unwrap(),
@@ -146,7 +146,6 @@ mod lifecycle {
     use chrono::Utc;
     use cqrs_es::mem_store::MemStore;
     use serde_json::json;
-    use telemetry_domain::alert_rule::RuleDefinition;
     use telemetry_domain::ingest::{EventSection, Payload, TelemetryEvent};
     use telemetry_domain::values::{EventId, EventType, ServiceName};
     use tokio::sync::Notify;
@@ -183,7 +182,7 @@ mod lifecycle {
             let mut rules = self.rules.0.lock().unwrap();
             let version = rules.first().map_or(1, |rule| rule.version + 1);
             let at = Timestamp::now();
-            let definition = RuleDefinition::from_json(definition.as_object().unwrap()).unwrap();
+            let definition = crate::alerting::fakes::rule_definition(&definition);
             // As the rule catalog keeps it: watching goes on through changes that keep what
             // the rule watches, and restarts when it is enabled.
             let watching_since = match rules.first() {

@@ -2,6 +2,7 @@
 
 mod dead_letters;
 mod history;
+mod request;
 mod rules;
 mod schema;
 

@@ -5,14 +5,16 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use telemetry_application::alerting::document::RuleDocument;
 use telemetry_application::alerting::rules::RuleFailure;
 use telemetry_application::auth::Permission;
 use telemetry_application::ports::RuleRecord;
-use telemetry_domain::alert_rule::{IfVersion, RuleDefinition, RuleViolation};
+use telemetry_domain::alert_rule::{IfVersion, RuleDefinition};
 use utoipa::ToSchema;
 
+use super::request::RuleRequest;
 use super::schema::{AlertRuleBody, AlertRuleRequest};
 use crate::auth::Caller;
 use crate::error::AuthenticationFailures;
@@ -35,7 +37,7 @@ pub struct RuleResponse {
     pub updated_at: String,
     #[serde(flatten)]
     #[schema(value_type = AlertRuleBody)]
-    pub definition: Map<String, Value>,
+    pub definition: RuleDocument,
 }
 
 fn rule_response(rule: &RuleRecord) -> RuleResponse {
@@ -45,7 +47,7 @@ fn rule_response(rule: &RuleRecord) -> RuleResponse {
         version: rule.version,
         created_at: rule.created_at.to_rfc3339(),
         updated_at: rule.updated_at.to_rfc3339(),
-        definition: rule.definition.to_json(),
+        definition: RuleDocument::from(&rule.definition),
     }
 }
 
@@ -54,40 +56,22 @@ pub struct RuleList {
     pub data: Vec<RuleResponse>,
 }
 
-/// Splits `enabled` from the definition and validates the rest.
+/// The rule of a request body and its `enabled`, or every problem of it (`invalid_rule`).
 fn parse_rule(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(RuleDefinition, Option<bool>), ApiError> {
     let Json(value) = body.map_err(|rejection| {
         ApiError::bad_request(ErrorCode::InvalidJson, rejection.body_text())
     })?;
-    let Value::Object(mut object) = value else {
+    if !value.is_object() {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidJson,
             "the rule must be a JSON object",
         ));
-    };
-    // `enabled` is not part of the definition, but a wrong one is listed with the
-    // definition's problems, as one more of the rule's.
-    let (enabled, enabled_violation) = match object.remove("enabled") {
-        None | Some(Value::Null) => (None, None),
-        Some(Value::Bool(enabled)) => (Some(enabled), None),
-        Some(_) => (
-            None,
-            Some(RuleViolation {
-                field: "enabled".into(),
-                code: "invalid_type".into(),
-                message: "enabled must be true or false".into(),
-            }),
-        ),
-    };
-    let definition =
-        RuleDefinition::from_json(&object).and_then(|definition| match &enabled_violation {
-            None => Ok(definition),
-            Some(_) => Err(Vec::new()),
-        });
-    let definition = definition.map_err(|mut violations| {
-        violations.extend(enabled_violation);
+    }
+    let request = RuleRequest::deserialize(value)
+        .map_err(|error| ApiError::bad_request(ErrorCode::InvalidJson, error.to_string()))?;
+    request.into_rule().map_err(|violations| {
         let details = violations
             .iter()
             .map(|violation| serde_json::to_value(violation).unwrap_or(Value::Null))
@@ -97,8 +81,7 @@ fn parse_rule(
             format!("{} problem(s) in the rule", violations.len()),
         )
         .with_details(details)
-    })?;
-    Ok((definition, enabled))
+    })
 }
 
 fn rule_failure(failure: RuleFailure) -> ApiError {

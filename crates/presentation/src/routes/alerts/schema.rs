@@ -1,12 +1,13 @@
 //! The shapes of alert rules and transitions as the OpenAPI document describes them.
 //!
-//! Rules are parsed from JSON by the domain (`RuleDefinition::from_json`, which lists every
-//! problem per field) and written back with `RuleDefinition::to_json`; these types only
-//! document that shape, field by field, for the spec and the clients generated from it.
+//! Rules are parsed by `request::RuleRequest` (field by field, so every problem is answered
+//! at once, which serde's derive of these closed shapes cannot do) and answered as
+//! `RuleDocument`; these types state the same shapes in JSON Schema, with the constraints
+//! the server enforces, for the spec and the clients generated from it. The contract test
+//! (`scripts/test-contract.sh`) sends what they describe and checks what comes back.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::ToSchema;
 
@@ -22,7 +23,7 @@ fn null_only() -> ObjectBuilder {
 /// A new or replacing alert rule: a threshold rule or an absence rule, with exactly the
 /// fields of its kind (`null` counts as left out). Every problem is answered at once, per
 /// field, as `invalid_rule` details.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(untagged)]
 pub enum AlertRuleRequest {
@@ -32,7 +33,7 @@ pub enum AlertRuleRequest {
 
 /// Fires when `aggregation` of the metric's samples over the last `window` compares with
 /// `threshold`, continuously for `for`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({
@@ -85,7 +86,7 @@ pub struct ThresholdRuleRequest {
 }
 
 /// Fires when no sample arrived for `window`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({
@@ -152,7 +153,7 @@ pub enum AbsenceKind {
 }
 
 /// A webhook of a new or replacing rule.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRequest {
@@ -224,7 +225,7 @@ pub enum RuleKind {
 /// The statistic of the window a threshold rule compares. For a gauge, of its sampled
 /// values; for a histogram, of the observations in its buckets (percentiles estimated from
 /// them); for a counter, `increase` over the window and `rate` (per second).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
@@ -242,7 +243,7 @@ pub enum Aggregation {
 }
 
 /// How a threshold rule's statistic compares with its threshold.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub enum Comparator {
     #[serde(rename = ">")]
@@ -256,7 +257,7 @@ pub enum Comparator {
 }
 
 /// How urgent an alert is.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "lowercase")]
 pub enum SeverityDoc {
@@ -290,7 +291,7 @@ pub enum TransitionKind {
 }
 
 /// A webhook's body format.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelFormat {
