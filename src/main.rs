@@ -10,7 +10,9 @@ use telemetry_domain::read_model::ReadModelName;
 use telemetry_domain::values::TenantId;
 use telemetry_server::config::Settings;
 use telemetry_server::observability::init_logging;
-use telemetry_server::startup::{migrate_clickhouse, Application, Infrastructure};
+use telemetry_server::startup::{
+    event_store_horizon, migrate_clickhouse, Application, Infrastructure,
+};
 
 /// The longest lifetime `mint-token` gives a token: a year.
 const MAX_TOKEN_TTL_SECONDS: u64 = 366 * 24 * 3600;
@@ -59,6 +61,15 @@ enum Command {
     /// Drop a ClickHouse read model (`rollups`, `audit` or `alert_history`; `aggregation` is the former name of `rollups`) and replay
     /// the event store into it. The running service (whichever instance owns the read model) does the work.
     Rebuild { read_model: String },
+    /// Run the event store's maintenance once (the service runs it hourly): create the
+    /// coming days' partitions and drop the telemetry past the horizon
+    /// (`EVENT_STORE_HORIZON_DAYS`) that every processor has read. Prints the outcome.
+    MaintainEventStore {
+        /// Run as of this RFC 3339 time instead of now (to see what a later run will drop,
+        /// or to test).
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -67,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::MaintainEventStore { at } => maintain_event_store(settings, at).await,
         Command::Migrate => {
             init_logging(&settings.log);
             let infrastructure = Infrastructure::connect(&settings).await?;
@@ -110,6 +122,23 @@ async fn main() -> anyhow::Result<()> {
             ))
         }
     }
+}
+
+/// `maintain-event-store`: one maintenance run, its outcome printed as JSON.
+async fn maintain_event_store(settings: Settings, at: Option<String>) -> anyhow::Result<()> {
+    init_logging(&settings.log);
+    let at = match at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+            .context("--at must be an RFC 3339 time, such as 2026-12-31T00:00:00Z")?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    };
+    let infrastructure = Infrastructure::connect(&settings).await?;
+    let run = infrastructure
+        .horizon()
+        .maintain(at, event_store_horizon(&settings))
+        .await?;
+    write_line(&serde_json::to_string(&run)?)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

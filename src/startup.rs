@@ -22,9 +22,10 @@ use telemetry_application::ingest::IngestService;
 use telemetry_application::live::{LiveFeed, LiveSettings};
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
-    AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow, RateLimit, ReadModelStore,
-    SourcedRow,
+    AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow, EventStoreHorizon, RateLimit,
+    ReadModelStore, SourcedRow,
 };
+use telemetry_application::processing::runner::reads_telemetry;
 use telemetry_application::processing::{
     audit, rollups, EventProcessor, ProcessorMonitor, ProcessorRunner, ProjectionProcessor,
     RecentCommits, RunnerSettings,
@@ -246,7 +247,12 @@ impl Infrastructure {
 
     /// Rebuild requests, recorded through the `ReadModel` aggregate.
     pub fn read_model_admin(&self) -> Arc<ReadModelAdmin> {
-        Arc::new(ReadModelAdmin::new(self.commands::<ReadModel>()))
+        Arc::new(ReadModelAdmin::new(self.commands::<ReadModel>()).with_horizon(self.horizon()))
+    }
+
+    /// The event store's replay horizon (and the processors' progress it waits for).
+    pub fn horizon(&self) -> Arc<dyn EventStoreHorizon> {
+        Arc::new(pg::PostgresEventStoreHorizon::new(self.pool.clone()))
     }
 }
 
@@ -317,6 +323,7 @@ impl Application {
             settings.ingest.dedup_window_days,
         )
         .await;
+        let horizon = infrastructure.horizon();
         spawn_cache_invalidation(
             &mut background,
             &cache,
@@ -343,7 +350,10 @@ impl Application {
             read_models: &read_models,
             cache: &cache,
         };
-        processors.start(&mut background, &event_log, &monitor)?;
+        processors
+            .start(&mut background, &event_log, &monitor, &horizon)
+            .await?;
+        start_event_store_maintenance(&mut background, &horizon, &settings).await;
         let live = live_feed(&mut background, &infrastructure, &settings, &event_log);
 
         let state = AppState {
@@ -361,6 +371,7 @@ impl Application {
             read_models,
             processors: monitor,
             event_log,
+            horizon,
             operator_tenant: settings.auth.operator_tenant.clone(),
             alert_rules,
             alert_queries,
@@ -582,43 +593,62 @@ struct Processors<'a> {
 impl Processors<'_> {
     /// Starts the notification delivery worker and, unless processors are disabled, every
     /// event processor: the Postgres ones now, the ClickHouse ones once its schema is applied.
-    fn start(
+    ///
+    /// Every instance, processors enabled or not, lists the processors that read telemetry
+    /// for the event store's horizon, so the log is never dropped before they have read it,
+    /// whichever instances run them.
+    async fn start(
         &self,
         background: &mut Background,
         event_log: &Arc<dyn EventLog>,
         monitor: &Arc<ProcessorMonitor>,
+        horizon: &Arc<dyn EventStoreHorizon>,
     ) -> anyhow::Result<()> {
         let (infrastructure, settings) = (self.infrastructure, self.settings);
         let metrics = &infrastructure.metrics;
         let queued = Arc::new(Notify::new());
+        let (postgres, clickhouse) = (
+            postgres_processors(
+                infrastructure,
+                self.alerting,
+                self.key_catalog,
+                settings,
+                &queued,
+                metrics,
+            ),
+            clickhouse_processors(infrastructure, self.read_models, self.cache),
+        );
+        let readers: Vec<&str> = postgres
+            .iter()
+            .chain(&clickhouse)
+            .filter(|processor| reads_telemetry(processor.as_ref()))
+            .map(|processor| processor.name())
+            .collect();
+        horizon
+            .register_readers(&readers)
+            .await
+            .context("registering the processors that read telemetry")?;
         let (postgres, clickhouse) = if settings.processors.enabled {
-            (
-                postgres_processors(
-                    infrastructure,
-                    self.alerting,
-                    self.key_catalog,
-                    settings,
-                    &queued,
-                    metrics,
-                ),
-                clickhouse_processors(infrastructure, self.read_models, self.cache),
-            )
+            (postgres, clickhouse)
         } else {
             (Vec::new(), Vec::new())
         };
         spawn_delivery_worker(background, self.alerting, settings, queued, metrics)?;
-        let runner = Arc::new(ProcessorRunner::new(
-            Arc::clone(event_log),
-            Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
-            Arc::clone(&infrastructure.committed),
-            Arc::clone(monitor),
-            RunnerSettings {
-                batch_events: settings.processors.batch_events,
-                poll_interval: settings.processors.poll_interval,
-                coalesce: settings.processors.coalesce,
-                ..RunnerSettings::default()
-            },
-        ));
+        let runner = Arc::new(
+            ProcessorRunner::new(
+                Arc::clone(event_log),
+                Arc::new(pg::AdvisoryLeases::new(infrastructure.pool.clone())),
+                Arc::clone(&infrastructure.committed),
+                Arc::clone(monitor),
+                RunnerSettings {
+                    batch_events: settings.processors.batch_events,
+                    poll_interval: settings.processors.poll_interval,
+                    coalesce: settings.processors.coalesce,
+                    ..RunnerSettings::default()
+                },
+            )
+            .recording_progress(Arc::clone(horizon)),
+        );
         for processor in postgres {
             let (runner, stop) = (Arc::clone(&runner), background.stop_signal());
             background.spawn(async move { runner.run(processor, stop).await });
@@ -719,6 +749,53 @@ async fn start_dedup_maintenance(background: &mut Background, pool: &PgPool, win
                 _ = stop.changed() => return,
             }
             maintain(&pool, window_days).await;
+        }
+    });
+}
+
+/// The event store's horizon (`EVENT_STORE_HORIZON_DAYS`; `None` when 0, keep everything).
+pub fn event_store_horizon(settings: &Settings) -> Option<Duration> {
+    match settings.ingest.event_store_horizon_days {
+        0 => None,
+        days => Some(Duration::from_secs(u64::from(days) * 86_400)),
+    }
+}
+
+/// Maintains the event store's partitions now (today's and the next two days' exist before
+/// the first ingest) and then a few seconds past every full UTC hour: day partitions past
+/// the horizon that every telemetry reader has passed are dropped. A failed run is logged
+/// and retried the next hour; meanwhile batches of a day without a partition go to the late
+/// partition, which the next run sorts into the day's partition.
+async fn start_event_store_maintenance(
+    background: &mut Background,
+    horizon: &Arc<dyn EventStoreHorizon>,
+    settings: &Settings,
+) {
+    async fn maintain(horizon: &dyn EventStoreHorizon, keep: Option<Duration>) {
+        match horizon.maintain(chrono::Utc::now(), keep).await {
+            Ok(run) if run.held_back_by.is_empty() => info!(
+                dropped_before = ?run.dropped_before,
+                "event store partitions maintained"
+            ),
+            Ok(run) => warn!(
+                partition = run.held_partition.as_deref().unwrap_or_default(),
+                held_back_by = ?run.held_back_by,
+                "event store partition past the horizon kept: processors have not read it yet"
+            ),
+            Err(error) => error!(error = %error, "event store maintenance failed"),
+        }
+    }
+    let keep = event_store_horizon(settings);
+    maintain(horizon.as_ref(), keep).await;
+    let horizon = Arc::clone(horizon);
+    let mut stop = background.stop_signal();
+    background.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(until_next_hour(chrono::Utc::now())) => {}
+                _ = stop.changed() => return,
+            }
+            maintain(horizon.as_ref(), keep).await;
         }
     });
 }

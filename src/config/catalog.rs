@@ -186,6 +186,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Duplicate detection window (event time)",
     },
     Setting {
+        key: "ingest.event_store_horizon_days",
+        env: Some("EVENT_STORE_HORIZON_DAYS"),
+        meaning: "Days of telemetry the event store keeps for replays; 0 keeps all, else at least the dedup window",
+    },
+    Setting {
         key: "cache.l1_ttl_ms",
         env: Some("CACHE_L1_TTL_MS"),
         meaning: "In-process cache entry lifetime",

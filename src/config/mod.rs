@@ -162,6 +162,8 @@ pub struct IngestConfig {
     #[serde(with = "forms::usize_bytes")]
     pub max_body_bytes: usize,
     pub dedup_window_days: u32,
+    /// Days of telemetry the event store keeps for replays (0: all of it).
+    pub event_store_horizon_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -327,6 +329,7 @@ impl Default for IngestConfig {
             max_batch_events: 10_000,
             max_body_bytes: 10 * 1024 * 1024,
             dedup_window_days: 7,
+            event_store_horizon_days: 30,
         }
     }
 }
@@ -532,6 +535,12 @@ impl Settings {
         }
         if self.ingest.dedup_window_days == 0 {
             return invalid("DEDUP_WINDOW_DAYS must be at least 1");
+        }
+        let horizon = self.ingest.event_store_horizon_days;
+        if horizon != 0 && horizon < self.ingest.dedup_window_days {
+            return invalid(
+                "EVENT_STORE_HORIZON_DAYS must be 0 (keep everything) or at least DEDUP_WINDOW_DAYS",
+            );
         }
         if self.cache.l1_ttl.is_zero() || self.cache.l2_ttl.is_zero() {
             return invalid("CACHE_L1_TTL_MS and CACHE_L2_TTL_MS must be greater than 0");

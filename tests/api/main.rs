@@ -12,6 +12,7 @@ mod cli;
 mod console;
 mod health;
 mod helpers;
+mod horizon;
 mod ingest;
 mod limits;
 mod live;

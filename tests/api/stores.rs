@@ -683,7 +683,7 @@ async fn a_read_of_a_rare_type_does_not_walk_the_log() {
             .unwrap();
         let plan = plan.join("\n");
         assert!(
-            plan.contains("events_by_type"),
+            plan.contains("events_kept_by_type"),
             "analyzed: {analyze}\n{plan}"
         );
         assert!(!plan.contains("Seq Scan"), "analyzed: {analyze}\n{plan}");

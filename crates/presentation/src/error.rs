@@ -130,6 +130,7 @@ error_codes! {
     RuleConflict = "rule_conflict": 409;
     RuleLimitReached = "rule_limit_reached": 409;
     KeyConflict = "key_conflict": 409;
+    LogTruncated = "log_truncated": 409;
     VersionMismatch = "version_mismatch": 412;
     PayloadTooLarge = "payload_too_large": 413;
     BatchTooLarge = "batch_too_large": 413;

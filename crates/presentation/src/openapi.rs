@@ -32,7 +32,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         alerts::redeliver,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, ProblemDoc, live::LiveFrame, live::LiveFrameKind, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody,
+        ErrorBody, ErrorDetail, ProblemDoc, live::LiveFrame, live::LiveFrameKind, health::HealthBody, health::ReadinessBody, health::DependencyBody, health::ProcessorBody, health::EventStoreBody,
         ingest::IngestEvent, ingest::IngestBody, ingest::IngestResponse, ingest::EventTypeDoc,
         api_keys::IssueKeyRequest, api_keys::IssuedKeyResponse, api_keys::ApiKeyList,
         api_keys::ApiKeyDto, api_keys::KeyStatus, api_keys::RotatedKeyResponse,

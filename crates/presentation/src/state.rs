@@ -10,7 +10,7 @@ use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
 use telemetry_application::live::LiveFeed;
 use telemetry_application::metrics::Metrics;
-use telemetry_application::ports::EventLog;
+use telemetry_application::ports::{EventLog, EventStoreHorizon};
 use telemetry_application::processing::ProcessorMonitor;
 use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::RateLimitService;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub processors: Arc<ProcessorMonitor>,
     /// For processor lag in `/readyz`.
     pub event_log: Arc<dyn EventLog>,
+    /// The event store's replay horizon, for `/readyz`.
+    pub horizon: Arc<dyn EventStoreHorizon>,
     /// The tenant whose admins operate the platform (read-model rebuilds); none disables
     /// rebuilds over HTTP.
     pub operator_tenant: Option<TenantId>,

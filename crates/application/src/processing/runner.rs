@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn};
 
 use super::EventProcessor;
-use crate::ports::{EventLog, LeaseProvider, LogPosition, PortError};
+use crate::ports::{EventLog, EventStoreHorizon, LeaseProvider, LogPosition, PortError};
 
 /// What a panic said, for the log and `/readyz`.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -192,6 +192,19 @@ pub struct ProcessorRunner {
     wake: Arc<Notify>,
     monitor: Arc<ProcessorMonitor>,
     settings: RunnerSettings,
+    horizon: Option<Arc<dyn EventStoreHorizon>>,
+}
+
+/// The aggregate type of telemetry batches: what the event store's horizon drops.
+pub const TELEMETRY: &str = telemetry_domain::ingest::INGEST_BATCH;
+
+/// Whether `processor` reads telemetry, and so holds back the event store's horizon until
+/// it has passed what would be dropped.
+pub fn reads_telemetry(processor: &dyn EventProcessor) -> bool {
+    processor
+        .filters()
+        .iter()
+        .any(|filter| filter.aggregate_type == TELEMETRY)
 }
 
 impl ProcessorRunner {
@@ -208,6 +221,42 @@ impl ProcessorRunner {
             wake,
             monitor,
             settings,
+            horizon: None,
+        }
+    }
+
+    /// Records how far each processor that reads telemetry has got (about once every
+    /// `check_interval` while it advances), for the event store's horizon.
+    pub fn recording_progress(mut self, horizon: Arc<dyn EventStoreHorizon>) -> Self {
+        self.horizon = Some(horizon);
+        self
+    }
+
+    /// Records `position` as `processor`'s progress when it moved and the last record is
+    /// older than `check_interval`. A failure is logged: the record is only ever behind,
+    /// which holds the horizon back, never forward.
+    async fn record_progress(
+        &self,
+        processor: &dyn EventProcessor,
+        position: LogPosition,
+        recorded: &mut (Option<LogPosition>, Option<Instant>),
+    ) {
+        let Some(horizon) = &self.horizon else {
+            return;
+        };
+        if recorded.0 >= Some(position)
+            || recorded
+                .1
+                .is_some_and(|at| at.elapsed() < self.settings.check_interval)
+            || !reads_telemetry(processor)
+        {
+            return;
+        }
+        match horizon.record_progress(processor.name(), position).await {
+            Ok(()) => *recorded = (Some(position), Some(Instant::now())),
+            Err(error) => {
+                warn!(processor = processor.name(), error = %error, "cannot record processor progress")
+            }
         }
     }
 
@@ -291,6 +340,8 @@ impl ProcessorRunner {
             .set(name, ProcessorStatus::Running, Some(position), None);
         let mut last_check = Instant::now();
         let mut last_lag_log = Instant::now();
+        // The progress last recorded for the horizon, and when.
+        let mut recorded = (None, None);
         // Whether the last read found the end of the log: time-driven work waits for it, so
         // it never judges state that misses events still to be applied (after a restart,
         // say, the saved state is older than the log).
@@ -333,6 +384,8 @@ impl ProcessorRunner {
                     self.monitor
                         .set(name, ProcessorStatus::Running, Some(position), None);
                 }
+                self.record_progress(processor, position, &mut recorded)
+                    .await;
                 tokio::select! {
                     _ = woken => {}
                     _ = tokio::time::sleep(self.settings.poll_interval) => {}
@@ -352,6 +405,8 @@ impl ProcessorRunner {
             position = page.end;
             self.monitor
                 .set(name, ProcessorStatus::Running, Some(position), None);
+            self.record_progress(processor, position, &mut recorded)
+                .await;
             if caught_up {
                 tokio::select! {
                     _ = tokio::time::sleep(self.settings.coalesce) => {}
@@ -542,6 +597,120 @@ mod tests {
         );
         assert!(calls[3..].iter().all(|call| call == "tick"), "{calls:?}");
         assert!(calls.len() > 3, "ticks once caught up: {calls:?}");
+    }
+
+    /// Keeps the progress the runner records.
+    #[derive(Default)]
+    struct Progress(Mutex<Vec<(String, i64)>>);
+
+    #[async_trait]
+    impl EventStoreHorizon for Progress {
+        async fn register_readers(&self, _names: &[&str]) -> Result<(), PortError> {
+            Ok(())
+        }
+
+        async fn maintain(
+            &self,
+            _at: DateTime<Utc>,
+            _horizon: Option<Duration>,
+        ) -> Result<crate::ports::HorizonReport, PortError> {
+            Err(PortError::failed("not used"))
+        }
+
+        async fn last_run(&self) -> Result<Option<crate::ports::HorizonReport>, PortError> {
+            Ok(None)
+        }
+
+        async fn record_progress(
+            &self,
+            name: &str,
+            position: LogPosition,
+        ) -> Result<(), PortError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((name.to_string(), position.position));
+            Ok(())
+        }
+    }
+
+    /// `Recorder`, reading telemetry.
+    struct TelemetryReader(Recorder);
+
+    const TELEMETRY_FILTERS: [EventFilter<'static>; 1] = [EventFilter {
+        aggregate_type: TELEMETRY,
+        event_types: &[],
+    }];
+
+    #[async_trait]
+    impl EventProcessor for TelemetryReader {
+        fn name(&self) -> &'static str {
+            "telemetry reader"
+        }
+
+        fn filters(&self) -> &[EventFilter<'static>] {
+            &TELEMETRY_FILTERS
+        }
+
+        async fn prepare(&self) -> Result<LogPosition, PortError> {
+            self.0.prepare().await
+        }
+
+        async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
+            self.0.process(events).await
+        }
+    }
+
+    #[tokio::test]
+    async fn readers_of_telemetry_record_their_progress_for_the_horizon() {
+        let progress = Arc::new(Progress::default());
+        let runner = Arc::new(
+            ProcessorRunner::new(
+                Arc::new(MemoryLog),
+                Arc::new(AlwaysHeld),
+                Arc::new(Notify::new()),
+                Arc::new(ProcessorMonitor::default()),
+                RunnerSettings {
+                    batch_events: 2,
+                    poll_interval: Duration::from_millis(5),
+                    coalesce: Duration::from_millis(1),
+                    check_interval: Duration::from_millis(1),
+                    ..RunnerSettings::default()
+                },
+            )
+            .recording_progress(Arc::clone(&progress) as Arc<dyn EventStoreHorizon>),
+        );
+        let reader = Arc::new(TelemetryReader(Recorder::default()));
+        let other = Arc::new(Recorder::default());
+        let (stop_reader, reader_task) = start(&runner, reader as Arc<dyn EventProcessor>);
+        let (stop_other, other_task) =
+            start(&runner, Arc::clone(&other) as Arc<dyn EventProcessor>);
+        until(|| {
+            progress
+                .0
+                .lock()
+                .unwrap()
+                .last()
+                .is_some_and(|(_, position)| *position == 5)
+        })
+        .await;
+        until(|| other.calls.lock().unwrap().len() > 3).await;
+        stop_reader.send(true).unwrap();
+        stop_other.send(true).unwrap();
+        reader_task.await.unwrap();
+        other_task.await.unwrap();
+
+        let recorded = progress.0.lock().unwrap().clone();
+        assert!(
+            recorded.iter().all(|(name, _)| name == "telemetry reader"),
+            "only readers of telemetry hold the horizon: {recorded:?}"
+        );
+        let positions: Vec<i64> = recorded.iter().map(|(_, position)| *position).collect();
+        assert!(
+            positions.windows(2).all(|pair| pair[0] < pair[1]),
+            "{positions:?}"
+        );
+        assert_eq!(positions.last(), Some(&5));
     }
 
     /// A lease that ends when `held` is cleared; taken again only while it is set.

@@ -45,6 +45,13 @@ impl ReadModelName {
         ReadModelName::AlertHistory,
     ];
 
+    /// Whether the read model is built from telemetry batches, which the event store keeps
+    /// only for its replay horizon (the rollups' raw events, the audit log's batch
+    /// entries); the alert history is built from alerts, which it keeps for good.
+    pub fn replays_telemetry(self) -> bool {
+        matches!(self, Self::Rollups | Self::Audit)
+    }
+
     pub fn parse(value: &str) -> Result<Self, ValueError> {
         match value {
             "rollups" | "aggregation" => Ok(Self::Rollups),

@@ -6,6 +6,7 @@ mod checkpoints;
 mod dedup;
 mod event_log;
 mod event_store;
+mod horizon;
 mod lease;
 
 use std::str::FromStr;
@@ -22,6 +23,7 @@ pub use api_keys::PostgresApiKeyCatalog;
 pub use dedup::PostgresDuplicateIndex;
 pub use event_log::{read_after_statement, PostgresEventLog};
 pub use event_store::{event_store, snapshot_store, ApiKeyStore, IngestBatchStore};
+pub use horizon::PostgresEventStoreHorizon;
 pub use lease::AdvisoryLeases;
 
 /// How to reach Postgres.

@@ -57,6 +57,25 @@ pub struct ProcessorBody {
     pub last_error: Option<String>,
 }
 
+/// The event store's replay horizon, as its last maintenance run (hourly, and at start-up)
+/// left it. Informational: a held-back horizon does not make the service unready.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventStoreBody {
+    /// When the last maintenance run happened.
+    pub last_maintenance: String,
+    /// Telemetry recorded before this may be dropped (`null`: the horizon is off).
+    pub horizon_start: Option<String>,
+    /// Telemetry recorded before this is gone from the event store: replays (and rebuilds of
+    /// `rollups` and `audit`) start after it (`null`: nothing was ever dropped).
+    pub dropped_before: Option<String>,
+    /// Processors that have not yet read a part of the store past the horizon, which is kept
+    /// for them (empty when none): a stopped or failing processor shows here.
+    pub held_back_by: Vec<String>,
+    /// The oldest partition kept past the horizon for them.
+    pub held_partition: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessBody {
     /// `ready` or `not_ready`.
@@ -67,6 +86,10 @@ pub struct ReadinessBody {
     /// Per event processor (`rollups`, `audit`, ...): state and lag. Informational: lag
     /// does not make the service unready.
     pub processors: std::collections::BTreeMap<&'static str, ProcessorBody>,
+    /// The event store's horizon (`null` before the first maintenance run or when the
+    /// store does not answer).
+    #[serde(rename = "eventStore")]
+    pub event_store: Option<EventStoreBody>,
 }
 
 /// Readiness: every required dependency answers.
@@ -80,10 +103,18 @@ pub struct ReadinessBody {
         (status = 503, description = "A required dependency is down", body = ReadinessBody),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (report, processors) = tokio::join!(
+    let (report, processors, horizon) = tokio::join!(
         state.readiness.report(),
-        state.processors.report(&*state.event_log)
+        state.processors.report(&*state.event_log),
+        state.horizon.last_run()
     );
+    let event_store = horizon.ok().flatten().map(|run| EventStoreBody {
+        last_maintenance: run.ran_at.to_rfc3339(),
+        horizon_start: run.horizon_start.map(|at| at.to_rfc3339()),
+        dropped_before: run.dropped_before.map(|at| at.to_rfc3339()),
+        held_back_by: run.held_back_by,
+        held_partition: run.held_partition,
+    });
     let processors = processors
         .into_iter()
         .map(|(name, processor)| {
@@ -120,6 +151,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             status,
             dependencies,
             processors,
+            event_store,
         }),
     )
 }

@@ -7,6 +7,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 use telemetry_application::auth::Permission;
+use telemetry_application::read_models::RebuildFailure;
 use telemetry_domain::read_model::ReadModelName;
 use utoipa::ToSchema;
 
@@ -31,7 +32,9 @@ pub struct RebuildResponse {
 /// Rebuild a read model (`rollups`, `audit` or `alert_history`) from the event store. `aggregation`, the former name of `rollups`, is accepted too.
 ///
 /// The processor that owns the read model (on whichever instance holds it) truncates its
-/// tables and replays every event; queries see partial data until it has caught up. Admins
+/// tables and replays every event; queries see partial data until it has caught up. Once
+/// the event store's horizon has dropped telemetry, `rollups` and `audit` are refused
+/// (`409 log_truncated`): the replay would lose what they hold of it. Admins
 /// of the operator tenant (`OPERATOR_TENANT`) only.
 #[utoipa::path(post, path = "/admin/read-models/{name}/rebuild", tag = "administration",
     params(("name" = String, Path, description = "`rollups`, `audit` or `alert_history` (or `aggregation`, the former name of `rollups`)")),
@@ -41,6 +44,7 @@ pub struct RebuildResponse {
         AuthenticationFailures,
         (status = 403, description = "Not an admin of the operator tenant (an admin's bearer token is required; API keys and other roles are authenticated but refused)", body = ErrorBody),
         (status = 404, description = "No such read model", body = ErrorBody),
+        (status = 409, description = "`rollups` and `audit` are built from telemetry, which the event store keeps for its horizon: once it has dropped some, they are not rebuilt (`log_truncated`)", body = ErrorBody),
         (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
     ))]
 pub async fn rebuild(
@@ -62,15 +66,20 @@ pub async fn rebuild(
         .read_models
         .request_rebuild(name, &principal.tenant_id, &principal.actor())
         .await
-        .map_err(|error| {
-            if error.is_unavailable() {
-                ApiError::unavailable(
-                    ErrorCode::EventStoreUnavailable,
-                    "the event store is unavailable",
-                )
-            } else {
-                ApiError::internal(&error)
-            }
+        .map_err(|failure| match failure {
+            RebuildFailure::LogTruncated { since } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::LogTruncated,
+                format!(
+                    "the event store keeps telemetry for its horizon and no longer holds what was recorded before {}: a replay would lose it from {name}",
+                    since.to_rfc3339()
+                ),
+            ),
+            RebuildFailure::Port(error) if error.is_unavailable() => ApiError::unavailable(
+                ErrorCode::EventStoreUnavailable,
+                "the event store is unavailable",
+            ),
+            RebuildFailure::Port(error) => ApiError::internal(&error),
         })?;
     Ok((
         StatusCode::ACCEPTED,
