@@ -68,13 +68,13 @@ impl From<&RuleDefinition> for RuleDocument {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use telemetry_domain::alert_rule::{ChannelFormat, RuleParts, Seconds};
+    use telemetry_domain::alert_rule::{ChannelFormat, Seconds};
     use telemetry_domain::values::{MetricName, ServiceName};
 
     use super::*;
 
-    fn parts(condition: Condition) -> RuleParts {
-        RuleParts {
+    fn parts(condition: Condition) -> RuleDefinition {
+        RuleDefinition {
             name: "checkout".into(),
             metric: MetricName::parse("latency").unwrap(),
             service_name: Some(ServiceName::parse("checkout").unwrap()),
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_document_has_the_fields_of_its_kind() {
-        let threshold = RuleDefinition::new(RuleParts {
+        let threshold = RuleDefinition {
             hold_for: Seconds(120),
             ..parts(Condition::Threshold {
                 aggregation: Aggregation::P95,
@@ -98,7 +98,8 @@ mod tests {
                 comparator: Comparator::AtLeast,
                 threshold: 250.5,
             })
-        })
+        }
+        .check()
         .unwrap();
         assert_eq!(
             serde_json::to_value(RuleDocument::from(&threshold)).unwrap(),
@@ -108,12 +109,13 @@ mod tests {
                    "severity": "critical",
                    "channels": [{"url": "https://hooks.example.com/x", "format": "slack"}]})
         );
-        let absence = RuleDefinition::new(RuleParts {
+        let absence = RuleDefinition {
             service_name: None,
             ..parts(Condition::Absence {
                 window: Seconds(600),
             })
-        })
+        }
+        .check()
         .unwrap();
         assert_eq!(
             serde_json::to_value(RuleDocument::from(&absence)).unwrap(),

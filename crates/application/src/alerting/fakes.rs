@@ -133,7 +133,7 @@ impl AlertStateStore for MemoryAlertState {
 pub fn rule_definition(value: &serde_json::Value) -> telemetry_domain::alert_rule::RuleDefinition {
     use serde_json::{from_value, Value};
     use telemetry_domain::alert_rule::{
-        rule_name, Channel, ChannelFormat, Condition, RuleDefinition, RuleParts, Seconds, Severity,
+        rule_name, Channel, ChannelFormat, Condition, RuleDefinition, Seconds, Severity,
     };
     use telemetry_domain::values::{MetricName, ServiceName};
 
@@ -149,7 +149,7 @@ pub fn rule_definition(value: &serde_json::Value) -> telemetry_domain::alert_rul
         },
     };
     let channels = value["channels"].as_array().expect("channels");
-    RuleDefinition::new(RuleParts {
+    RuleDefinition {
         name: rule_name(text("name").expect("a name")).unwrap(),
         metric: MetricName::parse(text("metric").expect("a metric")).unwrap(),
         service_name: text("serviceName").map(|service| ServiceName::parse(service).unwrap()),
@@ -172,6 +172,7 @@ pub fn rule_definition(value: &serde_json::Value) -> telemetry_domain::alert_rul
                 Channel::new(index, channel["url"].as_str().expect("a url"), format).unwrap()
             })
             .collect(),
-    })
+    }
+    .check()
     .unwrap()
 }

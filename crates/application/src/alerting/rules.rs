@@ -310,36 +310,20 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use cqrs_es::mem_store::MemStore;
-    use telemetry_domain::alert_rule::{
-        Aggregation, Channel, ChannelFormat, Comparator, Condition, RuleParts, Seconds, Severity,
-    };
-    use telemetry_domain::values::MetricName;
+    use serde_json::json;
     use tokio::sync::Notify;
 
     use super::*;
-    use crate::alerting::fakes::{Contended, MemoryRules};
+    use crate::alerting::fakes::{rule_definition, Contended, MemoryRules};
     use crate::commands::CommandBus;
 
     /// `cpu`: the average of a minute above `threshold`, to one webhook.
     fn definition(threshold: f64) -> RuleDefinition {
-        RuleDefinition::new(RuleParts {
-            name: "cpu".into(),
-            metric: MetricName::parse("cpu").unwrap(),
-            service_name: None,
-            attributes: Default::default(),
-            condition: Condition::Threshold {
-                aggregation: Aggregation::Avg,
-                window: Seconds(60),
-                comparator: Comparator::Above,
-                threshold,
-            },
-            hold_for: Seconds(0),
-            severity: Severity::Warning,
-            channels: vec![
-                Channel::new(0, "http://hooks.example.com/a", ChannelFormat::Json).unwrap(),
-            ],
-        })
-        .unwrap()
+        rule_definition(
+            &json!({"name": "cpu", "metric": "cpu", "aggregation": "avg",
+            "window": "1m", "comparator": ">", "threshold": threshold,
+            "channels": [{"url": "http://hooks.example.com/a"}]}),
+        )
     }
 
     /// A service whose commands lose the race `conflicts` times once the rule exists.

@@ -569,9 +569,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn time_driven_work_waits_until_the_log_is_caught_up() {
-        let runner = Arc::new(ProcessorRunner::new(
+    /// A runner over the five events of `MemoryLog`, reading two at a time at test speed
+    /// (what `settings` says otherwise).
+    fn memory_runner(settings: RunnerSettings) -> ProcessorRunner {
+        ProcessorRunner::new(
             Arc::new(MemoryLog),
             Arc::new(AlwaysHeld),
             Arc::new(Notify::new()),
@@ -580,9 +581,14 @@ mod tests {
                 batch_events: 2,
                 poll_interval: Duration::from_millis(5),
                 coalesce: Duration::from_millis(1),
-                ..RunnerSettings::default()
+                ..settings
             },
-        ));
+        )
+    }
+
+    #[tokio::test]
+    async fn time_driven_work_waits_until_the_log_is_caught_up() {
+        let runner = Arc::new(memory_runner(RunnerSettings::default()));
         let recorder = Arc::new(Recorder::default());
         let (stop, task) = start(&runner, Arc::clone(&recorder) as Arc<dyn EventProcessor>);
         until(|| recorder.calls.lock().unwrap().len() > 4).await;
@@ -665,19 +671,10 @@ mod tests {
     async fn readers_of_telemetry_record_their_progress_for_the_horizon() {
         let progress = Arc::new(Progress::default());
         let runner = Arc::new(
-            ProcessorRunner::new(
-                Arc::new(MemoryLog),
-                Arc::new(AlwaysHeld),
-                Arc::new(Notify::new()),
-                Arc::new(ProcessorMonitor::default()),
-                RunnerSettings {
-                    batch_events: 2,
-                    poll_interval: Duration::from_millis(5),
-                    coalesce: Duration::from_millis(1),
-                    check_interval: Duration::from_millis(1),
-                    ..RunnerSettings::default()
-                },
-            )
+            memory_runner(RunnerSettings {
+                check_interval: Duration::from_millis(1),
+                ..RunnerSettings::default()
+            })
             .recording_progress(Arc::clone(&progress) as Arc<dyn EventStoreHorizon>),
         );
         let reader = Arc::new(TelemetryReader(Recorder::default()));

@@ -210,7 +210,7 @@ mod tests {
 
     use super::*;
     use crate::alert_rule::{
-        Aggregation, Channel, ChannelFormat, Comparator, Condition, RuleParts, Seconds, Severity,
+        Aggregation, Channel, ChannelFormat, Comparator, Condition, Seconds, Severity,
     };
     use crate::values::MetricName;
 
@@ -224,7 +224,7 @@ mod tests {
 
     /// `cpu`: the average of a minute above `threshold`, to one webhook.
     fn definition(threshold: f64) -> RuleDefinition {
-        RuleDefinition::new(RuleParts {
+        RuleDefinition {
             name: "cpu".into(),
             metric: MetricName::parse("cpu").unwrap(),
             service_name: None,
@@ -240,7 +240,8 @@ mod tests {
             channels: vec![
                 Channel::new(0, "http://hooks.example.com/a", ChannelFormat::Json).unwrap(),
             ],
-        })
+        }
+        .check()
         .unwrap()
     }
 

@@ -224,7 +224,8 @@ pub enum ChannelFormat {
     Slack,
 }
 
-/// A validated rule.
+/// A rule: what it watches, when it fires, whom it notifies. Built from values checked on
+/// their own and then [`RuleDefinition::check`]ed as a whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleDefinition {
     pub name: String,
@@ -361,20 +362,6 @@ fn valid_webhook_url(url: &str) -> bool {
         && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// A rule's parts, each valid on its own (built with [`rule_name`], [`Seconds::window`],
-/// [`Channel::new`], ...); [`RuleDefinition::new`] checks how they fit together.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleParts {
-    pub name: String,
-    pub metric: MetricName,
-    pub service_name: Option<ServiceName>,
-    pub attributes: BTreeMap<String, String>,
-    pub condition: Condition,
-    pub hold_for: Seconds,
-    pub severity: Severity,
-    pub channels: Vec<Channel>,
-}
-
 impl RuleDefinition {
     /// How the parts that are known fit together: an absence rule fires after its window
     /// and has no hold (`for`); a rule notifies 1-10 channels. A parser that found problems
@@ -403,36 +390,20 @@ impl RuleDefinition {
         violations
     }
 
-    /// The rule these parts make, or every way they do not fit together ([`Self::misfits`]).
-    pub fn new(parts: RuleParts) -> Result<Self, Vec<RuleViolation>> {
+    /// The rule, if its parts (each valid on its own: built with [`rule_name`],
+    /// [`Seconds::window`], [`Channel::new`], ...) fit together; otherwise every way they do
+    /// not ([`Self::misfits`]).
+    pub fn check(self) -> Result<Self, Vec<RuleViolation>> {
         let violations = Self::misfits(
-            Some(matches!(parts.condition, Condition::Absence { .. })),
-            Some(parts.hold_for),
-            Some(parts.channels.len()),
+            Some(matches!(self.condition, Condition::Absence { .. })),
+            Some(self.hold_for),
+            Some(self.channels.len()),
         );
-        if !violations.is_empty() {
-            return Err(violations);
+        if violations.is_empty() {
+            Ok(self)
+        } else {
+            Err(violations)
         }
-        let RuleParts {
-            name,
-            metric,
-            service_name,
-            attributes,
-            condition,
-            hold_for,
-            severity,
-            channels,
-        } = parts;
-        Ok(Self {
-            name,
-            metric,
-            service_name,
-            attributes,
-            condition,
-            hold_for,
-            severity,
-            channels,
-        })
     }
 
     /// Whether a sample from `service` with `attributes` belongs to this rule.
@@ -456,8 +427,8 @@ mod tests {
 
     use super::*;
 
-    fn threshold_parts() -> RuleParts {
-        RuleParts {
+    fn threshold_parts() -> RuleDefinition {
+        RuleDefinition {
             name: "slow checkout".into(),
             metric: MetricName::parse("latency").unwrap(),
             service_name: Some(ServiceName::parse("checkout").unwrap()),
@@ -521,7 +492,7 @@ mod tests {
 
     #[test]
     fn parts_that_fit_make_the_rule() {
-        let rule = RuleDefinition::new(threshold_parts()).unwrap();
+        let rule = threshold_parts().check().unwrap();
         assert_eq!(rule.hold_for, Seconds(120));
         assert_eq!(rule.condition.window(), Seconds(300));
         let stored = serde_json::to_value(&rule).unwrap();
@@ -539,7 +510,7 @@ mod tests {
         };
         parts.channels.clear();
         assert_eq!(
-            codes(RuleDefinition::new(parts.clone())),
+            codes(parts.clone().check()),
             vec![
                 ("for".into(), "not_applicable".into()),
                 ("channels".into(), "out_of_range".into())
@@ -552,11 +523,11 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            codes(RuleDefinition::new(parts.clone())),
+            codes(parts.clone().check()),
             vec![("channels".into(), "out_of_range".into())]
         );
         parts.channels.truncate(MAX_CHANNELS);
-        assert!(RuleDefinition::new(parts).is_ok());
+        assert!(parts.check().is_ok());
     }
 
     #[test]
@@ -618,7 +589,7 @@ mod tests {
 
     #[test]
     fn samples_match_service_and_attributes() {
-        let mut rule = RuleDefinition::new(threshold_parts()).unwrap();
+        let mut rule = threshold_parts().check().unwrap();
         rule.attributes.insert("route".into(), "/pay".into());
         let route = BTreeMap::from([("route".to_string(), "/pay".to_string())]);
         assert!(rule.matches("checkout", &route));

@@ -11,8 +11,7 @@ pub use aggregate::{AlertRule, RuleState, ALERT_RULE};
 pub use commands::{AlertRuleCommand, IfVersion};
 pub use definition::{
     rule_name, threshold, Aggregation, Channel, ChannelFormat, Comparator, Condition,
-    RuleDefinition, RuleParts, RuleViolation, Seconds, Severity, MAX_CHANNELS, MAX_WINDOW,
-    MIN_WINDOW,
+    RuleDefinition, RuleViolation, Seconds, Severity, MAX_CHANNELS, MAX_WINDOW, MIN_WINDOW,
 };
 pub use errors::AlertRuleError;
 pub use events::AlertRuleEvent;

@@ -5,8 +5,8 @@
 //! (`unknown_value`), a field the rule's kind has not (`not_applicable`), a field no rule has
 //! (`unknown_field`), a missing one (`required`). The values are then checked by the domain's
 //! constructors; how they fit together is the domain's too ([`RuleDefinition::misfits`], checked
-//! with what could be read, so it is answered with the rest), and [`RuleDefinition::new`]
-//! puts them together. The OpenAPI document describes
+//! with what could be read, so it is answered with the rest), and [`RuleDefinition::check`]
+//! checks the rule they make. The OpenAPI document describes
 //! the same body as `AlertRuleRequest` (`schema.rs`); the contract test checks that the two
 //! agree.
 
@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use telemetry_domain::alert_rule::{
     rule_name, threshold, Aggregation, Channel, ChannelFormat, Comparator, Condition,
-    RuleDefinition, RuleParts, RuleViolation, Seconds, Severity,
+    RuleDefinition, RuleViolation, Seconds, Severity,
 };
 use telemetry_domain::field_code::FieldCode;
 use telemetry_domain::values::{MetricName, ServiceName, ValueError};
@@ -297,7 +297,7 @@ impl RuleRequest {
                 Some(hold_for),
                 Some(severity),
                 Some(channels),
-            ) if problems.0.is_empty() => RuleParts {
+            ) if problems.0.is_empty() => RuleDefinition {
                 name,
                 metric,
                 service_name,
@@ -309,7 +309,7 @@ impl RuleRequest {
             },
             _ => return Err(problems.0),
         };
-        Ok((RuleDefinition::new(parts)?, enabled))
+        Ok((parts.check()?, enabled))
     }
 }
 
