@@ -22,8 +22,8 @@ use telemetry_application::ingest::IngestService;
 use telemetry_application::live::{LiveFeed, LiveSettings};
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
-    AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow, EventStoreHorizon, RateLimit,
-    ReadModelStore, SourcedRow,
+    parse_quotas, AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow,
+    EventStoreHorizon, RateLimit, ReadModelStore, SourcedRow, UsageStore,
 };
 use telemetry_application::processing::runner::reads_telemetry;
 use telemetry_application::processing::{
@@ -94,6 +94,24 @@ impl Background {
 
     fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(task);
+    }
+
+    /// Runs `work` five seconds past every full UTC hour until the service stops.
+    fn spawn_hourly<F, Fut>(&mut self, work: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.stop_signal();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(until_next_hour(chrono::Utc::now())) => {}
+                    _ = stop.changed() => return,
+                }
+                work().await;
+            }
+        });
     }
 
     /// Runs the task `start` makes (given the stop signal) until the service stops. A panic
@@ -324,6 +342,14 @@ impl Application {
         )
         .await;
         let horizon = infrastructure.horizon();
+        let usage: Arc<dyn UsageStore> =
+            Arc::new(pg::PostgresUsage::new(infrastructure.pool.clone()));
+        let quotas = parse_quotas(&settings.ingest.daily_quotas)
+            .map_err(|problem| anyhow::anyhow!("TENANT_DAILY_QUOTAS: {problem}"))?;
+        usage
+            .set_quotas(&quotas)
+            .await
+            .context("recording TENANT_DAILY_QUOTAS")?;
         spawn_cache_invalidation(
             &mut background,
             &cache,
@@ -372,6 +398,7 @@ impl Application {
             processors: monitor,
             event_log,
             horizon,
+            usage,
             operator_tenant: settings.auth.operator_tenant.clone(),
             alert_rules,
             alert_queries,
@@ -741,15 +768,9 @@ async fn start_dedup_maintenance(background: &mut Background, pool: &PgPool, win
     }
     maintain(pool, window_days).await;
     let pool = pool.clone();
-    let mut stop = background.stop_signal();
-    background.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(until_next_hour(chrono::Utc::now())) => {}
-                _ = stop.changed() => return,
-            }
-            maintain(&pool, window_days).await;
-        }
+    background.spawn_hourly(move || {
+        let pool = pool.clone();
+        async move { maintain(&pool, window_days).await }
     });
 }
 
@@ -788,15 +809,9 @@ async fn start_event_store_maintenance(
     let keep = event_store_horizon(settings);
     maintain(horizon.as_ref(), keep).await;
     let horizon = Arc::clone(horizon);
-    let mut stop = background.stop_signal();
-    background.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(until_next_hour(chrono::Utc::now())) => {}
-                _ = stop.changed() => return,
-            }
-            maintain(horizon.as_ref(), keep).await;
-        }
+    background.spawn_hourly(move || {
+        let horizon = Arc::clone(&horizon);
+        async move { maintain(horizon.as_ref(), keep).await }
     });
 }
 

@@ -191,6 +191,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Days of telemetry the event store keeps for replays; 0 keeps all, else at least the dedup window",
     },
     Setting {
+        key: "ingest.daily_quotas",
+        env: Some("TENANT_DAILY_QUOTAS"),
+        meaning: "tenant=events,...: events a tenant may have accepted per UTC day (past it: 429 quota_exceeded)",
+    },
+    Setting {
         key: "cache.l1_ttl_ms",
         env: Some("CACHE_L1_TTL_MS"),
         meaning: "In-process cache entry lifetime",

@@ -164,6 +164,8 @@ pub struct IngestConfig {
     pub dedup_window_days: u32,
     /// Days of telemetry the event store keeps for replays (0: all of it).
     pub event_store_horizon_days: u32,
+    /// `tenant=events,...`: daily event quotas (parsed at start-up).
+    pub daily_quotas: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -330,6 +332,7 @@ impl Default for IngestConfig {
             max_body_bytes: 10 * 1024 * 1024,
             dedup_window_days: 7,
             event_store_horizon_days: 30,
+            daily_quotas: String::new(),
         }
     }
 }
@@ -535,6 +538,10 @@ impl Settings {
         }
         if self.ingest.dedup_window_days == 0 {
             return invalid("DEDUP_WINDOW_DAYS must be at least 1");
+        }
+        if let Err(problem) = telemetry_application::ports::parse_quotas(&self.ingest.daily_quotas)
+        {
+            return invalid(&format!("TENANT_DAILY_QUOTAS: {problem}"));
         }
         let horizon = self.ingest.event_store_horizon_days;
         if horizon != 0 && horizon < self.ingest.dedup_window_days {

@@ -185,6 +185,19 @@ impl TestApp {
         receipt
     }
 
+    /// `GET /usage?{query}` with an API key; the answer must be 200.
+    pub async fn usage(&self, api_key: &str, query: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/usage?{query}")))
+            .header("X-API-Key", api_key)
+            .send()
+            .await
+            .expect("request failed");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        json(response).await
+    }
+
     /// A connection to the test's own Postgres database, for assertions.
     pub async fn postgres(&self) -> sqlx::PgPool {
         sqlx::postgres::PgPoolOptions::new()

@@ -24,3 +24,4 @@ mod queries;
 mod receiver;
 mod resilience;
 mod stores;
+mod usage;

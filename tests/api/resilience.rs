@@ -186,6 +186,15 @@ async fn kill_9_during_ingestion_loses_and_double_counts_nothing() {
     app.wait_for_events(ACME_KEY, "acme", acknowledged, CATCH_UP)
         .await;
     assert_eq!(app.stored_events("acme").await as u64, acknowledged);
+    // Usage is counted with each batch: through the kills, exactly what was recorded.
+    let usage = app.usage(ACME_KEY, "").await;
+    let accepted: u64 = usage["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| day["accepted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(accepted, acknowledged, "{usage}");
     assert_latency_samples(&app, acknowledged / 4).await;
     let token = app.token("acme", "admin");
     let started = std::time::Instant::now();

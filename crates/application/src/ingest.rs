@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::commands::{command_metadata, AggregateCommands};
-use crate::ports::{DuplicateIndex, PortError};
+use crate::ports::{DuplicateIndex, PortError, QuotaExceeded};
 
 /// How often a batch is re-recorded after deduplication conflicts before giving up.
 const MAX_ATTEMPTS: usize = 5;
@@ -58,6 +58,9 @@ pub enum IngestFailure {
     EmptyBatch,
     #[error("the idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    /// Recording the batch would take the tenant's UTC day past its event quota.
+    #[error("the tenant's daily event quota is used up")]
+    QuotaExceeded,
     #[error("the event store is unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0}")]
@@ -211,6 +214,11 @@ fn answer_user_error(
 
 fn store_failure(error: AggregateError<IngestError>) -> IngestFailure {
     match error {
+        AggregateError::UnexpectedError(cause)
+            if cause.downcast_ref::<QuotaExceeded>().is_some() =>
+        {
+            IngestFailure::QuotaExceeded
+        }
         AggregateError::DatabaseConnectionError(cause) | AggregateError::UnexpectedError(cause) => {
             warn!(error = %cause, "event store unavailable");
             IngestFailure::StoreUnavailable(cause.to_string())

@@ -139,6 +139,7 @@ error_codes! {
     IdempotencyKeyReused = "idempotency_key_reused": 422;
     RateLimited = "rate_limited": 429;
     LiveLimitReached = "live_limit_reached": 429;
+    QuotaExceeded = "quota_exceeded": 429;
     InternalError = "internal_error": 500;
     EventStoreUnavailable = "event_store_unavailable": 503;
     AuthUnavailable = "auth_unavailable": 503;
@@ -293,6 +294,14 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
+/// Seconds from `now` to the next UTC midnight (at least one).
+pub fn seconds_to_next_utc_day(now: chrono::DateTime<chrono::Utc>) -> u64 {
+    let seconds_into_day = now.timestamp().rem_euclid(86_400);
+    u64::try_from(86_400 - seconds_into_day)
+        .unwrap_or(86_400)
+        .max(1)
+}
+
 impl From<IngestFailure> for ApiError {
     fn from(failure: IngestFailure) -> Self {
         match failure {
@@ -323,6 +332,12 @@ impl From<IngestFailure> for ApiError {
                 ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used for a request with a different body",
             ),
+            IngestFailure::QuotaExceeded => Self::of(
+                ErrorCode::QuotaExceeded,
+                "the tenant's daily event quota is used up; nothing was ingested, and it starts \
+                 again at the next UTC midnight (Retry-After)",
+            )
+            .retry_after(seconds_to_next_utc_day(chrono::Utc::now())),
             IngestFailure::StoreUnavailable(cause) => {
                 tracing::warn!(error = %cause, "ingest refused: event store unavailable");
                 Self::unavailable(

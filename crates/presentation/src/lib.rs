@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::live::router())
         .merge(routes::audit::router())
         .merge(routes::read_models::router())
+        .merge(routes::usage::router())
         .merge(routes::alerts::router())
         .route(OPENAPI_PATH, get(serve_openapi))
         .merge(console::router())

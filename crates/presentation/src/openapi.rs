@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail, ProblemDoc};
 use crate::routes::{
     accounts, alerts, api_keys, audit, catalog, dto, health, ingest, live, otlp, query,
-    read_models, session, timeseries,
+    read_models, session, timeseries, usage,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         api_keys::issue_key, api_keys::list_keys, api_keys::revoke_key, api_keys::rotate_key,
         query::query, accounts::summary, timeseries::timeseries, catalog::catalog,
         catalog::event_series, session::session, live::live_events,
-        audit::audit_log, read_models::rebuild,
+        audit::audit_log, read_models::rebuild, usage::usage,
         alerts::create_rule, alerts::list_rules, alerts::get_rule, alerts::replace_rule,
         alerts::delete_rule, alerts::active, alerts::history, alerts::dead_letters,
         alerts::redeliver,
@@ -46,6 +46,7 @@ tenant API key (`X-API-Key`); readers use an API key or a bearer JWT.",
         dto::EventTypeParam, session::SessionResponse, session::CredentialKind,
         session::RoleDto, session::PermissionDto,
         audit::AuditResponse, audit::AuditEntryDto, read_models::RebuildResponse,
+        usage::UsageResponse, usage::UsageDay, usage::UsageByType, usage::QuotaDto,
         otlp::OtlpLogsJson, otlp::OtlpMetricsJson, otlp::OtlpTraceJson,
         alerts::AlertRuleBody, alerts::AlertRuleRequest, alerts::ThresholdRuleRequest,
         alerts::AbsenceRuleRequest, alerts::ThresholdKind, alerts::AbsenceKind,

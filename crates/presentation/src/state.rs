@@ -10,7 +10,7 @@ use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
 use telemetry_application::live::LiveFeed;
 use telemetry_application::metrics::Metrics;
-use telemetry_application::ports::{EventLog, EventStoreHorizon};
+use telemetry_application::ports::{EventLog, EventStoreHorizon, UsageStore};
 use telemetry_application::processing::ProcessorMonitor;
 use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::RateLimitService;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub event_log: Arc<dyn EventLog>,
     /// The event store's replay horizon, for `/readyz`.
     pub horizon: Arc<dyn EventStoreHorizon>,
+    /// Tenant usage per day and quotas.
+    pub usage: Arc<dyn UsageStore>,
     /// The tenant whose admins operate the platform (read-model rebuilds); none disables
     /// rebuilds over HTTP.
     pub operator_tenant: Option<TenantId>,

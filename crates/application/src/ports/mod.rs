@@ -16,6 +16,7 @@ mod horizon;
 mod lease;
 mod rate_limit;
 mod read_models;
+mod usage;
 
 pub use alerting::*;
 pub use analytics::*;
@@ -29,3 +30,4 @@ pub use horizon::*;
 pub use lease::*;
 pub use rate_limit::*;
 pub use read_models::*;
+pub use usage::*;

@@ -8,6 +8,7 @@ use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
+use telemetry_application::ports::QuotaExceeded;
 use telemetry_domain::api_key::ApiKey;
 use telemetry_domain::ingest::IngestBatch;
 
@@ -52,21 +53,25 @@ impl EventRepository {
 /// SQLSTATEs after which the same command, decided again, can succeed.
 const LOST_RACE: [&str; 2] = ["40P01", "40001"];
 
+/// Also: a batch refused by the usage trigger (over its tenant's daily quota) becomes the
+/// application's [`QuotaExceeded`], which callers can tell from an outage.
 fn classify(error: PersistenceError) -> PersistenceError {
     match error {
-        PersistenceError::UnknownError(cause) if lost_race(cause.as_ref()) => {
-            PersistenceError::OptimisticLockError
-        }
+        PersistenceError::UnknownError(cause) => match sqlstate(cause.as_ref()).as_deref() {
+            Some(code) if LOST_RACE.contains(&code) => PersistenceError::OptimisticLockError,
+            Some(super::usage::QUOTA_EXCEEDED) => {
+                PersistenceError::UnknownError(Box::new(QuotaExceeded))
+            }
+            _ => PersistenceError::UnknownError(cause),
+        },
         other => other,
     }
 }
 
-fn lost_race(cause: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+fn sqlstate(cause: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<String> {
     match cause.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::Database(database)) => database
-            .code()
-            .is_some_and(|code| LOST_RACE.contains(&code.as_ref())),
-        _ => false,
+        Some(sqlx::Error::Database(database)) => database.code().map(|code| code.into_owned()),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@ mod event_log;
 mod event_store;
 mod horizon;
 mod lease;
+mod usage;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use event_log::{read_after_statement, PostgresEventLog};
 pub use event_store::{event_store, snapshot_store, ApiKeyStore, IngestBatchStore};
 pub use horizon::PostgresEventStoreHorizon;
 pub use lease::AdvisoryLeases;
+pub use usage::PostgresUsage;
 
 /// How to reach Postgres.
 #[derive(Debug, Clone)]

@@ -16,3 +16,4 @@ pub mod read_models;
 pub mod session;
 pub mod submissions;
 pub mod timeseries;
+pub mod usage;
