@@ -37,7 +37,9 @@ RSS_KB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER_PID/status)
 
 STORED=$($PG -d $DB -c "SELECT sum(jsonb_array_length(payload -> event_type -> 'ids'))
     FROM events WHERE aggregate_type = 'IngestBatch' AND event_type <> 'BatchAccepted'")
-STORE_BYTES=$($PG -d $DB -c "SELECT pg_total_relation_size('events')")
+# The event store is partitioned (migrations/0011): every leaf, with its TOAST and indexes.
+STORE_BYTES=$($PG -d $DB -c "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)
+    FROM pg_partition_tree('events') WHERE isleaf")
 DEDUP_BYTES=$($PG -d $DB -c "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)
     FROM pg_inherits WHERE inhparent = 'ingest_dedup'::regclass")
 MAX_RATE=$(field "$MAX" events_per_second)
