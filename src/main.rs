@@ -97,9 +97,7 @@ async fn main() -> anyhow::Result<()> {
             let role = Role::parse(&role).context("--role must be viewer, editor or admin")?;
             let settings_jwt =
                 telemetry_infrastructure::auth::JwtCodec::new(&jwt_settings_for_cli(&settings)?)?;
-            let token = settings_jwt
-                .mint(&subject, &tenant, role, Duration::from_secs(ttl))
-                .map_err(anyhow::Error::msg)?;
+            let token = settings_jwt.mint(&subject, &tenant, role, Duration::from_secs(ttl))?;
             write_line(&token)
         }
         Command::Openapi => write_line(&telemetry_presentation::openapi::openapi_json()),

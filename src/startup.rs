@@ -344,8 +344,7 @@ impl Application {
         let horizon = infrastructure.horizon();
         let usage: Arc<dyn UsageStore> =
             Arc::new(pg::PostgresUsage::new(infrastructure.pool.clone()));
-        let quotas = parse_quotas(&settings.ingest.daily_quotas)
-            .map_err(|problem| anyhow::anyhow!("TENANT_DAILY_QUOTAS: {problem}"))?;
+        let quotas = parse_quotas(&settings.ingest.daily_quotas)?;
         usage
             .set_quotas(&quotas)
             .await

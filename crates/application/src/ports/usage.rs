@@ -9,6 +9,7 @@ use serde::Serialize;
 use telemetry_domain::values::TenantId;
 
 use super::PortError;
+use crate::InvalidSetting;
 
 /// What one tenant's ingestion came to on one UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -31,7 +32,8 @@ pub struct DailyUsage {
 pub struct QuotaExceeded;
 
 /// Parses `TENANT_DAILY_QUOTAS`: `tenant=events,tenant=events` (empty: no quotas).
-pub fn parse_quotas(spec: &str) -> Result<BTreeMap<TenantId, u64>, String> {
+pub fn parse_quotas(spec: &str) -> Result<BTreeMap<TenantId, u64>, InvalidSetting> {
+    let invalid = |problem: String| InvalidSetting::new("TENANT_DAILY_QUOTAS", problem);
     let mut quotas = BTreeMap::new();
     for entry in spec
         .split(',')
@@ -40,14 +42,16 @@ pub fn parse_quotas(spec: &str) -> Result<BTreeMap<TenantId, u64>, String> {
     {
         let (tenant, events) = entry
             .split_once('=')
-            .ok_or_else(|| format!("{entry:?} must look like tenant=events"))?;
-        let tenant = TenantId::parse(tenant.trim()).map_err(|error| format!("tenant {error}"))?;
-        let events = events
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("the quota of {tenant} must be a whole number of events"))?;
+            .ok_or_else(|| invalid(format!("{entry:?} must look like tenant=events")))?;
+        let tenant =
+            TenantId::parse(tenant.trim()).map_err(|error| invalid(format!("tenant {error}")))?;
+        let events = events.trim().parse::<u64>().map_err(|_| {
+            invalid(format!(
+                "the quota of {tenant} must be a whole number of events"
+            ))
+        })?;
         if quotas.insert(tenant.clone(), events).is_some() {
-            return Err(format!("{tenant} is given twice"));
+            return Err(invalid(format!("{tenant} is given twice")));
         }
     }
     Ok(quotas)

@@ -69,6 +69,17 @@ pub enum JwtConfigError {
     PrivateKey(#[source] jsonwebtoken::errors::Error),
 }
 
+/// Why a token could not be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE (RS256)")]
+    NoSigningKey,
+    #[error("the token's lifetime is too long")]
+    LifetimeTooLong,
+    #[error("signing the token")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+}
+
 impl JwtCodec {
     pub fn new(settings: &JwtSettings) -> Result<Self, JwtConfigError> {
         let (algorithm, decoding, encoding) = match (&settings.secret, &settings.public_key_pem) {
@@ -119,11 +130,9 @@ impl JwtCodec {
         tenant: &TenantId,
         role: Role,
         ttl: Duration,
-    ) -> Result<String, String> {
+    ) -> Result<String, MintError> {
         let Some(key) = &self.encoding else {
-            return Err(
-                "minting needs JWT_SECRET (HS256) or JWT_PRIVATE_KEY_FILE (RS256)".to_string(),
-            );
+            return Err(MintError::NoSigningKey);
         };
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
@@ -134,10 +143,10 @@ impl JwtCodec {
             aud: self.audience.clone(),
             exp: now
                 .checked_add(ttl.as_secs())
-                .ok_or("the token's lifetime is too long")?,
+                .ok_or(MintError::LifetimeTooLong)?,
             iat: now,
         };
-        encode(&Header::new(self.algorithm), &claims, key).map_err(|error| error.to_string())
+        encode(&Header::new(self.algorithm), &claims, key).map_err(MintError::Signing)
     }
 }
 
