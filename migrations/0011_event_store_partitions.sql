@@ -67,8 +67,9 @@ CREATE TABLE events_telemetry_late PARTITION OF events_telemetry DEFAULT;
 CREATE UNIQUE INDEX events_telemetry_late_stream ON events_telemetry_late (aggregate_id, sequence);
 
 -- The day partition holding `day` (UTC), created with its unique index when missing. Rows of
--- that day already in the late partition are moved into it (that partition is checked, and
--- a new partition would be refused, when it holds any).
+-- that day already in the late partition are moved into it, in one statement (the attach
+-- checks that the late partition holds none of the day). Callers hold `events` locked
+-- (ACCESS EXCLUSIVE), so no batch can reach the late partition meanwhile.
 CREATE FUNCTION events_telemetry_day(day date) RETURNS void
     LANGUAGE plpgsql AS
 $$
@@ -80,12 +81,14 @@ BEGIN
     IF to_regclass(part_name) IS NOT NULL THEN
         RETURN;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE events_telemetry INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part_name);
+    -- COMPRESSION: LIKE does not copy the payload's LZ4 otherwise (PARTITION OF would).
+    EXECUTE format('CREATE TABLE %I (LIKE events_telemetry INCLUDING DEFAULTS
+                    INCLUDING CONSTRAINTS INCLUDING COMPRESSION)', part_name);
     EXECUTE format(
-        'INSERT INTO %I OVERRIDING SYSTEM VALUE
-         SELECT * FROM events_telemetry_late WHERE recorded_at >= %L AND recorded_at < %L',
-        part_name, day_start, day_end);
-    DELETE FROM events_telemetry_late WHERE recorded_at >= day_start AND recorded_at < day_end;
+        'WITH moved AS (DELETE FROM events_telemetry_late
+                        WHERE recorded_at >= %L AND recorded_at < %L RETURNING *)
+         INSERT INTO %I OVERRIDING SYSTEM VALUE SELECT * FROM moved',
+        day_start, day_end, part_name);
     EXECUTE format('CREATE UNIQUE INDEX %I ON %I (aggregate_id, sequence)',
                    part_name || '_stream', part_name);
     EXECUTE format('ALTER TABLE events_telemetry ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
@@ -157,8 +160,13 @@ CREATE TABLE event_store_horizon
 -- whose last event (in log order) every processor in `processor_progress` has passed; it
 -- stops at the first one that a processor holds back, and deletes the late partition's rows
 -- in the same bounds. A NULL horizon drops nothing. Returns (and records) the outcome.
--- Instances run it concurrently: an advisory lock makes them take turns; creating or
--- dropping a partition locks `events` first, as an insert does.
+-- Instances run it concurrently: an advisory lock makes them take turns. A run with anything
+-- to create, drop or delete first locks all of `events` (ACCESS EXCLUSIVE, waiting at most
+-- `lock_timeout`, 10 s, or failing until the next run), so that no batch commits into a
+-- partition while it moves, and the last event of a partition is read with every
+-- transaction that could still add to it finished; ingestion and reads wait those
+-- milliseconds. Taking the one lock first, before any partition's, leaves no lock to
+-- upgrade, so no reader can deadlock with it.
 CREATE FUNCTION events_maintain(at timestamptz, horizon interval)
     RETURNS SETOF event_store_horizon
     LANGUAGE plpgsql AS
@@ -175,12 +183,23 @@ DECLARE
     day           date;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('events_maintain'));
+    IF EXISTS (SELECT 1 FROM generate_series(today, today + 2, interval '1 day') AS d
+               WHERE to_regclass(format('events_telemetry_%s', to_char(d, 'YYYYMMDD'))) IS NULL)
+       OR (horizon_start IS NOT NULL AND EXISTS (
+               SELECT 1 FROM pg_inherits
+               JOIN pg_class child ON child.oid = pg_inherits.inhrelid
+               WHERE pg_inherits.inhparent = 'events_telemetry'::regclass
+                 AND child.relname ~ '^events_telemetry_[0-9]{8}$'
+                 AND (to_date(substring(child.relname from 18), 'YYYYMMDD') + 1)::timestamp
+                     AT TIME ZONE 'UTC' <= horizon_start))
+       OR (horizon_start IS NOT NULL AND EXISTS (
+               SELECT 1 FROM events_telemetry_late WHERE recorded_at < horizon_start)) THEN
+        SET LOCAL lock_timeout = '10s';
+        LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
+    END IF;
     FOR day IN SELECT generate_series(today, today + 2, interval '1 day')::date
     LOOP
-        IF to_regclass(format('events_telemetry_%s', to_char(day, 'YYYYMMDD'))) IS NULL THEN
-            LOCK TABLE ONLY events IN ROW EXCLUSIVE MODE;
-            PERFORM events_telemetry_day(day);
-        END IF;
+        PERFORM events_telemetry_day(day);
     END LOOP;
 
     FOR candidate IN
@@ -212,13 +231,13 @@ BEGIN
                 EXIT;
             END IF;
         END IF;
-        LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('DROP TABLE %I', candidate.name);
         dropped_until := candidate.ends;
     END LOOP;
 
-    -- Late rows (recorded on a day that had no partition yet) in the dropped range.
-    IF dropped_until IS NOT NULL THEN
+    -- Late rows (recorded on a day that had no partition yet) in the dropped range, once the
+    -- readers are known.
+    IF dropped_until IS NOT NULL AND EXISTS (SELECT 1 FROM processor_progress) THEN
         DELETE FROM events_telemetry_late late
         WHERE late.recorded_at < dropped_until
           AND NOT EXISTS (

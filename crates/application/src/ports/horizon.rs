@@ -45,6 +45,11 @@ pub trait EventStoreHorizon: Send + Sync {
     /// The last run's outcome (`None` before the first).
     async fn last_run(&self) -> Result<Option<HorizonReport>, PortError>;
 
-    /// Records that processor `name` has durably handled every event up to `position`.
+    /// Records that processor `name` has durably handled every event up to `position`
+    /// (only ever forward).
     async fn record_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError>;
+
+    /// Sets processor `name`'s progress to `position`, backward too: where it starts (again)
+    /// from, such as the start of the log when its read model is rebuilt.
+    async fn restart_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError>;
 }

@@ -336,6 +336,11 @@ impl ProcessorRunner {
         let name = processor.name();
         let mut position = processor.prepare().await?;
         info!(processor = name, ?position, "processor resuming");
+        // Where it resumes is all it has durably handled now (less than recorded when its
+        // read model was rebuilt): the horizon must not drop what it will read again.
+        if let (Some(horizon), true) = (&self.horizon, reads_telemetry(processor)) {
+            horizon.restart_progress(name, position).await?;
+        }
         self.monitor
             .set(name, ProcessorStatus::Running, Some(position), None);
         let mut last_check = Instant::now();
@@ -625,6 +630,14 @@ mod tests {
 
         async fn last_run(&self) -> Result<Option<crate::ports::HorizonReport>, PortError> {
             Ok(None)
+        }
+
+        async fn restart_progress(
+            &self,
+            name: &str,
+            position: LogPosition,
+        ) -> Result<(), PortError> {
+            self.record_progress(name, position).await
         }
 
         async fn record_progress(

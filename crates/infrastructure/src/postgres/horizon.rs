@@ -75,6 +75,22 @@ impl EventStoreHorizon for PostgresEventStoreHorizon {
         row.as_ref().map(report).transpose().map_err(port_error)
     }
 
+    async fn restart_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError> {
+        sqlx::query(
+            "INSERT INTO processor_progress (name, transaction_id, position) \
+             VALUES ($1, $2::text::xid8, $3) \
+             ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
+                 position = EXCLUDED.position, updated_at = now()",
+        )
+        .bind(name)
+        .bind(position.transaction_id.to_string())
+        .bind(position.position)
+        .execute(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(())
+    }
+
     async fn record_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError> {
         sqlx::query(
             "INSERT INTO processor_progress AS p (name, transaction_id, position) \

@@ -172,7 +172,7 @@ pub async fn usage(
         Some(from) => day("from", from)?,
         None => to.checked_sub_days(Days::new(29)).unwrap_or(to),
     };
-    if from > to || to.signed_duration_since(from).num_days() >= MAX_DAYS as i64 {
+    if from > to || to.signed_duration_since(from).num_days() > MAX_DAYS as i64 {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidRange,
             format!("from must be on or before to, and at most {MAX_DAYS} days before it"),
