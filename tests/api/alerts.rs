@@ -684,7 +684,17 @@ async fn tenants_never_see_or_trigger_each_others_rules() {
     assert_eq!(replaced.status(), StatusCode::NOT_FOUND);
 
     // Globex watches the same metric of the same service with its own rule: acme's breach
-    // fires acme's rule only, with acme's value.
+    // fires acme's rule only, with acme's value. The rule comes after the evaluator has
+    // judged globex's own samples above (a rule judges what it sees once it exists, and those
+    // would breach it): only acme's sample can reach it.
+    eventually(PATIENCE, Duration::from_millis(100), async || {
+        let ready = json(app.get("/readyz").await).await;
+        let evaluator = &ready["processors"]["alerts"];
+        (evaluator["lagEvents"] == 0)
+            .then_some(())
+            .ok_or_else(|| format!("alert evaluator: {evaluator}"))
+    })
+    .await;
     let globex_receiver = Receiver::start().await;
     create_watched_rule(
         &app,
