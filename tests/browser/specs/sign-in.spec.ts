@@ -35,10 +35,12 @@ test('signing out forgets the credential', async ({ page, tenant }) => {
 });
 
 test('an expired token returns to sign-in with a clear message', async ({ page, tenant }) => {
-  await signIn(page, 'Bearer token', tenant.token('editor', { lifetimeSeconds: 4 }));
+  // Long enough for a loaded runner to show the overview before the token expires (4 s
+  // was not, once in CI); the sign-in page must follow within the rest.
+  await signIn(page, 'Bearer token', tenant.token('editor', { lifetimeSeconds: 12 }));
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
 
-  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible({ timeout: 15_000 });
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByRole('status')).toContainText('Your session token has expired');
 });
 
