@@ -76,29 +76,32 @@ impl EventStoreHorizon for PostgresEventStoreHorizon {
     }
 
     async fn restart_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError> {
-        sqlx::query(
-            "INSERT INTO processor_progress (name, transaction_id, position) \
-             VALUES ($1, $2::text::xid8, $3) \
-             ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
-                 position = EXCLUDED.position, updated_at = now()",
-        )
-        .bind(name)
-        .bind(position.transaction_id.to_string())
-        .bind(position.position)
-        .execute(&self.pool)
-        .await
-        .map_err(port_error)?;
-        Ok(())
+        self.set_progress(name, position, "").await
     }
 
     async fn record_progress(&self, name: &str, position: LogPosition) -> Result<(), PortError> {
-        sqlx::query(
+        self.set_progress(name, position, FORWARD_ONLY).await
+    }
+}
+
+/// Keeps a recorded progress from moving backward.
+const FORWARD_ONLY: &str =
+    "WHERE (p.transaction_id, p.position) < (EXCLUDED.transaction_id, EXCLUDED.position)";
+
+impl PostgresEventStoreHorizon {
+    /// Upserts processor `name`'s progress; `condition` limits when a recorded one changes.
+    async fn set_progress(
+        &self,
+        name: &str,
+        position: LogPosition,
+        condition: &str,
+    ) -> Result<(), PortError> {
+        sqlx::query(&format!(
             "INSERT INTO processor_progress AS p (name, transaction_id, position) \
              VALUES ($1, $2::text::xid8, $3) \
              ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
-                 position = EXCLUDED.position, updated_at = now() \
-             WHERE (p.transaction_id, p.position) < (EXCLUDED.transaction_id, EXCLUDED.position)",
-        )
+                 position = EXCLUDED.position, updated_at = now() {condition}"
+        ))
         .bind(name)
         .bind(position.transaction_id.to_string())
         .bind(position.position)
