@@ -9,7 +9,7 @@ PORT ?= 8080
 TEST_THREADS ?= 5
 export PORT CARGO TEST_THREADS
 
-.PHONY: help run test stack ui lint fmt openapi config-docs test-contract check-layering clean-test-data test-clickhouse-current test-browser bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu bench-ui build
+.PHONY: help run test stack ui lint fmt openapi config-docs test-contract check-layering clean-test-data test-clickhouse-current test-browser bench bench-ingest bench-query bench-alerts bench-bodies bench-cpu bench-ui bench-retention build
 
 help:
 	@echo "make run     start the local stack and the service on PORT (default 8080), console included"
@@ -83,7 +83,7 @@ openapi:
 	$(CARGO) run --quiet --bin telemetry-server -- openapi > openapi/openapi.json.tmp
 	mv openapi/openapi.json.tmp openapi/openapi.json
 
-bench: bench-ingest bench-query bench-alerts bench-bodies bench-ui
+bench: bench-ingest bench-query bench-alerts bench-bodies bench-ui bench-retention
 
 bench-ingest: stack
 	@./scripts/bench-ingest.sh
@@ -102,6 +102,10 @@ bench-bodies: stack
 
 bench-ui: stack
 	@./scripts/bench-ui.sh
+
+# What enforcing retention costs ClickHouse at 10 million events (deletes, partition drops).
+bench-retention: stack
+	@./scripts/bench-retention.sh
 
 check-layering:
 	@./scripts/check-layering.sh

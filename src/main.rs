@@ -11,7 +11,7 @@ use telemetry_domain::values::TenantId;
 use telemetry_server::config::Settings;
 use telemetry_server::observability::init_logging;
 use telemetry_server::startup::{
-    event_store_horizon, migrate_clickhouse, Application, Infrastructure,
+    event_store_horizon, maintain_retention, migrate_clickhouse, Application, Infrastructure,
 };
 
 /// The longest lifetime `mint-token` gives a token: a year.
@@ -70,6 +70,14 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Run retention maintenance once (the service runs it hourly): drop the ClickHouse
+    /// partitions past every tenant's retention and delete what is past some tenant's.
+    /// Prints what each store lost.
+    MaintainRetention {
+        /// Run as of this RFC 3339 time instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -79,6 +87,14 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::MaintainEventStore { at } => maintain_event_store(settings, at).await,
+        Command::MaintainRetention { at } => {
+            init_logging(&settings.log);
+            let at = parse_at(at)?;
+            let infrastructure = Infrastructure::connect(&settings).await?;
+            let maintenance = infrastructure.retention_maintenance(&settings)?;
+            let done = maintain_retention(&infrastructure.pool, &maintenance, at).await?;
+            write_line(&serde_json::to_string(&done)?)
+        }
         Command::Migrate => {
             init_logging(&settings.log);
             let infrastructure = Infrastructure::connect(&settings).await?;
@@ -125,18 +141,23 @@ async fn main() -> anyhow::Result<()> {
 /// `maintain-event-store`: one maintenance run, its outcome printed as JSON.
 async fn maintain_event_store(settings: Settings, at: Option<String>) -> anyhow::Result<()> {
     init_logging(&settings.log);
-    let at = match at {
-        Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
-            .context("--at must be an RFC 3339 time, such as 2026-12-31T00:00:00Z")?
-            .with_timezone(&chrono::Utc),
-        None => chrono::Utc::now(),
-    };
+    let at = parse_at(at)?;
     let infrastructure = Infrastructure::connect(&settings).await?;
     let run = infrastructure
         .horizon()
         .maintain(at, event_store_horizon(&settings))
         .await?;
     write_line(&serde_json::to_string(&run)?)
+}
+
+/// `--at`, or now.
+fn parse_at(at: Option<String>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    Ok(match at {
+        Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+            .context("--at must be an RFC 3339 time, such as 2026-12-31T00:00:00Z")?
+            .with_timezone(&chrono::Utc),
+        None => chrono::Utc::now(),
+    })
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -23,7 +23,7 @@ use telemetry_application::live::{LiveFeed, LiveSettings};
 use telemetry_application::metrics::Metrics;
 use telemetry_application::ports::{
     parse_quotas, AlertHistoryRow, AuditEntry, DependencyCheck, EventLog, EventRow,
-    EventStoreHorizon, RateLimit, ReadModelStore, SourcedRow, UsageStore,
+    EventStoreHorizon, RateLimit, ReadModelStore, SourcedRow, StoreEnforcement, UsageStore,
 };
 use telemetry_application::processing::runner::reads_telemetry;
 use telemetry_application::processing::{
@@ -35,12 +35,16 @@ use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::{RateLimitPolicy, RateLimitService};
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_application::retention::{
+    PolicyService, RetentionMaintenance, TenantPolicyProcessor,
+};
 use telemetry_domain::alert::Alert;
 use telemetry_domain::alert_rule::AlertRule;
 use telemetry_domain::api_key::{ApiKey, ApiKeyError};
 use telemetry_domain::dead_letter::DeadLetter;
 use telemetry_domain::ingest::{EventSection, IngestBatch};
 use telemetry_domain::read_model::{ReadModel, ReadModelName};
+use telemetry_domain::tenant_policy::TenantPolicy;
 use telemetry_infrastructure::auth::{CachedApiKeyDirectory, JwtCodec, JwtSettings};
 use telemetry_infrastructure::clickhouse::{
     self as ch, ClickHouse, ClickHouseAlertHistory, ClickHouseAnalytics, ClickHouseCheck,
@@ -272,6 +276,61 @@ impl Infrastructure {
     pub fn horizon(&self) -> Arc<dyn EventStoreHorizon> {
         Arc::new(pg::PostgresEventStoreHorizon::new(self.pool.clone()))
     }
+
+    /// The projection of tenant policies (retention choices and chosen quotas).
+    pub fn tenant_policies(
+        &self,
+        settings: &Settings,
+    ) -> anyhow::Result<Arc<pg::PostgresTenantPolicies>> {
+        Ok(Arc::new(pg::PostgresTenantPolicies::new(
+            self.pool.clone(),
+            parse_quotas(&settings.ingest.daily_quotas)?,
+        )))
+    }
+
+    /// Removes what is past every tenant's retention from ClickHouse.
+    pub fn retention_maintenance(
+        &self,
+        settings: &Settings,
+    ) -> anyhow::Result<RetentionMaintenance> {
+        Ok(RetentionMaintenance::new(
+            self.tenant_policies(settings)? as _,
+            Arc::new(ch::ClickHouseRetention::new(self.clickhouse.clone())),
+            settings.retention.defaults(),
+        ))
+    }
+}
+
+/// Retention maintenance as of `at`, one instance at a time (the others then find nothing
+/// left to remove).
+pub async fn maintain_retention(
+    pool: &PgPool,
+    maintenance: &RetentionMaintenance,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<StoreEnforcement>> {
+    let done = pg::exclusively(pool, "retention_maintenance", || maintenance.run(at)).await??;
+    Ok(done)
+}
+
+/// Runs retention maintenance a few seconds past every full UTC hour. A failed run is
+/// logged and retried the next hour; reads never show data past retention meanwhile.
+fn start_retention_maintenance(
+    background: &mut Background,
+    infrastructure: &Infrastructure,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let maintenance = Arc::new(infrastructure.retention_maintenance(settings)?);
+    let pool = infrastructure.pool.clone();
+    background.spawn_hourly(move || {
+        let (maintenance, pool) = (Arc::clone(&maintenance), pool.clone());
+        async move {
+            match maintain_retention(&pool, &maintenance, chrono::Utc::now()).await {
+                Ok(done) => info!(?done, "retention maintained"),
+                Err(error) => error!(error = %error, "retention maintenance failed"),
+            }
+        }
+    });
+    Ok(())
 }
 
 fn jwt_settings(settings: &Settings) -> anyhow::Result<JwtSettings> {
@@ -329,10 +388,10 @@ impl Application {
                 .with_recent(Arc::clone(&infrastructure.recent)),
         );
         let cache = two_level_cache(&infrastructure, &settings);
-        let queries = Arc::new(QueryService::new(
+        let queries = QueryService::new(
             Arc::new(ClickHouseAnalytics::new(infrastructure.clickhouse.clone())),
             Arc::clone(&cache),
-        ));
+        );
         let monitor = Arc::new(ProcessorMonitor::default());
 
         start_dedup_maintenance(
@@ -349,6 +408,12 @@ impl Application {
             .set_quotas(&quotas)
             .await
             .context("recording TENANT_DAILY_QUOTAS")?;
+        let tenant_policies = infrastructure.tenant_policies(&settings)?;
+        let policies = Arc::new(PolicyService::new(
+            infrastructure.commands::<TenantPolicy>(),
+            settings.retention.defaults(),
+            quotas,
+        ));
         spawn_cache_invalidation(
             &mut background,
             &cache,
@@ -360,9 +425,13 @@ impl Application {
             Arc::clone(&alerting) as _,
             settings.alerting.max_rules_per_tenant,
         ));
-        let alert_queries = Arc::new(AlertQueries::new(Arc::new(ClickHouseAlertHistory::new(
-            infrastructure.clickhouse.clone(),
-        ))));
+        let queries = Arc::new(queries.with_retention(Arc::clone(&policies) as _));
+        let alert_queries = Arc::new(
+            AlertQueries::new(Arc::new(ClickHouseAlertHistory::new(
+                infrastructure.clickhouse.clone(),
+            )))
+            .with_retention(Arc::clone(&policies) as _),
+        );
         let dead_letters = Arc::new(DeadLetters::new(
             Arc::clone(&alerting) as _,
             infrastructure.commands::<DeadLetter>(),
@@ -372,6 +441,7 @@ impl Application {
             settings: &settings,
             alerting: &alerting,
             key_catalog: &key_catalog,
+            tenant_policies: &tenant_policies,
             read_models: &read_models,
             cache: &cache,
         };
@@ -379,6 +449,7 @@ impl Application {
             .start(&mut background, &event_log, &monitor, &horizon)
             .await?;
         start_event_store_maintenance(&mut background, &horizon, &settings).await;
+        start_retention_maintenance(&mut background, &infrastructure, &settings)?;
         let live = live_feed(&mut background, &infrastructure, &settings, &event_log);
 
         let state = AppState {
@@ -398,6 +469,7 @@ impl Application {
             event_log,
             horizon,
             usage,
+            policies,
             operator_tenant: settings.auth.operator_tenant.clone(),
             alert_rules,
             alert_queries,
@@ -612,6 +684,7 @@ struct Processors<'a> {
     settings: &'a Settings,
     alerting: &'a Arc<pg::PostgresAlerting>,
     key_catalog: &'a Arc<pg::PostgresApiKeyCatalog>,
+    tenant_policies: &'a Arc<pg::PostgresTenantPolicies>,
     read_models: &'a Arc<ReadModelAdmin>,
     cache: &'a Arc<TwoLevelCache>,
 }
@@ -638,6 +711,7 @@ impl Processors<'_> {
                 infrastructure,
                 self.alerting,
                 self.key_catalog,
+                self.tenant_policies,
                 settings,
                 &queued,
                 metrics,
@@ -835,6 +909,7 @@ fn postgres_processors(
     infrastructure: &Infrastructure,
     alerting: &Arc<pg::PostgresAlerting>,
     key_catalog: &Arc<pg::PostgresApiKeyCatalog>,
+    tenant_policies: &Arc<pg::PostgresTenantPolicies>,
     settings: &Settings,
     queued: &Arc<Notify>,
     metrics: &Arc<Metrics>,
@@ -853,6 +928,7 @@ fn postgres_processors(
     );
     vec![
         Arc::new(ApiKeyCatalogProcessor::new(Arc::clone(key_catalog) as _)),
+        Arc::new(TenantPolicyProcessor::new(Arc::clone(tenant_policies) as _)),
         Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
         Arc::new(evaluator),
         Arc::new(NotificationProcessor::new(

@@ -311,6 +311,36 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "Events one live stream is sent per second at most (a burst of a second's worth); more are skipped and counted the same way. A person reads far fewer; each event sent costs the instance about 2 µs of CPU (`docs/BENCHMARKS.md`)",
     },
     Setting {
+        key: "retention.events_days",
+        env: Some("RETENTION_EVENTS_DAYS"),
+        meaning: "Days a tenant's raw events are kept (`/query`) unless its admins chose otherwise; whole UTC days",
+    },
+    Setting {
+        key: "retention.minute_rollups_days",
+        env: Some("RETENTION_MINUTE_ROLLUPS_DAYS"),
+        meaning: "Days minute rollups are kept (summaries and series at minute steps)",
+    },
+    Setting {
+        key: "retention.hour_rollups_days",
+        env: Some("RETENTION_HOUR_ROLLUPS_DAYS"),
+        meaning: "Days hour rollups are kept",
+    },
+    Setting {
+        key: "retention.day_rollups_days",
+        env: Some("RETENTION_DAY_ROLLUPS_DAYS"),
+        meaning: "Days day rollups are kept",
+    },
+    Setting {
+        key: "retention.audit_log_days",
+        env: Some("RETENTION_AUDIT_LOG_DAYS"),
+        meaning: "Days audit log entries are kept",
+    },
+    Setting {
+        key: "retention.alert_history_days",
+        env: Some("RETENTION_ALERT_HISTORY_DAYS"),
+        meaning: "Days alert transitions are kept (`/alerts/history`)",
+    },
+    Setting {
         key: "log.level",
         env: Some("LOG_LEVEL"),
         meaning: "tracing filter, e.g. `info,telemetry_application=debug` (one that does not parse means `info`)",

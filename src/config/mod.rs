@@ -78,6 +78,7 @@ pub struct Settings {
     pub processors: ProcessorConfig,
     pub alerting: AlertingConfig,
     pub live: LiveConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
     pub readiness: ReadinessConfig,
 }
@@ -221,6 +222,55 @@ pub struct LiveConfig {
     pub max_connections_per_tenant: usize,
     pub buffer_events: usize,
     pub max_events_per_second: u32,
+}
+
+/// Days each store keeps a tenant's data unless an administrator chose otherwise
+/// (`PUT /admin/tenants/{tenant}/retention`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub events_days: u32,
+    pub minute_rollups_days: u32,
+    pub hour_rollups_days: u32,
+    pub day_rollups_days: u32,
+    pub audit_log_days: u32,
+    pub alert_history_days: u32,
+}
+
+impl RetentionConfig {
+    /// The defaults per store (values checked at start-up).
+    pub fn defaults(
+        &self,
+    ) -> std::collections::BTreeMap<
+        telemetry_domain::tenant_policy::RetainedStore,
+        telemetry_domain::tenant_policy::RetentionDays,
+    > {
+        use telemetry_domain::tenant_policy::{RetainedStore as Store, RetentionDays};
+        [
+            (Store::Events, self.events_days),
+            (Store::MinuteRollups, self.minute_rollups_days),
+            (Store::HourRollups, self.hour_rollups_days),
+            (Store::DayRollups, self.day_rollups_days),
+            (Store::AuditLog, self.audit_log_days),
+            (Store::AlertHistory, self.alert_history_days),
+        ]
+        .into_iter()
+        .filter_map(|(store, days)| Some((store, RetentionDays::new(days).ok()?)))
+        .collect()
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            events_days: 30,
+            minute_rollups_days: 7,
+            hour_rollups_days: 90,
+            day_rollups_days: 730,
+            audit_log_days: 365,
+            alert_history_days: 365,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -542,6 +592,12 @@ impl Settings {
         if let Err(problem) = telemetry_application::ports::parse_quotas(&self.ingest.daily_quotas)
         {
             return invalid(&format!("TENANT_DAILY_QUOTAS: {problem}"));
+        }
+        if self.retention.defaults().len() != 6 {
+            return invalid(&format!(
+                "RETENTION_*_DAYS must each be 1 to {}",
+                telemetry_domain::tenant_policy::MAX_RETENTION_DAYS
+            ));
         }
         let horizon = self.ingest.event_store_horizon_days;
         if horizon != 0 && horizon < self.ingest.dedup_window_days {

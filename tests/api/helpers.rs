@@ -145,6 +145,17 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Retention defaults of a century, for tests that read back events dated long ago (fixed
+/// fixtures): the default keeps raw events 30 days, and reads show nothing older.
+pub fn keep_everything(settings: &mut Settings) {
+    let century = telemetry_domain::tenant_policy::MAX_RETENTION_DAYS;
+    let retention = &mut settings.retention;
+    retention.events_days = century;
+    retention.minute_rollups_days = century;
+    retention.hour_rollups_days = century;
+    retention.day_rollups_days = century;
+}
+
 /// Starts the service with test settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings().await;
@@ -222,6 +233,23 @@ impl TestApp {
         .expect("count query failed");
         pool.close().await;
         count.unwrap_or(0)
+    }
+
+    /// The answer of a query in the test's ClickHouse database (TSV), behind the service's
+    /// back.
+    pub async fn clickhouse_answer(&self, statement: &str) -> String {
+        let response = self
+            .client
+            .post(format!(
+                "{}/?database={}",
+                self.settings.clickhouse.url, self.settings.clickhouse.database
+            ))
+            .body(statement.to_string())
+            .send()
+            .await
+            .expect("ClickHouse request failed");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{statement}");
+        response.text().await.unwrap().trim().to_string()
     }
 
     /// Runs a statement in the test's ClickHouse database, behind the service's back.

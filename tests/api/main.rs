@@ -23,5 +23,6 @@ mod proxy;
 mod queries;
 mod receiver;
 mod resilience;
+mod retention;
 mod stores;
 mod usage;

@@ -13,7 +13,8 @@ use telemetry_presentation::otlp::proto::{ErrorInfo, ExportResponse, Status};
 
 use crate::alerts::create_watched_rule;
 use crate::helpers::{
-    eventually, json, last_hours, spawn_app, spawn_app_with, TestApp, ACME_KEY, GLOBEX_KEY,
+    eventually, json, keep_everything, last_hours, spawn_app, spawn_app_with, TestApp, ACME_KEY,
+    GLOBEX_KEY,
 };
 use crate::receiver::Receiver;
 
@@ -95,7 +96,8 @@ async fn protobuf_status(response: reqwest::Response) -> (Status, String) {
 
 #[tokio::test]
 async fn protobuf_exports_are_recorded_once_and_reach_the_read_side() {
-    let app = spawn_app().await;
+    // The fixtures are dated 2026-01-21.
+    let app = spawn_app_with(keep_everything).await;
     for _ in 0..2 {
         // The second round is an exporter's retry: nothing is recorded twice.
         for (signal, body, rejected) in [

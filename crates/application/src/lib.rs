@@ -14,6 +14,7 @@
 //! - [`metrics`]: counters exposed at `/metrics`.
 //! - [`processing`]: event processors (rollups, audit) and the runner that owns them.
 //! - [`read_models`]: rebuild requests for read models.
+//! - [`retention`]: per-tenant retention and quotas, and the maintenance that enforces them.
 //! - [`query`]: event queries, summaries and time series, and the two-level cache.
 
 pub mod alerting;
@@ -29,6 +30,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod read_models;
 pub mod readiness;
+pub mod retention;
 
 /// A setting given at start-up that cannot be used: which one, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,6 +13,7 @@
 //! - [`alert_rule`]: the `AlertRule` aggregate and rule definitions.
 //! - [`alert`]: the `Alert` aggregate, the state machine of one rule and series.
 //! - [`dead_letter`]: the `DeadLetter` aggregate, which records redeliveries of notifications.
+//! - [`tenant_policy`]: the `TenantPolicy` aggregate, a tenant's retention and daily quota.
 
 pub mod alert;
 pub mod alert_rule;
@@ -22,4 +23,5 @@ pub mod field_code;
 pub mod ingest;
 pub mod metric;
 pub mod read_model;
+pub mod tenant_policy;
 pub mod values;

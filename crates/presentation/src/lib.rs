@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::read_models::router())
         .merge(routes::usage::router())
+        .merge(routes::tenants::router())
         .merge(routes::alerts::router())
         .route(OPENAPI_PATH, get(serve_openapi))
         .merge(console::router())

@@ -16,6 +16,7 @@ use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::RateLimitService;
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_application::retention::PolicyService;
 use telemetry_domain::values::TenantId;
 use tokio::sync::Semaphore;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub horizon: Arc<dyn EventStoreHorizon>,
     /// Tenant usage per day and quotas.
     pub usage: Arc<dyn UsageStore>,
+    /// Tenants' retention and quota choices.
+    pub policies: Arc<PolicyService>,
     /// The tenant whose admins operate the platform (read-model rebuilds); none disables
     /// rebuilds over HTTP.
     pub operator_tenant: Option<TenantId>,

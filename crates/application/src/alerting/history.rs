@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use telemetry_domain::alert::{Alert, AlertEvent};
+use telemetry_domain::tenant_policy::RetainedStore;
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use crate::ports::{
@@ -11,6 +12,7 @@ use crate::ports::{
 };
 use crate::processing::ProjectionError;
 use crate::query::{check_limit, InvalidQuery, QueryFailure};
+use crate::retention::RetentionLookup;
 
 /// Every `Alert` event.
 pub fn filters() -> Vec<EventFilter<'static>> {
@@ -51,11 +53,21 @@ pub fn history_rows(event: &StoredEvent) -> Result<Vec<AlertHistoryRow>, Project
 
 pub struct AlertQueries {
     store: Arc<dyn AlertHistoryStore>,
+    retention: Option<Arc<dyn RetentionLookup>>,
 }
 
 impl AlertQueries {
     pub fn new(store: Arc<dyn AlertHistoryStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            retention: None,
+        }
+    }
+
+    /// Reads no transition past its tenant's alert history retention.
+    pub fn with_retention(mut self, retention: Arc<dyn RetentionLookup>) -> Self {
+        self.retention = Some(retention);
+        self
     }
 
     /// Transitions, newest first; `limit + 1` is read to tell whether more follow.
@@ -75,9 +87,22 @@ impl AlertQueries {
                 ));
             }
         }
+        let mut filter = filter.clone();
+        if let Some(lookup) = &self.retention {
+            let cutoff = lookup
+                .retention(tenant)
+                .await?
+                .cutoff(RetainedStore::AlertHistory, chrono::Utc::now());
+            let cutoff = Timestamp::from_micros(cutoff.max(0).saturating_mul(1_000_000))
+                .map_err(|error| QueryFailure::Internal(error.to_string()))?;
+            filter.from = Some(filter.from.map_or(cutoff, |from| from.max(cutoff)));
+            if filter.to.is_some_and(|to| to <= cutoff) {
+                return Ok((Vec::new(), false));
+            }
+        }
         let mut rows = self
             .store
-            .history(tenant, filter, before, limit + 1)
+            .history(tenant, &filter, before, limit + 1)
             .await?;
         let has_more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);

@@ -267,10 +267,12 @@ pub trait AnalyticsStore: Send + Sync {
         top: u64,
     ) -> Result<SummaryData, PortError>;
 
-    /// The tenant's audit entries, newest first, strictly older than `before`.
+    /// The tenant's audit entries, newest first, from `since` on and strictly older than
+    /// `before`.
     async fn audit_log(
         &self,
         tenant: &TenantId,
+        since: Timestamp,
         before: Option<(Timestamp, super::RowPosition)>,
         action: Option<&str>,
         limit: u64,

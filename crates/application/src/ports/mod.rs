@@ -16,6 +16,7 @@ mod horizon;
 mod lease;
 mod rate_limit;
 mod read_models;
+mod retention;
 mod usage;
 
 pub use alerting::*;
@@ -30,4 +31,5 @@ pub use horizon::*;
 pub use lease::*;
 pub use rate_limit::*;
 pub use read_models::*;
+pub use retention::*;
 pub use usage::*;

@@ -7,6 +7,9 @@ use telemetry_domain::api_key::{ApiKey, ApiKeyEvent, API_KEY};
 use telemetry_domain::dead_letter::{DeadLetter, DeadLetterEvent, DEAD_LETTER};
 use telemetry_domain::ingest::{IngestBatch, IngestBatchEvent, INGEST_BATCH};
 use telemetry_domain::read_model::{ReadModel, ReadModelEvent, READ_MODEL};
+use telemetry_domain::tenant_policy::{
+    QuotaChoice, TenantPolicy, TenantPolicyEvent, TENANT_POLICY,
+};
 use telemetry_domain::values::{TenantId, Timestamp};
 
 use super::metadata_field;
@@ -41,6 +44,10 @@ pub fn filters() -> Vec<EventFilter<'static>> {
         },
         EventFilter {
             aggregate_type: <DeadLetter as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        },
+        EventFilter {
+            aggregate_type: <TenantPolicy as cqrs_es::Aggregate>::TYPE,
             event_types: &[],
         },
     ]
@@ -108,6 +115,33 @@ pub fn audit_entries(event: &StoredEvent) -> Result<Vec<AuditEntry>, ProjectionE
                 key_id.to_string(),
                 json!({}),
             )],
+        },
+        TENANT_POLICY => match event.decode::<TenantPolicyEvent>().map_err(decode)? {
+            TenantPolicyEvent::RetentionSet {
+                tenant_id,
+                retention,
+                ..
+            } => vec![entry(
+                tenant_id.clone(),
+                "tenant.retention_set",
+                tenant_id.to_string(),
+                json!({ "retentionDays": retention }),
+            )],
+            TenantPolicyEvent::QuotaSet {
+                tenant_id, quota, ..
+            } => {
+                let (choice, daily_events) = match quota {
+                    QuotaChoice::Default => ("default", None),
+                    QuotaChoice::Unlimited => ("unlimited", None),
+                    QuotaChoice::Daily(events) => ("daily", Some(events)),
+                };
+                vec![entry(
+                    tenant_id.clone(),
+                    "tenant.quota_set",
+                    tenant_id.to_string(),
+                    json!({ "quota": choice, "dailyEvents": daily_events }),
+                )]
+            }
         },
         READ_MODEL => match event.decode::<ReadModelEvent>().map_err(decode)? {
             ReadModelEvent::ReadModelRebuildRequested {

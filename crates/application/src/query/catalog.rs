@@ -8,7 +8,8 @@ use telemetry_domain::values::{EventType, TenantId, Timestamp};
 use super::cache::CacheOutcome;
 use super::kinds::{describe, MetricDescription};
 use super::{
-    check_range, datetime, plan, series_buckets, InvalidQuery, QueryFailure, QueryService,
+    check_range, datetime, plan, retained, series_buckets, Coverage, InvalidQuery, QueryFailure,
+    QueryService,
 };
 use crate::ports::{BucketRange, EventCountPoint, Granularity, GroupCount};
 
@@ -39,6 +40,8 @@ pub struct Catalog {
     pub services: Vec<GroupCount>,
     /// By name.
     pub metrics: Vec<CatalogMetric>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: Coverage,
 }
 
 /// Events per bucket by type.
@@ -49,6 +52,8 @@ pub struct EventSeries {
     pub to: DateTime<Utc>,
     /// Non-empty buckets only, oldest first.
     pub points: Vec<EventCountPoint>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: Coverage,
 }
 
 impl QueryService {
@@ -72,10 +77,12 @@ impl QueryService {
         };
         let (from_ts, to_ts) = (seconds(from_s)?, seconds(to_s)?);
         check_range(from_ts, to_ts)?;
-        let key = format!("catalog:{from_s}:{to_s}");
+        let retention = self.retention_of(tenant).await?;
+        let (ranges, coverage) =
+            retained(plan::cover(from_s, to_s), from_s, retention.as_ref(), now);
+        let key = format!("catalog:{from_s}:{to_s}:{}", coverage.from.timestamp());
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
-                let ranges = plan::cover(from_s, to_s);
                 let (data, kinds) = tokio::try_join!(
                     self.store.catalog(tenant, &ranges, CATALOG_LIMIT),
                     self.store.metric_kinds(tenant)
@@ -110,6 +117,7 @@ impl QueryService {
                     to: datetime(to_s),
                     services: data.services,
                     metrics,
+                    coverage,
                 })
             })
             .await
@@ -128,30 +136,38 @@ impl QueryService {
         refresh: bool,
     ) -> Result<(EventSeries, CacheOutcome), QueryFailure> {
         let (step, from_s, to_s) = series_buckets(from, to, step)?;
+        let retention = self.retention_of(tenant).await?;
+        let asked = BucketRange {
+            granularity: step,
+            from: from_s,
+            to: to_s,
+        };
+        let (ranges, coverage) = retained(vec![asked], from_s, retention.as_ref(), Utc::now());
         // The service name's length first: names may hold ':' (see `series_key`).
         let service =
             service_name.map_or_else(|| "-".to_string(), |name| format!("{}={name}", name.len()));
         let event_type_key = event_type.map_or("-", EventType::as_str);
         let key = format!(
-            "event-series:{}:{from_s}:{to_s}:{event_type_key}:{service}",
-            step.as_step()
+            "event-series:{}:{from_s}:{to_s}:{}:{event_type_key}:{service}",
+            step.as_step(),
+            coverage.from.timestamp()
         );
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
-                let range = BucketRange {
-                    granularity: step,
-                    from: from_s,
-                    to: to_s,
+                let points = match ranges.first() {
+                    Some(&range) => {
+                        self.store
+                            .event_series(tenant, range, service_name, event_type)
+                            .await?
+                    }
+                    None => Vec::new(),
                 };
-                let points = self
-                    .store
-                    .event_series(tenant, range, service_name, event_type)
-                    .await?;
                 Ok::<_, QueryFailure>(EventSeries {
                     step,
                     from: datetime(from_s),
                     to: datetime(to_s),
                     points,
+                    coverage,
                 })
             })
             .await

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use telemetry_domain::tenant_policy::RetainedStore;
 use telemetry_domain::values::{EventType, TenantId, Timestamp};
 
 use self::cache::{CacheOutcome, TwoLevelCache};
@@ -20,6 +21,7 @@ use crate::ports::{
     AnalyticsStore, BucketRange, EventFilterSpec, Granularity, GroupBy, GroupCount, Keyset,
     MetricStats, PortError, RunRow, RunSelection, StoredTelemetry, MAX_RUN_ROWS,
 };
+use crate::retention::{Retention, RetentionLookup};
 
 /// Largest page or group list.
 pub const MAX_LIMIT: u64 = 1_000;
@@ -184,6 +186,17 @@ pub struct Summary {
     pub top_users: Vec<GroupCount>,
     pub metrics: Vec<NamedMetric>,
     pub generated_at: DateTime<Utc>,
+    /// The part of the window the tenant's retention still holds.
+    pub coverage: Coverage,
+}
+
+/// The part of a range an answer covers once the tenant's retention is applied: from `from`
+/// to the end of the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub from: DateTime<Utc>,
+    /// Whether that is the start of the range asked for (nothing was past retention).
+    pub complete: bool,
 }
 
 /// A metric time series.
@@ -196,16 +209,47 @@ pub struct Series {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub points: Vec<SeriesValue>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: Coverage,
 }
 
 pub struct QueryService {
     store: Arc<dyn AnalyticsStore>,
     cache: Arc<TwoLevelCache>,
+    retention: Option<Arc<dyn RetentionLookup>>,
 }
 
 impl QueryService {
     pub fn new(store: Arc<dyn AnalyticsStore>, cache: Arc<TwoLevelCache>) -> Self {
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            retention: None,
+        }
+    }
+
+    /// Clamps every read to its tenant's retention (without it, everything stored is read).
+    pub fn with_retention(mut self, retention: Arc<dyn RetentionLookup>) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    pub(crate) async fn retention_of(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<Retention>, QueryFailure> {
+        match &self.retention {
+            Some(lookup) => Ok(Some(lookup.retention(tenant).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The first instant (epoch seconds) `store` holds for `tenant` now (`i64::MIN`: all).
+    async fn cutoff(&self, tenant: &TenantId, store: RetainedStore) -> Result<i64, QueryFailure> {
+        Ok(self
+            .retention_of(tenant)
+            .await?
+            .map_or(i64::MIN, |retention| retention.cutoff(store, Utc::now())))
     }
 
     /// Events matching `filter`, answered as `mode` says.
@@ -215,6 +259,19 @@ impl QueryService {
         mode: EventsMode,
     ) -> Result<EventsAnswer, QueryFailure> {
         check_range(filter.from, filter.to)?;
+        let cutoff = self
+            .cutoff(&filter.tenant_id, RetainedStore::Events)
+            .await?;
+        let mut retained = filter.clone();
+        if cutoff.saturating_mul(1_000_000) > filter.from.as_micros() {
+            retained.from = Timestamp::from_micros(cutoff * 1_000_000)
+                .map_err(|error| QueryFailure::Internal(error.to_string()))?;
+        }
+        if retained.from >= retained.to {
+            check_mode(&mode)?;
+            return Ok(nothing_retained(mode));
+        }
+        let filter = &retained;
         match mode {
             EventsMode::Page { page, limit } => {
                 check_limit(limit)?;
@@ -276,10 +333,16 @@ impl QueryService {
     ) -> Result<(Summary, CacheOutcome), QueryFailure> {
         let to = now.timestamp().div_euclid(60) * 60 + 60;
         let from = to - window.seconds();
-        let key = format!("summary:{}:{to}", window.as_str());
+        let retention = self.retention_of(tenant).await?;
+        let (ranges, coverage) = retained(plan::cover(from, to), from, retention.as_ref(), now);
+        let key = format!(
+            "summary:{}:{to}:{}",
+            window.as_str(),
+            coverage.from.timestamp()
+        );
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
-                let ranges = plan::cover(from, to);
+                let covered = coverage.from.timestamp();
                 let (data, kinds) = tokio::try_join!(
                     self.store.summary(tenant, &ranges, SUMMARY_TOP),
                     self.store.metric_kinds(tenant)
@@ -294,8 +357,10 @@ impl QueryService {
                         cumulative_since_us: None,
                     };
                     let rows = self.runs(tenant, &ranges, everything).await?;
-                    let before = self.states_before(tenant, everything, &rows, from).await?;
-                    kinds::window_stats(&rows, &before, (to - from) as f64)
+                    let before = self
+                        .states_before(tenant, everything, &rows, covered, retention.as_ref())
+                        .await?;
+                    kinds::window_stats(&rows, &before, (to - covered) as f64)
                 } else {
                     BTreeMap::new()
                 };
@@ -333,6 +398,7 @@ impl QueryService {
                         })
                         .collect(),
                     generated_at: Utc::now(),
+                    coverage,
                 })
             })
             .await
@@ -350,14 +416,29 @@ impl QueryService {
         step: Option<Granularity>,
         refresh: bool,
     ) -> Result<(Series, CacheOutcome), QueryFailure> {
-        let (step, from_s, to_s) = series_buckets(from, to, step)?;
+        let (step, asked_from, to_s) = series_buckets(from, to, step)?;
+        let retention = self.retention_of(tenant).await?;
+        let asked = BucketRange {
+            granularity: step,
+            from: asked_from,
+            to: to_s,
+        };
+        let (ranges, coverage) = retained(vec![asked], asked_from, retention.as_ref(), Utc::now());
+        let from_s = coverage.from.timestamp();
         let key = series_key(step.as_step(), from_s, to_s, metric, service_name);
         self.cache
             .get_or_compute(tenant, &key, refresh, || async move {
-                let range = BucketRange {
-                    granularity: step,
-                    from: from_s,
-                    to: to_s,
+                let Some(&range) = ranges.first() else {
+                    return Ok(Series {
+                        metric: metric.to_string(),
+                        description: MetricDescription::default(),
+                        service_name: service_name.map(str::to_string),
+                        step,
+                        from: datetime(asked_from),
+                        to: datetime(to_s),
+                        points: Vec::new(),
+                        coverage,
+                    });
                 };
                 let kinds = self.store.metric_kinds(tenant).await?;
                 let kinds: Vec<_> = kinds.into_iter().filter(|k| k.name == metric).collect();
@@ -375,7 +456,9 @@ impl QueryService {
                     if let Some(temporality) = kinds::temporality_of(&rows) {
                         description.temporality = Some(temporality.to_string());
                     }
-                    let before = self.states_before(tenant, selection, &rows, from_s).await?;
+                    let before = self
+                        .states_before(tenant, selection, &rows, from_s, retention.as_ref())
+                        .await?;
                     kinds::bucket_stats(&rows, &before, step.seconds() as f64)
                         .into_iter()
                         .map(|(bucket, runs)| SeriesValue {
@@ -403,9 +486,10 @@ impl QueryService {
                     description,
                     service_name: service_name.map(str::to_string),
                     step,
-                    from: datetime(from_s),
+                    from: datetime(asked_from),
                     to: datetime(to_s),
                     points,
+                    coverage,
                 })
             })
             .await
@@ -441,6 +525,7 @@ impl QueryService {
         selection: RunSelection<'_>,
         rows: &[RunRow],
         from: i64,
+        retention: Option<&Retention>,
     ) -> Result<Vec<RunRow>, QueryFailure> {
         let Some(earliest_us) = kinds::earliest_start(rows) else {
             return Ok(Vec::new());
@@ -449,7 +534,12 @@ impl QueryService {
         if since >= from {
             return Ok(Vec::new());
         }
-        let ranges = plan::cover(since.max(0), from);
+        let (ranges, _) = retained(
+            plan::cover(since.max(0), from),
+            since.max(0),
+            retention,
+            Utc::now(),
+        );
         let selection = RunSelection {
             by_bucket: false,
             cumulative_since_us: Some(earliest_us),
@@ -495,13 +585,89 @@ impl QueryService {
         limit: u64,
     ) -> Result<(Vec<crate::ports::AuditRecord>, bool), QueryFailure> {
         check_limit(limit)?;
+        let since = self.cutoff(tenant, RetainedStore::AuditLog).await?;
+        let since = Timestamp::from_micros(since.max(0).saturating_mul(1_000_000))
+            .map_err(|error| QueryFailure::Internal(error.to_string()))?;
         let mut entries = self
             .store
-            .audit_log(tenant, before, action, limit + 1)
+            .audit_log(tenant, since, before, action, limit + 1)
             .await?;
         let has_more = entries.len() as u64 > limit;
         entries.truncate(limit as usize);
         Ok((entries, has_more))
+    }
+}
+
+/// What a read of `ranges` (covering `[from, ..)`) may show under `retention` as of `now`:
+/// each range starts no earlier than its rollup's cutoff, and the answer covers one stretch
+/// up to the end, so nothing before the latest cutoff that cut a range is read.
+pub(crate) fn retained(
+    ranges: Vec<BucketRange>,
+    from: i64,
+    retention: Option<&Retention>,
+    now: DateTime<Utc>,
+) -> (Vec<BucketRange>, Coverage) {
+    let mut covered_from = from;
+    if let Some(retention) = retention {
+        for range in &ranges {
+            let cutoff = retention.cutoff(rollup_store(range.granularity), now);
+            if range.from < cutoff {
+                covered_from = covered_from.max(range.to.min(cutoff));
+            }
+        }
+    }
+    let ranges = ranges
+        .into_iter()
+        .filter_map(|range| {
+            let from = range.from.max(covered_from);
+            (from < range.to).then_some(BucketRange { from, ..range })
+        })
+        .collect();
+    let coverage = Coverage {
+        from: datetime(covered_from),
+        complete: covered_from == from,
+    };
+    (ranges, coverage)
+}
+
+fn rollup_store(granularity: Granularity) -> RetainedStore {
+    match granularity {
+        Granularity::Minute => RetainedStore::MinuteRollups,
+        Granularity::Hour => RetainedStore::HourRollups,
+        Granularity::Day => RetainedStore::DayRollups,
+    }
+}
+
+fn check_mode(mode: &EventsMode) -> Result<(), QueryFailure> {
+    match mode {
+        EventsMode::Page { page: 0, .. } => Err(QueryFailure::invalid(
+            InvalidQuery::Page,
+            "page starts at 1",
+        )),
+        EventsMode::Page { limit, .. }
+        | EventsMode::Cursor { limit, .. }
+        | EventsMode::Groups { limit, .. } => check_limit(*limit),
+    }
+}
+
+/// The answer to an event query over a range entirely past retention.
+fn nothing_retained(mode: EventsMode) -> EventsAnswer {
+    match mode {
+        EventsMode::Page { page, limit } => EventsAnswer::Page {
+            data: Vec::new(),
+            page,
+            limit,
+            total: 0,
+            next: None,
+        },
+        EventsMode::Cursor { .. } => EventsAnswer::Cursor {
+            data: Vec::new(),
+            next: None,
+        },
+        EventsMode::Groups { .. } => EventsAnswer::Groups {
+            data: Vec::new(),
+            total: 0,
+        },
     }
 }
 

@@ -528,13 +528,15 @@ impl AnalyticsStore for ClickHouseAnalytics {
     async fn audit_log(
         &self,
         tenant: &TenantId,
+        since: Timestamp,
         before: Option<(Timestamp, RowPosition)>,
         action: Option<&str>,
         limit: u64,
     ) -> Result<Vec<AuditRecord>, PortError> {
         let mut sql = String::from(
             "SELECT toUInt32(occurred_at) AS occurred_at, action, actor, subject, details, \
-             src_tx, src_pos, src_idx FROM audit_log WHERE tenant_id = ?",
+             src_tx, src_pos, src_idx FROM audit_log \
+             WHERE tenant_id = ? AND occurred_at >= toDateTime(?, 'UTC')",
         );
         if before.is_some() {
             sql.push_str(OLDER_THAN);
@@ -543,7 +545,12 @@ impl AnalyticsStore for ClickHouseAnalytics {
             sql.push_str(" AND action = ?");
         }
         sql.push_str(NEWEST_FIRST);
-        let mut query = self.clickhouse.reader().query(&sql).bind(tenant.as_str());
+        let mut query = self
+            .clickhouse
+            .reader()
+            .query(&sql)
+            .bind(tenant.as_str())
+            .bind(since.as_micros().div_euclid(1_000_000));
         if let Some(before) = before {
             query = bind_older_than(query, before);
         }

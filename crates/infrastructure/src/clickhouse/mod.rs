@@ -11,6 +11,7 @@ mod catalog;
 mod metric_runs;
 mod migrations;
 mod read_models;
+mod retention;
 
 use async_trait::async_trait;
 use clickhouse::query::Query;
@@ -22,6 +23,7 @@ pub use alerts::ClickHouseAlertHistory;
 pub use analytics::ClickHouseAnalytics;
 pub use migrations::{apply_migrations, MigrationError, MIGRATIONS};
 pub use read_models::ClickHouseReadModel;
+pub use retention::ClickHouseRetention;
 
 /// How to reach ClickHouse.
 #[derive(Debug, Clone)]

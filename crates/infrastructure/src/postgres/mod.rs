@@ -8,6 +8,7 @@ mod event_log;
 mod event_store;
 mod horizon;
 mod lease;
+mod policies;
 mod usage;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use event_log::{read_after_statement, PostgresEventLog};
 pub use event_store::{event_store, snapshot_store, ApiKeyStore, IngestBatchStore};
 pub use horizon::PostgresEventStoreHorizon;
 pub use lease::AdvisoryLeases;
+pub use policies::PostgresTenantPolicies;
 pub use usage::PostgresUsage;
 
 /// How to reach Postgres.

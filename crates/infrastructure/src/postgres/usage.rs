@@ -67,13 +67,13 @@ impl UsageStore for PostgresUsage {
     }
 
     async fn quota(&self, tenant: &TenantId) -> Result<Option<u64>, PortError> {
-        let quota: Option<i64> =
+        let quota: Option<Option<i64>> =
             sqlx::query_scalar("SELECT daily_events FROM tenant_quotas WHERE tenant_id = $1")
                 .bind(tenant.as_str())
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(port_error)?;
-        Ok(quota.map(count))
+        Ok(quota.flatten().map(count))
     }
 
     async fn set_quotas(&self, quotas: &BTreeMap<TenantId, u64>) -> Result<(), PortError> {
@@ -83,7 +83,8 @@ impl UsageStore for PostgresUsage {
             .map(|limit| i64::try_from(*limit).unwrap_or(i64::MAX))
             .collect();
         let mut transaction = self.pool.begin().await.map_err(port_error)?;
-        sqlx::query("DELETE FROM tenant_quotas WHERE NOT (tenant_id = ANY($1))")
+        // Quotas administrators chose (`PUT /admin/tenants/{tenant}/quota`) outrank these.
+        sqlx::query("DELETE FROM tenant_quotas WHERE NOT chosen AND NOT (tenant_id = ANY($1))")
             .bind(&tenants)
             .execute(&mut *transaction)
             .await
@@ -91,7 +92,8 @@ impl UsageStore for PostgresUsage {
         sqlx::query(
             "INSERT INTO tenant_quotas (tenant_id, daily_events) \
              SELECT * FROM unnest($1::text[], $2::bigint[]) \
-             ON CONFLICT (tenant_id) DO UPDATE SET daily_events = EXCLUDED.daily_events",
+             ON CONFLICT (tenant_id) DO UPDATE SET daily_events = EXCLUDED.daily_events \
+             WHERE NOT tenant_quotas.chosen",
         )
         .bind(&tenants)
         .bind(&limits)

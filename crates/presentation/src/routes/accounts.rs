@@ -11,7 +11,7 @@ use telemetry_application::auth::Permission;
 use telemetry_application::query::SummaryWindow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, wants_fresh, GroupDto, KindDto, StatsDto};
+use super::dto::{cached, invalid, wants_fresh, CoverageDto, GroupDto, KindDto, StatsDto};
 use crate::auth::Caller;
 use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
@@ -73,6 +73,8 @@ pub struct SummaryResponse {
     pub metrics: Vec<MetricSummary>,
     /// When this answer was computed (answers are cached briefly).
     pub generated_at: String,
+    /// The part of the window the tenant's retention still holds.
+    pub coverage: CoverageDto,
 }
 
 /// A tenant's summary.
@@ -155,6 +157,7 @@ pub async fn summary(
         generated_at: summary
             .generated_at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        coverage: summary.coverage.into(),
     };
     Ok(cached(body, outcome))
 }

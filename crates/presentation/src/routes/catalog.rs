@@ -13,7 +13,9 @@ use telemetry_application::ports::GroupCount;
 use telemetry_domain::values::{EventType, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, step, timestamp, wants_fresh, EventTypeParam, KindDto, StepDoc};
+use super::dto::{
+    cached, invalid, step, timestamp, wants_fresh, CoverageDto, EventTypeParam, KindDto, StepDoc,
+};
 use crate::auth::Caller;
 use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
@@ -72,6 +74,8 @@ pub struct CatalogResponse {
     pub services: Vec<CatalogService>,
     /// Metric names in name order; at most 1,000 (and 1,000 services each).
     pub metrics: Vec<CatalogMetricDto>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: CoverageDto,
 }
 
 fn seconds(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -121,6 +125,7 @@ pub async fn catalog(
         )
         .await?;
     let body = CatalogResponse {
+        coverage: catalog.coverage.into(),
         from: seconds(catalog.from),
         to: seconds(catalog.to),
         services: catalog
@@ -192,6 +197,8 @@ pub struct EventSeriesResponse {
     pub to: String,
     /// Buckets without events are left out.
     pub points: Vec<EventCountDto>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: CoverageDto,
 }
 
 /// Events per bucket by type, from the rollup of the step.
@@ -233,6 +240,7 @@ pub async fn event_series(
         )
         .await?;
     let body = EventSeriesResponse {
+        coverage: series.coverage.into(),
         step: series.step.as_step().to_string(),
         from: seconds(series.from),
         to: seconds(series.to),

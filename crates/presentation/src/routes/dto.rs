@@ -310,3 +310,25 @@ pub fn decode_log_cursor(cursor: &str) -> Result<(Timestamp, RowPosition), ApiEr
     };
     Ok((at, RowPosition { event, index }))
 }
+
+/// The part of the range an answer covers under the tenant's retention.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageDto {
+    /// The answer covers the range from here to its end; data before this instant is past
+    /// the retention of the rollups read (`GET /admin/tenants/{tenant}/retention`).
+    pub from: String,
+    /// `true` when that is the start of the range asked for.
+    pub complete: bool,
+}
+
+impl From<telemetry_application::query::Coverage> for CoverageDto {
+    fn from(coverage: telemetry_application::query::Coverage) -> Self {
+        Self {
+            from: coverage
+                .from
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            complete: coverage.complete,
+        }
+    }
+}

@@ -15,5 +15,6 @@ pub mod query;
 pub mod read_models;
 pub mod session;
 pub mod submissions;
+pub mod tenants;
 pub mod timeseries;
 pub mod usage;

@@ -9,7 +9,9 @@ use telemetry_application::auth::Permission;
 use telemetry_domain::values::{MetricName, ServiceName};
 use utoipa::{IntoParams, ToSchema};
 
-use super::dto::{cached, invalid, step, timestamp, wants_fresh, KindDto, StatsDto, StepDoc};
+use super::dto::{
+    cached, invalid, step, timestamp, wants_fresh, CoverageDto, KindDto, StatsDto, StepDoc,
+};
 use crate::auth::Caller;
 use crate::error::AuthenticationFailures;
 use crate::error::{ApiError, ErrorBody};
@@ -66,6 +68,8 @@ pub struct TimeseriesResponse {
     pub to: String,
     /// Buckets without samples are left out.
     pub points: Vec<PointDto>,
+    /// The part of the range the tenant's retention still holds.
+    pub coverage: CoverageDto,
 }
 
 /// A metric time series from the matching rollup.
@@ -130,6 +134,7 @@ pub async fn timeseries(
                     .with_rates(point.increase, point.rate_per_second),
             })
             .collect(),
+        coverage: series.coverage.into(),
     };
     Ok(cached(body, outcome))
 }
