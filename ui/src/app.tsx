@@ -76,11 +76,11 @@ function PageContent({ page, session }: { page: Page; session: Session }) {
       return <AlertsPage session={session} />;
     case 'admin':
       return hasPermission(session, 'administer') ? (
-        <AdminPage />
+        <AdminPage tenantId={session.tenantId} />
       ) : (
         <section class="page">
           <h1>Administration</h1>
-          <p>Only administrators of the tenant can manage API keys and read the audit log.</p>
+          <p>Only administrators of the tenant can manage API keys and data retention and read the audit log.</p>
         </section>
       );
     case 'sign-in':

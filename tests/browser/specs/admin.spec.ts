@@ -1,5 +1,5 @@
 // Administration: API keys (issue, show once, rotate, revoke) and the audit log.
-import { realisticTraffic } from '../support/events.ts';
+import { logEvent, realisticTraffic } from '../support/events.ts';
 import { expect, openPage, screenshot, signIn, test } from '../support/console.ts';
 
 test('an admin issues a key, sees it once, rotates and revokes keys, and reads the audit log', async ({
@@ -63,4 +63,54 @@ test('only admins see Administration', async ({ page, tenant }) => {
   await expect(page.getByRole('link', { name: 'Administration' })).toHaveCount(0);
   await page.goto('/ui/admin');
   await expect(page.getByText('Only administrators of the tenant can manage API keys')).toBeVisible();
+});
+
+test('an admin shortens data retention and older events leave every read at once', async ({
+  page,
+  tenant,
+  request,
+}) => {
+  const threeDays = 3 * 24 * 3600;
+  await tenant.ingest([
+    ...Array.from({ length: 4 }, (_, index) =>
+      logEvent({ service: 'billing', message: `old ${index}`, secondsAgo: threeDays }),
+    ),
+    ...Array.from({ length: 3 }, (_, index) => logEvent({ service: 'billing', message: `new ${index}` })),
+  ]);
+  const lastSixDays = async (): Promise<number> => {
+    const response = await request.post('/query', {
+      headers: tenant.headers(),
+      data: {
+        startTime: new Date(Date.now() - 6 * 24 * 3600_000).toISOString(),
+        endTime: new Date(Date.now() + 3600_000).toISOString(),
+        groupBy: 'type',
+      },
+    });
+    return ((await response.json()) as { total: number }).total;
+  };
+  await expect.poll(lastSixDays, { timeout: 30_000 }).toBe(7);
+
+  await signIn(page, 'Bearer token', tenant.token('admin'));
+  await openPage(page, 'Administration');
+  const form = page.getByRole('form', { name: 'Data retention' });
+  const raw = form.getByLabel('Raw events');
+  await expect(raw).toHaveValue('');
+  await expect(raw).toHaveAttribute('placeholder', '30');
+  await expect(page.getByTestId('quota')).toContainText('No daily quota');
+
+  await raw.fill('0');
+  await form.getByRole('button', { name: 'Save retention' }).click();
+  await expect(form.getByText('A whole number of days, 1 to 36,500')).toBeVisible();
+  await raw.fill('2');
+  await form.getByRole('button', { name: 'Save retention' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Retention saved' })).toBeVisible();
+  await expect(form.getByText('in force: 2 days')).toBeVisible();
+  await expect(form.getByText('in force: 7 days (default)')).toBeVisible();
+  await expect.poll(lastSixDays, { timeout: 10_000 }).toBe(3);
+
+  await page.getByLabel('Action', { exact: true }).selectOption('tenant.retention_set');
+  const audit = page.getByRole('table', { name: 'Audit log, newest first' });
+  await expect(audit.getByRole('row')).toHaveCount(2);
+  await expect(audit).toContainText('tenant.retention_set');
+  await screenshot(page, 'admin-retention', { fullPage: true });
 });

@@ -6,6 +6,7 @@ type Schemas = components['schemas'];
 
 export type Session = Schemas['SessionResponse'];
 export type Permission = Schemas['PermissionDto'];
+export type RetentionDays = Schemas['RetentionDaysDto'];
 export type MetricSummary = Schemas['MetricSummary'];
 export type GroupCount = Schemas['GroupDto'];
 export type EventRecord = Schemas['EventDto'];

@@ -24,6 +24,8 @@ const ACTIONS = [
   'alert.resolved',
   'notification.redelivered',
   'read_model.rebuild_requested',
+  'tenant.retention_set',
+  'tenant.quota_set',
 ];
 
 export function AuditLog() {
