@@ -35,6 +35,7 @@ use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::{RateLimitPolicy, RateLimitService};
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_application::refusals::RefusalTally;
 use telemetry_application::retention::{
     PolicyService, RetentionMaintenance, TenantPolicyProcessor,
 };
@@ -312,6 +313,29 @@ pub async fn maintain_retention(
     Ok(done)
 }
 
+/// Adds the refused requests tallied in memory to the usage counters every second, and once
+/// more when the service stops.
+fn spawn_refusal_flush(background: &mut Background, refusals: &Arc<RefusalTally>) {
+    let refusals = Arc::clone(refusals);
+    background.spawn_supervised("refusal counts", move |mut stop| {
+        let refusals = Arc::clone(&refusals);
+        async move {
+            loop {
+                let stopping = tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+                    _ = stop.changed() => true,
+                };
+                if let Err(error) = refusals.flush().await {
+                    warn!(error = %error, "refused requests not counted yet; retrying");
+                }
+                if stopping || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// Runs retention maintenance a few seconds past every full UTC hour. A failed run is
 /// logged and retried the next hour; reads never show data past retention meanwhile.
 fn start_retention_maintenance(
@@ -408,6 +432,8 @@ impl Application {
             .set_quotas(&quotas)
             .await
             .context("recording TENANT_DAILY_QUOTAS")?;
+        let refusals = Arc::new(RefusalTally::new(Arc::clone(&usage)));
+        spawn_refusal_flush(&mut background, &refusals);
         let tenant_policies = infrastructure.tenant_policies(&settings)?;
         let policies = Arc::new(PolicyService::new(
             infrastructure.commands::<TenantPolicy>(),
@@ -470,6 +496,10 @@ impl Application {
             horizon,
             usage,
             policies,
+            refusals,
+            analytics_storage: Arc::new(ch::ClickHouseRetention::new(
+                infrastructure.clickhouse.clone(),
+            )),
             operator_tenant: settings.auth.operator_tenant.clone(),
             alert_rules,
             alert_queries,

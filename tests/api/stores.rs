@@ -531,6 +531,7 @@ async fn ingest_one_batch(
             submission("e3", "log", r#"{"message":"three"}"#),
         ]),
         known_duplicates: BTreeSet::new(),
+        otlp: false,
     };
     batches
         .execute("batch-1", command, command_metadata(&tenant, "key:k1"))

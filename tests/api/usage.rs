@@ -50,7 +50,8 @@ async fn usage_counts_each_recorded_event_once_per_tenant() {
         today(&usage),
         json!({"day": chrono::Utc::now().date_naive().to_string(), "batches": 4,
                "accepted": 13, "duplicates": 10,
-               "byType": {"log": 11, "metric": 2, "trace": 0}}),
+               "byType": {"log": 11, "metric": 2, "trace": 0},
+               "otlp": 0, "refused": {}}),
         "{usage}"
     );
     // Other tenants see only their own, and may not ask for anyone else's.
@@ -135,4 +136,75 @@ async fn a_daily_quota_refuses_the_first_batch_over_it_and_none_under_it() {
     assert_eq!((accepted, refused), (3, 5), "{statuses:?}");
     assert_eq!(app.stored_events("globex").await, 3);
     assert_eq!(today(&app.usage(GLOBEX_KEY, "").await)["accepted"], 3);
+}
+
+#[tokio::test]
+async fn otlp_exports_and_refused_requests_are_counted_per_day() {
+    let app = spawn_app_with(|settings| settings.rate_limit.max_requests = 4).await;
+    let nanos = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap()
+        .to_string();
+    let export = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": nanos, "body": {"stringValue": "one"}},
+        {"timeUnixNano": nanos, "body": {"stringValue": "two"}}]}]}]});
+    let exported = app
+        .client
+        .post(app.url("/v1/logs"))
+        .header("X-API-Key", ACME_KEY)
+        .header("Content-Type", "application/json")
+        .body(export.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exported.status(), StatusCode::OK);
+    let mut invalid = log_event("bad");
+    invalid["eventType"] = json!("gauge");
+    assert_eq!(
+        app.ingest(ACME_KEY, &invalid).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    app.ingest_ok(ACME_KEY, &log_batch("ok", 3)).await;
+    app.ingest_ok(ACME_KEY, &log_event("ok-again")).await;
+    for _ in 0..2 {
+        let limited = app.ingest(ACME_KEY, &log_event("late")).await;
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    // Unauthenticated refusals belong to no tenant.
+    assert_eq!(
+        app.ingest("not-a-key", &log_event("x")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let day = crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        async || {
+            let day = today(&app.usage(ACME_KEY, "").await);
+            (day["refused"]["rate_limited"] == 2)
+                .then(|| day.clone())
+                .ok_or_else(|| format!("{day}"))
+        },
+    )
+    .await;
+    assert_eq!(day["accepted"], 6, "{day}");
+    assert_eq!(day["otlp"], 2, "{day}");
+    assert_eq!(
+        day["refused"],
+        json!({"invalid_events": 1, "rate_limited": 2}),
+        "{day}"
+    );
+    assert_eq!(today(&app.usage(GLOBEX_KEY, "").await), Value::Null);
+
+    // Bytes on disk: Acme's share of each store; Globex has none.
+    app.wait_until_aggregated(std::time::Duration::from_secs(60))
+        .await;
+    let storage = &app.usage(ACME_KEY, "").await["storage"];
+    for store in ["eventStore", "rawEvents", "rollups"] {
+        assert!(storage[store].as_u64().unwrap() > 0, "{store}: {storage}");
+    }
+    assert_eq!(
+        app.usage(GLOBEX_KEY, "").await["storage"],
+        json!({"eventStore": 0, "rawEvents": 0, "rollups": 0})
+    );
 }

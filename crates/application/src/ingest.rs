@@ -38,6 +38,8 @@ pub struct IngestRequest {
     /// Digest of the request body; compared when an idempotency key is reused.
     pub body_fingerprint: String,
     pub submissions: Vec<EventSubmission>,
+    /// The events came from an OpenTelemetry export.
+    pub otlp: bool,
 }
 
 /// What the producer is told.
@@ -110,6 +112,7 @@ impl IngestService {
                 request_fingerprint: request.body_fingerprint.clone(),
                 submissions: Arc::clone(&submissions),
                 known_duplicates: known_duplicates.clone(),
+                otlp: request.otlp,
             };
             let result = self
                 .batches

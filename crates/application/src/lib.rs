@@ -14,6 +14,7 @@
 //! - [`metrics`]: counters exposed at `/metrics`.
 //! - [`processing`]: event processors (rollups, audit) and the runner that owns them.
 //! - [`read_models`]: rebuild requests for read models.
+//! - [`refusals`]: refused ingestion requests per tenant, day and reason, for usage.
 //! - [`retention`]: per-tenant retention and quotas, and the maintenance that enforces them.
 //! - [`query`]: event queries, summaries and time series, and the two-level cache.
 
@@ -30,6 +31,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod read_models;
 pub mod readiness;
+pub mod refusals;
 pub mod retention;
 
 /// A setting given at start-up that cannot be used: which one, and why.

@@ -145,14 +145,20 @@ async fn answer(
     let decision = state.rate_limits.check(&caller.0.tenant_id).await;
     let admitted =
         admit(&caller, &decision).and_then(|key_id| Ok((key_id, idempotency_key(headers)?)));
+    let refuse = |error: &ApiError| {
+        state
+            .refusals
+            .record(&caller.0.tenant_id, error.code.as_str());
+        status_response(grpc_status(error))
+    };
     let (key_id, idempotency_key) = match admitted {
         Ok(admitted) => admitted,
-        Err(error) => return status_response(grpc_status(&error)),
+        Err(error) => return refuse(&error),
     };
     let limit = state.limits.max_body_bytes;
     let request = match within_limit(request, limit).await {
         Ok(request) => request,
-        Err(error) => return status_response(grpc_status(&error)),
+        Err(error) => return refuse(&error),
     };
     let mut grpc = Grpc::new(RawCodec)
         .accept_compressed(CompressionEncoding::Gzip)
@@ -245,13 +251,16 @@ impl ClientStreamingService<Bytes> for Export {
         let mut messages = request.into_inner();
         Box::pin(async move {
             let limit = state.limits.max_body_bytes;
-            let bytes = one_message(&mut messages, limit)
-                .await
-                .map_err(|error| grpc_status(&error))?;
-            let batch = Batch::new(tenant, key_id, idempotency_key, &bytes);
+            let refused = |error: ApiError| {
+                state.refusals.record(&tenant, error.code.as_str());
+                grpc_status(&error)
+            };
+            let bytes = one_message(&mut messages, limit).await.map_err(refused)?;
+            let batch =
+                Batch::new(tenant.clone(), key_id, idempotency_key, &bytes).of_otlp_export();
             let exported = export_bytes(&state, batch, bytes, signal, Encoding::Protobuf)
                 .await
-                .map_err(|error| grpc_status(&error))?;
+                .map_err(refused)?;
             let mut response =
                 tonic::Response::new(Bytes::from(export_response_message(exported.partial)));
             if exported.replayed {

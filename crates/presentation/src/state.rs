@@ -10,12 +10,13 @@ use telemetry_application::auth::AuthService;
 use telemetry_application::ingest::IngestService;
 use telemetry_application::live::LiveFeed;
 use telemetry_application::metrics::Metrics;
-use telemetry_application::ports::{EventLog, EventStoreHorizon, UsageStore};
+use telemetry_application::ports::{AnalyticsRetention, EventLog, EventStoreHorizon, UsageStore};
 use telemetry_application::processing::ProcessorMonitor;
 use telemetry_application::query::QueryService;
 use telemetry_application::rate_limit::RateLimitService;
 use telemetry_application::read_models::ReadModelAdmin;
 use telemetry_application::readiness::ReadinessService;
+use telemetry_application::refusals::RefusalTally;
 use telemetry_application::retention::PolicyService;
 use telemetry_domain::values::TenantId;
 use tokio::sync::Semaphore;
@@ -48,6 +49,10 @@ pub struct AppState {
     pub usage: Arc<dyn UsageStore>,
     /// Tenants' retention and quota choices.
     pub policies: Arc<PolicyService>,
+    /// Refused ingestion requests per tenant and reason, for usage.
+    pub refusals: Arc<RefusalTally>,
+    /// The analytics store's side of retention (and its bytes per tenant, for usage).
+    pub analytics_storage: Arc<dyn AnalyticsRetention>,
     /// The tenant whose admins operate the platform (read-model rebuilds); none disables
     /// rebuilds over HTTP.
     pub operator_tenant: Option<TenantId>,

@@ -77,4 +77,15 @@ pub trait AnalyticsRetention: Send + Sync {
     /// that lie before every cutoff are dropped, the rest is deleted per tenant. Returns when
     /// the deletes have finished.
     async fn enforce(&self, cutoffs: &StoreCutoffs) -> Result<StoreEnforcement, PortError>;
+
+    /// The bytes on disk of `tenant`'s raw events and of its rollups: each table's bytes
+    /// times the tenant's share of its rows (tables are shared by every tenant).
+    async fn stored_bytes(&self, tenant: &TenantId) -> Result<AnalyticsBytes, PortError>;
+}
+
+/// A tenant's share of the analytics store's bytes on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AnalyticsBytes {
+    pub raw_events: u64,
+    pub rollups: u64,
 }

@@ -24,6 +24,19 @@ pub struct DailyUsage {
     pub logs: u64,
     pub metrics: u64,
     pub traces: u64,
+    /// Events recorded from OpenTelemetry exports (of `accepted`).
+    pub otlp: u64,
+    /// Ingestion requests refused, by error code (`rate_limited`, `invalid_events`, ...).
+    pub refused: BTreeMap<String, u64>,
+}
+
+/// Requests of one tenant refused for one reason on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub tenant: TenantId,
+    pub day: NaiveDate,
+    pub reason: &'static str,
+    pub requests: u64,
 }
 
 /// A batch was refused because it would take its tenant's day past the quota.
@@ -73,6 +86,13 @@ pub trait UsageStore: Send + Sync {
 
     /// Makes `quotas` the quotas: tenants not listed have none.
     async fn set_quotas(&self, quotas: &BTreeMap<TenantId, u64>) -> Result<(), PortError>;
+
+    /// Adds refused requests to the days' counts.
+    async fn add_refusals(&self, counts: &[RefusalCount]) -> Result<(), PortError>;
+
+    /// The bytes on disk of `tenant`'s telemetry in the event store: the telemetry
+    /// partitions' size times the tenant's share of the events recorded on the days they hold.
+    async fn event_store_bytes(&self, tenant: &TenantId) -> Result<u64, PortError>;
 }
 
 #[cfg(test)]

@@ -86,6 +86,7 @@ impl Aggregate for IngestBatch {
             ingested,
             duplicates,
             accepted_by_type,
+            otlp: command.otlp,
         });
         sink.write(accepted, self).await;
         for (event_type, events) in EventType::ALL.into_iter().zip(by_type) {
@@ -156,6 +157,7 @@ mod tests {
             request_fingerprint: "fp".to_string(),
             submissions: std::sync::Arc::new(submissions),
             known_duplicates: BTreeSet::new(),
+            otlp: false,
         }
     }
 
@@ -180,6 +182,7 @@ mod tests {
             ingested,
             duplicates,
             accepted_by_type: by_type,
+            otlp: false,
         })
     }
 

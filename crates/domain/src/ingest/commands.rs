@@ -24,4 +24,6 @@ pub struct IngestEvents {
     /// Indexes of submissions already recorded by an earlier batch, as found in the
     /// deduplication index.
     pub known_duplicates: BTreeSet<usize>,
+    /// The events came from an OpenTelemetry export (counted apart in usage).
+    pub otlp: bool,
 }

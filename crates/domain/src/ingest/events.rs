@@ -46,6 +46,10 @@ pub struct BatchAccepted {
     /// same event id.
     pub duplicates: u32,
     pub accepted_by_type: TypeCounts,
+    /// The batch came from an OpenTelemetry export (left out of the stored receipt when
+    /// not, so receipts of `/ingest` batches are as before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub otlp: bool,
 }
 
 impl IngestBatchEvent {

@@ -10,8 +10,11 @@
 
 use async_trait::async_trait;
 use chrono::{Datelike, NaiveDate};
-use telemetry_application::ports::{AnalyticsRetention, PortError, StoreCutoffs, StoreEnforcement};
+use telemetry_application::ports::{
+    AnalyticsBytes, AnalyticsRetention, PortError, StoreCutoffs, StoreEnforcement,
+};
 use telemetry_domain::tenant_policy::RetainedStore;
+use telemetry_domain::values::TenantId;
 
 use super::{port_error, ClickHouse};
 
@@ -246,8 +249,73 @@ impl ClickHouseRetention {
     }
 }
 
+#[derive(clickhouse::Row, serde::Deserialize)]
+struct TableSize {
+    table: String,
+    bytes: u64,
+    rows: u64,
+}
+
+impl ClickHouseRetention {
+    /// The bytes of `tenant`'s share of `tables`.
+    async fn tenant_bytes(&self, tenant: &TenantId, tables: &[Table]) -> Result<u64, PortError> {
+        let client = self.clickhouse.client();
+        let names: Vec<&str> = tables.iter().map(|table| table.name).collect();
+        let sizes: Vec<TableSize> = client
+            .query(
+                "SELECT table, sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts \
+                 WHERE database = ? AND active AND has(?, table) GROUP BY table",
+            )
+            .bind(self.clickhouse.database())
+            .bind(&names)
+            .fetch_all()
+            .await
+            .map_err(port_error)?;
+        let mut bytes = 0u64;
+        for size in sizes {
+            let rows: u64 = client
+                .query(&format!(
+                    "SELECT count() FROM {} WHERE tenant_id = ?",
+                    size.table
+                ))
+                .bind(tenant.as_str())
+                .fetch_one()
+                .await
+                .map_err(port_error)?;
+            let part = if size.rows == 0 {
+                0
+            } else {
+                u64::try_from(
+                    u128::from(size.bytes) * u128::from(rows.min(size.rows))
+                        / u128::from(size.rows),
+                )
+                .unwrap_or(u64::MAX)
+            };
+            bytes = bytes.saturating_add(part);
+        }
+        Ok(bytes)
+    }
+}
+
 #[async_trait]
 impl AnalyticsRetention for ClickHouseRetention {
+    async fn stored_bytes(&self, tenant: &TenantId) -> Result<AnalyticsBytes, PortError> {
+        let rollups: Vec<Table> = [
+            RetainedStore::MinuteRollups,
+            RetainedStore::HourRollups,
+            RetainedStore::DayRollups,
+        ]
+        .into_iter()
+        .flat_map(tables)
+        .collect();
+        Ok(AnalyticsBytes {
+            raw_events: self
+                .tenant_bytes(tenant, &tables(RetainedStore::Events))
+                .await?,
+            rollups: self.tenant_bytes(tenant, &rollups).await?,
+        })
+    }
+
     async fn enforce(&self, cutoffs: &StoreCutoffs) -> Result<StoreEnforcement, PortError> {
         let mut done = StoreEnforcement {
             store: cutoffs.store,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::PgPool;
-use telemetry_application::ports::{DailyUsage, PortError, UsageStore};
+use telemetry_application::ports::{DailyUsage, PortError, RefusalCount, UsageStore};
 use telemetry_domain::values::TenantId;
 
 use super::port_error;
@@ -24,10 +24,19 @@ impl PostgresUsage {
     }
 }
 
-type DailyRow = (NaiveDate, i64, i64, i64, i64, i64, i64);
+type DailyRow = (NaiveDate, i64, i64, i64, i64, i64, i64, i64);
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
+}
+
+/// `bytes` times `part / whole` (0 when there is no whole).
+pub(crate) fn share(bytes: u64, part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(bytes) * u128::from(part.min(whole)) / u128::from(whole))
+        .unwrap_or(u64::MAX)
 }
 
 #[async_trait]
@@ -40,7 +49,8 @@ impl UsageStore for PostgresUsage {
     ) -> Result<Vec<DailyUsage>, PortError> {
         let rows: Vec<DailyRow> = sqlx::query_as(
             "SELECT day, sum(batches)::bigint, sum(accepted)::bigint, sum(duplicates)::bigint, \
-                    sum(logs)::bigint, sum(metrics)::bigint, sum(traces)::bigint \
+                    sum(logs)::bigint, sum(metrics)::bigint, sum(traces)::bigint, \
+                    sum(otlp)::bigint \
              FROM tenant_usage_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 \
              GROUP BY day ORDER BY day",
         )
@@ -50,20 +60,43 @@ impl UsageStore for PostgresUsage {
         .fetch_all(&self.pool)
         .await
         .map_err(port_error)?;
-        Ok(rows
+        let refusals: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
+            "SELECT day, reason, requests FROM tenant_refusals_daily \
+             WHERE tenant_id = $1 AND day BETWEEN $2 AND $3",
+        )
+        .bind(tenant.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        let mut days: BTreeMap<NaiveDate, DailyUsage> = rows
             .into_iter()
             .map(
-                |(day, batches, accepted, duplicates, logs, metrics, traces)| DailyUsage {
-                    day,
-                    batches: count(batches),
-                    accepted: count(accepted),
-                    duplicates: count(duplicates),
-                    logs: count(logs),
-                    metrics: count(metrics),
-                    traces: count(traces),
+                |(day, batches, accepted, duplicates, logs, metrics, traces, otlp)| {
+                    let usage = DailyUsage {
+                        day,
+                        batches: count(batches),
+                        accepted: count(accepted),
+                        duplicates: count(duplicates),
+                        logs: count(logs),
+                        metrics: count(metrics),
+                        traces: count(traces),
+                        otlp: count(otlp),
+                        refused: BTreeMap::new(),
+                    };
+                    (day, usage)
                 },
             )
-            .collect())
+            .collect();
+        for (day, reason, requests) in refusals {
+            let usage = days.entry(day).or_insert_with(|| DailyUsage {
+                day,
+                ..DailyUsage::default()
+            });
+            usage.refused.insert(reason, count(requests));
+        }
+        Ok(days.into_values().collect())
     }
 
     async fn quota(&self, tenant: &TenantId) -> Result<Option<u64>, PortError> {
@@ -101,5 +134,51 @@ impl UsageStore for PostgresUsage {
         .await
         .map_err(port_error)?;
         transaction.commit().await.map_err(port_error)
+    }
+
+    async fn event_store_bytes(&self, tenant: &TenantId) -> Result<u64, PortError> {
+        // The day partitions' names say which days the store still holds.
+        let (bytes, tenant_events, all_events): (i64, i64, i64) = sqlx::query_as(
+            "WITH held AS ( \
+                 SELECT pg_total_relation_size(c.oid) AS bytes, \
+                        to_date(substring(c.relname FROM 'events_telemetry_([0-9]{8})$'), \
+                                'YYYYMMDD') AS day \
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 WHERE i.inhparent = 'events_telemetry'::regclass), \
+             since AS (SELECT coalesce(min(day), current_date) AS day FROM held) \
+             SELECT (SELECT coalesce(sum(bytes), 0)::bigint FROM held), \
+                    coalesce(sum(accepted) FILTER (WHERE tenant_id = $1), 0)::bigint, \
+                    coalesce(sum(accepted), 0)::bigint \
+             FROM tenant_usage_daily WHERE day >= (SELECT day FROM since)",
+        )
+        .bind(tenant.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(share(count(bytes), count(tenant_events), count(all_events)))
+    }
+
+    async fn add_refusals(&self, counts: &[RefusalCount]) -> Result<(), PortError> {
+        let tenants: Vec<&str> = counts.iter().map(|c| c.tenant.as_str()).collect();
+        let days: Vec<NaiveDate> = counts.iter().map(|c| c.day).collect();
+        let reasons: Vec<&str> = counts.iter().map(|c| c.reason).collect();
+        let requests: Vec<i64> = counts
+            .iter()
+            .map(|c| i64::try_from(c.requests).unwrap_or(i64::MAX))
+            .collect();
+        sqlx::query(
+            "INSERT INTO tenant_refusals_daily AS r (tenant_id, day, reason, requests) \
+             SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[]) \
+             ON CONFLICT (tenant_id, day, reason) \
+             DO UPDATE SET requests = r.requests + EXCLUDED.requests",
+        )
+        .bind(&tenants)
+        .bind(&days)
+        .bind(&reasons)
+        .bind(&requests)
+        .execute(&self.pool)
+        .await
+        .map_err(port_error)?;
+        Ok(())
     }
 }

@@ -294,6 +294,10 @@ pub(crate) async fn rate_limited(
 ) -> Response {
     let metrics = &state.metrics;
     metrics.ingest_requests.fetch_add(1, Ordering::Relaxed);
+    let tenant = caller
+        .as_ref()
+        .ok()
+        .map(|caller| caller.0.tenant_id.clone());
     let (result, decision) = match caller {
         Ok(caller) => {
             let decision = state.rate_limits.check(&caller.0.tenant_id).await;
@@ -310,6 +314,9 @@ pub(crate) async fn rate_limited(
     };
     let mut response = result.unwrap_or_else(|error| {
         metrics.ingest_rejected.fetch_add(1, Ordering::Relaxed);
+        if let Some(tenant) = &tenant {
+            state.refusals.record(tenant, error.code.as_str());
+        }
         render(error)
     });
     if let Some(decision) = decision {
@@ -387,6 +394,8 @@ pub(crate) struct Batch {
     idempotency_key: Option<String>,
     /// Digest of the request body, taken only when an idempotency key needs it.
     body_fingerprint: String,
+    /// An OpenTelemetry export (counted apart in usage).
+    otlp: bool,
 }
 
 impl Batch {
@@ -405,7 +414,14 @@ impl Batch {
             key_id,
             idempotency_key,
             body_fingerprint,
+            otlp: false,
         }
+    }
+
+    /// The batch of an OpenTelemetry export.
+    pub(crate) fn of_otlp_export(mut self) -> Self {
+        self.otlp = true;
+        self
     }
 
     /// Part `n` of a request recorded as several batches: the same sender and body, and
@@ -440,6 +456,7 @@ pub(crate) async fn record(
         idempotency_key: batch.idempotency_key,
         body_fingerprint: batch.body_fingerprint,
         submissions,
+        otlp: batch.otlp,
     };
     let receipt = state.ingest.ingest(request).await?;
     if !receipt.replayed {

@@ -233,7 +233,7 @@ async fn accept(
     })?;
     let idempotency_key = idempotency_key(headers)?;
     let bytes = read_body(state, headers, body).await?;
-    let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes);
+    let batch = Batch::new(caller.0.tenant_id, key_id, idempotency_key, &bytes).of_otlp_export();
     let exported = export_bytes(state, batch, bytes, signal, encoding).await?;
     let mut response = export_response(signal, encoding, exported.partial);
     if exported.replayed {

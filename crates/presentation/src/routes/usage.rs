@@ -62,6 +62,14 @@ pub struct UsageDay {
     pub duplicates: u64,
     #[serde(rename = "byType")]
     pub by_type: UsageByType,
+    /// Events recorded from OpenTelemetry exports (log records, spans, and metric data
+    /// points: a summary point records one event per statistic); part of `accepted`.
+    pub otlp: u64,
+    /// Ingestion requests refused, by error code (`rate_limited`, `quota_exceeded`,
+    /// `invalid_events`, ...), for requests with a valid API key. Tallied by each instance
+    /// and stored about once a second: a crash loses at most that second's refusals.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
+    pub refused: std::collections::BTreeMap<String, u64>,
 }
 
 /// The tenant's daily event quota.
@@ -77,6 +85,20 @@ pub struct QuotaDto {
     pub resets_at: String,
 }
 
+/// Bytes on disk of the tenant's data now, per store: each store's size times the tenant's
+/// share of its rows (stores are shared by every tenant). `null` when a store could not be
+/// measured (unreachable).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageDto {
+    /// Telemetry in the event store (Postgres), for its replay horizon.
+    pub event_store: Option<u64>,
+    /// Raw events in ClickHouse.
+    pub raw_events: Option<u64>,
+    /// Minute, hour and day rollups in ClickHouse.
+    pub rollups: Option<u64>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageResponse {
@@ -89,6 +111,7 @@ pub struct UsageResponse {
     pub days: Vec<UsageDay>,
     /// `null` when the tenant has no quota.
     pub quota: Option<QuotaDto>,
+    pub storage: StorageDto,
 }
 
 fn day(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
@@ -107,6 +130,8 @@ fn usage_day(usage: DailyUsage) -> UsageDay {
             metric: usage.metrics,
             trace: usage.traces,
         },
+        otlp: usage.otlp,
+        refused: usage.refused,
     }
 }
 
@@ -178,11 +203,23 @@ pub async fn usage(
             format!("from must be on or before to, and at most {MAX_DAYS} days before it"),
         ));
     }
-    let (days, quota, today_usage) = tokio::join!(
+    let (days, quota, today_usage, event_store, analytics) = tokio::join!(
         state.usage.daily(&tenant, from, to),
         state.usage.quota(&tenant),
         state.usage.daily(&tenant, today, today),
+        state.usage.event_store_bytes(&tenant),
+        state.analytics_storage.stored_bytes(&tenant),
     );
+    let analytics = analytics
+        .inspect_err(|error| tracing::warn!(%error, "analytics bytes not measured"))
+        .ok();
+    let storage = StorageDto {
+        event_store: event_store
+            .inspect_err(|error| tracing::warn!(%error, "event store bytes not measured"))
+            .ok(),
+        raw_events: analytics.map(|bytes| bytes.raw_events),
+        rollups: analytics.map(|bytes| bytes.rollups),
+    };
     let quota = match quota.map_err(unavailable)? {
         None => None,
         Some(daily_events) => {
@@ -213,5 +250,6 @@ pub async fn usage(
             .map(usage_day)
             .collect(),
         quota,
+        storage,
     }))
 }
