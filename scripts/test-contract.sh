@@ -36,7 +36,8 @@ at() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
     echo "values = [\"$(at '-1 hour')\", \"$(at '-1 minute')\", \"$(at 'now')\"]"
 } > "$config"
 
-"$venv/bin/schemathesis" --config-file "$config" run "$address/api-docs/openapi.json" \
+# Through tests/contract/run.py: the pinned CLI with a fix for an internal error (see there).
+"$venv/bin/python" tests/contract/run.py --config-file "$config" run "$address/api-docs/openapi.json" \
     --header "X-API-Key: $key" \
     --checks all \
     --max-examples "${CONTRACT_EXAMPLES:-20}" \

@@ -403,6 +403,12 @@ fn decode<T: Message + Default + DeserializeOwned>(
     match encoding {
         Encoding::Protobuf => T::decode(bytes).map_err(|error| invalid(&error)),
         Encoding::Json => {
+            // An export is a JSON object. Derived deserializers also read a struct from an
+            // array of its fields in order, so `[null]` would decode as an empty export.
+            let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+            if first != Some(&b'{') {
+                return Err(invalid(&"an OTLP/JSON export is a JSON object"));
+            }
             let request: T = serde_json::from_slice(bytes).map_err(|error| invalid(&error))?;
             // Unknown fields are ignored (newer senders may add some), so an export written
             // with the proto's own field names (`resource_logs`), which OTLP/JSON does not
@@ -628,6 +634,18 @@ mod tests {
         assert_eq!(body["partialSuccess"]["rejectedDataPoints"], "2");
         let response = export_response(Signal::Logs, Encoding::Protobuf, None);
         assert!(futures_body(response).is_empty());
+    }
+
+    #[test]
+    fn a_json_export_is_an_object() {
+        use crate::otlp::proto::ExportTraceServiceRequest as Traces;
+        for body in [&b"[null]"[..], b" []", b"null", b"\"resourceSpans\""] {
+            let refused = decode::<Traces>(Signal::Traces, Encoding::Json, body).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::InvalidOtlp, "{body:?}");
+        }
+        assert!(
+            decode::<Traces>(Signal::Traces, Encoding::Json, b" {\"resourceSpans\": []}").is_ok()
+        );
     }
 
     fn futures_body(response: Response) -> Vec<u8> {
