@@ -208,3 +208,48 @@ async fn otlp_exports_and_refused_requests_are_counted_per_day() {
         json!({"eventStore": 0, "rawEvents": 0, "rollups": 0})
     );
 }
+
+#[tokio::test]
+async fn operators_list_every_tenants_usage_and_no_one_else_does() {
+    let app = spawn_app_with(|settings| {
+        settings.auth.operator_tenant =
+            Some(telemetry_domain::values::TenantId::parse("ops").unwrap());
+        settings.ingest.daily_quotas = "globex=1000".into();
+    })
+    .await;
+    app.ingest_ok(ACME_KEY, &log_batch("a", 5)).await;
+    app.ingest_ok(ACME_KEY, &log_batch("a", 5)).await;
+    app.ingest_ok(GLOBEX_KEY, &log_batch("g", 2)).await;
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/usage/tenants"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let listed = list(app.token("ops", "admin")).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    let listed = json(listed).await;
+    assert_eq!(
+        listed["tenants"],
+        json!([
+            {"tenantId": "acme", "batches": 2, "accepted": 5, "duplicates": 5, "otlp": 0,
+             "refused": 0, "dailyQuota": null},
+            {"tenantId": "globex", "batches": 1, "accepted": 2, "duplicates": 0, "otlp": 0,
+             "refused": 0, "dailyQuota": 1000},
+        ]),
+        "{listed}"
+    );
+    assert_eq!(
+        list(app.token("acme", "admin")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        list(app.token("ops", "viewer")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

@@ -30,6 +30,20 @@ pub struct DailyUsage {
     pub refused: BTreeMap<String, u64>,
 }
 
+/// One tenant's ingestion over a range of days, for the operator's list of tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantTotals {
+    pub tenant: TenantId,
+    pub batches: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub otlp: u64,
+    /// Ingestion requests refused, all reasons.
+    pub refused: u64,
+    /// The daily quota in force now.
+    pub daily_quota: Option<u64>,
+}
+
 /// Requests of one tenant refused for one reason on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusalCount {
@@ -86,6 +100,14 @@ pub trait UsageStore: Send + Sync {
 
     /// Makes `quotas` the quotas: tenants not listed have none.
     async fn set_quotas(&self, quotas: &BTreeMap<TenantId, u64>) -> Result<(), PortError>;
+
+    /// Every tenant with ingestion, refusals or a quota on the UTC days from `from` to `to`,
+    /// most events accepted first.
+    async fn tenant_totals(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TenantTotals>, PortError>;
 
     /// Adds refused requests to the days' counts.
     async fn add_refusals(&self, counts: &[RefusalCount]) -> Result<(), PortError>;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::PgPool;
-use telemetry_application::ports::{DailyUsage, PortError, RefusalCount, UsageStore};
+use telemetry_application::ports::{DailyUsage, PortError, RefusalCount, TenantTotals, UsageStore};
 use telemetry_domain::values::TenantId;
 
 use super::port_error;
@@ -134,6 +134,52 @@ impl UsageStore for PostgresUsage {
         .await
         .map_err(port_error)?;
         transaction.commit().await.map_err(port_error)
+    }
+
+    async fn tenant_totals(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<TenantTotals>, PortError> {
+        type TotalsRow = (String, i64, i64, i64, i64, i64, Option<i64>);
+        let rows: Vec<TotalsRow> = sqlx::query_as(
+            "WITH used AS ( \
+                 SELECT tenant_id, sum(batches) AS batches, sum(accepted) AS accepted, \
+                        sum(duplicates) AS duplicates, sum(otlp) AS otlp \
+                 FROM tenant_usage_daily WHERE day BETWEEN $1 AND $2 GROUP BY tenant_id), \
+             refused AS ( \
+                 SELECT tenant_id, sum(requests) AS requests FROM tenant_refusals_daily \
+                 WHERE day BETWEEN $1 AND $2 GROUP BY tenant_id), \
+             tenants AS ( \
+                 SELECT tenant_id FROM used UNION SELECT tenant_id FROM refused \
+                 UNION SELECT tenant_id FROM tenant_quotas WHERE daily_events IS NOT NULL) \
+             SELECT t.tenant_id, coalesce(u.batches, 0)::bigint, coalesce(u.accepted, 0)::bigint, \
+                    coalesce(u.duplicates, 0)::bigint, coalesce(u.otlp, 0)::bigint, \
+                    coalesce(r.requests, 0)::bigint, q.daily_events \
+             FROM tenants t LEFT JOIN used u USING (tenant_id) \
+             LEFT JOIN refused r USING (tenant_id) LEFT JOIN tenant_quotas q USING (tenant_id) \
+             ORDER BY 3 DESC, 1",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(port_error)?;
+        rows.into_iter()
+            .map(
+                |(tenant, batches, accepted, duplicates, otlp, refused, quota)| {
+                    Ok(TenantTotals {
+                        tenant: TenantId::parse(tenant).map_err(PortError::failed)?,
+                        batches: count(batches),
+                        accepted: count(accepted),
+                        duplicates: count(duplicates),
+                        otlp: count(otlp),
+                        refused: count(refused),
+                        daily_quota: quota.map(count),
+                    })
+                },
+            )
+            .collect()
     }
 
     async fn event_store_bytes(&self, tenant: &TenantId) -> Result<u64, PortError> {

@@ -17,7 +17,9 @@ use crate::error::{ApiError, AuthenticationFailures, ErrorBody, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/usage", get(usage))
+    Router::new()
+        .route("/usage", get(usage))
+        .route("/usage/tenants", get(tenants))
 }
 
 /// The longest range one answer covers.
@@ -135,6 +137,25 @@ fn usage_day(usage: DailyUsage) -> UsageDay {
     }
 }
 
+/// `from` and `to` as UTC days: by default the 30 days ending today; at most 400 days.
+fn day_range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = to
+        .map(|to| day("to", to))
+        .transpose()?
+        .unwrap_or_else(|| Utc::now().date_naive());
+    let from = match from {
+        Some(from) => day("from", from)?,
+        None => to.checked_sub_days(Days::new(29)).unwrap_or(to),
+    };
+    if from > to || to.signed_duration_since(from).num_days() > MAX_DAYS as i64 {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRange,
+            format!("from must be on or before to, and at most {MAX_DAYS} days before it"),
+        ));
+    }
+    Ok((from, to))
+}
+
 fn unavailable(error: telemetry_application::ports::PortError) -> ApiError {
     if error.is_unavailable() {
         ApiError::unavailable(
@@ -187,22 +208,7 @@ pub async fn usage(
         }
     };
     let today = Utc::now().date_naive();
-    let to = params
-        .to
-        .as_deref()
-        .map(|to| day("to", to))
-        .transpose()?
-        .unwrap_or(today);
-    let from = match params.from.as_deref() {
-        Some(from) => day("from", from)?,
-        None => to.checked_sub_days(Days::new(29)).unwrap_or(to),
-    };
-    if from > to || to.signed_duration_since(from).num_days() > MAX_DAYS as i64 {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidRange,
-            format!("from must be on or before to, and at most {MAX_DAYS} days before it"),
-        ));
-    }
+    let (from, to) = day_range(params.from.as_deref(), params.to.as_deref())?;
     let (days, quota, today_usage, event_store, analytics) = tokio::join!(
         state.usage.daily(&tenant, from, to),
         state.usage.quota(&tenant),
@@ -251,5 +257,96 @@ pub async fn usage(
             .collect(),
         quota,
         storage,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantsParams {
+    /// First UTC day (`YYYY-MM-DD`, inclusive); default: 29 days before `to`.
+    #[param(format = Date)]
+    pub from: Option<String>,
+    /// Last UTC day (`YYYY-MM-DD`, inclusive); default: today. At most 400 days after `from`.
+    #[param(format = Date)]
+    pub to: Option<String>,
+}
+
+/// One tenant's ingestion over the range.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantUsageDto {
+    pub tenant_id: String,
+    pub batches: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Of `accepted`, events from OpenTelemetry exports.
+    pub otlp: u64,
+    /// Ingestion requests refused, all reasons (`GET /usage?tenant=` has them by reason).
+    pub refused: u64,
+    /// The daily quota in force now (`null`: none).
+    pub daily_quota: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantsUsageResponse {
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    /// Every tenant with ingestion, refusals or a quota in the range, most events first.
+    pub tenants: Vec<TenantUsageDto>,
+}
+
+/// Every tenant's ingestion over a range of UTC days, for the platform's operators (admins
+/// of `OPERATOR_TENANT`): the figures of `GET /usage`, added up per tenant.
+#[utoipa::path(get, path = "/usage/tenants", tag = "administration",
+    params(TenantsParams),
+    security(("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Usage per tenant", body = TenantsUsageResponse),
+        (status = 400, description = "A day that is not `YYYY-MM-DD` (`invalid_parameter`), or `from` after `to` or more than 400 days before it (`invalid_range`)", body = ErrorBody),
+        AuthenticationFailures,
+        (status = 403, description = "Not an admin of the operator tenant", body = ErrorBody),
+        (status = 503, description = "The event store is unavailable (`event_store_unavailable`, with `Retry-After`)", body = ErrorBody),
+    ))]
+pub async fn tenants(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<TenantsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TenantsUsageResponse>, ApiError> {
+    let principal = caller.require(Permission::Administer)?;
+    if state.operator_tenant.as_ref() != Some(&principal.tenant_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "every tenant's usage is for admins of the operator tenant (OPERATOR_TENANT)",
+        ));
+    }
+    let Query(params) = params.map_err(|rejection| {
+        ApiError::bad_request(ErrorCode::InvalidParameter, rejection.body_text())
+    })?;
+    let (from, to) = day_range(params.from.as_deref(), params.to.as_deref())?;
+    let totals = state
+        .usage
+        .tenant_totals(from, to)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(TenantsUsageResponse {
+        from: from.to_string(),
+        to: to.to_string(),
+        tenants: totals
+            .into_iter()
+            .map(|totals| TenantUsageDto {
+                tenant_id: totals.tenant.to_string(),
+                batches: totals.batches,
+                accepted: totals.accepted,
+                duplicates: totals.duplicates,
+                otlp: totals.otlp,
+                refused: totals.refused,
+                daily_quota: totals.daily_quota,
+            })
+            .collect(),
     }))
 }
