@@ -102,10 +102,11 @@ test('an admin shortens data retention and older events leave every read at once
   await form.getByRole('button', { name: 'Save retention' }).click();
   await expect(form.getByText('A whole number of days, 1 to 36,500')).toBeVisible();
   await raw.fill('2');
+  for (const rollup of ['Minute rollups', 'Hour rollups', 'Day rollups']) await form.getByLabel(rollup).fill('2');
   await form.getByRole('button', { name: 'Save retention' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Retention saved' })).toBeVisible();
-  await expect(form.getByText('in force: 2 days')).toBeVisible();
-  await expect(form.getByText('in force: 7 days (default)')).toBeVisible();
+  await expect(form.getByText(/in force: 2 days$/)).toHaveCount(4);
+  await expect(form.getByText('in force: 365 days (default)')).toHaveCount(2);
   await expect.poll(lastSixDays, { timeout: 10_000 }).toBe(3);
 
   await page.getByLabel('Action', { exact: true }).selectOption('tenant.retention_set');
@@ -113,4 +114,11 @@ test('an admin shortens data retention and older events leave every read at once
   await expect(audit.getByRole('row')).toHaveCount(2);
   await expect(audit).toContainText('tenant.retention_set');
   await screenshot(page, 'admin-retention', { fullPage: true });
+
+  // The overview's week says which part of it the tenant still keeps.
+  await openPage(page, 'Overview');
+  await page.getByRole('button', { name: '7 days' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'past this tenant’s retention' })).toBeVisible();
+  await expect(page.getByTestId('total-events')).toHaveText('3');
+  await screenshot(page, 'overview-retention');
 });

@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { explain } from '../api/errors.ts';
 import type { Resource } from '../lib/use-resource.ts';
+import { formatDateTime } from '../lib/format.ts';
 import { AlertIcon } from './Icons.tsx';
 
 interface ErrorNoticeProps {
@@ -62,4 +63,15 @@ export function ResourceStatus({ resource, loading }: { resource: Resource<unkno
   if (resource.error !== null)
     return <ErrorNotice error={resource.error} onRetry={resource.reload} retriesAutomatically />;
   return resource.data === undefined ? <Loading label={loading} /> : null;
+}
+
+/** Says when an answer covers only the part of its range the tenant's retention still holds. */
+export function CoverageNotice({ coverage }: { coverage: { from: string; complete: boolean } }) {
+  if (coverage.complete) return null;
+  return (
+    <InfoNotice tone="warning">
+      These figures cover {formatDateTime(coverage.from)} onwards: older data is past this tenant’s retention
+      (administrators set it under Administration).
+    </InfoNotice>
+  );
 }

@@ -4,7 +4,7 @@ import { api, call } from '../../api/client.ts';
 import type { GroupCount, Session, SummaryWindow } from '../../api/types.ts';
 import { BarList } from '../../components/BarList.tsx';
 import { GettingStarted } from '../../components/GettingStarted.tsx';
-import { ResourceStatus } from '../../components/Notice.tsx';
+import { CoverageNotice, ResourceStatus } from '../../components/Notice.tsx';
 import { RefreshIcon } from '../../components/Icons.tsx';
 import { formatCount, formatTime } from '../../lib/format.ts';
 import { updateSearch, useLocation } from '../../lib/router.ts';
@@ -85,6 +85,7 @@ export function OverviewPage({ session }: { session: Session }) {
       <ResourceStatus resource={summary} loading="Loading the summary…" />
       {data === undefined ? null : (
         <>
+          <CoverageNotice coverage={data.coverage} />
           <ul class="stat-tiles" aria-label="Events in the window">
             <li class="stat-tile">
               <span class="stat-label">Total events</span>
