@@ -254,17 +254,7 @@ impl TestApp {
 
     /// Runs a statement in the test's ClickHouse database, behind the service's back.
     pub async fn clickhouse(&self, statement: &str) {
-        let response = self
-            .client
-            .post(format!(
-                "{}/?database={}",
-                self.settings.clickhouse.url, self.settings.clickhouse.database
-            ))
-            .body(statement.to_string())
-            .send()
-            .await
-            .expect("ClickHouse request failed");
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "{statement}");
+        self.clickhouse_answer(statement).await;
     }
 
     /// A bearer token for a user of `tenant`.
@@ -544,6 +534,17 @@ pub fn server_command(settings: &Settings) -> std::process::Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(environment(settings));
     command
+}
+
+/// Runs the operator command `args` configured like `settings`; its output, as JSON.
+pub fn operator_command(settings: &Settings, args: &[&str]) -> Value {
+    let output = server_command(settings).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the outcome as JSON")
 }
 
 /// The service as a separate process (so a test can `kill -9` it).

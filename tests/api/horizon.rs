@@ -11,7 +11,7 @@ use telemetry_domain::values::TenantId;
 use telemetry_server::config::Settings;
 
 use crate::helpers::{
-    closed_port, eventually, json, log_batch, server_command, spawn_instance, test_settings,
+    closed_port, eventually, json, log_batch, operator_command, spawn_instance, test_settings,
     TestApp, ACME_KEY,
 };
 
@@ -19,16 +19,7 @@ const CATCH_UP: Duration = Duration::from_secs(60);
 
 /// One maintenance run as of `at` (RFC 3339), through the operator command; its outcome.
 fn maintain(settings: &Settings, at: &str) -> Value {
-    let output = server_command(settings)
-        .args(["maintain-event-store", "--at", at])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("the outcome as JSON")
+    operator_command(settings, &["maintain-event-store", "--at", at])
 }
 
 async fn count(app: &TestApp, statement: &str) -> i64 {

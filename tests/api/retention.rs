@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use telemetry_domain::values::TenantId;
 
 use crate::helpers::{
-    eventually, json, log_event, server_command, spawn_app_with, TestApp, ACME_KEY, GLOBEX_KEY,
+    eventually, json, log_event, operator_command, spawn_app_with, TestApp, ACME_KEY, GLOBEX_KEY,
 };
 
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -100,6 +100,27 @@ async fn stored(app: &TestApp, table: &str, column: &str, tenant: &str) -> u64 {
     .await
     .parse()
     .unwrap()
+}
+
+/// The tenant's audit log for `action` once it holds `count` entries (the audit processor
+/// writes them a moment after the change).
+async fn audit_entries(app: &TestApp, token: &str, action: &str, count: usize) -> Value {
+    eventually(CATCH_UP, Duration::from_millis(200), async || {
+        let response = app
+            .client
+            .get(app.url(&format!("/audit?action={action}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let audit = json(response).await;
+        if audit["data"].as_array().map_or(0, Vec::len) == count {
+            Ok(audit)
+        } else {
+            Err(format!("{audit}"))
+        }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -231,20 +252,8 @@ async fn a_tenants_retention_hides_then_removes_its_older_data_and_no_one_elses(
             .ok_or_else(|| format!("{projection}"))
     })
     .await;
-    let output = server_command(&app.settings)
-        .args([
-            "maintain-retention",
-            "--at",
-            &chrono::Utc::now().to_rfc3339(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let runs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let at = chrono::Utc::now().to_rfc3339();
+    let runs = operator_command(&app.settings, &["maintain-retention", "--at", &at]);
     let raw = runs
         .as_array()
         .unwrap()
@@ -277,11 +286,7 @@ async fn a_tenants_retention_hides_then_removes_its_older_data_and_no_one_elses(
         NEW as u64
     );
     // A second run finds nothing more to remove.
-    let again = server_command(&app.settings)
-        .args(["maintain-retention"])
-        .output()
-        .unwrap();
-    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let again = operator_command(&app.settings, &["maintain-retention"]);
     assert!(
         again
             .as_array()
@@ -292,23 +297,7 @@ async fn a_tenants_retention_hides_then_removes_its_older_data_and_no_one_elses(
     );
 
     // The change is in Acme's audit log, with who made it.
-    let audit = eventually(CATCH_UP, Duration::from_millis(200), async || {
-        let audit = json(
-            app.client
-                .get(app.url("/audit?action=tenant.retention_set"))
-                .bearer_auth(&acme_admin)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        if audit["data"].as_array().map_or(0, Vec::len) == 1 {
-            Ok(audit)
-        } else {
-            Err(format!("{audit}"))
-        }
-    })
-    .await;
+    let audit = audit_entries(&app, &acme_admin, "tenant.retention_set", 1).await;
     let entry = &audit["data"][0];
     assert_eq!(entry["actor"], "user:test-user");
     assert_eq!(entry["details"]["retentionDays"]["events"], 2);
@@ -440,23 +429,7 @@ async fn operators_set_a_tenants_quota_which_refuses_the_first_event_over_it() {
     );
 
     // Each change is audited in the tenant's log, naming the operator.
-    let audit = eventually(CATCH_UP, Duration::from_millis(200), async || {
-        let audit = json(
-            app.client
-                .get(app.url("/audit?action=tenant.quota_set"))
-                .bearer_auth(&acme_admin)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        if audit["data"].as_array().map_or(0, Vec::len) == 3 {
-            Ok(audit)
-        } else {
-            Err(format!("{audit}"))
-        }
-    })
-    .await;
+    let audit = audit_entries(&app, &acme_admin, "tenant.quota_set", 3).await;
     assert_eq!(
         audit["data"][2]["details"],
         json!({"quota": "daily", "dailyEvents": 15})
