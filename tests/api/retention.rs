@@ -296,6 +296,40 @@ async fn a_tenants_retention_hides_then_removes_its_older_data_and_no_one_elses(
         "{again}"
     );
 
+    // Old events sent last are the newest rows, which the rollups processor resumes after:
+    // maintenance spares them until something newer is written.
+    let late = now - chrono::Duration::days(4);
+    // Logs only: one source event, all of whose rows are the newest.
+    let late_logs: Vec<Value> = (0..3)
+        .map(|index| {
+            let mut event = log_event(&format!("acme-late-{index}"));
+            event["timestamp"] = json!(late.to_rfc3339());
+            event
+        })
+        .collect();
+    app.ingest_ok(ACME_KEY, &Value::Array(late_logs)).await;
+    app.wait_until_aggregated(CATCH_UP).await;
+    let raw_past = |runs: &Value| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|run| run["store"] == "events")
+            .map(|run| run["rowsPastCutoff"].clone())
+            .unwrap()
+    };
+    let spared = operator_command(&app.settings, &["maintain-retention"]);
+    assert_eq!(raw_past(&spared), 0, "{spared}");
+    assert_eq!(
+        stored(&app, "events", "count()", "acme").await,
+        NEW as u64 + 3
+    );
+    assert_eq!(query_total(&app, ACME_KEY).await, NEW as u64);
+    app.ingest_ok(GLOBEX_KEY, &log_event("newer")).await;
+    app.wait_until_aggregated(CATCH_UP).await;
+    let removed = operator_command(&app.settings, &["maintain-retention"]);
+    assert_eq!(raw_past(&removed), 3, "{removed}");
+    assert_eq!(stored(&app, "events", "count()", "acme").await, NEW as u64);
+
     // The change is in Acme's audit log, with who made it.
     let audit = audit_entries(&app, &acme_admin, "tenant.retention_set", 1).await;
     let entry = &audit["data"][0];

@@ -22,11 +22,13 @@ use super::{port_error, ClickHouse};
 /// (ClickHouse goes on with it; the next run finds fewer rows).
 const DELETE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// One table of a store: its name, its time column, and whether it is a checkpoint.
+/// One table of a store: its name, its time column, whether it is a checkpoint, and whether
+/// whole partitions of it may be dropped.
 struct Table {
     name: &'static str,
     time: &'static str,
     checkpoint: bool,
+    droppable: bool,
 }
 
 const fn rollup(name: &'static str) -> Table {
@@ -34,6 +36,7 @@ const fn rollup(name: &'static str) -> Table {
         name,
         time: "bucket",
         checkpoint: false,
+        droppable: true,
     }
 }
 
@@ -42,12 +45,18 @@ fn tables(store: RetainedStore) -> Vec<Table> {
         name,
         time: "occurred_at",
         checkpoint: true,
+        droppable: true,
     };
     match store {
+        // Never dropped whole: a row written into an old month while it is dropped could
+        // be the newest, and a processor started again would then write its events again,
+        // which the rollups (kept longer) would count twice. Deletes spare every row from
+        // the checkpoint on.
         RetainedStore::Events => vec![Table {
             name: "events",
             time: "timestamp",
             checkpoint: true,
+            droppable: false,
         }],
         RetainedStore::MinuteRollups => vec![
             rollup("event_counts_1m"),
@@ -175,7 +184,7 @@ impl ClickHouseRetention {
             let holds_checkpoint = checkpoint
                 .as_ref()
                 .is_some_and(|row| row.partition.to_string() == id);
-            if end <= earliest && !holds_checkpoint {
+            if table.droppable && end <= earliest && !holds_checkpoint {
                 client
                     .query(&format!("ALTER TABLE {} DROP PARTITION {id}", table.name))
                     .execute()
@@ -184,11 +193,15 @@ impl ClickHouseRetention {
                 done.dropped_partitions.push(format!("{}:{id}", table.name));
             }
         }
+        // Only rows strictly older than the checkpoint read above: the rows it resumes
+        // after stay, and so does every row written since (a delete applies to the parts
+        // present when it is issued, which may include rows written after that read).
         let mut predicate = past_cutoffs(table, cutoffs);
         if let Some(row) = &checkpoint {
             predicate.push_str(&format!(
-                " AND NOT (src_tx = {} AND src_pos = {})",
-                row.src_tx, row.src_pos
+                " AND (src_tx < {tx} OR (src_tx = {tx} AND src_pos < {pos}))",
+                tx = row.src_tx,
+                pos = row.src_pos
             ));
         }
         // The sort key starts with the tenant and the time: counting is a read of the few
