@@ -957,8 +957,12 @@ fn postgres_processors(
         Arc::clone(metrics),
     );
     vec![
-        Arc::new(ApiKeyCatalogProcessor::new(Arc::clone(key_catalog) as _)),
-        Arc::new(TenantPolicyProcessor::new(Arc::clone(tenant_policies) as _)),
+        Arc::new(ApiKeyCatalogProcessor::api_keys(
+            Arc::clone(key_catalog) as _
+        )),
+        Arc::new(TenantPolicyProcessor::tenant_policies(
+            Arc::clone(tenant_policies) as _,
+        )),
         Arc::new(RuleCatalogProcessor::new(Arc::clone(alerting) as _)),
         Arc::new(evaluator),
         Arc::new(NotificationProcessor::new(

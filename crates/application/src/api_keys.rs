@@ -4,31 +4,26 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use telemetry_domain::api_key::{ApiKey, ApiKeyEvent};
 
 use crate::commands::ACTOR_METADATA_KEY;
-use crate::ports::{
-    ApiKeyCatalog, ApiKeyChange, ApiKeyRecord, EventFilter, LogPosition, PortError, StoredEvent,
-};
-use crate::processing::{metadata_field, EventProcessor};
+use crate::ports::CatalogStore;
+use crate::ports::{ApiKeyChange, ApiKeyRecord, EventFilter, PortError, StoredEvent};
+use crate::processing::catalog::CatalogProjection;
+use crate::processing::metadata_field;
 
-pub struct ApiKeyCatalogProcessor {
-    catalog: Arc<dyn ApiKeyCatalog>,
-    filters: Vec<EventFilter<'static>>,
-}
+/// The `api_keys` processor.
+pub type ApiKeyCatalogProcessor = CatalogProjection<ApiKeyChange>;
 
-impl ApiKeyCatalogProcessor {
+impl CatalogProjection<ApiKeyChange> {
     pub const NAME: &'static str = "api_keys";
 
-    pub fn new(catalog: Arc<dyn ApiKeyCatalog>) -> Self {
-        Self {
-            catalog,
-            filters: vec![EventFilter {
-                aggregate_type: <ApiKey as cqrs_es::Aggregate>::TYPE,
-                event_types: &[],
-            }],
-        }
+    pub fn api_keys(catalog: Arc<dyn CatalogStore<ApiKeyChange>>) -> Self {
+        let filters = vec![EventFilter {
+            aggregate_type: <ApiKey as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        }];
+        Self::new(Self::NAME, filters, catalog, key_change)
     }
 }
 
@@ -61,38 +56,6 @@ fn key_change(event: &StoredEvent) -> Result<ApiKeyChange, PortError> {
     })
 }
 
-#[async_trait]
-impl EventProcessor for ApiKeyCatalogProcessor {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn filters(&self) -> &[EventFilter<'static>] {
-        &self.filters
-    }
-
-    async fn prepare(&self) -> Result<LogPosition, PortError> {
-        Ok(self
-            .catalog
-            .checkpoint(Self::NAME)
-            .await?
-            .unwrap_or(LogPosition::START))
-    }
-
-    async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
-        let Some(last) = events.last() else {
-            return Ok(());
-        };
-        let changes = events
-            .iter()
-            .map(key_change)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.catalog
-            .apply(Self::NAME, &changes, last.position)
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -102,12 +65,14 @@ mod tests {
 
     use super::*;
     use crate::commands::command_metadata;
+    use crate::ports::LogPosition;
+    use crate::processing::EventProcessor;
 
     #[derive(Default)]
     struct Recorded(Mutex<Vec<(Vec<ApiKeyChange>, LogPosition)>>);
 
-    #[async_trait]
-    impl ApiKeyCatalog for Recorded {
+    #[async_trait::async_trait]
+    impl CatalogStore<ApiKeyChange> for Recorded {
         async fn checkpoint(&self, _name: &str) -> Result<Option<LogPosition>, PortError> {
             Ok(None)
         }
@@ -119,9 +84,6 @@ mod tests {
         ) -> Result<(), PortError> {
             self.0.lock().unwrap().push((changes.to_vec(), position));
             Ok(())
-        }
-        async fn list(&self, _tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, PortError> {
-            Ok(Vec::new())
         }
     }
 
@@ -146,7 +108,7 @@ mod tests {
     #[tokio::test]
     async fn issued_and_revoked_keys_are_listed_with_who_did_it_and_the_checkpoint() {
         let catalog = Arc::new(Recorded::default());
-        let processor = ApiKeyCatalogProcessor::new(Arc::clone(&catalog) as _);
+        let processor = ApiKeyCatalogProcessor::api_keys(Arc::clone(&catalog) as _);
         let key_id = ApiKeyId::parse("0123456789abcdef").unwrap();
         let tenant_id = TenantId::parse("acme").unwrap();
         let at = Timestamp::from_micros(1_700_000_000_000_000).unwrap();

@@ -22,10 +22,10 @@ use telemetry_domain::values::{TenantId, Timestamp};
 
 use crate::commands::{command_metadata, AggregateCommands};
 use crate::ports::{
-    AnalyticsRetention, EventFilter, LogPosition, PolicyChange, PortError, StoreCutoffs,
+    AnalyticsRetention, CatalogStore, EventFilter, PolicyChange, PortError, StoreCutoffs,
     StoreEnforcement, StoredEvent, TenantPolicyStore,
 };
-use crate::processing::EventProcessor;
+use crate::processing::catalog::CatalogProjection;
 
 const DAY: i64 = 86_400;
 
@@ -209,22 +209,17 @@ impl RetentionLookup for PolicyService {
 
 /// Projects the `TenantPolicy` events into the [`TenantPolicyStore`]: the retention choices
 /// maintenance enforces and the quotas the usage trigger applies.
-pub struct TenantPolicyProcessor {
-    store: Arc<dyn TenantPolicyStore>,
-    filters: Vec<EventFilter<'static>>,
-}
+pub type TenantPolicyProcessor = CatalogProjection<PolicyChange>;
 
-impl TenantPolicyProcessor {
+impl CatalogProjection<PolicyChange> {
     pub const NAME: &'static str = "tenant_policies";
 
-    pub fn new(store: Arc<dyn TenantPolicyStore>) -> Self {
-        Self {
-            store,
-            filters: vec![EventFilter {
-                aggregate_type: <TenantPolicy as cqrs_es::Aggregate>::TYPE,
-                event_types: &[],
-            }],
-        }
+    pub fn tenant_policies(store: Arc<dyn CatalogStore<PolicyChange>>) -> Self {
+        let filters = vec![EventFilter {
+            aggregate_type: <TenantPolicy as cqrs_es::Aggregate>::TYPE,
+            event_types: &[],
+        }];
+        Self::new(Self::NAME, filters, store, policy_change)
     }
 }
 
@@ -244,36 +239,6 @@ fn policy_change(event: &StoredEvent) -> Result<PolicyChange, PortError> {
             } => PolicyChange::Quota(tenant_id, quota),
         },
     )
-}
-
-#[async_trait]
-impl EventProcessor for TenantPolicyProcessor {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn filters(&self) -> &[EventFilter<'static>] {
-        &self.filters
-    }
-
-    async fn prepare(&self) -> Result<LogPosition, PortError> {
-        Ok(self
-            .store
-            .checkpoint(Self::NAME)
-            .await?
-            .unwrap_or(LogPosition::START))
-    }
-
-    async fn process(&self, events: &[StoredEvent]) -> Result<(), PortError> {
-        let Some(last) = events.last() else {
-            return Ok(());
-        };
-        let changes = events
-            .iter()
-            .map(policy_change)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.store.apply(Self::NAME, &changes, last.position).await
-    }
 }
 
 /// Removes what is past every tenant's retention from the analytics store.

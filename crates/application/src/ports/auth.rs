@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use telemetry_domain::api_key::ApiKey;
 use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 
-use super::{LogPosition, PortError};
+use super::PortError;
 
 /// Finds API keys by their public id.
 #[async_trait]
@@ -94,16 +94,7 @@ pub enum ApiKeyChange {
 
 /// The tenants' key lists, kept by the `api_keys` processor.
 #[async_trait]
-pub trait ApiKeyCatalog: Send + Sync {
-    /// The position the list reflects (processor `name`'s checkpoint).
-    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError>;
-    /// Applies `changes` and records `position`, in one transaction.
-    async fn apply(
-        &self,
-        name: &str,
-        changes: &[ApiKeyChange],
-        position: LogPosition,
-    ) -> Result<(), PortError>;
+pub trait ApiKeyCatalog: super::CatalogStore<ApiKeyChange> {
     /// The tenant's keys, newest first.
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, PortError>;
 }

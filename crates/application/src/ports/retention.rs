@@ -8,7 +8,7 @@ use serde::Serialize;
 use telemetry_domain::tenant_policy::{QuotaChoice, RetainedStore, RetentionChoice};
 use telemetry_domain::values::TenantId;
 
-use super::{LogPosition, PortError};
+use super::PortError;
 
 /// One projected change of a tenant's policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,17 +20,7 @@ pub enum PolicyChange {
 /// The projection of the `TenantPolicy` events: the retention choices maintenance enforces
 /// and the quotas the usage trigger applies.
 #[async_trait]
-pub trait TenantPolicyStore: Send + Sync {
-    async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError>;
-
-    /// Applies `changes` and moves processor `name`'s checkpoint to `position`, atomically.
-    async fn apply(
-        &self,
-        name: &str,
-        changes: &[PolicyChange],
-        position: LogPosition,
-    ) -> Result<(), PortError>;
-
+pub trait TenantPolicyStore: super::CatalogStore<PolicyChange> {
     /// Every tenant with a retention choice of its own.
     async fn retention_choices(&self) -> Result<BTreeMap<TenantId, RetentionChoice>, PortError>;
 }

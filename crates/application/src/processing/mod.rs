@@ -3,6 +3,8 @@
 //!
 //! - [`runner`]: leases (one owner per processor across instances), the read loop, retries,
 //!   status and lag.
+//! - [`catalog`]: a processor for Postgres projections written with their checkpoint (the
+//!   API key list, tenant policies).
 //! - [`projection`]: a processor for read models that are their own checkpoint
 //!   ([`ReadModelStore`](crate::ports::ReadModelStore)).
 //! - [`rollups`] and [`audit`]: what the ClickHouse read models contain.
@@ -13,6 +15,7 @@
 //! function) and hand it to [`ProcessorRunner::run`].
 
 pub mod audit;
+pub mod catalog;
 pub mod projection;
 pub mod recent;
 pub mod rollups;

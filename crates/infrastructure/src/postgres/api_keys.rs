@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use telemetry_application::ports::{
-    ApiKeyCatalog, ApiKeyChange, ApiKeyRecord, LogPosition, PortError,
+    ApiKeyCatalog, ApiKeyChange, ApiKeyRecord, CatalogStore, LogPosition, PortError,
 };
 use telemetry_domain::values::{ApiKeyId, TenantId, Timestamp};
 
@@ -43,7 +43,7 @@ fn key_record(row: &PgRow) -> Result<ApiKeyRecord, PortError> {
 }
 
 #[async_trait]
-impl ApiKeyCatalog for PostgresApiKeyCatalog {
+impl CatalogStore<ApiKeyChange> for PostgresApiKeyCatalog {
     async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
         read_checkpoint(&self.pool, name).await
     }
@@ -88,7 +88,10 @@ impl ApiKeyCatalog for PostgresApiKeyCatalog {
         save_checkpoint(&mut transaction, name, position).await?;
         transaction.commit().await.map_err(port_error)
     }
+}
 
+#[async_trait]
+impl ApiKeyCatalog for PostgresApiKeyCatalog {
     async fn list(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, PortError> {
         let rows = sqlx::query(
             "SELECT key_id, tenant_id, label, issued_at, issued_by, revoked_at, revoked_by \

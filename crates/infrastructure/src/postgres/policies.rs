@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
-use telemetry_application::ports::{LogPosition, PolicyChange, PortError, TenantPolicyStore};
+use telemetry_application::ports::{
+    CatalogStore, LogPosition, PolicyChange, PortError, TenantPolicyStore,
+};
 use telemetry_domain::tenant_policy::{QuotaChoice, RetainedStore, RetentionChoice, RetentionDays};
 use telemetry_domain::values::TenantId;
 
@@ -29,7 +31,7 @@ impl PostgresTenantPolicies {
 }
 
 #[async_trait]
-impl TenantPolicyStore for PostgresTenantPolicies {
+impl CatalogStore<PolicyChange> for PostgresTenantPolicies {
     async fn checkpoint(&self, name: &str) -> Result<Option<LogPosition>, PortError> {
         read_checkpoint(&self.pool, name).await
     }
@@ -99,7 +101,10 @@ impl TenantPolicyStore for PostgresTenantPolicies {
         save_checkpoint(&mut transaction, name, position).await?;
         transaction.commit().await.map_err(port_error)
     }
+}
 
+#[async_trait]
+impl TenantPolicyStore for PostgresTenantPolicies {
     async fn retention_choices(&self) -> Result<BTreeMap<TenantId, RetentionChoice>, PortError> {
         let rows: Vec<(String, String, i32)> =
             sqlx::query_as("SELECT tenant_id, store, days FROM tenant_retention")
