@@ -61,6 +61,13 @@ impl Retention {
     pub fn cutoff(&self, store: RetainedStore, now: DateTime<Utc>) -> i64 {
         cutoff(self.days(store), now)
     }
+
+    /// [`Retention::cutoff`] as the first storable instant a read of `store` starts at (no
+    /// earlier than 1970, where storage begins).
+    pub fn since(&self, store: RetainedStore, now: DateTime<Utc>) -> Result<Timestamp, PortError> {
+        Timestamp::from_micros(self.cutoff(store, now).max(0).saturating_mul(1_000_000))
+            .map_err(PortError::failed)
+    }
 }
 
 fn cutoff(days: u32, now: DateTime<Utc>) -> i64 {

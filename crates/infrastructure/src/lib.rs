@@ -16,3 +16,13 @@ pub mod memory_cache;
 pub mod postgres;
 pub mod redis;
 pub mod webhook;
+
+/// `bytes` times `part / whole` (0 when there is no whole): a tenant's share of a table
+/// shared by every tenant.
+pub(crate) fn share(bytes: u64, part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(bytes) * u128::from(part.min(whole)) / u128::from(whole))
+        .unwrap_or(u64::MAX)
+}

@@ -92,9 +92,7 @@ impl AlertQueries {
             let cutoff = lookup
                 .retention(tenant)
                 .await?
-                .cutoff(RetainedStore::AlertHistory, chrono::Utc::now());
-            let cutoff = Timestamp::from_micros(cutoff.max(0).saturating_mul(1_000_000))
-                .map_err(|error| QueryFailure::Internal(error.to_string()))?;
+                .since(RetainedStore::AlertHistory, chrono::Utc::now())?;
             filter.from = Some(filter.from.map_or(cutoff, |from| from.max(cutoff)));
             if filter.to.is_some_and(|to| to <= cutoff) {
                 return Ok((Vec::new(), false));

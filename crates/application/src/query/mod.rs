@@ -244,12 +244,16 @@ impl QueryService {
         }
     }
 
-    /// The first instant (epoch seconds) `store` holds for `tenant` now (`i64::MIN`: all).
-    async fn cutoff(&self, tenant: &TenantId, store: RetainedStore) -> Result<i64, QueryFailure> {
-        Ok(self
-            .retention_of(tenant)
-            .await?
-            .map_or(i64::MIN, |retention| retention.cutoff(store, Utc::now())))
+    /// The first instant `store` holds for `tenant` now (`None`: everything).
+    async fn since(
+        &self,
+        tenant: &TenantId,
+        store: RetainedStore,
+    ) -> Result<Option<Timestamp>, QueryFailure> {
+        match self.retention_of(tenant).await? {
+            Some(retention) => Ok(Some(retention.since(store, Utc::now())?)),
+            None => Ok(None),
+        }
     }
 
     /// Events matching `filter`, answered as `mode` says.
@@ -259,14 +263,9 @@ impl QueryService {
         mode: EventsMode,
     ) -> Result<EventsAnswer, QueryFailure> {
         check_range(filter.from, filter.to)?;
-        let cutoff = self
-            .cutoff(&filter.tenant_id, RetainedStore::Events)
-            .await?;
+        let since = self.since(&filter.tenant_id, RetainedStore::Events).await?;
         let mut retained = filter.clone();
-        if cutoff.saturating_mul(1_000_000) > filter.from.as_micros() {
-            retained.from = Timestamp::from_micros(cutoff * 1_000_000)
-                .map_err(|error| QueryFailure::Internal(error.to_string()))?;
-        }
+        retained.from = since.map_or(filter.from, |since| since.max(filter.from));
         if retained.from >= retained.to {
             check_mode(&mode)?;
             return Ok(nothing_retained(mode));
@@ -585,9 +584,10 @@ impl QueryService {
         limit: u64,
     ) -> Result<(Vec<crate::ports::AuditRecord>, bool), QueryFailure> {
         check_limit(limit)?;
-        let since = self.cutoff(tenant, RetainedStore::AuditLog).await?;
-        let since = Timestamp::from_micros(since.max(0).saturating_mul(1_000_000))
-            .map_err(|error| QueryFailure::Internal(error.to_string()))?;
+        let since = match self.since(tenant, RetainedStore::AuditLog).await? {
+            Some(since) => since,
+            None => Timestamp::from_micros(0).map_err(PortError::failed)?,
+        };
         let mut entries = self
             .store
             .audit_log(tenant, since, before, action, limit + 1)

@@ -10,6 +10,7 @@ use telemetry_application::ports::{DailyUsage, PortError, RefusalCount, TenantTo
 use telemetry_domain::values::TenantId;
 
 use super::port_error;
+use crate::share;
 
 /// The SQLSTATE the usage trigger raises for a batch over its tenant's quota.
 pub const QUOTA_EXCEEDED: &str = "TQ001";
@@ -28,15 +29,6 @@ type DailyRow = (NaiveDate, i64, i64, i64, i64, i64, i64, i64);
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
-}
-
-/// `bytes` times `part / whole` (0 when there is no whole).
-pub(crate) fn share(bytes: u64, part: u64, whole: u64) -> u64 {
-    if whole == 0 {
-        return 0;
-    }
-    u64::try_from(u128::from(bytes) * u128::from(part.min(whole)) / u128::from(whole))
-        .unwrap_or(u64::MAX)
 }
 
 #[async_trait]
